@@ -1,0 +1,137 @@
+"""The uniform, read-only view of a CLIP vision tower's weights (METHOD.md §1).
+
+Loaders for open_clip and Hugging Face produce a :class:`VisionWeights`; every
+later stage (factor, decompose, edit) reads only this view. Row-vector
+convention: a token is a row ``x`` of width ``d``; a head writes
+``x̂ · diag(γ1) · W_V^h · W_O^h``.
+
+Shapes (``L`` layers, ``H`` heads, ``d`` residual width, ``dh = d / H``,
+``e`` joint-embedding width):
+
+* ``W_V``  ``(H, d, dh)`` — ``W_V^h = Wv[h*dh:(h+1)*dh, :].T``
+* ``W_O``  ``(H, dh, d)`` — ``W_O^h = Wo[:, h*dh:(h+1)*dh].T``, LayerScale folded in
+* ``b_V``  ``(H, dh)``, ``b_O`` ``(d,)`` (LayerScale folded in)
+* ``ln1_weight``/``ln1_bias`` ``(d,)``; ``ln_post_weight``/``ln_post_bias`` ``(d,)``
+* ``proj`` ``(d, e)``
+
+The tensors are detached float32 copies: changing them never changes the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Provenance of a loaded model.
+
+    Attributes:
+        model_name: open_clip architecture name, HF id/path, or ``sith-organism``.
+        pretrained: open_clip pretrained tag, checkpoint path, or ``""``.
+        source: ``"open_clip"`` or ``"hf"``.
+        fingerprint: 16-hex-digit hash of the vision tower's analysed weights; an
+            edit log or decomposition made for another model is refused by it.
+    """
+
+    model_name: str
+    pretrained: str
+    source: str
+    fingerprint: str = ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "model_name": self.model_name,
+            "pretrained": self.pretrained,
+            "source": self.source,
+            "fingerprint": self.fingerprint,
+        }
+
+
+@dataclass(frozen=True)
+class LayerWeights:
+    """One residual block's attention weights, per head (shapes in the module doc)."""
+
+    W_V: Tensor
+    W_O: Tensor
+    b_V: Tensor
+    b_O: Tensor
+    ln1_weight: Tensor
+    ln1_bias: Tensor
+    layer_scale: Tensor | None = None  # (d,) LayerScale ls_1 already folded into W_O, b_O
+
+    @property
+    def n_heads(self) -> int:
+        return int(self.W_V.shape[0])
+
+
+@dataclass(frozen=True)
+class VisionWeights:
+    """Read-only per-layer, per-head weights of a CLIP vision tower plus ln_post and proj."""
+
+    layers: tuple[LayerWeights, ...]
+    ln_post_weight: Tensor
+    ln_post_bias: Tensor
+    proj: Tensor
+    info: ModelInfo = field(default_factory=lambda: ModelInfo("", "", ""))
+
+    @property
+    def n_layers(self) -> int:
+        return len(self.layers)
+
+    @property
+    def n_heads(self) -> int:
+        return self.layers[0].n_heads
+
+    @property
+    def d_model(self) -> int:
+        return int(self.proj.shape[0])
+
+    @property
+    def d_head(self) -> int:
+        return int(self.layers[0].W_V.shape[2])
+
+    @property
+    def d_embed(self) -> int:
+        return int(self.proj.shape[1])
+
+
+def split_heads(
+    v_weight: Tensor, v_bias: Tensor | None, o_weight: Tensor, o_bias: Tensor | None, n_heads: int
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Split PyTorch ``Linear``-layout value/output weights into per-head factors.
+
+    Args:
+        v_weight: ``(d, d)`` value projection (``out × in``, as ``nn.Linear`` stores it).
+        v_bias: ``(d,)`` or None.
+        o_weight: ``(d, d)`` output projection.
+        o_bias: ``(d,)`` or None.
+        n_heads: ``H``.
+
+    Returns:
+        ``W_V (H, d, dh)``, ``b_V (H, dh)``, ``W_O (H, dh, d)``, ``b_O (d,)`` as float32.
+    """
+    d = v_weight.shape[1]
+    dh = d // n_heads
+    v = v_weight.detach().float()
+    o = o_weight.detach().float()
+    W_V = v.reshape(n_heads, dh, d).transpose(1, 2).contiguous()
+    W_O = o.T.reshape(n_heads, dh, d).contiguous()
+    b_V = (v_bias.detach().float() if v_bias is not None else torch.zeros(d)).reshape(n_heads, dh)
+    b_O = o_bias.detach().float().clone() if o_bias is not None else torch.zeros(d)
+    return W_V, b_V, W_O, b_O
+
+
+def weights_fingerprint(layers: tuple[LayerWeights, ...], proj: Tensor) -> str:
+    """A 16-hex-digit fingerprint of the analysed weights (cheap: sums of a few stats)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for lw in layers:
+        for t in (lw.W_V, lw.W_O, lw.ln1_weight):
+            h.update(f"{t.shape}:{t.double().sum().item():.6e}:{t.double().abs().sum().item():.6e}".encode())
+    h.update(f"{proj.shape}:{proj.double().sum().item():.6e}".encode())
+    return h.hexdigest()[:16]

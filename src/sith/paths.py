@@ -1,0 +1,75 @@
+"""Where every artifact lives under ``--data-dir`` (the seed's layout, METHOD.md §5).
+
+::
+
+    data/
+    ├── dictionaries/NAME.txt
+    └── models/{model}/{pretrained}/
+        ├── image_mean.pt
+        ├── dictionaries/NAME.pt
+        ├── decompositions/layer-{l}_{right|left}_{foldln|nofoldln}_{dict}_{method}_sparsity-{K}.pt
+        └── edits/
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+DEFAULT_DATA_DIR = Path("data")
+
+
+def slug(text: str) -> str:
+    """A file-system-safe name: a path becomes its file stem, odd characters become '-'."""
+    text = str(text)
+    if "/" in text or "\\" in text:
+        p = Path(text)
+        text = p.stem if p.suffix else p.name
+    text = re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-.")
+    return text or "none"
+
+
+def model_dir(data_dir: str | Path, model_name: str, pretrained: str) -> Path:
+    """``data/models/{model}/{pretrained}``."""
+    return Path(data_dir) / "models" / slug(model_name) / slug(pretrained or "none")
+
+
+def dictionary_text_path(data_dir: str | Path, name: str) -> Path:
+    """``data/dictionaries/NAME.txt``."""
+    return Path(data_dir) / "dictionaries" / f"{slug(name)}.txt"
+
+
+def encoded_dictionary_path(data_dir: str | Path, model_name: str, pretrained: str, name: str) -> Path:
+    """``data/models/{model}/{pretrained}/dictionaries/NAME.pt``."""
+    return model_dir(data_dir, model_name, pretrained) / "dictionaries" / f"{slug(name)}.pt"
+
+
+def image_mean_path(data_dir: str | Path, model_name: str, pretrained: str) -> Path:
+    """``data/models/{model}/{pretrained}/image_mean.pt``."""
+    return model_dir(data_dir, model_name, pretrained) / "image_mean.pt"
+
+
+def decomposition_filename(
+    layer: int, sv_type: str, fold_ln: bool, dictionary: str, method: str, sparsity: int
+) -> str:
+    """The seed's name: ``layer-{l}_{left|right}_{foldln|nofoldln}_{dict}_{method}_sparsity-{K}.pt``."""
+    fold = "foldln" if fold_ln else "nofoldln"
+    return f"layer-{layer}_{sv_type}_{fold}_{slug(dictionary)}_{method}_sparsity-{sparsity}.pt"
+
+
+def decomposition_path(
+    data_dir: str | Path,
+    model_name: str,
+    pretrained: str,
+    layer: int,
+    sv_type: str,
+    fold_ln: bool,
+    dictionary: str,
+    method: str,
+    sparsity: int,
+) -> Path:
+    return (
+        model_dir(data_dir, model_name, pretrained)
+        / "decompositions"
+        / decomposition_filename(layer, sv_type, fold_ln, dictionary, method, sparsity)
+    )
