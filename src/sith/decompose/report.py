@@ -1,0 +1,77 @@
+"""Readable views of decompositions: table rows, text table, JSON and CSV (``sith show``)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from typing import Any
+
+from sith.decompose.results import LayerDecomposition
+
+
+def explanation_rows(
+    result: LayerDecomposition, *, heads: list[int] | None = None, include_alt: bool = True
+) -> list[dict[str, Any]]:
+    """One row per (head, vector): layer, head, index, singular value, fidelity, polarity,
+    tied flag and the K ``(concept, weight)`` pairs (largest first)."""
+    rows = []
+    layer = int(result.config["layer"])
+    for h in range(result.num_heads):
+        if heads is not None and h not in heads:
+            continue
+        for i in range(result.rank):
+            row: dict[str, Any] = {
+                "layer": layer,
+                "head": h,
+                "index": i,
+                "singular_value": round(float(result.singular_values[h, i]), 6),
+                "fidelity": round(float(result.fidelity[h, i]), 4),
+                "polarity": "+" if int(result.polarity[h, i]) > 0 else "-",
+                "tied": bool(result.tied[h, i]),
+                "concepts": [[c, round(w, 4)] for c, w in result.explanation(h, i)],
+            }
+            if include_alt and result.alt:
+                row["alt_fidelity"] = round(float(result.alt["fidelity"][h, i]), 4)
+                row["alt_concepts"] = [[c, round(w, 4)] for c, w in result.explanation(h, i, alt=True)]
+            rows.append(row)
+    return rows
+
+
+def _concept_text(pairs: list[list[Any]]) -> str:
+    return ", ".join(f"{c} ({w:.2f})" for c, w in pairs)
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    """A fixed-width text table; ``*`` after the index marks a nearly tied singular value."""
+    header = f"{'layer':>5} {'head':>4} {'idx':>4} {'sigma':>9} {'fid':>5} pol  concepts"
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        tie = "*" if r["tied"] else " "
+        lines.append(
+            f"{r['layer']:>5} {r['head']:>4} {r['index']:>3}{tie} {r['singular_value']:>9.4f} "
+            f"{r['fidelity']:>5.2f}  {r['polarity']}   {_concept_text(r['concepts'])}"
+        )
+        if "alt_concepts" in r:
+            lines.append(f"{'':>31}{r['alt_fidelity']:>5.2f}  {'-' if r['polarity'] == '+' else '+'}   "
+                         f"{_concept_text(r['alt_concepts'])}")
+    return "\n".join(lines)
+
+
+def to_json(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, indent=1)
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    """CSV with one column per concept slot: ``concept_1, weight_1, ...``."""
+    k = max((len(r["concepts"]) for r in rows), default=0)
+    buf = io.StringIO()
+    fields = ["layer", "head", "index", "singular_value", "fidelity", "polarity", "tied"]
+    writer = csv.writer(buf)
+    writer.writerow(fields + [f"{n}_{j + 1}" for j in range(k) for n in ("concept", "weight")])
+    for r in rows:
+        cells = [r[f] for f in fields]
+        for j in range(k):
+            cells += list(r["concepts"][j]) if j < len(r["concepts"]) else ["", ""]
+        writer.writerow(cells)
+    return buf.getvalue()

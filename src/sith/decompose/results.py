@@ -1,0 +1,136 @@
+"""The results object of one layer's decomposition, with save/load (METHOD.md §5).
+
+The saved ``.pt`` is the seed's format — a dict whose ``scores`` and ``indices``
+are ``(num_heads, rank, K)`` — plus what makes a result self-describing:
+singular values, fidelity, polarity, tie flags, the concept strings the indices
+point to, and provenance (model, tag, fingerprint, dictionary name and content
+hash, method and parameters, package version).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from sith.errors import SithError
+from sith.io import load_pt, save_pt
+
+FORMAT = "sith-decomposition/1"
+
+
+@dataclass(frozen=True)
+class LayerDecomposition:
+    """One layer's explanations.
+
+    Attributes:
+        scores: ``(num_heads, rank, K)`` non-negative weights (signed for ``omp``); 0 = unused slot.
+        indices: ``(num_heads, rank, K)`` int64 dictionary indices; -1 = unused slot.
+        singular_values: ``(num_heads, rank)``.
+        fidelity: ``(num_heads, rank)`` cosine between the explained vector and its reconstruction.
+        polarity: ``(num_heads, rank)`` int8, +1 if the explanation is of the canonical-sign
+            vector ``p``, -1 if of ``-p`` (sign rule: :mod:`sith.factor`).
+        tied: ``(num_heads, rank)`` bool, nearly tied singular values (vector not identifiable).
+        concepts: dictionary index → concept string, for every index used.
+        config: provenance and parameters (see :func:`sith.decompose.pipeline.decompose_layer`).
+        alt: for ``--both-polarities``: ``scores``/``indices``/``fidelity`` of the other polarity.
+    """
+
+    scores: Tensor
+    indices: Tensor
+    singular_values: Tensor
+    fidelity: Tensor
+    polarity: Tensor
+    tied: Tensor
+    concepts: dict[int, str]
+    config: dict[str, Any]
+    alt: dict[str, Tensor] = field(default_factory=dict)
+
+    @property
+    def num_heads(self) -> int:
+        return int(self.scores.shape[0])
+
+    @property
+    def rank(self) -> int:
+        return int(self.scores.shape[1])
+
+    @property
+    def sparsity(self) -> int:
+        return int(self.scores.shape[2])
+
+    def explanation(self, head: int, index: int, *, alt: bool = False) -> list[tuple[str, float]]:
+        """The (concept, weight) pairs explaining vector ``index`` of ``head``, largest first."""
+        scores = self.alt["scores"] if alt else self.scores
+        indices = self.alt["indices"] if alt else self.indices
+        pairs = [
+            (self.concepts[int(i)], float(w))
+            for w, i in zip(scores[head, index].tolist(), indices[head, index].tolist())
+            if i >= 0
+        ]
+        return sorted(pairs, key=lambda p: -abs(p[1]))
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "format": FORMAT,
+            "scores": self.scores,
+            "indices": self.indices,
+            "singular_values": self.singular_values,
+            "fidelity": self.fidelity,
+            "polarity": self.polarity,
+            "tied": self.tied,
+            "concepts": dict(self.concepts),
+            "config": dict(self.config),
+        }
+        for k, v in self.alt.items():
+            out[f"alt_{k}"] = v
+        return out
+
+    def save(self, path: str | Path) -> Path:
+        """Write atomically (temp + rename) as a weights-only-loadable ``.pt``."""
+        return save_pt(self.to_dict(), path)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path,
+        *,
+        expect_fingerprint: str | None = None,
+        expect_dictionary_hash: str | None = None,
+    ) -> LayerDecomposition:
+        """Load a saved decomposition; a foreign file or one made for another model or
+        dictionary raises :class:`SithError`."""
+        d = load_pt(path, what="decomposition")
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            raise SithError(f"{path} is not a sith decomposition file; create one with `sith decompose`")
+        cfg = d["config"]
+        if expect_fingerprint and cfg["model"]["fingerprint"] != expect_fingerprint:
+            raise SithError(
+                f"{path} was made for another model ({cfg['model']['model_name']} "
+                f"{cfg['model']['pretrained']}); decompose this model first with `sith decompose`"
+            )
+        if expect_dictionary_hash and cfg["dictionary_hash"] != expect_dictionary_hash:
+            raise SithError(
+                f"{path} was made from another version of dictionary {cfg['dictionary']!r}; "
+                "re-run `sith decompose`"
+            )
+        alt = {k[4:]: v for k, v in d.items() if k.startswith("alt_")}
+        return cls(
+            scores=d["scores"],
+            indices=d["indices"],
+            singular_values=d["singular_values"],
+            fidelity=d["fidelity"],
+            polarity=d["polarity"],
+            tied=d["tied"],
+            concepts={int(k): v for k, v in d["concepts"].items()},
+            config=cfg,
+            alt=alt,
+        )
+
+
+def used_concepts(indices: Tensor, concepts: list[str]) -> dict[int, str]:
+    """``{index: concept}`` for every non-negative index in ``indices`` (any shape)."""
+    used = torch.unique(indices[indices >= 0]).tolist()
+    return {int(i): concepts[int(i)] for i in used}

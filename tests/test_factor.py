@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from sith.errors import SithError
+from sith.factor import (
+    FactoredMatrix,
+    head_vo,
+    joint_map,
+    singular_targets,
+    tied_mask,
+)
+from tests.conftest import random_weights
+
+
+def test_factored_svd_equals_dense_svd(weights):
+    fm = head_vo(weights, 0, fold_ln=False)
+    dense = fm.dense.double()
+    U, S, Vh = fm.svd
+    # reconstruction and orthonormality
+    torch.testing.assert_close((U.double() * S.double()[:, None, :]) @ Vh.double(), dense, atol=1e-5, rtol=1e-5)
+    eye = torch.eye(S.shape[-1], dtype=torch.float64).expand(S.shape[0], -1, -1)
+    torch.testing.assert_close(U.double().transpose(-1, -2) @ U.double(), eye, atol=1e-5, rtol=0)
+    torch.testing.assert_close(Vh.double() @ Vh.double().transpose(-1, -2), eye, atol=1e-5, rtol=0)
+    # singular values equal the dense SVD's top-dh values
+    S_dense = torch.linalg.svdvals(dense)[:, : S.shape[-1]]
+    torch.testing.assert_close(S.double(), S_dense, atol=1e-5, rtol=1e-5)
+    # singular subspaces match the dense SVD (compare projectors per untied vector)
+    _, _, Vh_dense = torch.linalg.svd(dense)
+    for h in range(S.shape[0]):
+        for i in range(S.shape[1]):
+            c = (Vh[h, i].double() @ Vh_dense[h, i]).abs()
+            assert c > 1 - 1e-4
+
+
+def test_matmul_stays_factored(weights):
+    fm = head_vo(weights, 1, fold_ln=True)
+    x = torch.randn(5, weights.d_model)
+    torch.testing.assert_close(x @ fm, x @ fm.dense, atol=1e-5, rtol=1e-5)
+    y = torch.randn(weights.d_model, 3)
+    torch.testing.assert_close(fm @ y, fm.dense @ y, atol=1e-5, rtol=1e-5)
+    with pytest.raises(ValueError):
+        FactoredMatrix(torch.zeros(2, 3), torch.zeros(4, 2))
+
+
+def test_fold_ln_matrix_follows_method(weights):
+    lw = weights.layers[0]
+    d = weights.d_model
+    C = torch.eye(d) - torch.ones(d, d) / d
+    for h in range(weights.n_heads):
+        W = lw.W_V[h] @ lw.W_O[h]
+        folded = torch.diag(lw.ln1_weight) @ W @ C @ torch.diag(weights.ln_post_weight)
+        torch.testing.assert_close(head_vo(weights, 0, fold_ln=True).dense[h], folded, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(head_vo(weights, 0, fold_ln=False).dense[h], W, atol=1e-6, rtol=1e-5)
+    M = C @ torch.diag(weights.ln_post_weight) @ weights.proj
+    torch.testing.assert_close(joint_map(weights, fold_ln=False), M, atol=1e-6, rtol=1e-5)
+    assert joint_map(weights, fold_ln=True) is weights.proj
+
+
+def test_sign_rule_and_canonical(weights):
+    U, S, Vh = head_vo(weights, 0, fold_ln=True).svd
+    idx = Vh.abs().argmax(-1, keepdim=True)
+    assert (torch.gather(Vh, -1, idx) > 0).all()
+
+
+@pytest.mark.parametrize("sv_type", ["left", "right"])
+@pytest.mark.parametrize("fold_ln", [True, False])
+def test_singular_targets(weights, sv_type, fold_ln):
+    t = singular_targets(weights, -1, fold_ln=fold_ln, sv_type=sv_type, rank=5)
+    H, e = weights.n_heads, weights.d_embed
+    assert t.vectors.shape == (H, 5, e)
+    assert t.singular_values.shape == (H, 5) and t.tied.shape == (H, 5)
+    torch.testing.assert_close(t.vectors.norm(dim=-1), torch.ones(H, 5))
+    assert (t.singular_values[:, :-1] >= t.singular_values[:, 1:]).all()
+    svd = head_vo(weights, 1, fold_ln=fold_ln).svd
+    d = svd.Vh[:, :5] if sv_type == "right" else svd.U[:, :, :5].transpose(-1, -2)
+    mapped = d @ joint_map(weights, fold_ln=fold_ln)
+    expect = mapped / mapped.norm(dim=-1, keepdim=True)
+    torch.testing.assert_close(t.vectors, expect, atol=1e-5, rtol=1e-5)
+
+
+def test_rank_and_layer_validation(weights):
+    with pytest.raises(SithError, match="--rank"):
+        singular_targets(weights, 0, rank=weights.d_head + 1)
+    with pytest.raises(SithError, match="--layers"):
+        singular_targets(weights, 7)
+    with pytest.raises(SithError, match="sv-type"):
+        singular_targets(weights, 0, sv_type="middle")
+    # rank == head width is allowed
+    assert singular_targets(weights, 0, rank=weights.d_head).vectors.shape[1] == weights.d_head
+
+
+def test_tied_mask():
+    S = torch.tensor([[5.0, 4.999, 3.0, 1.0]])
+    assert tied_mask(S).tolist() == [[True, True, False, False]]
+
+
+def test_rank_deficient_head_is_exact():
+    w = random_weights(d=24, n_heads=3, seed=3)
+    lw = w.layers[0]
+    lw.W_O[0, 0] = 0.0  # head 0 now has rank dh-1: last singular value ~ 0
+    fm = head_vo(w, 0, fold_ln=False)
+    U, S, Vh = fm.svd
+    assert S[0, -1] < 1e-5
+    torch.testing.assert_close((U * S[:, None, :]) @ Vh, fm.dense, atol=1e-5, rtol=1e-5)
