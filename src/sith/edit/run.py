@@ -1,0 +1,194 @@
+"""``sith edit`` as functions: choose components, apply exact edits, save model + log.
+
+:func:`edit_model` edits by explicit component or by concept; :func:`apply_log`
+reproduces a logged edit on the original model; :func:`undo_log` restores the
+original weights from an edited model and its log. Outputs are written atomically:
+the checkpoint first, then the log, each via temp + rename.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sith.decompose.results import LayerDecomposition
+from sith.edit.exact import (
+    ComponentEdit,
+    check_alpha,
+    check_log,
+    edit_log,
+    edited_head_outputs,
+    edits_from_log,
+    undo_head_outputs,
+)
+from sith.edit.select import RULES, concept_indices, select_by_alignment, select_by_weight
+from sith.errors import SithError
+from sith.io import save_json
+from sith.paths import DEFAULT_DATA_DIR, model_dir
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EditPlan:
+    """The components an edit touches, with the explanations that justify them."""
+
+    edits: list[ComponentEdit]
+    fold_ln: bool
+    explanations: dict[tuple[int, int, int], list[tuple[str, float]]] = field(default_factory=dict)
+    singular_values: dict[tuple[int, int, int], float] = field(default_factory=dict)
+
+    def rows(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "layer": e.layer,
+                "head": e.head,
+                "index": e.index,
+                "singular_value": self.singular_values.get((e.layer, e.head, e.index)),
+                "alpha": e.alpha,
+                "reason": e.reason,
+                "explanation": self.explanations.get((e.layer, e.head, e.index), []),
+            }
+            for e in self.edits
+        ]
+
+
+def log_path_for(output: Path) -> Path:
+    """``edited.safetensors`` → ``edited.edit-log.json`` (beside the checkpoint)."""
+    return output.with_name(output.name.split(".")[0] + ".edit-log.json")
+
+
+def _explain(plan: EditPlan, decompositions: list[LayerDecomposition]) -> None:
+    by_layer = {int(d.config["layer"]): d for d in decompositions}
+    for e in plan.edits:
+        d = by_layer.get(e.layer)
+        if d is not None and e.index < d.rank:
+            plan.explanations[(e.layer, e.head, e.index)] = d.explanation(e.head, e.index)
+
+
+def plan_edits(
+    clip: Any,
+    *,
+    components: list[ComponentEdit] | None = None,
+    suppress: list[str] | None = None,
+    amplify: list[str] | None = None,
+    suppress_alpha: float = 0.0,
+    amplify_alpha: float = 2.0,
+    fold_ln: bool = True,
+    decompositions: list[LayerDecomposition] | None = None,
+    concepts: list[str] | None = None,
+    atoms: Any = None,
+    rule: str = "weight",
+    threshold: float | None = None,
+    max_per_layer: int | None = None,
+) -> EditPlan:
+    """Decide which components change and by how much.
+
+    ``components`` are used as given. ``suppress``/``amplify`` name dictionary concepts;
+    with ``rule="weight"`` they are matched in ``decompositions`` (which must have been
+    made with the same ``fold_ln``), with ``rule="alignment"`` against ``atoms`` ``(N, e)``
+    over the decomposed layers (or all layers).
+    """
+    from sith.factor import head_vo
+
+    weights = clip.weights
+    if rule not in RULES:
+        raise SithError(f"unknown selection rule {rule!r}; use one of {', '.join(RULES)}")
+    check_alpha(suppress_alpha)
+    check_alpha(amplify_alpha)
+    decompositions = decompositions or []
+    for d in decompositions:
+        if d.config["model"]["fingerprint"] != weights.info.fingerprint:
+            raise SithError("the decomposition was made for another model; run `sith decompose` on this model")
+        if bool(d.config["fold_ln"]) != fold_ln:
+            flag = "--fold-ln" if d.config["fold_ln"] else "--no-fold-ln"
+            raise SithError(f"the decomposition was made with {flag}; pass the same flag to `sith edit`")
+    edits = list(components or [])
+    for names, alpha, verb in ((suppress, suppress_alpha, "suppress"), (amplify, amplify_alpha, "amplify")):
+        if not names:
+            continue
+        if concepts is None:
+            raise SithError("editing by concept needs a dictionary; pass --dictionary")
+        idx = concept_indices(names, concepts)
+        reason = f"{verb} {', '.join(names)}"
+        if rule == "weight":
+            if not decompositions:
+                raise SithError("no decomposition to select from; run `sith decompose` first")
+            edits += select_by_weight(
+                decompositions, idx, alpha=alpha, threshold=0.1 if threshold is None else threshold,
+                max_per_layer=max_per_layer, reason=reason,
+            )
+        else:
+            layers = sorted({int(d.config["layer"]) for d in decompositions}) or list(range(weights.n_layers))
+            edits += select_by_alignment(
+                weights, atoms[idx], layers=layers, alpha=alpha, fold_ln=fold_ln,
+                threshold=0.3 if threshold is None else threshold, max_per_layer=max_per_layer,
+                reason=reason,
+            )
+    seen: dict[tuple[int, int, int], ComponentEdit] = {}
+    for e in edits:
+        key = (e.layer % weights.n_layers, e.head, e.index)
+        if key in seen and seen[key].alpha != e.alpha:
+            raise SithError(f"component {key} is both suppressed and amplified; name it once")
+        seen[key] = e
+    plan = EditPlan(list(seen.values()), fold_ln)
+    svds = {}
+    for (layer, h, i), _ in seen.items():
+        S = svds.setdefault(layer, head_vo(weights, layer, fold_ln=fold_ln).svd.S)
+        if i < S.shape[1]:
+            plan.singular_values[(layer, h, i)] = float(S[h, i])
+    _explain(plan, decompositions)
+    return plan
+
+
+def apply_plan(clip: Any, plan: EditPlan, output: str | Path, *, extra: dict[str, Any] | None = None) -> tuple[Path, Path]:
+    """Write the edited checkpoint and its log; returns ``(checkpoint, log)`` paths."""
+    from sith.load import save_model, with_head_outputs
+
+    if not plan.edits:
+        raise SithError("no component matches the edit; lower --threshold or name other concepts")
+    output = Path(output)
+    record = edit_log(clip.weights, plan.edits, fold_ln=plan.fold_ln, explanations=plan.explanations, extra=extra)
+    edited = with_head_outputs(clip, edited_head_outputs(clip.weights, plan.edits, fold_ln=plan.fold_ln))
+    saved = save_model(edited, output)
+    record["output"] = {"path": str(saved), "fingerprint": edited.info.fingerprint}
+    return saved, save_json(record, log_path_for(saved))
+
+
+def read_log(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise SithError(f"edit log not found: {path}; check the path")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise SithError(f"{path} is not valid JSON; pass a log written by `sith edit`") from None
+
+
+def apply_log(clip: Any, log_file: str | Path, output: str | Path) -> tuple[Path, Path]:
+    """Reproduce a logged edit on the original model ``clip`` (same components, same α)."""
+    record = check_log(read_log(log_file), clip.weights)
+    plan = EditPlan(edits_from_log(record), bool(record["fold_ln"]))
+    for e in record["edits"]:
+        plan.explanations[(int(e["layer"]), int(e["head"]), int(e["index"]))] = e.get("explanation", [])
+    return apply_plan(clip, plan, output, extra={"reproduced_from": str(log_file)})
+
+
+def undo_log(edited_clip: Any, log_file: str | Path, output: str | Path) -> Path:
+    """Restore the original model from an edited one and its log; writes a checkpoint."""
+    from sith.load import save_model, with_head_outputs
+
+    record = check_log(read_log(log_file), edited_clip.weights, edited=True)
+    expected = record.get("output", {}).get("fingerprint")
+    if expected and expected != edited_clip.weights.info.fingerprint:
+        raise SithError("this model is not the output of that edit log; pass the edited checkpoint it names")
+    restored = with_head_outputs(edited_clip, undo_head_outputs(edited_clip.weights, record))
+    return save_model(restored, Path(output))
+
+
+def default_output(data_dir: str | Path, clip: Any, name: str) -> Path:
+    """``data/models/{model}/{pretrained}/edits/{name}.safetensors``."""
+    return model_dir(data_dir or DEFAULT_DATA_DIR, clip.info.model_name, clip.info.pretrained) / "edits" / f"{name}.safetensors"
