@@ -1,0 +1,35 @@
+"""The encode stage: concept pools, their text embeddings, the image mean (METHOD.md §3)."""
+
+from sith.encode.images import compute_image_mean, iter_images, load_image_mean
+from sith.encode.pools import (
+    POOLS,
+    Pool,
+    PoolSource,
+    clean_concepts,
+    download_dictionary,
+    read_pool,
+)
+from sith.encode.text import (
+    ATOM_MODES,
+    EncodedPool,
+    concept_atoms,
+    encode_pool,
+    load_encoded,
+)
+
+__all__ = [
+    "ATOM_MODES",
+    "POOLS",
+    "EncodedPool",
+    "Pool",
+    "PoolSource",
+    "clean_concepts",
+    "compute_image_mean",
+    "concept_atoms",
+    "download_dictionary",
+    "encode_pool",
+    "iter_images",
+    "load_encoded",
+    "load_image_mean",
+    "read_pool",
+]

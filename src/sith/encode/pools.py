@@ -1,0 +1,417 @@
+"""Concept pools: public sources, download, cleaning, reading (METHOD.md §3).
+
+A *pool* is a text file with one concept a line. ``download_dictionary`` fetches one
+of the seed's four public pools, cleans it and writes ``data/dictionaries/NAME.txt``;
+``read_pool`` reads a pool by name (or any text file) into a :class:`Pool` with a
+content hash that every later stage records.
+
+Cleaning (:func:`clean_concepts`), applied to every pool, downloaded or custom:
+
+1. Unicode NFKC, control/format characters (``Cc``/``Cf``…) become spaces.
+2. Strip, collapse runs of whitespace to one space.
+3. Lowercase. CLIP's tokenizers (open_clip ``SimpleTokenizer``, HF ``CLIPTokenizer``)
+   lowercase their input, so ``Dog`` and ``dog`` encode to the same atom; keeping both
+   would put duplicate atoms in the dictionary.
+4. Drop empty lines and comment lines (starting with ``#``).
+5. Deduplicate, keeping the first occurrence (the source's order is kept).
+
+Sources (``POOLS``):
+
+* ``laion`` — SpLiCE's LAION vocabulary (AI4LIFE-GROUP/SpLiCE, ``data/vocab/laion.txt``,
+  Apache-2.0): frequent one-word concepts from LAION captions, least frequent first.
+* ``efros`` — TextSpan's general image descriptions (yossigandelsman/clip_text_span,
+  ``text_descriptions/image_descriptions_general.txt``, MIT): ~3.5k short phrases.
+* ``wordnet`` — every lemma of Princeton WordNet 3.0's ``index.noun`` then ``index.adj``
+  (nouns and adjectives: objects plus the colours, textures and styles CLIP sees),
+  underscores become spaces, index order (alphabetical). Read offline from Debian's
+  ``wordnet-base`` (``/usr/share/wordnet``) when present, otherwise streamed from the
+  Princeton ``WNdb-3.0.tar.gz`` database tarball.
+* ``conceptnet`` — English concepts of ConceptNet 5.7 (CC-BY-SA 4.0), streamed from the
+  public assertions dump (``conceptnet-assertions-5.7.0.csv.gz``, ~475 MB): every
+  ``/c/en/TERM`` node of an edge whose both ends are English, TERM with underscores
+  as spaces, kept if it has at most 3 words and appears in at least 5 such edges (drops
+  the long, noisy Wiktionary tail); ordered by edge count, most connected first, ties
+  alphabetical.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+import tarfile
+import unicodedata
+import urllib.error
+import urllib.request
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from tqdm.auto import tqdm
+
+from sith import paths
+from sith.errors import SithError
+from sith.io import save_text, sha256_text
+
+logger = logging.getLogger(__name__)
+
+ORGANISM_POOL = "organism"
+DOWNLOAD_TIMEOUT_S = 60.0
+WORDNET_LOCAL_DIR = Path("/usr/share/wordnet")
+WORDNET_INDEX_FILES = ("index.noun", "index.adj")
+CONCEPTNET_MAX_WORDS = 3
+CONCEPTNET_MIN_EDGES = 5
+
+
+@dataclass(frozen=True)
+class PoolSource:
+    """Where a public pool comes from and how its raw file is parsed.
+
+    Attributes:
+        url: the public download address (a ``file://`` URL or local path can override it).
+        kind: parser — ``"lines"``, ``"wordnet"`` or ``"conceptnet"``.
+        license: the source's license.
+        description: one line for ``--help`` and docs.
+    """
+
+    url: str
+    kind: str
+    license: str
+    description: str
+
+
+POOLS: dict[str, PoolSource] = {
+    "conceptnet": PoolSource(
+        url="https://s3.amazonaws.com/conceptnet/downloads/2019/edges/"
+        "conceptnet-assertions-5.7.0.csv.gz",
+        kind="conceptnet",
+        license="CC-BY-SA-4.0",
+        description="ConceptNet 5.7 English concepts (<=3 words, >=5 English edges)",
+    ),
+    "efros": PoolSource(
+        url="https://raw.githubusercontent.com/yossigandelsman/clip_text_span/main/"
+        "text_descriptions/image_descriptions_general.txt",
+        kind="lines",
+        license="MIT",
+        description="TextSpan general image descriptions (~3.5k phrases)",
+    ),
+    "laion": PoolSource(
+        url="https://raw.githubusercontent.com/AI4LIFE-GROUP/SpLiCE/main/data/vocab/laion.txt",
+        kind="lines",
+        license="Apache-2.0",
+        description="SpLiCE LAION caption vocabulary (~37k words)",
+    ),
+    "wordnet": PoolSource(
+        url="https://wordnetcode.princeton.edu/3.0/WNdb-3.0.tar.gz",
+        kind="wordnet",
+        license="WordNet-3.0",
+        description="WordNet 3.0 noun + adjective lemmas (offline from wordnet-base if installed)",
+    ),
+}
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A cleaned concept pool.
+
+    Attributes:
+        name: pool name (``laion``…, or a custom file's stem).
+        concepts: ``N`` cleaned, distinct concept strings, in file order.
+        hash: :func:`sith.io.sha256_text` of ``concepts``.
+        path: the text file it was read from.
+    """
+
+    name: str
+    concepts: list[str]
+    hash: str
+    path: Path
+
+    def __len__(self) -> int:
+        return len(self.concepts)
+
+
+# --------------------------------------------------------------------------- cleaning
+
+
+def clean_concept(line: str) -> str:
+    """One raw line → a cleaned concept (``""`` for a line to drop); see the module doc."""
+    text = unicodedata.normalize("NFKC", line)
+    text = "".join(" " if unicodedata.category(ch).startswith("C") else ch for ch in text)
+    text = " ".join(text.split()).lower()
+    return "" if text.startswith("#") else text
+
+
+def clean_concepts(lines: Iterable[str]) -> list[str]:
+    """Clean every line, drop empties and comments, deduplicate keeping the first occurrence."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for line in lines:
+        concept = clean_concept(line)
+        if concept and concept not in seen:
+            seen.add(concept)
+            out.append(concept)
+    return out
+
+
+# --------------------------------------------------------------------------- parsers
+
+
+def parse_lines(stream: IO[bytes]) -> Iterator[str]:
+    """A plain text list, one concept a line (UTF-8, undecodable bytes replaced)."""
+    yield from io.TextIOWrapper(stream, encoding="utf-8", errors="replace")
+
+
+def parse_wordnet_index(lines: Iterable[str]) -> Iterator[str]:
+    """Lemmas of a WordNet ``index.*`` file (``lemma pos synset_cnt ...``; license lines skipped).
+
+    The license header lines start with a space; a lemma uses ``_`` for spaces.
+    """
+    for line in lines:
+        if not line or line[0].isspace():
+            continue
+        lemma = line.split(" ", 1)[0]
+        yield lemma.replace("_", " ")
+
+
+def parse_wordnet_dir(directory: Path) -> Iterator[str]:
+    """Lemmas of ``index.noun`` then ``index.adj`` in a WordNet dict directory."""
+    for name in WORDNET_INDEX_FILES:
+        path = directory / name
+        if not path.is_file():
+            raise SithError(f"WordNet index {path} not found; pass a WordNet 'dict' directory")
+        with path.open(encoding="utf-8", errors="replace") as fh:
+            yield from parse_wordnet_index(fh)
+
+
+def parse_wordnet_tar(stream: IO[bytes]) -> Iterator[str]:
+    """Lemmas from a WordNet database tarball (``dict/index.noun``, ``dict/index.adj``)."""
+    found: dict[str, list[str]] = {}
+    try:
+        with tarfile.open(fileobj=stream, mode="r|*") as tar:
+            for member in tar:
+                base = member.name.rsplit("/", 1)[-1]
+                if member.isfile() and base in WORDNET_INDEX_FILES:
+                    fh = tar.extractfile(member)
+                    text = fh.read().decode("utf-8", errors="replace") if fh else ""
+                    found[base] = list(parse_wordnet_index(text.splitlines()))
+    except tarfile.TarError as exc:
+        raise SithError(
+            f"the WordNet source is not a tar archive ({exc}); install Debian's wordnet-base "
+            "or pass --source with WNdb-3.0.tar.gz or a WordNet 'dict' directory"
+        ) from None
+    missing = [n for n in WORDNET_INDEX_FILES if n not in found]
+    if missing:
+        raise SithError(f"the WordNet archive lacks {', '.join(missing)}; pass WNdb-3.0.tar.gz")
+    for name in WORDNET_INDEX_FILES:
+        yield from found[name]
+
+
+def parse_conceptnet(
+    stream: IO[bytes],
+    *,
+    max_words: int = CONCEPTNET_MAX_WORDS,
+    min_edges: int = CONCEPTNET_MIN_EDGES,
+) -> list[str]:
+    """English concepts of a ConceptNet assertions CSV (gzip or plain), see the module doc.
+
+    Each row is ``edge_uri \\t relation \\t start \\t end \\t json``; a node is
+    ``/c/en/term[/pos[/...]]``.
+    """
+    head = stream.peek(2)[:2] if hasattr(stream, "peek") else b""
+    raw = gzip.GzipFile(fileobj=stream) if head == b"\x1f\x8b" else stream
+    text = io.TextIOWrapper(raw, encoding="utf-8", errors="replace")
+    counts: Counter[str] = Counter()
+    for line in text:
+        row = line.split("\t", 4)
+        if len(row) < 4 or not (row[2].startswith("/c/en/") and row[3].startswith("/c/en/")):
+            continue
+        for node in (row[2], row[3]):
+            counts[node.split("/")[3].replace("_", " ")] += 1
+    kept = [
+        (-n, term)
+        for term, n in counts.items()
+        if n >= min_edges and len(term.split()) <= max_words
+    ]
+    return [term for _, term in sorted(kept)]
+
+
+# --------------------------------------------------------------------------- download
+
+
+@contextmanager
+def open_source(source: str | Path, *, timeout: float = DOWNLOAD_TIMEOUT_S, progress: bool = True):
+    """Open a URL (``https://``, ``file://``…) or a local file as a streaming binary reader."""
+    text = str(source)
+    is_url = "://" in text
+    try:
+        raw = urllib.request.urlopen(text, timeout=timeout) if is_url else open(text, "rb")  # noqa: SIM115
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise SithError(
+            f"cannot open {text}: {reason}; check the address and your connection, "
+            "or pass --source with a local copy"
+        ) from None
+    total = int(raw.headers.get("Content-Length") or 0) if is_url else Path(text).stat().st_size
+    bar = tqdm(
+        total=total or None, unit="B", unit_scale=True, desc="download", disable=not progress
+    )
+    try:
+        yield io.BufferedReader(_ProgressReader(raw, bar.update), buffer_size=1 << 20)
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as exc:
+        raise SithError(
+            f"download of {text} failed midway ({exc}); run the command again"
+        ) from None
+    finally:
+        bar.close()
+        raw.close()
+
+
+class _ProgressReader(io.RawIOBase):
+    """A readable raw stream that reports the bytes it passes through."""
+
+    def __init__(self, raw: IO[bytes], report: Callable[[int], object]) -> None:
+        self._raw = raw
+        self._report = report
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:  # type: ignore[override]
+        data = self._raw.read(len(buffer))
+        n = len(data)
+        buffer[:n] = data
+        self._report(n)
+        return n
+
+
+def _raw_concepts(name: str, source: str | Path, *, progress: bool) -> list[str]:
+    """Fetch and parse ``source`` with the parser of pool ``name`` (uncleaned strings)."""
+    kind = POOLS[name].kind
+    if kind == "wordnet" and Path(str(source)).is_dir():
+        return list(parse_wordnet_dir(Path(source)))
+    with open_source(source, progress=progress) as stream:
+        if kind == "lines":
+            return list(parse_lines(stream))
+        if kind == "wordnet":
+            return list(parse_wordnet_tar(stream))
+        return parse_conceptnet(stream)
+
+
+def default_source(name: str) -> str | Path:
+    """The source ``download_dictionary`` uses without ``source=`` (WordNet: local if installed)."""
+    if POOLS[name].kind == "wordnet" and (WORDNET_LOCAL_DIR / "index.noun").is_file():
+        return WORDNET_LOCAL_DIR
+    return POOLS[name].url
+
+
+def _check_pool_name(name: str) -> None:
+    if name not in POOLS:
+        raise SithError(
+            f"unknown dictionary {name!r}; available: {', '.join(sorted(POOLS))} "
+            f"(or '{ORGANISM_POOL}', or a path to a text file with one concept a line)"
+        )
+
+
+def download_dictionary(
+    name: str,
+    *,
+    data_dir: str | Path = paths.DEFAULT_DATA_DIR,
+    source: str | Path | None = None,
+    progress: bool = True,
+) -> Path:
+    """Fetch public pool ``name``, clean it, write ``data/dictionaries/NAME.txt`` atomically.
+
+    Args:
+        name: one of ``POOLS`` (``conceptnet``, ``efros``, ``laion``, ``wordnet``).
+        data_dir: root of the data layout (:mod:`sith.paths`).
+        source: override the address: a URL (``file://`` too) or a local file; for
+            ``wordnet`` also a WordNet ``dict`` directory or the database tarball.
+        progress: show a byte progress bar.
+
+    Returns:
+        The written path.
+    """
+    _check_pool_name(name)
+    src = default_source(name) if source is None else source
+    logger.info("downloading dictionary %s from %s", name, src)
+    concepts = clean_concepts(_raw_concepts(name, src, progress=progress))
+    if len(concepts) < 2:
+        raise SithError(
+            f"{src} gave {len(concepts)} concept(s) for {name!r}; check the source "
+            "(it should be the file documented in sith.encode.pools.POOLS)"
+        )
+    out = paths.dictionary_text_path(data_dir, name)
+    save_text("\n".join(concepts) + "\n", out)
+    logger.info("wrote %d concepts to %s", len(concepts), out)
+    return out
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _organism_pool_path() -> Path:
+    try:
+        from sith.organism.model import asset_path
+    except ImportError as exc:
+        raise SithError(
+            f"the built-in '{ORGANISM_POOL}' pool is unavailable ({exc}); reinstall sith"
+        ) from None
+    return Path(asset_path("pool.txt"))
+
+
+def resolve_pool_path(dictionary: str, *, data_dir: str | Path) -> tuple[str, Path]:
+    """``(name, path)`` for a pool name, the organism pool, or a text-file path.
+
+    Order: ``organism`` → packaged file; a ``POOLS`` name → ``data/dictionaries/NAME.txt``;
+    an existing file → custom pool named by its stem; a plain name with a file in
+    ``data/dictionaries`` → that file.
+    """
+    if dictionary == ORGANISM_POOL:
+        return ORGANISM_POOL, _organism_pool_path()
+    if dictionary in POOLS:
+        path = paths.dictionary_text_path(data_dir, dictionary)
+        if not path.is_file():
+            raise SithError(
+                f"dictionary {dictionary!r} is not downloaded ({path} missing); "
+                f"run `sith download-dictionary --dictionary {dictionary}`"
+            )
+        return dictionary, path
+    as_path = Path(dictionary).expanduser()
+    if as_path.is_file():
+        return paths.slug(as_path.stem), as_path
+    stored = paths.dictionary_text_path(data_dir, dictionary)
+    if "/" not in dictionary and stored.is_file():
+        return dictionary, stored
+    raise SithError(
+        f"dictionary {dictionary!r} is neither a pool name ({', '.join(sorted(POOLS))}, "
+        f"{ORGANISM_POOL}) nor an existing file; check the name or the path"
+    )
+
+
+def read_pool(dictionary: str, *, data_dir: str | Path = paths.DEFAULT_DATA_DIR) -> Pool:
+    """Read and clean a pool by name or path (see :func:`resolve_pool_path`).
+
+    Raises:
+        SithError: missing file, or fewer than 2 distinct concepts after cleaning (a
+            pool of one concept has nothing to choose from, and centering zeroes it).
+    """
+    name, path = resolve_pool_path(str(dictionary), data_dir=data_dir)
+    try:
+        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+    except OSError as exc:
+        raise SithError(f"cannot read dictionary file {path}: {exc.strerror}; check it") from None
+    concepts = clean_concepts(lines)
+    if not concepts:
+        raise SithError(f"dictionary file {path} has no concepts after cleaning; fill it")
+    if len(concepts) < 2:
+        raise SithError(
+            f"dictionary file {path} has only 1 distinct concept after cleaning "
+            f"({len(lines)} lines, the rest duplicates/empty); a pool needs at least 2"
+        )
+    dropped = sum(1 for line in lines if line.strip()) - len(concepts)
+    if dropped > 0:
+        logger.info("pool %s: dropped %d duplicate/comment lines", name, dropped)
+    return Pool(name=name, concepts=concepts, hash=sha256_text(concepts), path=path)
