@@ -1,0 +1,67 @@
+"""``sith organism train|eval`` flags (a thin shell over :mod:`sith.organism`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+
+def _kv(text: str) -> tuple[str, Any]:
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--set takes KEY=VALUE, got {text!r}")
+    key, value = text.split("=", 1)
+    try:
+        return key.strip(), json.loads(value)
+    except json.JSONDecodeError:
+        return key.strip(), value
+
+
+def add_organism_parser(sub: argparse._SubParsersAction) -> None:
+    from sith.cli import _layers, _model_args
+
+    p = sub.add_parser("organism", help="train or evaluate the built-in model organism")
+    osub = p.add_subparsers(dest="organism_command", required=True)
+
+    t = osub.add_parser("train", help="train the organism CLIP on the synthetic world (CPU, resumable)")
+    t.add_argument("--out-dir", type=Path, default=Path("runs/organism"))
+    t.add_argument("--set", type=_kv, action="append", default=[], metavar="KEY=VALUE",
+                   help="override a TrainConfig field, e.g. --set steps=200 --set vision_layers=4")
+    t.add_argument("--no-resume", action="store_true")
+    t.set_defaults(func=run_train)
+
+    e = osub.add_parser("eval", help="score SITH's explanations against the world's ground truth")
+    _model_args(e)
+    e.add_argument("--methods", nargs="+", default=None)
+    e.add_argument("--layers", type=_layers, nargs="+", default=None, help="default: last 2")
+    e.add_argument("--sparsity", type=int, default=5)
+    e.add_argument("--settings", action="store_true",
+                   help="also compare atom modes, fold-ln and polarity rules (METHOD.md open choices)")
+    e.add_argument("--json", type=Path, default=None, help="write the results here")
+    e.set_defaults(func=run_eval)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from sith.organism.train import TrainConfig, train
+
+    config = TrainConfig.from_dict(dict(args.set))
+    print(train(config, out_dir=args.out_dir, resume=not args.no_resume, progress=not args.quiet))
+    return 0
+
+
+def run_eval(args: argparse.Namespace) -> int:
+    from sith.organism.evaluate import evaluate
+
+    layers = None if args.layers is None else [x for g in args.layers for x in g]
+    text, results = evaluate(
+        args.model_name, args.pretrained, methods=args.methods, layers=layers,
+        sparsity=args.sparsity, settings=args.settings, data_dir=args.data_dir,
+        device=args.device, progress=not args.quiet,
+    )
+    print(text)
+    if args.json:
+        from sith.io import save_json
+
+        print(save_json(results, args.json))
+    return 0

@@ -1,0 +1,197 @@
+"""Score SITH's explanations of the organism against the world's known concepts.
+
+``sith organism eval`` decomposes the organism's heads with every method and reports:
+
+* **factor-value recall** — for each factor, the share of its values (a synonym counts)
+  that are the top concept of at least one singular vector in the analysed layers;
+* **theme purity** — per head, the share of its vectors' top concepts that belong to
+  the head's most common factor (distractor words count against it), averaged;
+* **fidelity** — mean cosine between vector and reconstruction;
+* **coherence** — mean pairwise cosine between the atoms of one explanation.
+
+The same table, over settings instead of methods, settles METHOD.md's open choices
+(atoms mode / image mean, fold-LN, polarity rule): see ``docs/choices.md``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from sith.decompose.pipeline import decompose_layer, default_layers
+from sith.decompose.results import LayerDecomposition
+
+DEFAULT_METHODS = ("topk", "omp", "nnomp", "comp-0.1", "comp-0.3", "comp-0.5", "lasso")
+
+
+def concept_factors(concepts: list[str]) -> dict[int, tuple[str, str]]:
+    """``{pool index: (factor, canonical value)}`` for every pool concept that names a
+    world concept (a factor value or its synonym, a bird class, an unsafe word)."""
+    from sith.organism.world import FACTORS, SPURIOUS_CLASSES, SYNONYMS, UNSAFE_WORDS
+
+    lookup: dict[str, tuple[str, str]] = {}
+    for factor, values in FACTORS.items():
+        for v in values:
+            lookup[v] = (factor, v)
+            for s in SYNONYMS.get(v, ()):
+                lookup[s] = (factor, v)
+    for v in SPURIOUS_CLASSES:
+        lookup[v] = ("bird", v)
+        for s in SYNONYMS.get(v, ()):
+            lookup[s] = ("bird", v)
+    for w in UNSAFE_WORDS:
+        lookup[w] = ("unsafe", "skull")
+    return {i: lookup[c.lower()] for i, c in enumerate(concepts) if c.lower() in lookup}
+
+
+def top_concepts(dec: LayerDecomposition) -> Tensor:
+    """``(num_heads, rank)`` index of the largest-weight concept of each explanation (-1 if none)."""
+    pos = dec.scores.abs().argmax(-1, keepdim=True)
+    top = torch.gather(dec.indices, -1, pos).squeeze(-1)
+    return torch.where(dec.scores.abs().amax(-1) > 0, top, torch.full_like(top, -1))
+
+
+def score(decs: list[LayerDecomposition], concepts: list[str], atoms: Tensor) -> dict[str, Any]:
+    """Recall per factor, purity, fidelity and coherence of a set of layer decompositions."""
+    from sith.organism.world import FACTORS
+
+    mapping = concept_factors(concepts)
+    found: dict[str, set[str]] = {f: set() for f in FACTORS}
+    purities, coherences, fidelities = [], [], []
+    for dec in decs:
+        top = top_concepts(dec)
+        fidelities.append(dec.fidelity.flatten())
+        for h in range(dec.num_heads):
+            facts = [mapping.get(int(i)) for i in top[h].tolist()]
+            for f in facts:
+                if f is not None and f[0] in found:
+                    found[f[0]].add(f[1])
+            counts = Counter(f[0] for f in facts if f is not None)
+            purities.append(counts.most_common(1)[0][1] / len(facts) if counts else 0.0)
+        idx = dec.indices.reshape(-1, dec.sparsity)
+        for row in idx:
+            used = row[row >= 0]
+            if len(used) > 1:
+                a = atoms[used]
+                g = a @ a.T
+                n = len(used)
+                coherences.append(float((g.sum() - g.diagonal().sum()) / (n * (n - 1))))
+    recall = {f: len(found[f]) / len(v) for f, v in FACTORS.items()}
+    return {
+        "recall": recall,
+        "mean_recall": sum(recall.values()) / len(recall),
+        "purity": sum(purities) / max(len(purities), 1),
+        "fidelity": float(torch.cat(fidelities).mean()),
+        "coherence": sum(coherences) / max(len(coherences), 1),
+    }
+
+
+def evaluate_methods(
+    weights: Any,
+    atoms: Tensor,
+    concepts: list[str],
+    *,
+    methods: tuple[str, ...] = DEFAULT_METHODS,
+    layers: list[int] | None = None,
+    sparsity: int = 5,
+    fold_ln: bool = True,
+    sv_type: str = "right",
+    polarity: str = "best",
+) -> list[dict[str, Any]]:
+    """One :func:`score` row per method on the same targets and atoms."""
+    layers = layers or default_layers(weights.n_layers, last=2)
+    rows = []
+    for method in methods:
+        decs = [
+            decompose_layer(
+                weights, atoms, concepts, layer, method=method, sparsity=sparsity,
+                fold_ln=fold_ln, sv_type=sv_type, polarity=polarity,
+            )
+            for layer in layers
+        ]
+        rows.append({"method": method, "layers": layers, **score(decs, concepts, atoms)})
+    return rows
+
+
+def format_rows(rows: list[dict[str, Any]], key: str = "method") -> str:
+    from sith.organism.world import FACTORS
+
+    factors = list(FACTORS)
+    head = f"{key:<22}" + "".join(f"{f[:6]:>7}" for f in factors) + f"{'recall':>8}{'purity':>8}{'fid':>7}{'coher':>7}"
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(
+            f"{str(r[key]):<22}" + "".join(f"{r['recall'][f]:>7.2f}" for f in factors)
+            + f"{r['mean_recall']:>8.2f}{r['purity']:>8.2f}{r['fidelity']:>7.2f}{r['coherence']:>7.2f}"
+        )
+    return "\n".join(lines)
+
+
+def world_image_mean(clip: Any, *, n: int = 512, seed: int = 12345, batch_size: int = 128) -> Tensor:
+    """Mean unit image embedding ``(e,)`` over ``n`` fresh world images (the organism's CC12M)."""
+    import torch.nn.functional as F
+
+    from sith.organism.world import sample
+
+    mean = torch.tensor(clip.image_mean).view(1, 3, 1, 1)
+    std = torch.tensor(clip.image_std).view(1, 3, 1, 1)
+    total = None
+    for start in range(0, n, batch_size):
+        batch = sample(min(batch_size, n - start), seed=seed + start)
+        with torch.no_grad():
+            pixels = (torch.as_tensor(batch.images).float() - mean) / std
+            emb = F.normalize(clip.encode_images(pixels.to(clip.device)).float().cpu(), dim=-1)
+        total = emb.sum(0) if total is None else total + emb.sum(0)
+    return total / n
+
+
+def evaluate(
+    model_name: str | None = None,
+    pretrained: str | None = None,
+    *,
+    methods: list[str] | None = None,
+    layers: list[int] | None = None,
+    sparsity: int = 5,
+    settings: bool = False,
+    data_dir: Any = "data",
+    device: str = "cpu",
+    progress: bool = True,
+) -> tuple[str, dict[str, Any]]:
+    """What ``sith organism eval`` prints and writes: the methods table and, with
+    ``settings``, the table of METHOD.md's open choices (all with ``comp-0.3``)."""
+    from sith.decompose.pipeline import prepare_dictionary
+    from sith.encode import concept_atoms
+    from sith.load import DEFAULT_MODEL, DEFAULT_PRETRAINED, load_clip
+
+    clip = load_clip(model_name or DEFAULT_MODEL, pretrained or DEFAULT_PRETRAINED, device=device)
+    encoded = prepare_dictionary(clip, "organism", data_dir=data_dir, progress=progress)
+    atoms = concept_atoms(encoded, mode="center")
+    layers = layers or default_layers(clip.weights.n_layers, last=2)
+    rows = evaluate_methods(
+        clip.weights, atoms, encoded.concepts, methods=tuple(methods or DEFAULT_METHODS),
+        layers=layers, sparsity=sparsity,
+    )
+    text = f"layers {layers}, K={sparsity}, atoms=center, right, foldln\n" + format_rows(rows)
+    results: dict[str, Any] = {"model": clip.info.as_dict(), "layers": layers, "sparsity": sparsity, "methods": rows}
+    if settings:
+        mean = world_image_mean(clip)
+        variants = {
+            "atoms=raw": {"atoms": concept_atoms(encoded, mode="raw")},
+            "atoms=center": {},
+            "atoms=image-cone": {"atoms": concept_atoms(encoded, mode="image-cone", image_mean=mean)},
+            "no-fold-ln": {"fold_ln": False},
+            "polarity=positive": {"polarity": "positive"},
+            "sv-type=left": {"sv_type": "left"},
+        }
+        srows = []
+        for name, opts in variants.items():
+            a = opts.pop("atoms", atoms)
+            row = evaluate_methods(clip.weights, a, encoded.concepts, methods=("comp-0.3",),
+                                   layers=layers, sparsity=sparsity, **opts)[0]
+            srows.append({"setting": name, **row})
+        text += "\n\nsettings (comp-0.3)\n" + format_rows(srows, key="setting")
+        results["settings"] = srows
+    return text, results
