@@ -1,0 +1,355 @@
+"""open_clip models: load, check the architecture, extract the weight view (METHOD.md §1).
+
+Parameter names (open_clip ``VisionTransformer``, block ``l``)::
+
+    visual.transformer.resblocks.{l}.ln_1.{weight,bias}          γ1, β1
+    visual.transformer.resblocks.{l}.attn.in_proj_{weight,bias}  rows [q; k; v]
+    visual.transformer.resblocks.{l}.attn.out_proj.{weight,bias}
+    visual.transformer.resblocks.{l}.ls_1.gamma                   LayerScale (optional)
+    visual.ln_post.{weight,bias}, visual.proj                     γpost, βpost, P (d × e)
+
+LayerScale multiplies the attention output channel-wise, so it is folded into the
+output side: ``W_O^h ← W_O^h · diag(ls)``, ``b_O ← b_O ⊙ ls``. ``ln_pre`` (or its
+absence, ``no_ln_pre``) acts before the first block and does not enter the per-head
+matrices. Supported: every ViT tower built from standard ``ResidualAttentionBlock``
+(``nn.MultiheadAttention``) with class-token pooling — ViT-B-32/B-16/L-14/H-14/bigG-14,
+their ``-quickgelu`` variants, with or without LayerScale. Refused, with the reason:
+ResNet and timm towers, custom attention blocks (qk-norm, scaled-cosine attention,
+inner/post-attention LayerNorm, head scales), attentional pooling, average pooling,
+and a missing ``proj``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import open_clip
+import torch
+from torch import Tensor, nn
+
+from sith.errors import SithError
+from sith.load.clip import LoadedClip
+from sith.load.verify import AttentionSite
+from sith.load.weights import (
+    LayerWeights,
+    ModelInfo,
+    VisionWeights,
+    split_heads,
+    weights_fingerprint,
+)
+from sith.load.writeback import is_checkpoint_path, load_checkpoint_into
+
+ORGANISM_NAME = "sith-organism"
+ORGANISM_TAGS = ("v1",)
+
+_CUSTOM_ATTN_FLAGS = {
+    "qk_norm": "qk-norm (LayerNorm on queries and keys)",
+    "scaled_cosine_attn": "scaled-cosine attention",
+    "scale_heads": "per-head attention scales",
+    "scale_attn_inner": "an inner LayerNorm before the output projection",
+    "scale_attn": "a LayerNorm after the attention block",
+}
+
+
+def _refuse(model_name: str, why: str) -> SithError:
+    return SithError(
+        f"cannot analyse {model_name!r}: {why}; SITH covers open_clip ViTs with standard "
+        "attention and class-token pooling (e.g. ViT-B-32, ViT-L-14) and Hugging Face CLIPModel"
+    )
+
+
+def check_config(model_name: str) -> None:
+    """Refuse an unsupported architecture from its open_clip config, before any download."""
+    cfg = open_clip.get_model_config(model_name) or {}
+    vc = cfg.get("vision_cfg", {})
+    if vc.get("timm_model_name"):
+        raise _refuse(model_name, f"its vision tower is the timm model {vc['timm_model_name']!r}")
+    if isinstance(vc.get("layers"), (list, tuple)):
+        raise _refuse(model_name, "its vision tower is a ResNet (attention only in the final pool)")
+    for flag, what in _CUSTOM_ATTN_FLAGS.items():
+        if vc.get(flag):
+            raise _refuse(model_name, f"its attention uses {what}")
+    if vc.get("attentional_pool"):
+        raise _refuse(model_name, "it pools with an attentional pooler, not the class token")
+    if vc.get("pool_type", "tok") != "tok":
+        raise _refuse(model_name, f"it pools with {vc['pool_type']!r}, not the class token")
+
+
+def supported_models() -> list[str]:
+    """open_clip architecture names whose config passes :func:`check_config`, common ones first."""
+    common = ["ViT-B-32", "ViT-B-16", "ViT-L-14", "ViT-L-14-336", "ViT-H-14", "ViT-bigG-14"]
+    ok = []
+    for name in open_clip.list_models():
+        try:
+            check_config(name)
+        except SithError:
+            continue
+        ok.append(name)
+    return [n for n in common if n in ok] + [n for n in ok if n not in common]
+
+
+def check_architecture(model: nn.Module, model_name: str = "model") -> None:
+    """Refuse (SithError with the reason) a model whose vision tower is not covered."""
+    from open_clip.transformer import ResidualAttentionBlock, VisionTransformer
+
+    visual = getattr(model, "visual", None)
+    if not isinstance(visual, VisionTransformer):
+        kind = type(visual).__name__
+        why = {
+            "ModifiedResNet": "its vision tower is a ResNet (attention only in the final pool)",
+            "TimmModel": "its vision tower is a timm model with its own attention layout",
+        }.get(kind, f"its vision tower is a {kind}, not an open_clip VisionTransformer")
+        raise _refuse(model_name, why)
+    if getattr(visual, "attn_pool", None) is not None:
+        raise _refuse(model_name, "it pools with an attentional pooler, not the class token")
+    if getattr(visual, "pool_type", "tok") != "tok":
+        raise _refuse(model_name, f"it pools with {visual.pool_type!r}, not the class token")
+    if getattr(visual, "proj", None) is None:
+        raise _refuse(model_name, "its vision tower has no projection `proj` to the joint space")
+    for i, block in enumerate(visual.transformer.resblocks):
+        if not isinstance(block, ResidualAttentionBlock):
+            attn = getattr(block, "attn", None)
+            uses = [
+                what
+                for attr, what in (
+                    ("logit_scale", "scaled-cosine attention"),
+                    ("head_scale", "per-head attention scales"),
+                )
+                if getattr(attn, attr, None) is not None
+            ]
+            for attr, what in (("ln_q", "qk-norm"), ("ln_inner", "an inner LayerNorm")):
+                if not isinstance(getattr(attn, attr, nn.Identity()), nn.Identity):
+                    uses.append(what)
+            if not isinstance(getattr(block, "ln_attn", nn.Identity()), nn.Identity):
+                uses.append("a LayerNorm after the attention block")
+            what = ", ".join(uses) or f"a custom block {type(block).__name__}"
+            raise _refuse(model_name, f"block {i} attention uses {what}")
+        attn = block.attn
+        if (
+            not isinstance(attn, nn.MultiheadAttention)
+            or not attn._qkv_same_embed_dim
+            or attn.bias_k is not None
+            or attn.add_zero_attn
+            or hasattr(block, "ln_1_kv")
+        ):
+            raise _refuse(
+                model_name, f"block {i} attention is not standard fused-qkv self-attention"
+            )
+
+
+def _layer_scale(block: nn.Module) -> Tensor | None:
+    gamma = getattr(getattr(block, "ls_1", None), "gamma", None)
+    return None if gamma is None else gamma.detach().float().clone()
+
+
+def _ln(ln: nn.Module, d: int) -> tuple[Tensor, Tensor]:
+    w = getattr(ln, "weight", None)
+    b = getattr(ln, "bias", None)
+    w = torch.ones(d) if w is None else w.detach().float().cpu().clone()
+    b = torch.zeros(d) if b is None else b.detach().float().cpu().clone()
+    return w, b
+
+
+def _layer_weights(block: nn.Module) -> LayerWeights:
+    attn = block.attn
+    d = attn.embed_dim
+    v_bias = None if attn.in_proj_bias is None else attn.in_proj_bias[2 * d :].cpu()
+    W_V, b_V, W_O, b_O = split_heads(
+        attn.in_proj_weight[2 * d :].cpu(),
+        v_bias,
+        attn.out_proj.weight.cpu(),
+        None if attn.out_proj.bias is None else attn.out_proj.bias.cpu(),
+        attn.num_heads,
+    )
+    ls = _layer_scale(block)
+    if ls is not None:
+        ls = ls.cpu()
+        W_O, b_O = W_O * ls, b_O * ls
+    w1, b1 = _ln(block.ln_1, d)
+    return LayerWeights(W_V, W_O, b_V, b_O, w1, b1, ls)
+
+
+def extract(model: nn.Module, info: ModelInfo) -> VisionWeights:
+    """The :class:`VisionWeights` of an open_clip model (LayerScale folded; see weights.py)."""
+    check_architecture(model, info.model_name or "model")
+    visual = model.visual
+    layers = tuple(_layer_weights(b) for b in visual.transformer.resblocks)
+    d = layers[0].W_V.shape[1]
+    ln_w, ln_b = _ln(visual.ln_post, d)
+    proj = visual.proj.detach().float().cpu().clone()
+    fp = weights_fingerprint(layers, proj)
+    full = ModelInfo(info.model_name, info.pretrained, "open_clip", fp)
+    return VisionWeights(layers, ln_w, ln_b, proj, full)
+
+
+# --- loading --------------------------------------------------------------------------------
+
+
+def _size(model: nn.Module) -> int:
+    size = model.visual.image_size
+    h, w = (size, size) if isinstance(size, int) else tuple(size)
+    if h != w:
+        raise SithError(f"non-square image size {h}x{w} is not supported; use a square model")
+    return int(h)
+
+
+def wrap_open_clip(
+    model: nn.Module,
+    *,
+    model_name: str,
+    pretrained: str = "",
+    tokenizer: Any = None,
+    image_mean: tuple[float, float, float] | None = None,
+    image_std: tuple[float, float, float] | None = None,
+    transform: Any = None,
+    device: str | torch.device = "cpu",
+) -> LoadedClip:
+    """Wrap an in-memory open_clip model (e.g. one just trained) as a :class:`LoadedClip`.
+
+    The model is moved to ``device`` in fp32 eval mode. Tokenizer defaults to open_clip's
+    ``SimpleTokenizer`` with the model's context length; mean/std default to the model's
+    preprocess config (OpenAI's constants unless set).
+    """
+    dev = torch.device(device)
+    model = model.float().eval().to(dev)
+    pre = open_clip.get_model_preprocess_cfg(model)
+    mean = tuple(float(m) for m in (image_mean or pre.get("mean", open_clip.OPENAI_DATASET_MEAN)))
+    std = tuple(float(s) for s in (image_std or pre.get("std", open_clip.OPENAI_DATASET_STD)))
+    if tokenizer is None:
+        tokenizer = open_clip.SimpleTokenizer(context_length=getattr(model, "context_length", 77))
+    weights = extract(model, ModelInfo(model_name, pretrained, "open_clip"))
+    return LoadedClip(
+        model=model,
+        weights=weights,
+        info=weights.info,
+        image_size=_size(model),
+        image_mean=mean,  # type: ignore[arg-type]
+        image_std=std,  # type: ignore[arg-type]
+        device=dev,
+        tokenizer=tokenizer,
+        transform=transform,
+    )
+
+
+def load_open_clip(model_name: str, tag: str, *, device: torch.device) -> LoadedClip:
+    """An open_clip architecture with a pretrained tag, ``""`` (random) or a checkpoint file."""
+    check_config(model_name)
+    path = tag if tag and is_checkpoint_path(tag) else ""
+    if tag and not path:
+        tags = open_clip.list_pretrained_tags_by_model(model_name)
+        if not open_clip.is_pretrained_cfg(model_name, tag):
+            valid = (
+                ", ".join(tags) if tags else "(none: use --pretrained none or a checkpoint file)"
+            )
+            raise SithError(f"unknown pretrained tag {tag!r} for {model_name}; valid tags: {valid}")
+    try:
+        model, _, preprocess = open_clip.create_model_and_transforms(
+            model_name, pretrained=(tag if tag and not path else None)
+        )
+    except Exception as exc:  # noqa: BLE001 - downloads and configs fail in many ways
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise SithError(
+            f"could not create {model_name} with pretrained {tag!r} ({first}); check the network "
+            "or the Hugging Face cache, or pass a local checkpoint file as --pretrained"
+        ) from None
+    check_architecture(model, model_name)
+    if path:
+        load_checkpoint_into(model, path, model_name)
+    try:
+        tokenizer = open_clip.get_tokenizer(model_name)
+    except Exception as exc:  # noqa: BLE001
+        raise SithError(
+            f"could not create the tokenizer of {model_name} ({exc}); check the network"
+        ) from None
+    return wrap_open_clip(
+        model,
+        model_name=model_name,
+        pretrained=str(path or tag),
+        tokenizer=tokenizer,
+        transform=preprocess,
+        device=device,
+    )
+
+
+def load_organism(tag: str, *, device: torch.device) -> LoadedClip:
+    """The built-in model organism: tag ``"v1"``, ``""`` (random) or a checkpoint file."""
+    path = tag if tag and is_checkpoint_path(tag) else ""
+    if tag and not path and tag not in ORGANISM_TAGS:
+        raise SithError(
+            f"unknown pretrained tag {tag!r} for {ORGANISM_NAME}; valid tags: "
+            f"{', '.join(ORGANISM_TAGS)} (or none, or a checkpoint file)"
+        )
+    try:
+        from sith.organism.model import build_organism, organism_config
+    except ImportError:
+        raise SithError(
+            f"the built-in {ORGANISM_NAME} is not available in this installation; reinstall sith "
+            "or pass an open_clip model name such as ViT-B-32"
+        ) from None
+    model = build_organism(pretrained=(tag in ORGANISM_TAGS))
+    check_architecture(model, ORGANISM_NAME)
+    if path:
+        load_checkpoint_into(model, path, ORGANISM_NAME)
+    cfg = organism_config().get("sith", {})
+    mean, std = cfg.get("image_mean"), cfg.get("image_std")
+    return wrap_open_clip(
+        model,
+        model_name=ORGANISM_NAME,
+        pretrained=str(path or tag),
+        tokenizer=open_clip.SimpleTokenizer(context_length=model.context_length),
+        image_mean=tuple(mean) if mean is not None else None,
+        image_std=tuple(std) if std is not None else None,
+        device=device,
+    )
+
+
+# --- encoders, verification and write-back surface --------------------------------------------
+
+
+def encode_text(clip: LoadedClip, texts: list[str]) -> Tensor:
+    """``(n, e)`` unnormalised text embeddings (caller holds ``no_grad``)."""
+    tokens = clip.tokenizer(texts).to(clip.device)
+    return clip.model.encode_text(tokens, normalize=False)
+
+
+def encode_images(clip: LoadedClip, pixels: Tensor) -> Tensor:
+    """``(B, e)`` unnormalised image embeddings of preprocessed pixels."""
+    return clip.model.encode_image(pixels, normalize=False)
+
+
+def attention_sites(model: nn.Module) -> list[AttentionSite]:
+    """Hook points and query/key weights of every block (for :func:`sith.load.verify.verify`)."""
+    tr = model.visual.transformer
+    sites = []
+    for block in tr.resblocks:
+        attn = block.attn
+        d = attn.embed_dim
+        w, b = attn.in_proj_weight.detach(), attn.in_proj_bias
+        b = torch.zeros(3 * d, device=w.device) if b is None else b.detach()
+        sites.append(
+            AttentionSite(
+                block=block,
+                output=block.ls_1,
+                ln_eps=float(block.ln_1.eps),
+                W_q=w[:d],
+                b_q=b[:d],
+                W_k=w[d : 2 * d],
+                b_k=b[d : 2 * d],
+                scale=float((d // attn.num_heads) ** -0.5),
+                batch_first=bool(getattr(tr, "batch_first", True)),
+            )
+        )
+    return sites
+
+
+def run_blocks(model: nn.Module, x: Tensor) -> Tensor:
+    """Run the vision tower's residual blocks on ``x`` ``(B, T, d)`` (batch-first)."""
+    return model.visual.transformer(x)
+
+
+def head_output_param(model: nn.Module, layer: int) -> tuple[nn.Parameter, Tensor | None, str]:
+    """Layer ``layer``'s ``out_proj.weight``, its LayerScale (or None) and the LayerScale's name."""
+    block = model.visual.transformer.resblocks[layer]
+    ls = getattr(getattr(block, "ls_1", None), "gamma", None)
+    name = f"visual.transformer.resblocks.{layer}.ls_1.gamma"
+    return block.attn.out_proj.weight, (None if ls is None else ls.detach()), name

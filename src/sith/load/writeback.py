@@ -1,0 +1,212 @@
+"""Checkpoints: put edited head weights back into a model, save it, read state dicts.
+
+The edits of METHOD.md §6 change ``W_O^h`` of some heads in the uniform view, where
+LayerScale is folded in (``W_O^h = W_O,raw^h · diag(ls)``). Writing back un-folds it,
+``W_O,raw^h = W_O^h · diag(ls)⁻¹``, and stores ``Wo[:, h*dh:(h+1)*dh] = W_O,raw^hᵀ`` in
+the model's own output projection. A zero LayerScale entry ``ls_j`` can only carry a
+zero column ``j``; asking for anything else there is refused (SithError naming the
+parameter). Nothing else in the model changes.
+
+The saved checkpoint loads back with :func:`sith.load.load_clip`:
+open_clip models as ``load_clip(info.model_name, pretrained=path)`` (a ``.pt``/``.bin``/
+``.pth`` state dict or ``.safetensors``), Hugging Face models as ``load_clip(path)``
+(a ``save_pretrained`` directory). :func:`read_state_dict` reads ``.pt``/``.bin``/``.pth``
+(``torch.load(weights_only=True)``, never a full unpickle) and ``.safetensors`` files.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from sith.errors import SithError
+from sith.io import atomic_write
+from sith.load.clip import LoadedClip, backend
+from sith.load.weights import ModelInfo
+
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
+
+
+def _unfold_layer_scale(W_O: Tensor, ls: Tensor | None, ls_name: str, layer: int) -> Tensor:
+    """``(H, dh, d)`` folded -> raw ``W_O`` by dividing column ``j`` by ``ls_j``."""
+    if ls is None:
+        return W_O
+    ls = ls.double().to(W_O.device)
+    zero = ls == 0
+    if bool(zero.any()):
+        needed = W_O[..., zero].abs().amax() > 0
+        if bool(needed):
+            idx = zero.nonzero().flatten()[:5].tolist()
+            raise SithError(
+                f"cannot write layer {layer}: LayerScale parameter {ls_name} is zero at channels "
+                f"{idx}, so the edited W_O (non-zero there) cannot be represented; edit a model "
+                "whose LayerScale has no zero entries or leave those channels unchanged"
+            )
+    safe = torch.where(zero, torch.ones_like(ls), ls)
+    return torch.where(zero, torch.zeros_like(W_O), W_O / safe)
+
+
+def with_head_outputs(clip: LoadedClip, new_W_O: dict[int, Tensor]) -> LoadedClip:
+    """A deep copy of ``clip`` whose listed layers use new per-head output matrices.
+
+    Args:
+        clip: the model to edit (not modified).
+        new_W_O: ``{layer: W_O}`` with ``W_O`` of shape ``(H, dh, d)``, LayerScale-folded
+            exactly as in :class:`~sith.load.weights.LayerWeights` (METHOD.md §1, §6).
+
+    Returns:
+        A new :class:`LoadedClip` (same tokenizer and preprocessing) whose model's output
+        projections of those layers hold the new weights, with its weight view re-extracted
+        and a new fingerprint. ``info.model_name``/``pretrained`` are kept.
+
+    Raises:
+        SithError: a layer index out of range, a wrong shape, non-finite values, or a
+            LayerScale zero where the new weights need a non-zero value.
+    """
+    be = backend(clip.info.source)
+    n_layers, H, dh, d = (
+        clip.weights.n_layers,
+        clip.weights.n_heads,
+        clip.weights.d_head,
+        clip.weights.d_model,
+    )
+    for layer, W in new_W_O.items():
+        if not isinstance(layer, int) or not 0 <= layer < n_layers:
+            raise SithError(f"layer {layer!r} out of range; the model has layers 0..{n_layers - 1}")
+        if tuple(W.shape) != (H, dh, d):
+            raise SithError(
+                f"new W_O for layer {layer} has shape {tuple(W.shape)}, expected (H, dh, d) = "
+                f"{(H, dh, d)}; pass per-head output matrices as in VisionWeights"
+            )
+        if not bool(torch.isfinite(W).all()):
+            raise SithError(f"new W_O for layer {layer} has NaN or inf values; check the edit")
+    model = copy.deepcopy(clip.model)
+    with torch.no_grad():
+        for layer, W in new_W_O.items():
+            param, ls, ls_name = be.head_output_param(model, layer)
+            raw = _unfold_layer_scale(
+                W.detach().double().cpu(), None if ls is None else ls.cpu(), ls_name, layer
+            )
+            param.copy_(raw.reshape(H * dh, d).T.to(param.dtype))
+    weights = be.extract(
+        model, ModelInfo(clip.info.model_name, clip.info.pretrained, clip.info.source)
+    )
+    return dataclasses.replace(clip, model=model, weights=weights, info=weights.info)
+
+
+def save_model(clip: LoadedClip, path: str | Path) -> Path:
+    """Save ``clip``'s model as a checkpoint that :func:`load_clip` reads back.
+
+    open_clip: the full state dict, by suffix ``.safetensors`` (safetensors) or
+    ``.pt``/``.pth``/``.bin`` (``torch.save``), written atomically. Hugging Face: a
+    ``save_pretrained`` directory (with tokenizer and preprocessor config), written to a
+    temporary sibling and renamed into place; an existing non-empty directory is refused.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    if clip.info.source == "hf":
+        return _save_hf(clip, path)
+    suffix = path.suffix.lower()
+    state = {k: v.detach().cpu().contiguous().clone() for k, v in clip.model.state_dict().items()}
+    if suffix == ".safetensors":
+        from safetensors.torch import save_file
+
+        meta = {k: str(v) for k, v in clip.info.as_dict().items()}
+        return atomic_write(path, lambda p: save_file(state, str(p), metadata=meta))
+    if suffix in (".pt", ".pth", ".bin"):
+        return atomic_write(path, lambda p: torch.save(state, p))
+    raise SithError(
+        f"cannot tell the checkpoint format of {path}; end the file name in .safetensors or .pt"
+    )
+
+
+def _save_hf(clip: LoadedClip, path: Path) -> Path:
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise SithError(f"{path} already exists and is not an empty directory; choose a new path")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        backend("hf").save_dir(clip, tmp)
+        if path.exists():
+            path.rmdir()
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return path
+
+
+# --- reading checkpoint files ----------------------------------------------------------
+
+
+def is_checkpoint_path(pretrained: str) -> bool:
+    """Whether ``pretrained`` names a local checkpoint file rather than a tag."""
+    p = Path(pretrained)
+    return p.suffix.lower() in CHECKPOINT_SUFFIXES or p.is_file() or "/" in pretrained
+
+
+def read_state_dict(path: str | Path) -> dict[str, Tensor]:
+    """Read a state dict from ``.pt``/``.pth``/``.bin`` (weights-only) or ``.safetensors``.
+
+    A ``{"state_dict": ...}`` wrapper and ``module.`` prefixes (DDP) are removed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SithError(f"checkpoint not found: {path}; check the --pretrained path")
+    try:
+        if path.suffix.lower() == ".safetensors":
+            from safetensors.torch import load_file
+
+            obj: Any = load_file(str(path), device="cpu")
+        else:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure to parse is the user's file
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
+        raise SithError(
+            f"cannot read checkpoint {path}: not a weights-only torch or safetensors file "
+            f"({first}); "
+            "save the state dict with torch.save(model.state_dict()) or sith.load.save_model"
+        ) from None
+    if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
+        obj = obj["state_dict"]
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
+        raise SithError(
+            f"checkpoint {path} does not hold a state dict of tensors; "
+            "save it with torch.save(model.state_dict())"
+        )
+    if all(k.startswith("module.") for k in obj):
+        obj = {k[len("module.") :]: v for k, v in obj.items()}
+    return obj
+
+
+def load_checkpoint_into(model: nn.Module, path: str | Path, model_name: str) -> None:
+    """Load a checkpoint file into ``model`` strictly; a foreign file raises SithError."""
+    sd = read_state_dict(path)
+    own = model.state_dict()
+    for key in ("logit_scale", "logit_bias"):
+        if key in sd and key in own and sd[key].shape != own[key].shape:
+            sd[key] = sd[key].reshape(own[key].shape)
+    missing = sorted(set(own) - set(sd))
+    unexpected = sorted(set(sd) - set(own))
+    bad = [k for k in own if k in sd and own[k].shape != sd[k].shape]
+    if missing or unexpected or bad:
+        detail = "; ".join(
+            f"{what}: {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''}"
+            for what, keys in (("missing", missing), ("unexpected", unexpected), ("shape", bad))
+            if keys
+        )
+        raise SithError(
+            f"checkpoint {path} does not match architecture {model_name!r} ({detail}); "
+            "pass the architecture the checkpoint was trained with as the model name"
+        )
+    model.load_state_dict(sd, strict=True)
