@@ -132,7 +132,7 @@ def run(args: argparse.Namespace) -> int:
 
             print(save_text(text, args.output))
         else:
-            print(text)
+            print(text, end="" if text.endswith("\n") else "\n")
     elif args.command == "search":
         name, tag = _resolve(args)
         print(api.format_hits(api.search(

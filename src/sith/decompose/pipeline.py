@@ -204,6 +204,7 @@ def decompose(
     if pretrained is None:
         pretrained = DEFAULT_PRETRAINED if model_name == DEFAULT_MODEL else ""
     parse_method(method)
+    check_sparsity(sparsity, max(sparsity, 1))  # the upper bound is checked once the dictionary is read
     clip = load_clip(model_name, pretrained, device=device)
     weights = clip.weights
     layers = default_layers(weights.n_layers) if not layers else layers

@@ -67,7 +67,7 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     k = max((len(r["concepts"]) for r in rows), default=0)
     buf = io.StringIO()
     fields = ["layer", "head", "index", "singular_value", "fidelity", "polarity", "tied"]
-    writer = csv.writer(buf)
+    writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(fields + [f"{n}_{j + 1}" for j in range(k) for n in ("concept", "weight")])
     for r in rows:
         cells = [r[f] for f in fields]

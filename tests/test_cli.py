@@ -1,0 +1,142 @@
+"""End-to-end CLI runs on a random-weight ViT-B-32 (no download) and bad-input behaviour."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from sith.cli import main
+
+MODEL = ["--model-name", "ViT-B-32", "--pretrained", "none"]
+POOL = "red\nblue\nwater\ngrass\ndog\ncat\ncar\ntree\nsky\nocean\nsand\nstone\nbird\nfish\nboat\nhouse\n"
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("cli")
+    (d / "pool.txt").write_text(POOL)
+    return d
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_decompose_show_search_verify(workdir, capsys):
+    data = str(workdir / "data")
+    code, out, err = run(
+        capsys, "-q", "decompose", *MODEL, "--data-dir", data, "--dictionary", str(workdir / "pool.txt"),
+        "--layers", "10", "11", "--rank", "4", "--sparsity", "3", "--method", "comp-0.3", "--both-polarities",
+    )
+    assert code == 0, err
+    paths = [Path(p) for p in out.split()]
+    assert [p.name for p in paths] == [
+        "layer-10_right_foldln_pool_comp-0.3_sparsity-3.pt",
+        "layer-11_right_foldln_pool_comp-0.3_sparsity-3.pt",
+    ]
+    assert paths[0].parent == Path(data) / "models" / "ViT-B-32" / "none" / "decompositions"
+    d = torch.load(paths[1], weights_only=True)
+    assert d["scores"].shape == (12, 4, 3) and d["indices"].shape == (12, 4, 3)
+    assert d["config"]["dictionary"] == "pool" and len(d["config"]["dictionary_hash"]) == 16
+
+    code, out, _ = run(capsys, "show", str(paths[1]), "--head", "0", "3")
+    assert code == 0 and out.count("\n") >= 2 + 8 and "layer" in out
+    code, out, _ = run(capsys, "show", str(paths[1]), "--json")
+    rows = json.loads(out)
+    assert len(rows) == 48 and {r["polarity"] for r in rows} <= {"+", "-"}
+    assert all(c[0] in POOL.split() for r in rows for c in r["concepts"])
+    code, out, _ = run(capsys, "show", str(paths[1]), "--csv")
+    table = list(csv.reader(io.StringIO(out)))
+    assert len(table) == 49 and table[0][-2:] == ["concept_3", "weight_3"]
+
+    code, out, err = run(capsys, "-q", "search", "water", *MODEL, "--data-dir", data,
+                         "--dictionary", str(workdir / "pool.txt"), "--top", "5", "--layers", "11")
+    assert code == 0, err
+    assert len(out.strip().splitlines()) == 6
+
+    code, out, err = run(capsys, "verify", *MODEL)
+    assert code == 0, err
+    errs = [float(line.split()[-1]) for line in out.strip().splitlines()]
+    assert len(errs) == 12 and max(errs) < 1e-3
+
+
+def test_edit_dry_run_apply_log_and_undo(workdir, capsys):
+    import open_clip
+    from safetensors.torch import load_file, save_file
+
+    data = workdir / "data"
+    out_ckpt = workdir / "edited.safetensors"
+    orig = workdir / "orig.safetensors"
+    ref = {k: v.contiguous() for k, v in open_clip.create_model("ViT-B-32", pretrained=None).state_dict().items()}
+    save_file(ref, orig)
+    MODEL = ["--model-name", "ViT-B-32", "--pretrained", str(orig)]
+    code, out, err = run(capsys, "-q", "edit", *MODEL, "--data-dir", str(data), "--component", "11:0:0",
+                         "--component", "10:3:1:2.0", "--dry-run")
+    assert code == 0, err
+    assert "2 component(s)" in out and not out_ckpt.exists()
+    code, out, err = run(capsys, "-q", "edit", *MODEL, "--data-dir", str(data), "--component", "11:0:0",
+                         "--component", "10:3:1:2.0", "--output", str(out_ckpt))
+    assert code == 0, err
+    log = workdir / "edited.edit-log.json"
+    assert out_ckpt.exists() and log.exists()
+    record = json.loads(log.read_text())
+    assert {(e["layer"], e["head"], e["index"], e["alpha"]) for e in record["edits"]} == {(11, 0, 0, 0.0), (10, 3, 1, 2.0)}
+    again = workdir / "again.safetensors"
+    code, _, err = run(capsys, "-q", "edit", *MODEL, "--apply-log", str(log), "--output", str(again))
+    assert code == 0, err
+    a, b = load_file(out_ckpt), load_file(again)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    changed = {k for k in a if not torch.equal(a[k], ref[k])}
+    assert changed == {f"visual.transformer.resblocks.{i}.attn.out_proj.weight" for i in (10, 11)}
+    restored = workdir / "restored.safetensors"
+    code, _, err = run(capsys, "-q", "edit", "--model-name", "ViT-B-32", "--pretrained", str(out_ckpt),
+                       "--undo-log", str(log), "--output", str(restored))
+    assert code == 0, err
+    r = load_file(restored)
+    assert all(torch.allclose(r[k], ref[k], atol=1e-5) for k in ref)
+    key = "visual.transformer.resblocks.11.attn.out_proj.weight"
+    assert not torch.allclose(a[key], ref[key], atol=1e-5)
+
+
+BAD = [
+    (["decompose", *MODEL, "--layers", "40"], "out of range"),
+    (["decompose", *MODEL, "--rank", "999"], "--rank"),
+    (["decompose", *MODEL, "--method", "comp-2"], "comp"),
+    (["decompose", *MODEL, "--method", "magic"], "magic"),
+    (["decompose", *MODEL, "--sparsity", "0", "--dictionary", "POOL"], "--sparsity"),
+    (["decompose", *MODEL, "--dictionary", "/nonexistent/pool.txt"], "neither a pool name"),
+    (["decompose", "--model-name", "ViT-Q-99"], "unknown model"),
+    (["decompose", "--model-name", "ViT-B-32", "--pretrained", "no_such_tag"], "openai"),
+    (["decompose", "--model-name", "RN50", "--pretrained", "none"], "RN50"),
+    (["show", "/nonexistent.pt"], "not found"),
+    (["edit", *MODEL, "--component", "11:0:0:-1"], "alpha"),
+    (["edit", *MODEL, "--component", "11:0:99"], "component index"),
+    (["download-dictionary", "--dictionary", "klingon"], "klingon"),
+]
+
+
+@pytest.mark.parametrize("argv,needle", BAD, ids=[" ".join(a[:1] + [n]) for a, n in BAD])
+def test_bad_input_one_line_error(workdir, capsys, argv, needle):
+    argv = [str(workdir / "pool.txt") if a == "POOL" else a for a in argv]
+    data = workdir / "bad-data"
+    code, out, err = run(capsys, "-q", *argv[:1], *argv[1:], *(["--data-dir", str(data)] if argv[0] != "show" else []))
+    assert code == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], err
+    assert "Traceback" not in err
+    assert not list(data.rglob("*.pt")) if data.exists() else True
+
+
+def test_entry_point_no_traceback(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "sith.cli", "show", str(tmp_path / "x.pt")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
