@@ -42,3 +42,33 @@ def test_organism_random_weights_differ(organism) -> None:
     random = load_clip("sith-organism", "none")
     assert random.info.fingerprint != organism.info.fingerprint
     assert random.weights.d_model == organism.weights.d_model
+
+
+def test_organism_dispatch_with_stand_in(monkeypatch, tmp_path) -> None:
+    """The organism path (tag, config mean/std, tokenizer, checkpoints) on a tiny model."""
+    model_mod = pytest.importorskip("sith.organism.model")
+    from tests.load.tiny import tiny_open_clip
+
+    calls = []
+
+    def build(pretrained: bool = True):
+        calls.append(pretrained)
+        return tiny_open_clip(seed=1 if pretrained else 2)
+
+    cfg = {
+        "sith": {"image_size": 32, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.25, 0.25, 0.25]}
+    }
+    monkeypatch.setattr(model_mod, "build_organism", build)
+    monkeypatch.setattr(model_mod, "organism_config", lambda: cfg)
+    clip = load_clip()
+    assert calls == [True] and clip.info.pretrained == "v1" and clip.info.source == "open_clip"
+    assert clip.image_mean == (0.5, 0.5, 0.5) and clip.image_std == (0.25, 0.25, 0.25)
+    assert clip.encode_text(["a red circle"]).shape == (1, 32)
+    assert max(verify(clip)) < 1e-5
+    random = load_clip("sith-organism", "")
+    assert calls[-1] is False and random.info.fingerprint != clip.info.fingerprint
+    from sith.load import save_model
+
+    path = save_model(clip, tmp_path / "organism-edit.safetensors")
+    again = load_clip("sith-organism", str(path))
+    assert calls[-1] is False and again.info.fingerprint == clip.info.fingerprint
