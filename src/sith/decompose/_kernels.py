@@ -1,0 +1,355 @@
+"""Private numerical kernels of the sparse solvers (METHOD.md §4).
+
+Everything here works on one chunk of targets that is already validated, float32 and
+on its compute device; :mod:`sith.decompose.solvers` does the checking, chunking over
+targets and the fidelity. Shapes: ``Y`` ``(B, e)`` unit targets, ``A`` ``(N, e)`` unit
+atoms, ``k`` the sparsity.
+
+The expensive step of every method is a correlation ``R · Aᵀ`` (``(B, e) × (e, N)``).
+It is computed in slices of ``atom_chunk`` atoms into one reused buffer, keeping a
+running best (greedy methods) or a running top-k (``topk``), so no ``(B, N)`` matrix is
+ever held. Ties are broken by the lowest atom index everywhere: ``torch.max`` returns
+the first maximal entry, a later slice only wins when strictly better, and top-k
+candidates are ordered by (value descending, index ascending).
+
+The small per-target systems (support Gram ``(B, t, t)``) are solved in float64.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+RIDGE = 1e-12  # added to the diagonal of every small Gram solve (duplicate atoms stay solvable)
+_NEG_INF = float("-inf")
+
+
+# --------------------------------------------------------------------------- top-k
+
+
+def _order_desc(values: Tensor, indices: Tensor) -> tuple[Tensor, Tensor]:
+    """Sort each row by value descending, ties by index ascending. ``(B, m)`` → ``(B, m)``."""
+    o = torch.argsort(indices, dim=1)
+    values, indices = values.gather(1, o), indices.gather(1, o)
+    o = torch.sort(values, dim=1, descending=True, stable=True).indices
+    return values.gather(1, o), indices.gather(1, o)
+
+
+def topk_rows(scores: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """The ``min(k, n)`` largest entries of each row, ties resolved to the lowest column.
+
+    Args:
+        scores: ``(B, n)`` finite scores.
+        k: how many to keep.
+
+    Returns:
+        ``values``, ``indices`` ``(B, min(k, n))``, ordered by value descending then
+        index ascending. ``torch.topk`` alone does not promise which of several equal
+        boundary values it keeps, so rows with a tie at the boundary are redone exactly.
+    """
+    kk = min(k, scores.shape[1])
+    values, indices = torch.topk(scores, kk, dim=1)
+    thr = values[:, -1:]
+    tied = (scores >= thr).sum(1) > kk
+    if bool(tied.any()):
+        rows = tied.nonzero().squeeze(1)
+        sub, t = scores[rows], thr[rows]
+        gt, eq = sub > t, sub == t
+        need = kk - gt.sum(1, keepdim=True)
+        keep = gt | (eq & (eq.cumsum(1) <= need))
+        cols = keep.nonzero()[:, 1].view(len(rows), kk)
+        values[rows], indices[rows] = sub.gather(1, cols), cols
+    return _order_desc(values, indices)
+
+
+def topk_scan(Y: Tensor, A: Tensor, k: int, atom_chunk: int) -> tuple[Tensor, Tensor]:
+    """The ``k`` atoms of highest cosine with each target, scanning atoms in slices.
+
+    Returns:
+        ``cosines``, ``indices`` ``(B, k)``, ordered by cosine descending.
+    """
+    B, N = Y.shape[0], A.shape[0]
+    buf = torch.empty(B * min(atom_chunk, N), dtype=Y.dtype, device=Y.device)
+    best_v = torch.empty(B, 0, dtype=Y.dtype, device=Y.device)
+    best_i = torch.empty(B, 0, dtype=torch.long, device=Y.device)
+    for lo in range(0, N, atom_chunk):
+        hi = min(N, lo + atom_chunk)
+        c = torch.mm(Y, A[lo:hi].T, out=buf[: B * (hi - lo)].view(B, hi - lo))
+        v, i = topk_rows(c, k)
+        v, i = _order_desc(torch.cat([best_v, v], 1), torch.cat([best_i, i + lo], 1))
+        best_v, best_i = v[:, :k], i[:, :k]
+    return best_v, best_i
+
+
+def fidelity(Y: Tensor, A: Tensor, weights: Tensor, indices: Tensor) -> Tensor:
+    """``cos(y, Σ_i w_i a_i)`` per row, 0 where the reconstruction is 0. ``(B,)``."""
+    w = torch.where(indices >= 0, weights, torch.zeros_like(weights))
+    x = torch.bmm(w[:, None, :], A[indices.clamp_min(0)]).squeeze(1)
+    norm = torch.linalg.vector_norm(x, dim=1)
+    cos = (x * Y).sum(1) / norm.clamp_min(1e-30)
+    return torch.where(norm > 0, cos, torch.zeros_like(cos))
+
+
+# --------------------------------------------------------------- small Gram systems
+
+
+def masked_solve(G: Tensor, b: Tensor, P: Tensor) -> Tensor:
+    """Least squares restricted to the passive set ``P``: ``z_P = G_PP⁻¹ b_P``, ``z = 0`` off ``P``.
+
+    Args:
+        G: ``(B, t, t)`` float64 support Gram. b: ``(B, t)`` float64. P: ``(B, t)`` bool.
+    """
+    m = (P[:, :, None] & P[:, None, :]).to(G.dtype)
+    eye = torch.eye(G.shape[1], dtype=G.dtype, device=G.device)
+    M = G * m + eye * (~P).to(G.dtype)[:, None, :] + RIDGE * eye
+    z = torch.linalg.solve(M, (b * P)[:, :, None]).squeeze(-1)
+    return z * P
+
+
+def nnls_gram(G: Tensor, b: Tensor, used: Tensor, w0: Tensor, *, tol: float = 1e-12) -> Tensor:
+    """Batched Lawson–Hanson NNLS on a small Gram: ``min ½wᵀGw − bᵀw`` s.t. ``w ≥ 0``.
+
+    This is ``min ‖y − Σ_i w_i a_i‖²`` over the support with ``G = S Sᵀ``, ``b = S y``
+    (METHOD.md §4, ``nnomp``/``comp`` coefficients). Every row runs the active-set
+    method in lock-step; each iteration either accepts a feasible least-squares solve
+    and adds the slot of largest positive gradient, or steps back to the boundary and
+    drops the blocking slots.
+
+    Args:
+        G: ``(B, t, t)`` float64. b: ``(B, t)`` float64.
+        used: ``(B, t)`` bool, slots that hold an atom (others stay 0).
+        w0: ``(B, t)`` feasible warm start that is the least-squares solution on its
+            positive entries (zeros, or the previous step's solution, qualify).
+        tol: gradient below which a slot is not worth adding.
+
+    Returns:
+        ``w`` ``(B, t)`` float64, ``w ≥ 0``, satisfying the KKT conditions to ``tol``.
+    """
+    P = (w0 > 0) & used
+    w = torch.where(P, w0, torch.zeros_like(w0))
+    done = torch.zeros(G.shape[0], dtype=torch.bool, device=G.device)
+    for _ in range(4 * G.shape[1] + 20):
+        z = masked_solve(G, b, P)
+        feas = ((z > 0) | ~P).all(1) & ~done
+        infeas = ~feas & ~done
+        # feasible rows: accept z, then add the best violating slot or finish
+        w = torch.where(feas[:, None], z, w)
+        grad = b - torch.einsum("bij,bj->bi", G, w)
+        grad = torch.where(used & ~P, grad, torch.full_like(grad, _NEG_INF))
+        gmax, gidx = grad.max(1)
+        add = feas & (gmax > tol)
+        done = done | (feas & ~add)
+        P = P | (add[:, None] & (torch.arange(G.shape[1], device=G.device) == gidx[:, None]))
+        # infeasible rows: move from w towards z until the first slot hits zero
+        block = P & (z <= 0)
+        ratio = torch.where(block, w / (w - z).clamp_min(1e-300), torch.full_like(w, 2.0))
+        alpha = ratio.min(1).values.clamp(0.0, 1.0)
+        stepped = w + alpha[:, None] * (z - w)
+        w = torch.where(infeas[:, None], stepped, w)
+        hit = (block & (ratio <= alpha[:, None])) | (w <= 0)
+        drop = infeas[:, None] & P & hit
+        w = torch.where(drop, torch.zeros_like(w), w)
+        P = P & ~drop
+        if bool(done.all()):
+            break
+    return w.clamp_min(0.0)
+
+
+# ------------------------------------------------------------------ greedy pursuits
+
+
+def _best_atoms(
+    R: Tensor,
+    M: Tensor | None,
+    A: Tensor,
+    chosen: Tensor,
+    *,
+    mode: str,
+    lam: float,
+    tol: float,
+    atom_chunk: int,
+) -> Tensor:
+    """One selection step over all atoms, in slices, with a running argmax.
+
+    Scores per atom ``j`` (``c_j = ⟨a_j, r⟩``): ``omp`` ``|c_j|``; ``nn`` ``c_j``;
+    ``comp`` ``(1−λ)·c_j/‖r‖ + λ·⟨a_j, m⟩`` with ``m`` the mean chosen atom
+    (``R`` and ``M`` are stacked into one ``(2B, e) × (e, n)`` matmul per slice).
+    Candidates must have ``c_j > tol`` (``|c_j| > tol`` for ``omp``) and not be chosen.
+
+    Args:
+        R: ``(B, e)`` residuals. M: ``(B, e)`` mean chosen atoms (``comp`` after step 1)
+            or None. chosen: ``(B, t)`` atom indices so far (``-1`` = none).
+
+    Returns:
+        ``(B,)`` int64 index of the best candidate, ``-1`` where there is none.
+    """
+    B, N = R.shape[0], A.shape[0]
+    width = min(atom_chunk, N)
+    coh = M is not None
+    Q = torch.cat([R, M]) if coh else R
+    buf = torch.empty(Q.shape[0] * width, dtype=R.dtype, device=R.device)
+    inv_rn = (1.0 - lam) / torch.linalg.vector_norm(R, dim=1).clamp_min(1e-30)
+    best = torch.full((B,), _NEG_INF, dtype=R.dtype, device=R.device)
+    best_i = torch.full((B,), -1, dtype=torch.long, device=R.device)
+    rows_all = torch.arange(B, device=R.device)[:, None].expand_as(chosen)
+    for lo in range(0, N, atom_chunk):
+        hi = min(N, lo + atom_chunk)
+        n = hi - lo
+        Z = torch.mm(Q, A[lo:hi].T, out=buf[: Q.shape[0] * n].view(Q.shape[0], n))
+        if coh:
+            C, S = Z[:B], Z[B:]
+            S.mul_(lam).addcmul_(C, inv_rn[:, None])
+            S.masked_fill_(C <= tol, _NEG_INF)
+        else:
+            S = Z.abs_() if mode == "omp" else Z
+        local = chosen - lo
+        inr = (local >= 0) & (local < n)
+        if bool(inr.any()):
+            S[rows_all[inr], local[inr]] = _NEG_INF
+        v, i = S.max(1)
+        upd = v > best
+        best = torch.where(upd, v, best)
+        best_i = torch.where(upd, i + lo, best_i)
+    ok = best > _NEG_INF if coh else best > tol
+    return torch.where(ok, best_i, torch.full_like(best_i, -1))
+
+
+def greedy_pursuit(
+    Y: Tensor, A: Tensor, k: int, *, mode: str, lam: float, tol: float, atom_chunk: int
+) -> tuple[Tensor, Tensor]:
+    """OMP (``mode="omp"``), NN-OMP (``"nn"``) or COMP-λ (``"comp"``) for a chunk of targets.
+
+    Each step picks one atom per target (:func:`_best_atoms`), then refits all
+    coefficients on the support: least squares (``omp``) or NNLS (``nn``/``comp``,
+    warm-started from the previous step). The support Gram ``(B, t, t)`` grows by one
+    row per step. A target stops when its best candidate's correlation with the
+    residual is ``≤ tol`` (``nn``/``comp``: none positive; ``omp``: residual
+    orthogonal to every atom); its remaining slots stay unused (weight 0, index -1).
+    ``comp`` with ``lam == 0`` runs the ``nn`` code path, so it equals ``nnomp``
+    exactly; at step 1 ``comp`` picks the atom of largest correlation (the coherence
+    term is 0 there, which for ``λ < 1`` gives the same choice).
+
+    Returns:
+        ``weights`` ``(B, k)`` float32 and ``indices`` ``(B, k)`` int64, in selection order.
+    """
+    B, e = Y.shape
+    dev = Y.device
+    if mode == "comp" and lam == 0.0:
+        mode = "nn"
+    idx = torch.full((B, k), -1, dtype=torch.long, device=dev)
+    S = torch.zeros(B, k, e, dtype=Y.dtype, device=dev)
+    G = torch.zeros(B, k, k, dtype=torch.float64, device=dev)
+    b = torch.zeros(B, k, dtype=torch.float64, device=dev)
+    w = torch.zeros(B, k, dtype=torch.float64, device=dev)
+    R = Y.clone()
+    csum = torch.zeros_like(Y)
+    active = torch.ones(B, dtype=torch.bool, device=dev)
+    for t in range(k):
+        rows = active.nonzero().squeeze(1)
+        if rows.numel() == 0:
+            break
+        sub = rows.numel() < B
+        M = None
+        if mode == "comp" and t > 0:
+            M = (csum[rows] if sub else csum) / t
+        pick = _best_atoms(
+            R[rows] if sub else R,
+            M,
+            A,
+            idx[rows, :t] if sub else idx[:, :t],
+            mode="comp" if M is not None else mode,
+            lam=lam,
+            tol=tol,
+            atom_chunk=atom_chunk,
+        )
+        ok = pick >= 0
+        active[rows] = ok
+        rows, pick = rows[ok], pick[ok]
+        if rows.numel() == 0:
+            break
+        idx[rows, t] = pick
+        a_new = A[pick]
+        S[rows, t] = a_new
+        csum[rows] += a_new
+        g = torch.bmm(S[rows, : t + 1], a_new[:, :, None]).squeeze(-1).double()
+        G[rows, t, : t + 1] = g
+        G[rows, : t + 1, t] = g
+        b[rows, t] = (a_new * Y[rows]).sum(1).double()
+        Gt, bt, used = G[rows, : t + 1, : t + 1], b[rows, : t + 1], idx[rows, : t + 1] >= 0
+        if mode == "omp":
+            wt = masked_solve(Gt, bt, used)
+        else:
+            wt = nnls_gram(Gt, bt, used, w[rows, : t + 1])
+        w[rows, : t + 1] = wt
+        recon = torch.bmm(wt.to(Y.dtype)[:, None, :], S[rows, : t + 1]).squeeze(1)
+        R[rows] = Y[rows] - recon
+    return w.to(Y.dtype), idx
+
+
+# ------------------------------------------------------------- non-negative lasso
+
+
+def admm_nn_lasso(
+    Y: Tensor, A: Tensor, *, l1: float, rho: float, max_iter: int, tol: float, atom_chunk: int
+) -> tuple[Tensor, int]:
+    """SpLiCE's non-negative lasso by ADMM: ``min_w ½‖y − Aᵀw‖² + l1·‖w‖₁`` s.t. ``w ≥ 0``.
+
+    Splitting ``w = z`` (Boyd et al. 2011, §6.4): ``w ← (AAᵀ + ρI)⁻¹(Ay + ρ(z − u))``,
+    ``z ← max(0, w + u − l1/ρ)``, ``u ← u + w − z``. The ``(N, N)`` inverse is applied
+    by the Woodbury identity through the ``(e, e)`` matrix ``ρI + AᵀA``, so one
+    iteration costs two ``(B, N, e)`` matmuls, both done slice by slice over atoms.
+    Stops when every row's primal and dual residuals are below
+    ``tol·(√N + max(‖w‖, ‖z‖))`` and ``tol·(√N + ρ‖u‖)``, or after ``max_iter``.
+
+    Returns:
+        ``z`` ``(B, N)`` float32 (exact zeros off the support) and the iterations run.
+    """
+    B, N = Y.shape[0], A.shape[0]
+    e = A.shape[1]
+    AtA = torch.zeros(e, e, dtype=torch.float64, device=Y.device)
+    P = torch.empty(B, N, dtype=Y.dtype, device=Y.device)
+    for lo in range(0, N, atom_chunk):
+        Ac = A[lo : lo + atom_chunk]
+        AtA += (Ac.T @ Ac).double()
+        P[:, lo : lo + Ac.shape[0]] = Y @ Ac.T
+    H = AtA + rho * torch.eye(e, dtype=torch.float64, device=Y.device)
+    Hinv = torch.linalg.inv(H).to(Y.dtype)
+    YAtA = (Y.double() @ AtA).to(Y.dtype)
+    Z = torch.zeros_like(P)  # the result; converged rows are final here
+    Zl, Ul = Z, torch.zeros_like(P)  # state of the rows still running
+    rows = torch.arange(B, device=Y.device)
+    S = torch.zeros_like(Y)  # (Z − U) · A from the previous iteration
+    sqn = float(N) ** 0.5
+    it = 0
+    for it in range(1, max_iter + 1):  # noqa: B007 - the count is returned
+        T = (YAtA + rho * S) @ Hinv
+        S = torch.zeros_like(T)
+        sums = torch.zeros(5, len(rows), dtype=torch.float64, device=Y.device)
+        for lo in range(0, N, atom_chunk):
+            hi = min(N, lo + atom_chunk)
+            Ac, Pc, Zc, Uc = A[lo:hi], P[:, lo:hi], Zl[:, lo:hi], Ul[:, lo:hi]
+            Wc = (Pc + rho * (Zc - Uc) - T @ Ac.T) / rho
+            Zn = (Wc + Uc - l1 / rho).clamp_min_(0.0)
+            sums[0] += ((Wc - Zn) ** 2).sum(1).double()
+            sums[1] += ((Zn - Zc) ** 2).sum(1).double()
+            sums[2] += (Wc**2).sum(1).double()
+            sums[3] += (Zn**2).sum(1).double()
+            Uc += Wc - Zn
+            sums[4] += (Uc**2).sum(1).double()
+            Zc.copy_(Zn)
+            S += (Zc - Uc) @ Ac
+        r_pri, r_dual = sums[0].sqrt(), rho * sums[1].sqrt()
+        eps_pri = tol * (sqn + torch.maximum(sums[2], sums[3]).sqrt())
+        eps_dual = tol * (sqn + rho * sums[4].sqrt())
+        done = (r_pri <= eps_pri) & (r_dual <= eps_dual)
+        if bool(done.all()) or it == max_iter:
+            break
+        if bool(done.any()):  # freeze converged rows, so chunking never changes a result
+            if Zl is not Z:
+                Z[rows[done]] = Zl[done]
+            keep = ~done
+            rows, P, Ul, S, YAtA = rows[keep], P[keep], Ul[keep], S[keep], YAtA[keep]
+            Zl = Zl[keep]  # a copy: Z keeps the frozen rows
+    if Zl is not Z:
+        Z[rows] = Zl
+    return Z, it
