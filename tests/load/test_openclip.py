@@ -64,6 +64,9 @@ def test_verify_reproduces_real_attention(kwargs: dict) -> None:
     errors = verify(clip, n_tokens=7, seed=3)
     assert len(errors) == 2
     assert max(errors) < 1e-5
+    for block in clip.model.visual.transformer.resblocks:  # hooks removed afterwards
+        assert not block._forward_pre_hooks and not block.ls_1._forward_hooks
+    assert verify(clip, n_tokens=7, seed=3) == errors  # deterministic
 
 
 def test_verify_detects_a_wrong_view() -> None:
