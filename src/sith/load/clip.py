@@ -146,7 +146,7 @@ def load_clip(
     name = str(model_name).strip()
     tag = "" if _is_none_tag(pretrained) else str(pretrained).strip()
     if not name:
-        raise SithError("empty model name; pass e.g. --model sith-organism or --model ViT-B-32")
+        raise SithError("empty model name; pass e.g. --model-name sith-organism or --model-name ViT-B-32")
     if name == DEFAULT_MODEL:
         return openclip.load_organism(tag, device=dev)
     if Path(name).is_dir():

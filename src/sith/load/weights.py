@@ -132,6 +132,8 @@ def weights_fingerprint(layers: tuple[LayerWeights, ...], proj: Tensor) -> str:
     h = hashlib.sha256()
     for lw in layers:
         for t in (lw.W_V, lw.W_O, lw.ln1_weight):
-            h.update(f"{t.shape}:{t.double().sum().item():.6e}:{t.double().abs().sum().item():.6e}".encode())
+            h.update(
+                f"{t.shape}:{t.double().sum().item():.6e}:{t.double().abs().sum().item():.6e}".encode()
+            )
     h.update(f"{proj.shape}:{proj.double().sum().item():.6e}".encode())
     return h.hexdigest()[:16]
