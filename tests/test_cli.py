@@ -34,8 +34,24 @@ def run(capsys, *argv: str) -> tuple[int, str, str]:
 def test_decompose_show_search_verify(workdir, capsys):
     data = str(workdir / "data")
     code, out, err = run(
-        capsys, "-q", "decompose", *MODEL, "--data-dir", data, "--dictionary", str(workdir / "pool.txt"),
-        "--layers", "10", "11", "--rank", "4", "--sparsity", "3", "--method", "comp-0.3", "--both-polarities",
+        capsys,
+        "-q",
+        "decompose",
+        *MODEL,
+        "--data-dir",
+        data,
+        "--dictionary",
+        str(workdir / "pool.txt"),
+        "--layers",
+        "10",
+        "11",
+        "--rank",
+        "4",
+        "--sparsity",
+        "3",
+        "--method",
+        "comp-0.3",
+        "--both-polarities",
     )
     assert code == 0, err
     paths = [Path(p) for p in out.split()]
@@ -58,8 +74,21 @@ def test_decompose_show_search_verify(workdir, capsys):
     table = list(csv.reader(io.StringIO(out)))
     assert len(table) == 49 and table[0][-2:] == ["concept_3", "weight_3"]
 
-    code, out, err = run(capsys, "-q", "search", "water", *MODEL, "--data-dir", data,
-                         "--dictionary", str(workdir / "pool.txt"), "--top", "5", "--layers", "11")
+    code, out, err = run(
+        capsys,
+        "-q",
+        "search",
+        "water",
+        *MODEL,
+        "--data-dir",
+        data,
+        "--dictionary",
+        str(workdir / "pool.txt"),
+        "--top",
+        "5",
+        "--layers",
+        "11",
+    )
     assert code == 0, err
     assert len(out.strip().splitlines()) == 6
 
@@ -76,30 +105,72 @@ def test_edit_dry_run_apply_log_and_undo(workdir, capsys):
     data = workdir / "data"
     out_ckpt = workdir / "edited.safetensors"
     orig = workdir / "orig.safetensors"
-    ref = {k: v.contiguous() for k, v in open_clip.create_model("ViT-B-32", pretrained=None).state_dict().items()}
+    ref = {
+        k: v.contiguous()
+        for k, v in open_clip.create_model("ViT-B-32", pretrained=None).state_dict().items()
+    }
     save_file(ref, orig)
     MODEL = ["--model-name", "ViT-B-32", "--pretrained", str(orig)]
-    code, out, err = run(capsys, "-q", "edit", *MODEL, "--data-dir", str(data), "--component", "11:0:0",
-                         "--component", "10:3:1:2.0", "--dry-run")
+    code, out, err = run(
+        capsys,
+        "-q",
+        "edit",
+        *MODEL,
+        "--data-dir",
+        str(data),
+        "--component",
+        "11:0:0",
+        "--component",
+        "10:3:1:2.0",
+        "--dry-run",
+    )
     assert code == 0, err
     assert "2 component(s)" in out and not out_ckpt.exists()
-    code, out, err = run(capsys, "-q", "edit", *MODEL, "--data-dir", str(data), "--component", "11:0:0",
-                         "--component", "10:3:1:2.0", "--output", str(out_ckpt))
+    code, out, err = run(
+        capsys,
+        "-q",
+        "edit",
+        *MODEL,
+        "--data-dir",
+        str(data),
+        "--component",
+        "11:0:0",
+        "--component",
+        "10:3:1:2.0",
+        "--output",
+        str(out_ckpt),
+    )
     assert code == 0, err
     log = workdir / "edited.edit-log.json"
     assert out_ckpt.exists() and log.exists()
     record = json.loads(log.read_text())
-    assert {(e["layer"], e["head"], e["index"], e["alpha"]) for e in record["edits"]} == {(11, 0, 0, 0.0), (10, 3, 1, 2.0)}
+    assert {(e["layer"], e["head"], e["index"], e["alpha"]) for e in record["edits"]} == {
+        (11, 0, 0, 0.0),
+        (10, 3, 1, 2.0),
+    }
     again = workdir / "again.safetensors"
-    code, _, err = run(capsys, "-q", "edit", *MODEL, "--apply-log", str(log), "--output", str(again))
+    code, _, err = run(
+        capsys, "-q", "edit", *MODEL, "--apply-log", str(log), "--output", str(again)
+    )
     assert code == 0, err
     a, b = load_file(out_ckpt), load_file(again)
     assert all(torch.equal(a[k], b[k]) for k in a)
     changed = {k for k in a if not torch.equal(a[k], ref[k])}
     assert changed == {f"visual.transformer.resblocks.{i}.attn.out_proj.weight" for i in (10, 11)}
     restored = workdir / "restored.safetensors"
-    code, _, err = run(capsys, "-q", "edit", "--model-name", "ViT-B-32", "--pretrained", str(out_ckpt),
-                       "--undo-log", str(log), "--output", str(restored))
+    code, _, err = run(
+        capsys,
+        "-q",
+        "edit",
+        "--model-name",
+        "ViT-B-32",
+        "--pretrained",
+        str(out_ckpt),
+        "--undo-log",
+        str(log),
+        "--output",
+        str(restored),
+    )
     assert code == 0, err
     r = load_file(restored)
     assert all(torch.allclose(r[k], ref[k], atol=1e-5) for k in ref)
@@ -128,7 +199,13 @@ BAD = [
 def test_bad_input_one_line_error(workdir, capsys, argv, needle):
     argv = [str(workdir / "pool.txt") if a == "POOL" else a for a in argv]
     data = workdir / "bad-data"
-    code, out, err = run(capsys, "-q", *argv[:1], *argv[1:], *(["--data-dir", str(data)] if argv[0] != "show" else []))
+    code, out, err = run(
+        capsys,
+        "-q",
+        *argv[:1],
+        *argv[1:],
+        *(["--data-dir", str(data)] if argv[0] != "show" else []),
+    )
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], err
@@ -137,6 +214,14 @@ def test_bad_input_one_line_error(workdir, capsys, argv, needle):
 
 
 def test_entry_point_no_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "sith.cli", "show", str(tmp_path / "x.pt")],
-                          capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+    proc = subprocess.run(
+        [sys.executable, "-m", "sith.cli", "show", str(tmp_path / "x.pt")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert (
+        proc.returncode == 2
+        and proc.stderr.startswith("error: ")
+        and "Traceback" not in proc.stderr
+    )

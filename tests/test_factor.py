@@ -19,7 +19,9 @@ def test_factored_svd_equals_dense_svd(weights):
     dense = fm.dense.double()
     U, S, Vh = fm.svd
     # reconstruction and orthonormality
-    torch.testing.assert_close((U.double() * S.double()[:, None, :]) @ Vh.double(), dense, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(
+        (U.double() * S.double()[:, None, :]) @ Vh.double(), dense, atol=1e-5, rtol=1e-5
+    )
     eye = torch.eye(S.shape[-1], dtype=torch.float64).expand(S.shape[0], -1, -1)
     torch.testing.assert_close(U.double().transpose(-1, -2) @ U.double(), eye, atol=1e-5, rtol=0)
     torch.testing.assert_close(Vh.double() @ Vh.double().transpose(-1, -2), eye, atol=1e-5, rtol=0)
@@ -51,8 +53,12 @@ def test_fold_ln_matrix_follows_method(weights):
     for h in range(weights.n_heads):
         W = lw.W_V[h] @ lw.W_O[h]
         folded = torch.diag(lw.ln1_weight) @ W @ C @ torch.diag(weights.ln_post_weight)
-        torch.testing.assert_close(head_vo(weights, 0, fold_ln=True).dense[h], folded, atol=1e-5, rtol=1e-5)
-        torch.testing.assert_close(head_vo(weights, 0, fold_ln=False).dense[h], W, atol=1e-6, rtol=1e-5)
+        torch.testing.assert_close(
+            head_vo(weights, 0, fold_ln=True).dense[h], folded, atol=1e-5, rtol=1e-5
+        )
+        torch.testing.assert_close(
+            head_vo(weights, 0, fold_ln=False).dense[h], W, atol=1e-6, rtol=1e-5
+        )
     M = C @ torch.diag(weights.ln_post_weight) @ weights.proj
     torch.testing.assert_close(joint_map(weights, fold_ln=False), M, atol=1e-6, rtol=1e-5)
     assert joint_map(weights, fold_ln=True) is weights.proj

@@ -18,7 +18,6 @@ evaluated on fresh held-out images. Nothing is trained.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
@@ -39,7 +38,12 @@ def encoders(clip) -> Encoders:  # noqa: ANN001
     std = torch.tensor(clip.image_std).view(1, 3, 1, 1)
 
     def enc_image(images: torch.Tensor) -> torch.Tensor:
-        return torch.cat([clip.encode_images((images[i:i + 256] - mean) / std) for i in range(0, len(images), 256)])
+        return torch.cat(
+            [
+                clip.encode_images((images[i : i + 256] - mean) / std)
+                for i in range(0, len(images), 256)
+            ]
+        )
 
     return Encoders(clip.encode_text, enc_image, clip.image_size)
 
@@ -64,7 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     atoms = concept_atoms(encoded, mode="center")
     layers = args.layers or default_layers(clip.weights.n_layers)
     decs = [
-        decompose_layer(clip.weights, atoms, encoded.concepts, layer, method=args.method, sparsity=5, polarity="both")
+        decompose_layer(
+            clip.weights,
+            atoms,
+            encoded.concepts,
+            layer,
+            method=args.method,
+            sparsity=5,
+            polarity="both",
+        )
         for layer in layers
     ]
     experiments = {
@@ -72,18 +84,37 @@ def main(argv: list[str] | None = None) -> int:
         "suppress all backgrounds": with_synonyms(WATER_BACKGROUNDS + LAND_BACKGROUNDS),
         "suppress skull": list(UNSAFE_WORDS),
     }
-    results: dict[str, dict] = {"original": {"n_components": 0, **evaluate(encoders(clip), n=args.n)}}
+    results: dict[str, dict] = {
+        "original": {"n_components": 0, **evaluate(encoders(clip), n=args.n)}
+    }
     for name, words in experiments.items():
         words = [w for w in words if w.lower() in {c.lower() for c in encoded.concepts}]
-        plan = plan_edits(clip, suppress=words, decompositions=decs, concepts=encoded.concepts,
-                          threshold=args.threshold, fold_ln=True)
-        edited = with_head_outputs(clip, edited_head_outputs(clip.weights, plan.edits, fold_ln=True))
-        results[name] = {"n_components": len(plan.edits), "concepts": words,
-                         "components": [[e.layer, e.head, e.index] for e in plan.edits],
-                         **evaluate(encoders(edited), n=args.n)}
+        plan = plan_edits(
+            clip,
+            suppress=words,
+            decompositions=decs,
+            concepts=encoded.concepts,
+            threshold=args.threshold,
+            fold_ln=True,
+        )
+        edited = with_head_outputs(
+            clip, edited_head_outputs(clip.weights, plan.edits, fold_ln=True)
+        )
+        results[name] = {
+            "n_components": len(plan.edits),
+            "concepts": words,
+            "components": [[e.layer, e.head, e.index] for e in plan.edits],
+            **evaluate(encoders(edited), n=args.n),
+        }
         print(f"{name}: {len(plan.edits)} components", flush=True)
-    meta = {"layers": layers, "method": args.method, "threshold": args.threshold, "n": args.n,
-            "model": clip.info.as_dict(), "seconds": round(time.time() - t0, 1)}
+    meta = {
+        "layers": layers,
+        "method": args.method,
+        "threshold": args.threshold,
+        "n": args.n,
+        "model": clip.info.as_dict(),
+        "seconds": round(time.time() - t0, 1),
+    }
     args.out.mkdir(parents=True, exist_ok=True)
     from sith.io import save_json, save_text
 
@@ -100,9 +131,14 @@ def format_table(results: dict[str, dict]) -> str:
     head = ["edit", "#comp", "worst-group", "avg-group", "skull AUC", *factors]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, r in results.items():
-        cells = [name, str(r["n_components"]), f"{r['spurious']['worst_group']:.3f}",
-                 f"{r['spurious']['average']:.3f}", f"{r['unsafe']['auc']:.3f}",
-                 *(f"{r['factor_accuracy'][f]:.3f}" for f in factors)]
+        cells = [
+            name,
+            str(r["n_components"]),
+            f"{r['spurious']['worst_group']:.3f}",
+            f"{r['spurious']['average']:.3f}",
+            f"{r['unsafe']['auc']:.3f}",
+            *(f"{r['factor_accuracy'][f]:.3f}" for f in factors),
+        ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -118,13 +154,20 @@ def plot(results: dict[str, dict], path: Path) -> None:
         "worst-group acc": [results[n]["spurious"]["worst_group"] for n in names],
         "average-group acc": [results[n]["spurious"]["average"] for n in names],
         "skull AUC": [results[n]["unsafe"]["auc"] for n in names],
-        "mean factor acc": [sum(results[n]["factor_accuracy"].values()) / len(results[n]["factor_accuracy"])
-                            for n in names],
+        "mean factor acc": [
+            sum(results[n]["factor_accuracy"].values()) / len(results[n]["factor_accuracy"])
+            for n in names
+        ],
     }
     fig, ax = plt.subplots(figsize=(9, 4))
     width = 0.8 / len(names)
     for i, n in enumerate(names):
-        ax.bar([j + i * width for j in range(len(metrics))], [m[i] for m in metrics.values()], width, label=n)
+        ax.bar(
+            [j + i * width for j in range(len(metrics))],
+            [m[i] for m in metrics.values()],
+            width,
+            label=n,
+        )
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(metrics))], list(metrics))
     ax.set_ylim(0, 1.05)
     ax.legend(fontsize=8)

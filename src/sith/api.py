@@ -45,7 +45,11 @@ def _load(model_name: str | None, pretrained: str | None, device: str = "cpu"): 
     from sith.load import DEFAULT_MODEL, DEFAULT_PRETRAINED, load_clip
 
     name = model_name or DEFAULT_MODEL
-    tag = pretrained if pretrained is not None else (DEFAULT_PRETRAINED if name == DEFAULT_MODEL else "")
+    tag = (
+        pretrained
+        if pretrained is not None
+        else (DEFAULT_PRETRAINED if name == DEFAULT_MODEL else "")
+    )
     return load_clip(name, tag, device=device)
 
 
@@ -57,7 +61,13 @@ def _default_dictionary(clip, dictionary: str | None) -> str:  # noqa: ANN001
     return "organism" if clip.info.model_name == DEFAULT_MODEL else "laion"
 
 
-def show(file: str | Path, *, layer: int | None = None, heads: list[int] | None = None, fmt: str = "table") -> str:
+def show(
+    file: str | Path,
+    *,
+    layer: int | None = None,
+    heads: list[int] | None = None,
+    fmt: str = "table",
+) -> str:
     """A decomposition file as a text table, JSON or CSV (``fmt`` = table | json | csv).
 
     ``layer`` filters (a file holds one layer: a different layer gives an empty result
@@ -65,11 +75,15 @@ def show(file: str | Path, *, layer: int | None = None, heads: list[int] | None 
     """
     result = LayerDecomposition.load(file)
     if layer is not None and layer != int(result.config["layer"]):
-        raise SithError(f"{file} holds layer {result.config['layer']}, not {layer}; drop --layer or pick its file")
+        raise SithError(
+            f"{file} holds layer {result.config['layer']}, not {layer}; drop --layer or pick its file"
+        )
     if heads is not None:
         bad = [h for h in heads if not 0 <= h < result.num_heads]
         if bad:
-            raise SithError(f"head {bad[0]} is out of range: this layer has heads 0..{result.num_heads - 1}")
+            raise SithError(
+                f"head {bad[0]} is out of range: this layer has heads 0..{result.num_heads - 1}"
+            )
     rows = explanation_rows(result, heads=heads)
     if fmt == "json":
         return to_json(rows)
@@ -83,7 +97,9 @@ def show(file: str | Path, *, layer: int | None = None, heads: list[int] | None 
     return head + "\n" + format_table(rows)
 
 
-def concept_atom(clip, text: str, encoded, *, mode: str, image_mean: Tensor | None = None) -> Tensor:  # noqa: ANN001
+def concept_atom(
+    clip, text: str, encoded, *, mode: str, image_mean: Tensor | None = None
+) -> Tensor:  # noqa: ANN001
     """The atom ``(e,)`` of an arbitrary concept, made exactly like the dictionary's atoms
     (same template, same mean-text shift; METHOD.md §3)."""
     from sith.encode.text import apply_template
@@ -126,7 +142,9 @@ def search(
     if top < 1:
         raise SithError(f"--top must be >= 1, got {top}")
     clip = _load(model_name, pretrained, device)
-    encoded = prepare_dictionary(clip, _default_dictionary(clip, dictionary), data_dir=data_dir, progress=progress)
+    encoded = prepare_dictionary(
+        clip, _default_dictionary(clip, dictionary), data_dir=data_dir, progress=progress
+    )
     mode = atoms_mode or DEFAULT_ATOMS_MODE
     mean = prepare_image_mean(clip, data_dir=data_dir) if mode == "image-cone" else None
     atom = concept_atom(clip, concept, encoded, mode=mode, image_mean=mean)
@@ -134,14 +152,20 @@ def search(
 
 
 def format_hits(hits: list[SearchHit]) -> str:
-    lines = [f"{'rank':>4} {'layer':>5} {'head':>4} {'idx':>4} {'pol':>3} {'|cos|':>6} {'sigma':>9}"]
+    lines = [
+        f"{'rank':>4} {'layer':>5} {'head':>4} {'idx':>4} {'pol':>3} {'|cos|':>6} {'sigma':>9}"
+    ]
     for n, h in enumerate(hits, 1):
         pol = "+" if h.polarity > 0 else "-"
-        lines.append(f"{n:>4} {h.layer:>5} {h.head:>4} {h.index:>4} {pol:>3} {h.cosine:>6.3f} {h.singular_value:>9.4f}")
+        lines.append(
+            f"{n:>4} {h.layer:>5} {h.head:>4} {h.index:>4} {pol:>3} {h.cosine:>6.3f} {h.singular_value:>9.4f}"
+        )
     return "\n".join(lines)
 
 
-def verify(model_name: str | None = None, pretrained: str | None = None, *, device: str = "cpu") -> list[float]:
+def verify(
+    model_name: str | None = None, pretrained: str | None = None, *, device: str = "cpu"
+) -> list[float]:
     """Max abs error per layer between each head's output rebuilt from the extracted
     weights and the model's real attention forward pass (hooks, removed afterwards)."""
     from sith.load import verify as verify_clip
@@ -149,7 +173,9 @@ def verify(model_name: str | None = None, pretrained: str | None = None, *, devi
     return verify_clip(_load(model_name, pretrained, device))
 
 
-def download_dictionary(name: str, *, data_dir: str | Path = DEFAULT_DATA_DIR, source: str | None = None) -> Path:
+def download_dictionary(
+    name: str, *, data_dir: str | Path = DEFAULT_DATA_DIR, source: str | None = None
+) -> Path:
     """Write ``data/dictionaries/NAME.txt`` from the pool's public source (or ``source``)."""
     from sith.encode import download_dictionary as _download
 
@@ -179,7 +205,9 @@ def encode_dictionary(
     if name in POOLS and not dictionary_text_path(data_dir, name).exists():
         download_dictionary(name, data_dir=data_dir)
     pool = read_pool(name, data_dir=data_dir)
-    encode_pool(clip, pool, data_dir=data_dir, batch_size=batch_size, template=template, progress=progress)
+    encode_pool(
+        clip, pool, data_dir=data_dir, batch_size=batch_size, template=template, progress=progress
+    )
     return encoded_dictionary_path(data_dir, clip.info.model_name, clip.info.pretrained, pool.name)
 
 
@@ -206,8 +234,17 @@ def image_mean(
 
 
 def _decompositions(
-    clip, *, layers: list[int] | None, dictionary: str, method: str, sparsity: int, sv_type: str,  # noqa: ANN001
-    fold_ln: bool, data_dir: str | Path, device: str, progress: bool,
+    clip,
+    *,
+    layers: list[int] | None,
+    dictionary: str,
+    method: str,
+    sparsity: int,
+    sv_type: str,  # noqa: ANN001
+    fold_ln: bool,
+    data_dir: str | Path,
+    device: str,
+    progress: bool,
 ) -> tuple[list[LayerDecomposition], object]:
     """Existing decomposition files for these settings, computing the missing ones."""
     from sith.decompose.pipeline import default_layers
@@ -215,22 +252,43 @@ def _decompositions(
     from sith.paths import decomposition_path
 
     encoded = prepare_dictionary(clip, dictionary, data_dir=data_dir, progress=progress)
-    layers = [check_layer(clip.weights, i) for i in layers] if layers else default_layers(clip.weights.n_layers)
+    layers = (
+        [check_layer(clip.weights, i) for i in layers]
+        if layers
+        else default_layers(clip.weights.n_layers)
+    )
     found = []
     for layer in layers:
         path = decomposition_path(
-            data_dir, clip.info.model_name, clip.info.pretrained, layer, sv_type, fold_ln,
-            encoded.name, method, sparsity,
+            data_dir,
+            clip.info.model_name,
+            clip.info.pretrained,
+            layer,
+            sv_type,
+            fold_ln,
+            encoded.name,
+            method,
+            sparsity,
         )
         if not path.exists():
             decompose(
-                clip.info.model_name, clip.info.pretrained, layers=[layer], method=method,
-                sparsity=sparsity, dictionary=dictionary, sv_type=sv_type, fold_ln=fold_ln,
-                data_dir=data_dir, device=device, progress=progress,
+                clip.info.model_name,
+                clip.info.pretrained,
+                layers=[layer],
+                method=method,
+                sparsity=sparsity,
+                dictionary=dictionary,
+                sv_type=sv_type,
+                fold_ln=fold_ln,
+                data_dir=data_dir,
+                device=device,
+                progress=progress,
             )
         found.append(
             LayerDecomposition.load(
-                path, expect_fingerprint=clip.info.fingerprint, expect_dictionary_hash=encoded.pool_hash
+                path,
+                expect_fingerprint=clip.info.fingerprint,
+                expect_dictionary_hash=encoded.pool_hash,
             )
         )
     return found, encoded
@@ -276,8 +334,15 @@ def edit(
     concepts = atoms = None
     if suppress or amplify:
         decs, encoded = _decompositions(
-            clip, layers=layers, dictionary=_default_dictionary(clip, dictionary), method=method,
-            sparsity=sparsity, sv_type=sv_type, fold_ln=fold_ln, data_dir=data_dir, device=device,
+            clip,
+            layers=layers,
+            dictionary=_default_dictionary(clip, dictionary),
+            method=method,
+            sparsity=sparsity,
+            sv_type=sv_type,
+            fold_ln=fold_ln,
+            data_dir=data_dir,
+            device=device,
             progress=progress,
         )
         concepts = encoded.concepts
@@ -285,17 +350,43 @@ def edit(
             atoms = concept_atoms(encoded, mode=DEFAULT_ATOMS_MODE)
     plan = plan_edits(
         clip,
-        components=[ComponentEdit(*c[:3], c[3] if len(c) > 3 else suppress_alpha, "by index") for c in components or []],
-        suppress=suppress, amplify=amplify, suppress_alpha=suppress_alpha, amplify_alpha=amplify_alpha,
-        fold_ln=fold_ln, decompositions=decs, concepts=concepts, atoms=atoms, rule=rule,
-        threshold=threshold, max_per_layer=max_per_layer,
+        components=[
+            ComponentEdit(*c[:3], c[3] if len(c) > 3 else suppress_alpha, "by index")
+            for c in components or []
+        ],
+        suppress=suppress,
+        amplify=amplify,
+        suppress_alpha=suppress_alpha,
+        amplify_alpha=amplify_alpha,
+        fold_ln=fold_ln,
+        decompositions=decs,
+        concepts=concepts,
+        atoms=atoms,
+        rule=rule,
+        threshold=threshold,
+        max_per_layer=max_per_layer,
     )
     if dry_run:
         return plan, None, None
     if output is None:
-        output = default_output(data_dir, clip, "-".join(["edited", *(suppress or []), *(amplify or [])])[:80])
-    ckpt, log_file = apply_plan(clip, plan, output, extra={"selection": {
-        "suppress": suppress or [], "amplify": amplify or [], "rule": rule, "threshold": threshold,
-        "max_per_layer": max_per_layer, "dictionary": dictionary, "method": method, "sparsity": sparsity,
-    }})
+        output = default_output(
+            data_dir, clip, "-".join(["edited", *(suppress or []), *(amplify or [])])[:80]
+        )
+    ckpt, log_file = apply_plan(
+        clip,
+        plan,
+        output,
+        extra={
+            "selection": {
+                "suppress": suppress or [],
+                "amplify": amplify or [],
+                "rule": rule,
+                "threshold": threshold,
+                "max_per_layer": max_per_layer,
+                "dictionary": dictionary,
+                "method": method,
+                "sparsity": sparsity,
+            }
+        },
+    )
     return plan, ckpt, log_file

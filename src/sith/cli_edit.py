@@ -28,13 +28,30 @@ def _concepts(text: str) -> list[str]:
 def add_edit_parser(sub: argparse._SubParsersAction) -> None:
     from sith.cli import _layers, _model_args
 
-    p = sub.add_parser("edit", help="scale singular components by index or by concept; save the edited model")
+    p = sub.add_parser(
+        "edit", help="scale singular components by index or by concept; save the edited model"
+    )
     _model_args(p)
-    p.add_argument("--component", type=_component, action="append", default=None,
-                   help="LAYER:HEAD:INDEX[:ALPHA] (repeatable; ALPHA defaults to --alpha)")
-    p.add_argument("--suppress", type=_concepts, default=None, help='comma-separated concepts, e.g. "water,ocean"')
+    p.add_argument(
+        "--component",
+        type=_component,
+        action="append",
+        default=None,
+        help="LAYER:HEAD:INDEX[:ALPHA] (repeatable; ALPHA defaults to --alpha)",
+    )
+    p.add_argument(
+        "--suppress",
+        type=_concepts,
+        default=None,
+        help='comma-separated concepts, e.g. "water,ocean"',
+    )
     p.add_argument("--amplify", type=_concepts, default=None)
-    p.add_argument("--alpha", type=float, default=0.0, help="scale for suppressed/indexed components (default 0)")
+    p.add_argument(
+        "--alpha",
+        type=float,
+        default=0.0,
+        help="scale for suppressed/indexed components (default 0)",
+    )
     p.add_argument("--amplify-alpha", type=float, default=2.0)
     p.add_argument("--fold-ln", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--dictionary", default=None)
@@ -43,12 +60,18 @@ def add_edit_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sparsity", type=int, default=5)
     p.add_argument("--sv-type", choices=("left", "right"), default="right")
     p.add_argument("--rule", choices=("weight", "alignment"), default="weight")
-    p.add_argument("--threshold", type=float, default=None, help="default 0.1 (weight) / 0.3 (alignment)")
+    p.add_argument(
+        "--threshold", type=float, default=None, help="default 0.1 (weight) / 0.3 (alignment)"
+    )
     p.add_argument("--max-per-layer", type=int, default=None)
     p.add_argument("--output", type=Path, default=None, help=".pt/.safetensors (HF: a directory)")
     p.add_argument("--dry-run", action="store_true")
-    p.add_argument("--apply-log", type=Path, default=None, help="reproduce a logged edit on this model")
-    p.add_argument("--undo-log", type=Path, default=None, help="restore the original from this edited model")
+    p.add_argument(
+        "--apply-log", type=Path, default=None, help="reproduce a logged edit on this model"
+    )
+    p.add_argument(
+        "--undo-log", type=Path, default=None, help="restore the original from this edited model"
+    )
     p.set_defaults(func=run_edit)
 
 
@@ -72,13 +95,27 @@ def run_edit(args: argparse.Namespace) -> int:
         raise SithError("nothing to edit: pass --component, --suppress or --amplify")
     components = [(*c[:3], args.alpha if c[3] is None else c[3]) for c in args.component or []]
     plan, ckpt, log_file = api.edit(
-        args.model_name, args.pretrained, components=components, suppress=args.suppress,
-        amplify=args.amplify, suppress_alpha=args.alpha, amplify_alpha=args.amplify_alpha,
-        fold_ln=args.fold_ln, dictionary=args.dictionary,
+        args.model_name,
+        args.pretrained,
+        components=components,
+        suppress=args.suppress,
+        amplify=args.amplify,
+        suppress_alpha=args.alpha,
+        amplify_alpha=args.amplify_alpha,
+        fold_ln=args.fold_ln,
+        dictionary=args.dictionary,
         layers=None if args.layers is None else [x for g in args.layers for x in g],
-        method=args.method, sparsity=args.sparsity, sv_type=args.sv_type, rule=args.rule,
-        threshold=args.threshold, max_per_layer=args.max_per_layer, output=args.output,
-        dry_run=args.dry_run, data_dir=args.data_dir, device=args.device, progress=progress,
+        method=args.method,
+        sparsity=args.sparsity,
+        sv_type=args.sv_type,
+        rule=args.rule,
+        threshold=args.threshold,
+        max_per_layer=args.max_per_layer,
+        output=args.output,
+        dry_run=args.dry_run,
+        data_dir=args.data_dir,
+        device=args.device,
+        progress=progress,
     )
     print(format_plan(plan.rows()))
     if ckpt is not None:
@@ -91,6 +128,8 @@ def format_plan(rows: list[dict]) -> str:
     for r in sorted(rows, key=lambda r: (r["layer"], r["head"], r["index"])):
         sv = "" if r["singular_value"] is None else f"{r['singular_value']:.4f}"
         expl = ", ".join(f"{c} ({w:.2f})" for c, w in r["explanation"]) or r["reason"]
-        lines.append(f"{r['layer']:>5} {r['head']:>4} {r['index']:>4} {sv:>9} {r['alpha']:>6.2f}  {expl}")
+        lines.append(
+            f"{r['layer']:>5} {r['head']:>4} {r['index']:>4} {sv:>9} {r['alpha']:>6.2f}  {expl}"
+        )
     lines.append(f"{len(rows)} component(s)")
     return "\n".join(lines)

@@ -135,7 +135,9 @@ def check_layer(weights: VisionWeights, layer: int) -> int:
     """Validate a layer index (negative counts from the end); SithError if out of range."""
     n = weights.n_layers
     if not -n <= layer < n:
-        raise SithError(f"layer {layer} is out of range: this model has layers 0..{n - 1}; pass --layers within it")
+        raise SithError(
+            f"layer {layer} is out of range: this model has layers 0..{n - 1}; pass --layers within it"
+        )
     return layer % n
 
 
@@ -176,7 +178,12 @@ def tied_mask(S: Tensor, rtol: float = TIE_RTOL) -> Tensor:
 
 
 def singular_targets(
-    weights: VisionWeights, layer: int, *, fold_ln: bool = True, sv_type: str = "right", rank: int = 64
+    weights: VisionWeights,
+    layer: int,
+    *,
+    fold_ln: bool = True,
+    sv_type: str = "right",
+    rank: int = 64,
 ) -> SingularTargets:
     """Map the top-``rank`` singular vectors of every head of ``layer`` to the joint space.
 

@@ -39,7 +39,9 @@ def dictionary_text_path(data_dir: str | Path, name: str) -> Path:
     return Path(data_dir) / "dictionaries" / f"{slug(name)}.txt"
 
 
-def encoded_dictionary_path(data_dir: str | Path, model_name: str, pretrained: str, name: str) -> Path:
+def encoded_dictionary_path(
+    data_dir: str | Path, model_name: str, pretrained: str, name: str
+) -> Path:
     """``data/models/{model}/{pretrained}/dictionaries/NAME.pt``."""
     return model_dir(data_dir, model_name, pretrained) / "dictionaries" / f"{slug(name)}.pt"
 

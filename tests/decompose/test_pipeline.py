@@ -20,7 +20,9 @@ from tests.conftest import random_weights
 def planted(weights, n_random=200, seed=0):
     """Random unit atoms plus, planted, the NEGATED joint-space vector (layer 1, head 2, index 0)."""
     g = torch.Generator().manual_seed(seed)
-    atoms = torch.nn.functional.normalize(torch.randn(n_random, weights.d_embed, generator=g), dim=-1)
+    atoms = torch.nn.functional.normalize(
+        torch.randn(n_random, weights.d_embed, generator=g), dim=-1
+    )
     p = singular_targets(weights, 1, rank=4).vectors[2, 0]
     atoms = torch.cat([atoms, -p[None]])
     concepts = [f"c{i}" for i in range(n_random)] + ["planted"]
@@ -39,7 +41,9 @@ def test_decompose_layer_shapes_and_polarity(weights, method, k):
     assert int(dec.polarity[2, 0]) == -1
     assert dec.explanation(2, 0)[0][0] == "planted"
     assert float(dec.fidelity[2, 0]) > 0.999
-    pos = decompose_layer(weights, atoms, concepts, 1, rank=4, method=method, sparsity=k, polarity="positive")
+    pos = decompose_layer(
+        weights, atoms, concepts, 1, rank=4, method=method, sparsity=k, polarity="positive"
+    )
     assert (dec.fidelity >= pos.fidelity - 1e-6).all()
     assert (pos.polarity == 1).all()
 
@@ -54,8 +58,16 @@ def test_signed_omp_explains_either_polarity(weights):
 
 def test_both_polarities_and_round_trip(weights, tmp_path):
     atoms, concepts = planted(weights)
-    dec = decompose_layer(weights, atoms, concepts, -1, rank=4, sparsity=2, polarity="both",
-                          provenance={"dictionary": "toy", "dictionary_hash": "abc"})
+    dec = decompose_layer(
+        weights,
+        atoms,
+        concepts,
+        -1,
+        rank=4,
+        sparsity=2,
+        polarity="both",
+        provenance={"dictionary": "toy", "dictionary_hash": "abc"},
+    )
     assert dec.alt["scores"].shape == dec.scores.shape
     assert (dec.fidelity >= dec.alt["fidelity"]).all()
     name = decomposition_filename(1, "right", True, "toy", "comp-0.3", 2)
@@ -63,7 +75,9 @@ def test_both_polarities_and_round_trip(weights, tmp_path):
     path = dec.save(tmp_path / name)
     raw = torch.load(path, weights_only=True)
     assert raw["scores"].shape == (weights.n_heads, 4, 2) and raw["indices"].dtype == torch.int64
-    back = LayerDecomposition.load(path, expect_fingerprint=weights.info.fingerprint, expect_dictionary_hash="abc")
+    back = LayerDecomposition.load(
+        path, expect_fingerprint=weights.info.fingerprint, expect_dictionary_hash="abc"
+    )
     for k in ("scores", "indices", "singular_values", "fidelity", "polarity", "tied"):
         assert torch.equal(getattr(back, k), getattr(dec, k))
     assert back.explanation(2, 0) == dec.explanation(2, 0)
@@ -82,8 +96,15 @@ def test_both_polarities_and_round_trip(weights, tmp_path):
 
 def test_reports(weights):
     atoms, concepts = planted(weights)
-    dec = decompose_layer(weights, atoms, concepts, 1, rank=4, sparsity=2,
-                          provenance={"dictionary": "toy", "dictionary_hash": "abc"})
+    dec = decompose_layer(
+        weights,
+        atoms,
+        concepts,
+        1,
+        rank=4,
+        sparsity=2,
+        provenance={"dictionary": "toy", "dictionary_hash": "abc"},
+    )
     rows = explanation_rows(dec, heads=[2])
     assert len(rows) == 4 and all(r["head"] == 2 for r in rows)
     assert rows[0]["concepts"][0][0] == "planted" and rows[0]["polarity"] == "-"

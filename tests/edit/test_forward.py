@@ -19,9 +19,11 @@ def attention_outputs(clip, pixels: torch.Tensor) -> list[torch.Tensor]:
     store: list[torch.Tensor] = [None] * len(sites)  # type: ignore[list-item]
     handles = []
     for i, site in enumerate(sites):
+
         def hook(_m, _inp, out, i=i, site=site):
             t = out[0] if isinstance(out, tuple) else out
             store[i] = (t if site.batch_first else t.transpose(0, 1)).detach().double()
+
         handles.append(site.output.register_forward_hook(hook))
     try:
         clip.encode_images(pixels)
@@ -32,7 +34,9 @@ def attention_outputs(clip, pixels: torch.Tensor) -> list[torch.Tensor]:
 
 
 def check_edit_is_local(clip, edit: ComponentEdit, fold_ln: bool) -> None:
-    pixels = torch.randn(2, 3, clip.image_size, clip.image_size, generator=torch.Generator().manual_seed(0))
+    pixels = torch.randn(
+        2, 3, clip.image_size, clip.image_size, generator=torch.Generator().manual_seed(0)
+    )
     before = attention_outputs(clip, pixels)
     edited = with_head_outputs(clip, edited_head_outputs(clip.weights, [edit], fold_ln=fold_ln))
     after = attention_outputs(edited, pixels)
@@ -42,7 +46,7 @@ def check_edit_is_local(clip, edit: ComponentEdit, fold_ln: bool) -> None:
     diff = (after[edit.layer] - before[edit.layer]).reshape(-1, clip.weights.d_model)
     assert diff.norm() > 1e-3 * before[edit.layer].norm()
     # the change is rank one, along y (the edited write direction, METHOD.md §6)
-    (_, _, _, y), = rank_one_updates(clip.weights, [edit], fold_ln=fold_ln)
+    ((_, _, _, y),) = rank_one_updates(clip.weights, [edit], fold_ln=fold_ln)
     y = y / y.norm()
     along = diff @ y
     residual = diff - along[:, None] * y[None, :]
@@ -70,7 +74,9 @@ def test_hf_forward_changes_only_the_component(tmp_path, fold_ln):
 
 def test_no_other_parameter_changes():
     clip = wrap_open_clip(tiny_open_clip(seed=3), model_name="tiny")
-    edited = with_head_outputs(clip, edited_head_outputs(clip.weights, [ComponentEdit(1, 0, 0, 0.0)], fold_ln=True))
+    edited = with_head_outputs(
+        clip, edited_head_outputs(clip.weights, [ComponentEdit(1, 0, 0, 0.0)], fold_ln=True)
+    )
     a, b = clip.model.state_dict(), edited.model.state_dict()
     changed = [k for k in a if not torch.equal(a[k], b[k])]
     assert changed == ["visual.transformer.resblocks.1.attn.out_proj.weight"]

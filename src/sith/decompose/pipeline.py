@@ -31,7 +31,9 @@ POLARITY_MODES = ("best", "both", "positive")
 DEFAULT_ATOMS_MODE = "center"
 
 
-def prepare_dictionary(clip: Any, dictionary: str, *, data_dir: str | Path, progress: bool = True) -> Any:
+def prepare_dictionary(
+    clip: Any, dictionary: str, *, data_dir: str | Path, progress: bool = True
+) -> Any:
     """The dictionary encoded by ``clip``: downloaded and encoded first if needed (with a message).
 
     ``dictionary`` is a pool name (``organism``, ``laion``, ...) or a text file path.
@@ -108,7 +110,9 @@ def decompose_layer(
         :class:`LayerDecomposition` with ``scores``/``indices`` ``(num_heads, rank, K)``.
     """
     if polarity not in POLARITY_MODES:
-        raise SithError(f"unknown polarity mode {polarity!r}; use one of {', '.join(POLARITY_MODES)}")
+        raise SithError(
+            f"unknown polarity mode {polarity!r}; use one of {', '.join(POLARITY_MODES)}"
+        )
     layer = check_layer(weights, layer)
     rank = default_rank(weights, rank)
     check_sparsity(sparsity, atoms.shape[0])
@@ -204,7 +208,9 @@ def decompose(
     if pretrained is None:
         pretrained = DEFAULT_PRETRAINED if model_name == DEFAULT_MODEL else ""
     parse_method(method)
-    check_sparsity(sparsity, max(sparsity, 1))  # the upper bound is checked once the dictionary is read
+    check_sparsity(
+        sparsity, max(sparsity, 1)
+    )  # the upper bound is checked once the dictionary is read
     clip = load_clip(model_name, pretrained, device=device)
     weights = clip.weights
     layers = default_layers(weights.n_layers) if not layers else layers
@@ -239,8 +245,15 @@ def decompose(
             provenance=provenance,
         )
         path = decomposition_path(
-            data_dir, clip.info.model_name, clip.info.pretrained, layer, sv_type, fold_ln,
-            encoded.name, method, sparsity,
+            data_dir,
+            clip.info.model_name,
+            clip.info.pretrained,
+            layer,
+            sv_type,
+            fold_ln,
+            encoded.name,
+            method,
+            sparsity,
         )
         result.save(path)
         log.info("wrote %s", path)

@@ -33,7 +33,9 @@ def explanation_rows(
             }
             if include_alt and result.alt:
                 row["alt_fidelity"] = round(float(result.alt["fidelity"][h, i]), 4)
-                row["alt_concepts"] = [[c, round(w, 4)] for c, w in result.explanation(h, i, alt=True)]
+                row["alt_concepts"] = [
+                    [c, round(w, 4)] for c, w in result.explanation(h, i, alt=True)
+                ]
             rows.append(row)
     return rows
 
@@ -53,8 +55,10 @@ def format_table(rows: list[dict[str, Any]]) -> str:
             f"{r['fidelity']:>5.2f}  {r['polarity']}   {_concept_text(r['concepts'])}"
         )
         if "alt_concepts" in r:
-            lines.append(f"{'':>31}{r['alt_fidelity']:>5.2f}  {'-' if r['polarity'] == '+' else '+'}   "
-                         f"{_concept_text(r['alt_concepts'])}")
+            lines.append(
+                f"{'':>31}{r['alt_fidelity']:>5.2f}  {'-' if r['polarity'] == '+' else '+'}   "
+                f"{_concept_text(r['alt_concepts'])}"
+            )
     return "\n".join(lines)
 
 

@@ -104,7 +104,9 @@ class LayerDecomposition:
         dictionary raises :class:`SithError`."""
         d = load_pt(path, what="decomposition")
         if not isinstance(d, dict) or d.get("format") != FORMAT:
-            raise SithError(f"{path} is not a sith decomposition file; create one with `sith decompose`")
+            raise SithError(
+                f"{path} is not a sith decomposition file; create one with `sith decompose`"
+            )
         cfg = d["config"]
         if expect_fingerprint and cfg["model"]["fingerprint"] != expect_fingerprint:
             raise SithError(

@@ -40,7 +40,11 @@ def alignment(
     Returns:
         ``{layer: (cosines (H, rank), singular_values (H, rank))}``.
     """
-    layers = list(range(weights.n_layers)) if layers is None else [check_layer(weights, i) for i in layers]
+    layers = (
+        list(range(weights.n_layers))
+        if layers is None
+        else [check_layer(weights, i) for i in layers]
+    )
     rank = weights.d_head if rank is None else check_rank(weights, rank)
     c = concept.float() / concept.float().norm().clamp_min(1e-12)
     out = {}

@@ -43,14 +43,18 @@ class ComponentEdit:
 
 def check_alpha(alpha: float) -> float:
     if not math.isfinite(alpha) or alpha < 0:
-        raise SithError(f"alpha {alpha} is invalid: use a finite value >= 0 (0 removes, >1 amplifies)")
+        raise SithError(
+            f"alpha {alpha} is invalid: use a finite value >= 0 (0 removes, >1 amplifies)"
+        )
     return float(alpha)
 
 
 def check_component(weights: VisionWeights, edit: ComponentEdit) -> ComponentEdit:
     layer = check_layer(weights, edit.layer)
     if not 0 <= edit.head < weights.n_heads:
-        raise SithError(f"head {edit.head} is out of range: layers have heads 0..{weights.n_heads - 1}")
+        raise SithError(
+            f"head {edit.head} is out of range: layers have heads 0..{weights.n_heads - 1}"
+        )
     if not 0 <= edit.index < weights.d_head:
         raise SithError(
             f"component index {edit.index} is out of range: heads have rank {weights.d_head} "
@@ -65,7 +69,9 @@ def check_gains(weights: VisionWeights, layers: set[int], *, fold_ln: bool) -> N
     if not fold_ln:
         return
     if (weights.ln_post_weight == 0).any():
-        raise SithError("ln_post.weight has zero entries, so a --fold-ln edit cannot be carried; use --no-fold-ln")
+        raise SithError(
+            "ln_post.weight has zero entries, so a --fold-ln edit cannot be carried; use --no-fold-ln"
+        )
     for layer in sorted(layers):
         if (weights.layers[layer].ln1_weight == 0).any():
             raise SithError(
@@ -151,7 +157,9 @@ def check_log(log: Any, weights: VisionWeights, *, edited: bool = False) -> dict
 
 def edits_from_log(log: dict[str, Any]) -> list[ComponentEdit]:
     return [
-        ComponentEdit(int(e["layer"]), int(e["head"]), int(e["index"]), float(e["alpha"]), e.get("reason", ""))
+        ComponentEdit(
+            int(e["layer"]), int(e["head"]), int(e["index"]), float(e["alpha"]), e.get("reason", "")
+        )
         for e in log["edits"]
     ]
 
@@ -164,5 +172,7 @@ def undo_head_outputs(weights: VisionWeights, log: dict[str, Any]) -> dict[int, 
         layer = check_layer(weights, int(e["layer"]))
         W = new.setdefault(layer, weights.layers[layer].W_O.double().clone())
         u = e["update"]
-        W[int(e["head"])] -= u["scale"] * torch.outer(torch.tensor(u["x"]), torch.tensor(u["y"])).double()
+        W[int(e["head"])] -= (
+            u["scale"] * torch.outer(torch.tensor(u["x"]), torch.tensor(u["y"])).double()
+        )
     return {k: v.float() for k, v in new.items()}

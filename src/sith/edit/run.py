@@ -102,12 +102,19 @@ def plan_edits(
     decompositions = decompositions or []
     for d in decompositions:
         if d.config["model"]["fingerprint"] != weights.info.fingerprint:
-            raise SithError("the decomposition was made for another model; run `sith decompose` on this model")
+            raise SithError(
+                "the decomposition was made for another model; run `sith decompose` on this model"
+            )
         if bool(d.config["fold_ln"]) != fold_ln:
             flag = "--fold-ln" if d.config["fold_ln"] else "--no-fold-ln"
-            raise SithError(f"the decomposition was made with {flag}; pass the same flag to `sith edit`")
+            raise SithError(
+                f"the decomposition was made with {flag}; pass the same flag to `sith edit`"
+            )
     edits = list(components or [])
-    for names, alpha, verb in ((suppress, suppress_alpha, "suppress"), (amplify, amplify_alpha, "amplify")):
+    for names, alpha, verb in (
+        (suppress, suppress_alpha, "suppress"),
+        (amplify, amplify_alpha, "amplify"),
+    ):
         if not names:
             continue
         if concepts is None:
@@ -118,14 +125,25 @@ def plan_edits(
             if not decompositions:
                 raise SithError("no decomposition to select from; run `sith decompose` first")
             edits += select_by_weight(
-                decompositions, idx, alpha=alpha, threshold=0.1 if threshold is None else threshold,
-                max_per_layer=max_per_layer, reason=reason,
+                decompositions,
+                idx,
+                alpha=alpha,
+                threshold=0.1 if threshold is None else threshold,
+                max_per_layer=max_per_layer,
+                reason=reason,
             )
         else:
-            layers = sorted({int(d.config["layer"]) for d in decompositions}) or list(range(weights.n_layers))
+            layers = sorted({int(d.config["layer"]) for d in decompositions}) or list(
+                range(weights.n_layers)
+            )
             edits += select_by_alignment(
-                weights, atoms[idx], layers=layers, alpha=alpha, fold_ln=fold_ln,
-                threshold=0.3 if threshold is None else threshold, max_per_layer=max_per_layer,
+                weights,
+                atoms[idx],
+                layers=layers,
+                alpha=alpha,
+                fold_ln=fold_ln,
+                threshold=0.3 if threshold is None else threshold,
+                max_per_layer=max_per_layer,
                 reason=reason,
             )
     seen: dict[tuple[int, int, int], ComponentEdit] = {}
@@ -144,15 +162,21 @@ def plan_edits(
     return plan
 
 
-def apply_plan(clip: Any, plan: EditPlan, output: str | Path, *, extra: dict[str, Any] | None = None) -> tuple[Path, Path]:
+def apply_plan(
+    clip: Any, plan: EditPlan, output: str | Path, *, extra: dict[str, Any] | None = None
+) -> tuple[Path, Path]:
     """Write the edited checkpoint and its log; returns ``(checkpoint, log)`` paths."""
     from sith.load import save_model, with_head_outputs
 
     if not plan.edits:
         raise SithError("no component matches the edit; lower --threshold or name other concepts")
     output = Path(output)
-    record = edit_log(clip.weights, plan.edits, fold_ln=plan.fold_ln, explanations=plan.explanations, extra=extra)
-    edited = with_head_outputs(clip, edited_head_outputs(clip.weights, plan.edits, fold_ln=plan.fold_ln))
+    record = edit_log(
+        clip.weights, plan.edits, fold_ln=plan.fold_ln, explanations=plan.explanations, extra=extra
+    )
+    edited = with_head_outputs(
+        clip, edited_head_outputs(clip.weights, plan.edits, fold_ln=plan.fold_ln)
+    )
     saved = save_model(edited, output)
     record["output"] = {"path": str(saved), "fingerprint": edited.info.fingerprint}
     return saved, save_json(record, log_path_for(saved))
@@ -173,7 +197,9 @@ def apply_log(clip: Any, log_file: str | Path, output: str | Path) -> tuple[Path
     record = check_log(read_log(log_file), clip.weights)
     plan = EditPlan(edits_from_log(record), bool(record["fold_ln"]))
     for e in record["edits"]:
-        plan.explanations[(int(e["layer"]), int(e["head"]), int(e["index"]))] = e.get("explanation", [])
+        plan.explanations[(int(e["layer"]), int(e["head"]), int(e["index"]))] = e.get(
+            "explanation", []
+        )
     return apply_plan(clip, plan, output, extra={"reproduced_from": str(log_file)})
 
 
@@ -184,11 +210,17 @@ def undo_log(edited_clip: Any, log_file: str | Path, output: str | Path) -> Path
     record = check_log(read_log(log_file), edited_clip.weights, edited=True)
     expected = record.get("output", {}).get("fingerprint")
     if expected and expected != edited_clip.weights.info.fingerprint:
-        raise SithError("this model is not the output of that edit log; pass the edited checkpoint it names")
+        raise SithError(
+            "this model is not the output of that edit log; pass the edited checkpoint it names"
+        )
     restored = with_head_outputs(edited_clip, undo_head_outputs(edited_clip.weights, record))
     return save_model(restored, Path(output))
 
 
 def default_output(data_dir: str | Path, clip: Any, name: str) -> Path:
     """``data/models/{model}/{pretrained}/edits/{name}.safetensors``."""
-    return model_dir(data_dir or DEFAULT_DATA_DIR, clip.info.model_name, clip.info.pretrained) / "edits" / f"{name}.safetensors"
+    return (
+        model_dir(data_dir or DEFAULT_DATA_DIR, clip.info.model_name, clip.info.pretrained)
+        / "edits"
+        / f"{name}.safetensors"
+    )

@@ -39,12 +39,16 @@ def concept_indices(names: list[str], concepts: list[str]) -> list[int]:
         if key not in lookup:
             near = difflib.get_close_matches(key, list(lookup), n=5, cutoff=0.5)
             hint = f"nearest: {', '.join(near)}" if near else "no close match"
-            raise SithError(f"concept {name!r} is not in the dictionary ({hint}); pick a dictionary concept")
+            raise SithError(
+                f"concept {name!r} is not in the dictionary ({hint}); pick a dictionary concept"
+            )
         out.append(lookup[key])
     return out
 
 
-def _cap(scored: list[tuple[float, ComponentEdit]], max_per_layer: int | None) -> list[ComponentEdit]:
+def _cap(
+    scored: list[tuple[float, ComponentEdit]], max_per_layer: int | None
+) -> list[ComponentEdit]:
     scored.sort(key=lambda s: (s[1].layer, -s[0], s[1].head, s[1].index))
     kept: list[ComponentEdit] = []
     per_layer: dict[int, int] = {}
@@ -100,7 +104,9 @@ def select_by_alignment(
     scored: list[tuple[float, ComponentEdit]] = []
     best: dict[tuple[int, int, int], float] = {}
     for atom in concept_atoms:
-        for layer, (cos, _) in alignment(weights, atom, layers=layers, fold_ln=fold_ln, sv_type=sv_type).items():
+        for layer, (cos, _) in alignment(
+            weights, atom, layers=layers, fold_ln=fold_ln, sv_type=sv_type
+        ).items():
             for h, i in (cos.abs() >= threshold).nonzero().tolist():
                 key = (layer, h, i)
                 best[key] = max(best.get(key, 0.0), float(cos[h, i].abs()))

@@ -24,10 +24,18 @@ def add_organism_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("organism", help="train or evaluate the built-in model organism")
     osub = p.add_subparsers(dest="organism_command", required=True)
 
-    t = osub.add_parser("train", help="train the organism CLIP on the synthetic world (CPU, resumable)")
+    t = osub.add_parser(
+        "train", help="train the organism CLIP on the synthetic world (CPU, resumable)"
+    )
     t.add_argument("--out-dir", type=Path, default=Path("runs/organism"))
-    t.add_argument("--set", type=_kv, action="append", default=[], metavar="KEY=VALUE",
-                   help="override a TrainConfig field, e.g. --set steps=200 --set vision_layers=4")
+    t.add_argument(
+        "--set",
+        type=_kv,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a TrainConfig field, e.g. --set steps=200 --set vision_layers=4",
+    )
     t.add_argument("--no-resume", action="store_true")
     t.set_defaults(func=run_train)
 
@@ -36,8 +44,11 @@ def add_organism_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--methods", nargs="+", default=None)
     e.add_argument("--layers", type=_layers, nargs="+", default=None, help="default: last 2")
     e.add_argument("--sparsity", type=int, default=5)
-    e.add_argument("--settings", action="store_true",
-                   help="also compare atom modes, fold-ln and polarity rules (METHOD.md open choices)")
+    e.add_argument(
+        "--settings",
+        action="store_true",
+        help="also compare atom modes, fold-ln and polarity rules (METHOD.md open choices)",
+    )
     e.add_argument("--json", type=Path, default=None, help="write the results here")
     e.set_defaults(func=run_eval)
 
@@ -55,9 +66,15 @@ def run_eval(args: argparse.Namespace) -> int:
 
     layers = None if args.layers is None else [x for g in args.layers for x in g]
     text, results = evaluate(
-        args.model_name, args.pretrained, methods=args.methods, layers=layers,
-        sparsity=args.sparsity, settings=args.settings, data_dir=args.data_dir,
-        device=args.device, progress=not args.quiet,
+        args.model_name,
+        args.pretrained,
+        methods=args.methods,
+        layers=layers,
+        sparsity=args.sparsity,
+        settings=args.settings,
+        data_dir=args.data_dir,
+        device=args.device,
+        progress=not args.quiet,
     )
     print(text)
     if args.json:

@@ -107,8 +107,15 @@ def evaluate_methods(
     for method in methods:
         decs = [
             decompose_layer(
-                weights, atoms, concepts, layer, method=method, sparsity=sparsity,
-                fold_ln=fold_ln, sv_type=sv_type, polarity=polarity,
+                weights,
+                atoms,
+                concepts,
+                layer,
+                method=method,
+                sparsity=sparsity,
+                fold_ln=fold_ln,
+                sv_type=sv_type,
+                polarity=polarity,
             )
             for layer in layers
         ]
@@ -120,17 +127,24 @@ def format_rows(rows: list[dict[str, Any]], key: str = "method") -> str:
     from sith.organism.world import FACTORS
 
     factors = list(FACTORS)
-    head = f"{key:<22}" + "".join(f"{f[:6]:>7}" for f in factors) + f"{'recall':>8}{'purity':>8}{'fid':>7}{'coher':>7}"
+    head = (
+        f"{key:<22}"
+        + "".join(f"{f[:6]:>7}" for f in factors)
+        + f"{'recall':>8}{'purity':>8}{'fid':>7}{'coher':>7}"
+    )
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
-            f"{str(r[key]):<22}" + "".join(f"{r['recall'][f]:>7.2f}" for f in factors)
+            f"{str(r[key]):<22}"
+            + "".join(f"{r['recall'][f]:>7.2f}" for f in factors)
             + f"{r['mean_recall']:>8.2f}{r['purity']:>8.2f}{r['fidelity']:>7.2f}{r['coherence']:>7.2f}"
         )
     return "\n".join(lines)
 
 
-def world_image_mean(clip: Any, *, n: int = 512, seed: int = 12345, batch_size: int = 128) -> Tensor:
+def world_image_mean(
+    clip: Any, *, n: int = 512, seed: int = 12345, batch_size: int = 128
+) -> Tensor:
     """Mean unit image embedding ``(e,)`` over ``n`` fresh world images (the organism's CC12M)."""
     import torch.nn.functional as F
 
@@ -171,17 +185,28 @@ def evaluate(
     atoms = concept_atoms(encoded, mode="center")
     layers = layers or default_layers(clip.weights.n_layers, last=2)
     rows = evaluate_methods(
-        clip.weights, atoms, encoded.concepts, methods=tuple(methods or DEFAULT_METHODS),
-        layers=layers, sparsity=sparsity,
+        clip.weights,
+        atoms,
+        encoded.concepts,
+        methods=tuple(methods or DEFAULT_METHODS),
+        layers=layers,
+        sparsity=sparsity,
     )
     text = f"layers {layers}, K={sparsity}, atoms=center, right, foldln\n" + format_rows(rows)
-    results: dict[str, Any] = {"model": clip.info.as_dict(), "layers": layers, "sparsity": sparsity, "methods": rows}
+    results: dict[str, Any] = {
+        "model": clip.info.as_dict(),
+        "layers": layers,
+        "sparsity": sparsity,
+        "methods": rows,
+    }
     if settings:
         mean = world_image_mean(clip)
         variants = {
             "atoms=raw": {"atoms": concept_atoms(encoded, mode="raw")},
             "atoms=center": {},
-            "atoms=image-cone": {"atoms": concept_atoms(encoded, mode="image-cone", image_mean=mean)},
+            "atoms=image-cone": {
+                "atoms": concept_atoms(encoded, mode="image-cone", image_mean=mean)
+            },
             "no-fold-ln": {"fold_ln": False},
             "polarity=positive": {"polarity": "positive"},
             "sv-type=left": {"sv_type": "left"},
@@ -189,8 +214,15 @@ def evaluate(
         srows = []
         for name, opts in variants.items():
             a = opts.pop("atoms", atoms)
-            row = evaluate_methods(clip.weights, a, encoded.concepts, methods=("comp-0.3",),
-                                   layers=layers, sparsity=sparsity, **opts)[0]
+            row = evaluate_methods(
+                clip.weights,
+                a,
+                encoded.concepts,
+                methods=("comp-0.3",),
+                layers=layers,
+                sparsity=sparsity,
+                **opts,
+            )[0]
             srows.append({"setting": name, **row})
         text += "\n\nsettings (comp-0.3)\n" + format_rows(srows, key="setting")
         results["settings"] = srows
