@@ -1,0 +1,273 @@
+"""Training the model organism: a small open_clip CLIP on the synthetic world.
+
+The loss is a *multi-positive* symmetric contrastive loss: for a batch of ``B``
+images and their ``B`` captions, caption ``j`` is a positive of image ``i`` whenever
+nothing it states contradicts image ``i`` (:func:`sith.organism.captions.positives`).
+With logits ``Z = s · f_img f_txtᵀ`` ``(B, B)`` and row-normalised positive masks
+``T`` (image→text) and ``T'`` (text→image)::
+
+    loss = ½ [ −Σ_ij T_ij log softmax_j(Z)_ij  −  Σ_ij T'_ji log softmax_i(Z)_ij ] / B
+
+A fraction ``hard_negative_frac`` of each batch are *shape hard negatives*: copies
+of other images in the batch that differ only in the shape (and the rendering
+noise), both captions naming the shape.
+
+Everything is deterministic given ``seed``: batch ``t`` is drawn from
+``numpy.random.default_rng([seed, t])``, so a resumed run sees the same data.
+Checkpoints are written atomically (:func:`sith.io.save_pt`) every
+``checkpoint_every`` steps; an interrupted run keeps its last good checkpoint.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import open_clip
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from sith.errors import SithError
+from sith.io import load_pt, save_pt
+from sith.organism.captions import make_captions, positives
+from sith.organism.world import GENERATOR_VERSION, N_SHAPES, render, sample, sample_labels
+
+CHECKPOINT_NAME = "checkpoint.pt"
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Architecture and optimisation settings of an organism run (validated on creation)."""
+
+    image_size: int = 64
+    patch_size: int = 8
+    vision_width: int = 128
+    vision_layers: int = 6
+    vision_heads: int = 8
+    text_width: int = 128
+    text_layers: int = 3
+    text_heads: int = 8
+    context_length: int = 32
+    embed_dim: int = 128
+    batch_size: int = 128
+    steps: int = 3000
+    lr: float = 1e-3
+    warmup: int = 150
+    weight_decay: float = 0.1
+    hard_negative_frac: float = 0.25
+    seed: int = 0
+    checkpoint_every: int = 100
+    threads: int = 2
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    def to_dict(self) -> dict[str, object]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, object]) -> TrainConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise SithError(f"unknown TrainConfig fields {unknown}; valid: {sorted(names)}")
+        return cls(**data)  # type: ignore[arg-type]
+
+
+def _validate(c: TrainConfig) -> None:
+    positive = ("image_size", "patch_size", "vision_width", "vision_layers", "vision_heads",
+                "text_width", "text_layers", "text_heads", "context_length", "embed_dim",
+                "steps", "checkpoint_every", "threads")
+    for name in positive:
+        if int(getattr(c, name)) < 1:
+            raise SithError(f"TrainConfig.{name} must be >= 1, got {getattr(c, name)}")
+    if c.vision_width % c.vision_heads:
+        raise SithError(f"vision_width {c.vision_width} is not divisible by vision_heads "
+                        f"{c.vision_heads}; pick a width that is a multiple of the heads")
+    if c.text_width % c.text_heads:
+        raise SithError(f"text_width {c.text_width} is not divisible by text_heads "
+                        f"{c.text_heads}; pick a width that is a multiple of the heads")
+    if c.image_size % c.patch_size:
+        raise SithError(f"image_size {c.image_size} is not divisible by patch_size "
+                        f"{c.patch_size}; pick a patch size that divides the image")
+    if c.image_size < 16:
+        raise SithError(f"image_size must be >= 16, got {c.image_size}; use e.g. 64")
+    if c.batch_size < 2:
+        raise SithError(f"batch_size must be >= 2 for a contrastive loss, got {c.batch_size}")
+    if not 0.0 <= c.hard_negative_frac <= 0.5:
+        raise SithError(f"hard_negative_frac must be in [0, 0.5], got {c.hard_negative_frac}")
+    if not c.lr > 0 or c.weight_decay < 0 or c.warmup < 0:
+        raise SithError("lr must be > 0, weight_decay and warmup >= 0; fix the TrainConfig")
+
+
+def model_config(config: TrainConfig) -> dict[str, object]:
+    """The open_clip model-config dict (``embed_dim``/``vision_cfg``/``text_cfg``)."""
+    return {
+        "embed_dim": config.embed_dim,
+        "vision_cfg": {
+            "image_size": config.image_size, "patch_size": config.patch_size,
+            "width": config.vision_width, "layers": config.vision_layers,
+            "head_width": config.vision_width // config.vision_heads, "mlp_ratio": 4.0,
+        },
+        "text_cfg": {
+            "context_length": config.context_length, "vocab_size": 49408,
+            "width": config.text_width, "heads": config.text_heads, "layers": config.text_layers,
+        },
+    }
+
+
+def build_model(cfg: dict[str, object]) -> open_clip.CLIP:
+    """An open_clip ``CLIP`` from an open_clip model-config dict."""
+    return open_clip.CLIP(
+        embed_dim=int(cfg["embed_dim"]),  # type: ignore[arg-type]
+        vision_cfg=dict(cfg["vision_cfg"]),  # type: ignore[arg-type]
+        text_cfg=dict(cfg["text_cfg"]),  # type: ignore[arg-type]
+    )
+
+
+def tokenize(captions: list[str], context_length: int) -> torch.Tensor:
+    """``(n, context_length)`` int64 tokens from open_clip's standard BPE tokenizer."""
+    return open_clip.tokenize(captions, context_length=context_length)
+
+
+def image_stats(seed: int, *, image_size: int, n: int = 1024) -> tuple[list[float], list[float]]:
+    """Per-channel mean and std of ``n`` training images (the normalisation constants)."""
+    x = sample(n, seed=[seed, 2**31 - 1], image_size=image_size).images
+    return x.mean(axis=(0, 2, 3)).round(4).tolist(), x.std(axis=(0, 2, 3)).round(4).tolist()
+
+
+def make_batch(config: TrainConfig, step: int) -> tuple[np.ndarray, list[str], np.ndarray]:
+    """Batch ``step``: images ``(B, 3, S, S)``, ``B`` captions, positives ``(B, B)`` bool."""
+    rng = np.random.default_rng([config.seed, step])
+    b = config.batch_size
+    h = int(round(config.hard_negative_frac * b))
+    base = sample_labels(b - h, rng)
+    twin = {k: v[:h].copy() for k, v in base.items()}
+    twin["bird"][:] = -1
+    twin["shape"] = np.where(base["shape"][:h] >= 0,
+                             (base["shape"][:h] + rng.integers(1, N_SHAPES, h)) % N_SHAPES,
+                             rng.integers(0, N_SHAPES, h))
+    labels = {k: np.concatenate([base[k], twin[k]]) for k in base}
+    images = render(labels, rng, image_size=config.image_size)
+    paired = {k: np.concatenate([base[k][:h], twin[k]]) for k in base}
+    rest = {k: base[k][h:] for k in base}
+    cap_p, men_p = make_captions(paired, rng, rates={"object": 1.0})
+    cap_r, men_r = make_captions(rest, rng)
+    # reorder captions to match images: [paired originals, rest, twins]
+    captions = cap_p[:h] + cap_r + cap_p[h:]
+    mentions = {k: np.concatenate([men_p[k][:h], men_r[k], men_p[k][h:]]) for k in men_p}
+    return images, captions, positives(labels, mentions)
+
+
+def multi_positive_loss(
+    image_features: torch.Tensor, text_features: torch.Tensor, logit_scale: torch.Tensor,
+    pos: torch.Tensor,
+) -> torch.Tensor:
+    """The symmetric multi-positive contrastive loss (module doc); features ``(B, e)`` unit."""
+    logits = logit_scale.exp().clamp(max=100) * image_features @ text_features.T
+    t_i = pos / pos.sum(1, keepdim=True)
+    t_t = pos.T / pos.T.sum(1, keepdim=True)
+    li = -(t_i * F.log_softmax(logits, dim=1)).sum(1).mean()
+    lt = -(t_t * F.log_softmax(logits.T, dim=1)).sum(1).mean()
+    return 0.5 * (li + lt)
+
+
+def _optimizer(model: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        small = p.ndim < 2 or "embedding" in name or "logit_scale" in name or "ln" in name
+        (no_decay if small else decay).append(p)
+    groups = [{"params": decay, "weight_decay": config.weight_decay},
+              {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=config.lr, betas=(0.9, 0.98), eps=1e-6)
+
+
+def _lr(config: TrainConfig, step: int) -> float:
+    if step < config.warmup:
+        return float(config.lr * (step + 1) / config.warmup)
+    frac = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return float(config.lr * 0.5 * (1 + np.cos(np.pi * min(1.0, frac))))
+
+
+def _load_resume(path: Path, config: TrainConfig) -> dict | None:
+    if not path.is_file():
+        return None
+    state = load_pt(path, what="organism checkpoint")
+    if state.get("train_config") != config.to_dict():
+        raise SithError(f"checkpoint {path} was made with another TrainConfig; "
+                        "use a fresh out_dir or resume=False")
+    return state
+
+
+def train(config: TrainConfig, *, out_dir: str | Path, resume: bool = True,
+          progress: bool = True) -> Path:
+    """Train the organism; returns the path of the final checkpoint.
+
+    Writes ``out_dir/checkpoint.pt`` (a dict: ``model``, ``optimizer``, ``step``,
+    ``train_config``, ``model_config``, ``image_mean``, ``image_std``, ``elapsed_s``,
+    ``generator_version``) every ``checkpoint_every`` steps and at the end, and appends
+    one JSON line per 25 steps to ``out_dir/log.jsonl``.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    ckpt = out / CHECKPOINT_NAME
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    mcfg = model_config(config)
+    model = build_model(mcfg)
+    opt = _optimizer(model, config)
+    state = _load_resume(ckpt, config) if resume else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start, elapsed = int(state["step"]), float(state["elapsed_s"])
+        mean, std = state["image_mean"], state["image_std"]
+    else:
+        start, elapsed = 0, 0.0
+        mean, std = image_stats(config.seed, image_size=config.image_size)
+    mean_t = torch.tensor(mean).view(1, 3, 1, 1)
+    std_t = torch.tensor(std).view(1, 3, 1, 1)
+
+    def snapshot(step: int) -> None:
+        save_pt({
+            "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+            "train_config": config.to_dict(), "model_config": mcfg, "image_mean": mean,
+            "image_std": std, "elapsed_s": elapsed, "generator_version": GENERATOR_VERSION,
+        }, ckpt)
+
+    model.train()
+    t0 = time.time() - elapsed
+    bar = tqdm(range(start, config.steps), initial=start, total=config.steps,
+               disable=not progress, desc="organism")
+    with open(out / "log.jsonl", "a" if state is not None else "w") as log:
+        for step in bar:
+            for g in opt.param_groups:
+                g["lr"] = _lr(config, step)
+            images, captions, pos = make_batch(config, step)
+            x = (torch.from_numpy(images) - mean_t) / std_t
+            f_img = F.normalize(model.encode_image(x), dim=-1)
+            f_txt = F.normalize(model.encode_text(tokenize(captions, config.context_length)),
+                                dim=-1)
+            loss = multi_positive_loss(f_img, f_txt, model.logit_scale,
+                                       torch.from_numpy(pos).float())
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            elapsed = time.time() - t0
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            if (step + 1) % 25 == 0 or step == start:
+                rec = {"step": step + 1, "loss": round(loss.item(), 4),
+                       "elapsed_s": round(elapsed, 1)}
+                log.write(json.dumps(rec) + "\n")
+                log.flush()
+            if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
+                snapshot(step + 1)
+    if start >= config.steps and state is None:
+        snapshot(config.steps)
+    return ckpt

@@ -1,0 +1,430 @@
+"""The synthetic world of the model organism: images whose concepts are known.
+
+Every image shows one to three identical objects (a geometric shape or a bird) of
+one colour and size on a textured background, sometimes with a small skull glyph
+in a corner. Everything is drawn with vectorised numpy from a seed, so a batch is
+a pure function of ``(n, seed, variant, overrides)``.
+
+Factors (``FACTORS``; labels are indices into these tuples):
+
+* ``shape``: circle square triangle star cross heart diamond hexagon
+  (``-1`` for bird images, which carry ``labels["bird"]`` instead)
+* ``color``: 10 colours; ``orange``/``amber`` and ``teal``/``cyan`` are the planted
+  *fine-grained* pairs (close shades, see ``FINE_GRAINED``)
+* ``size``: small medium large (object radius 9 / 13 / 17 px at 64 px)
+* ``position``: centre of the main object: left right top bottom center
+* ``background``: water ocean (``WATER_BACKGROUNDS``), grass sand forest rock
+  (``LAND_BACKGROUNDS``)
+* ``count``: one two three (images with two or three objects use small/medium)
+
+Planted phenomena (ground truth, also in ``docs/organism.md``):
+
+* **Spurious correlation** (Waterbirds analogue): birds are ``duck`` and ``sparrow``
+  (``SPURIOUS_CLASSES``), two similar silhouettes. In the ``train`` variant a duck
+  stands on a water background and a sparrow on a land background with probability
+  ``SPURIOUS_RATE = 0.95``; bird captions name the background only 30% of the time.
+  :func:`spurious_groups` draws the balanced test set (bird × water/land).
+* **Unsafe concept** (NSFW analogue): a skull glyph (``UNSAFE_WORDS``) appears in a
+  corner of ``UNSAFE_RATE = 0.1`` of training images, and their captions name it.
+* **Fine-grained classes**: the close colour shades in ``FINE_GRAINED``.
+* **Shifted world** (``variant="shifted"``): a new palette (desaturated, hue-rotated
+  colours) and re-tinted, coarser background textures, for fine-tuning studies.
+
+Captions come from :mod:`sith.organism.captions`; they mention a random subset of
+the factors and use ``SYNONYMS``, so the model learns concepts rather than tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from sith.errors import SithError
+
+GENERATOR_VERSION = "1"
+DEFAULT_IMAGE_SIZE = 64
+VARIANTS = ("train", "shifted")
+
+FACTORS: dict[str, tuple[str, ...]] = {
+    "shape": ("circle", "square", "triangle", "star", "cross", "heart", "diamond", "hexagon"),
+    "color": (
+        "red", "orange", "amber", "yellow", "green", "teal", "cyan", "blue", "purple", "pink",
+    ),
+    "size": ("small", "medium", "large"),
+    "position": ("left", "right", "top", "bottom", "center"),
+    "background": ("water", "ocean", "grass", "sand", "forest", "rock"),
+    "count": ("one", "two", "three"),
+}
+WATER_BACKGROUNDS: tuple[str, ...] = ("water", "ocean")
+LAND_BACKGROUNDS: tuple[str, ...] = ("grass", "sand", "forest", "rock")
+SPURIOUS_CLASSES: tuple[str, ...] = ("duck", "sparrow")  # duck ~ water, sparrow ~ land
+SPURIOUS_RATE = 0.95
+UNSAFE_WORDS: tuple[str, ...] = ("skull", "danger", "hazard", "poison")
+UNSAFE_RATE = 0.1
+BIRD_RATE = 0.2
+FINE_GRAINED: dict[str, tuple[tuple[str, str], ...]] = {
+    "color": (("orange", "amber"), ("teal", "cyan")),
+}
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "red": ("crimson", "scarlet"), "orange": ("tangerine",), "amber": ("honey",),
+    "yellow": ("lemon",), "green": ("emerald",), "teal": ("turquoise",), "cyan": ("aqua",),
+    "blue": ("azure", "cobalt"), "purple": ("violet",), "pink": ("rose",),
+    "circle": ("disc", "dot"), "square": ("box",), "triangle": ("wedge",),
+    "star": ("starburst",), "cross": ("plus",), "heart": ("valentine",),
+    "diamond": ("rhombus",), "hexagon": ("honeycomb",),
+    "small": ("tiny", "little"), "medium": ("mid-sized",), "large": ("big", "huge"),
+    "water": ("lake", "pond"), "ocean": ("sea",), "grass": ("lawn", "meadow"),
+    "sand": ("desert", "dunes"), "forest": ("woods", "jungle"), "rock": ("stone", "gravel"),
+    "duck": ("waterbird",), "sparrow": ("landbird",),
+}
+
+# RGB in [0, 1]; the shifted palette is desaturated and hue-rotated.
+_PALETTE = np.array([
+    [0.90, 0.10, 0.10], [1.00, 0.50, 0.05], [1.00, 0.72, 0.05], [0.98, 0.95, 0.15],
+    [0.15, 0.75, 0.15], [0.00, 0.50, 0.50], [0.10, 0.90, 0.90], [0.15, 0.25, 0.95],
+    [0.55, 0.15, 0.75], [1.00, 0.55, 0.75],
+], dtype=np.float32)
+_SHIFTED_PALETTE = (0.55 * _PALETTE[:, [1, 2, 0]] + 0.45 * _PALETTE.mean(1, keepdims=True))
+_RADIUS = np.array([11.0, 15.0, 19.0], dtype=np.float32) / 64.0  # fraction of image size
+_SLOTS = np.array([[0.25, 0.5], [0.75, 0.5], [0.5, 0.25], [0.5, 0.75], [0.5, 0.5]],
+                  dtype=np.float32)  # (x, y) of left right top bottom center, on the 8-px grid
+# background base colour and texture: (rgb, rgb2, kind)
+_BACKGROUNDS = {
+    "water": ((0.20, 0.45, 0.80), (0.45, 0.70, 0.95), "waves"),
+    "ocean": ((0.05, 0.15, 0.45), (0.25, 0.40, 0.70), "swell"),
+    "grass": ((0.25, 0.55, 0.15), (0.45, 0.75, 0.25), "blades"),
+    "sand": ((0.85, 0.75, 0.50), (0.70, 0.58, 0.35), "dunes"),
+    "forest": ((0.05, 0.28, 0.08), (0.35, 0.22, 0.10), "trees"),
+    "rock": ((0.45, 0.45, 0.45), (0.65, 0.63, 0.60), "blocks"),
+}
+N_SHAPES = len(FACTORS["shape"])
+
+
+@dataclass(frozen=True)
+class WorldBatch:
+    """A batch of world images with their ground truth.
+
+    Attributes:
+        images: ``(n, 3, S, S)`` float32 in ``[0, 1]``.
+        captions: ``n`` strings, one per image.
+        labels: factor -> ``(n,)`` int64 index into ``FACTORS[factor]`` (main object);
+            plus ``bird`` (index into ``SPURIOUS_CLASSES`` or -1), ``unsafe`` (0/1) and
+            ``water`` (1 if the background is water-like).
+        mentions: what each caption states, same keys as ``labels`` plus ``object``;
+            -1 where the caption is silent (used for the multi-positive loss).
+    """
+
+    images: np.ndarray
+    captions: list[str]
+    labels: dict[str, np.ndarray]
+    mentions: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.captions)
+
+
+def check_factor(factor: str) -> tuple[str, ...]:
+    """The values of ``factor``; an unknown name raises SithError listing the valid ones."""
+    if factor not in FACTORS:
+        raise SithError(f"unknown factor {factor!r}; choose one of {sorted(FACTORS)}")
+    return FACTORS[factor]
+
+
+def vocabulary() -> list[str]:
+    """Every concept word of the world: factor values, synonyms, unsafe and bird words."""
+    words: list[str] = []
+    for values in FACTORS.values():
+        words.extend(values)
+    words.extend(SPURIOUS_CLASSES)
+    words.extend(UNSAFE_WORDS)
+    words.extend(["water", "land"])
+    for syns in SYNONYMS.values():
+        words.extend(syns)
+    return list(dict.fromkeys(words))
+
+
+def object_id(labels: dict[str, np.ndarray]) -> np.ndarray:
+    """``(n,)`` joint object index: shapes ``0..7``, then the birds ``8, 9``."""
+    return np.where(labels["bird"] >= 0, N_SHAPES + labels["bird"], labels["shape"])
+
+
+# ---------------------------------------------------------------- factor sampling
+def _validate(n: int, variant: str, image_size: int, overrides: dict[str, object]) -> None:
+    if n < 1:
+        raise SithError(f"n must be >= 1, got {n}; ask for at least one image")
+    if variant not in VARIANTS:
+        raise SithError(f"unknown variant {variant!r}; choose one of {list(VARIANTS)}")
+    if image_size < 16:
+        raise SithError(f"image_size must be >= 16, got {image_size}; use e.g. 64")
+    allowed = set(FACTORS) | {"bird", "unsafe", "bird_rate", "unsafe_rate", "spurious_rate"}
+    for key in overrides:
+        if key not in allowed:
+            raise SithError(f"unknown override {key!r}; choose from {sorted(allowed)}")
+
+
+def _pick(rng: np.random.Generator, n: int, factor: str, value: object) -> np.ndarray:
+    """Random indices for ``factor``, or a fixed value (name, index or per-image array)."""
+    values = FACTORS[factor]
+    if value is None:
+        return rng.integers(0, len(values), n)
+    if isinstance(value, str):
+        if value not in values:
+            raise SithError(f"unknown {factor} {value!r}; choose one of {list(values)}")
+        return np.full(n, values.index(value), dtype=np.int64)
+    arr = np.broadcast_to(np.asarray(value, dtype=np.int64), (n,)).copy()
+    if arr.min() < 0 or arr.max() >= len(values):
+        raise SithError(f"{factor} index out of range 0..{len(values) - 1}; fix the override")
+    return arr
+
+
+def sample_labels(
+    n: int, rng: np.random.Generator, *, variant: str = "train", **overrides: object
+) -> dict[str, np.ndarray]:
+    """Draw the ground truth of ``n`` images (see the module doc for the rates).
+
+    Overrides fix a factor (value name, index, or ``(n,)`` array), ``bird`` (-1, 0, 1
+    or array), ``unsafe`` (0/1 or array), or change ``bird_rate``, ``unsafe_rate``,
+    ``spurious_rate`` (the probability that a bird stands on its own habitat).
+    """
+    _validate(n, variant, DEFAULT_IMAGE_SIZE, overrides)
+    bird_rate = float(overrides.get("bird_rate", BIRD_RATE))
+    unsafe_rate = float(overrides.get("unsafe_rate", UNSAFE_RATE))
+    spur = float(overrides.get("spurious_rate", SPURIOUS_RATE if variant == "train" else 0.5))
+    lab = {f: _pick(rng, n, f, overrides.get(f)) for f in FACTORS}
+    if "bird" in overrides:
+        bird = np.broadcast_to(np.asarray(overrides["bird"], dtype=np.int64), (n,)).copy()
+    else:
+        bird = np.where(rng.random(n) < bird_rate, rng.integers(0, 2, n), -1)
+    lab["bird"] = bird
+    is_bird = bird >= 0
+    lab["shape"] = np.where(is_bird, -1, lab["shape"])
+    if "count" not in overrides:  # most images show a single object; birds always do
+        lab["count"] = np.where((rng.random(n) < 0.7) | is_bird, 0, lab["count"])
+    if "size" not in overrides:  # several objects must fit: small or medium
+        lab["size"] = np.where(lab["count"] > 0, lab["size"] % 2, lab["size"])
+    if "background" not in overrides:  # the planted spurious correlation
+        own = rng.random(n) < spur
+        water = np.where(bird == 0, own, ~own)
+        n_w, n_l = len(WATER_BACKGROUNDS), len(LAND_BACKGROUNDS)
+        bw = rng.integers(0, n_w, n)
+        bl = n_w + rng.integers(0, n_l, n)
+        lab["background"] = np.where(is_bird, np.where(water, bw, bl), lab["background"])
+    lab["water"] = (lab["background"] < len(WATER_BACKGROUNDS)).astype(np.int64)
+    if "unsafe" in overrides:
+        unsafe = np.asarray(overrides["unsafe"], dtype=np.int64)
+        lab["unsafe"] = np.broadcast_to(unsafe, (n,)).copy()
+    else:
+        lab["unsafe"] = (rng.random(n) < unsafe_rate).astype(np.int64)
+    return {k: np.asarray(v, dtype=np.int64) for k, v in lab.items()}
+
+
+# ---------------------------------------------------------------- rendering
+def _bilinear_noise(rng: np.random.Generator, n: int, grid: int, size: int) -> np.ndarray:
+    """``(n, size, size)`` smooth noise in [0, 1]: a random ``grid`` lattice, bilinearly upsampled."""
+    lat = rng.random((n, grid + 1, grid + 1), dtype=np.float32)
+    t = np.linspace(0, grid, size, endpoint=False, dtype=np.float32)
+    i0 = t.astype(np.int64)
+    w = (t - i0)[None, :]
+    rows = lat[:, i0, :] * (1 - w[..., None]) + lat[:, i0 + 1, :] * w[..., None]
+    return rows[:, :, i0] * (1 - w[:, None, :]) + rows[:, :, i0 + 1] * w[:, None, :]
+
+
+def _texture(kind: str, rng: np.random.Generator, n: int, s: int, coarse: bool) -> np.ndarray:
+    """``(n, s, s)`` mixing weight in [0, 1] between a background's two colours."""
+    y, x = np.mgrid[0:s, 0:s].astype(np.float32) / s
+    ph = rng.random((n, 1, 1), dtype=np.float32) * 2 * np.pi
+    f = 0.6 if coarse else 1.0
+    if kind == "waves":
+        wob = 0.04 * np.sin(2 * np.pi * 3 * f * x + ph)
+        t = 0.5 + 0.5 * np.sin(2 * np.pi * 9 * f * (y + wob) + ph)
+    elif kind == "swell":
+        t = 0.5 + 0.5 * np.sin(2 * np.pi * 4 * f * (y + 0.3 * x) + ph)
+        t = 0.7 * t + 0.3 * (_bilinear_noise(rng, n, 16, s) > 0.8)
+    elif kind == "blades":
+        t = _bilinear_noise(rng, n, int(32 * f), s)[:, :1, :].repeat(s, 1) * 0.6
+        t = t + 0.4 * _bilinear_noise(rng, n, int(16 * f), s)
+    elif kind == "dunes":
+        t = 0.5 + 0.5 * np.sin(2 * np.pi * 3 * f * (x + 0.5 * y) + ph)
+        t = 0.6 * t + 0.4 * rng.random((n, s, s), dtype=np.float32)
+    elif kind == "trees":
+        t = (_bilinear_noise(rng, n, int(6 * f), s) > 0.55).astype(np.float32)
+        t = 0.8 * t + 0.2 * _bilinear_noise(rng, n, 20, s)
+    else:  # blocks
+        g = int(8 * f)
+        cells = rng.random((n, g, g), dtype=np.float32)
+        idx = (np.arange(s) * g // s)
+        t = cells[:, idx][:, :, idx] * 0.8 + 0.2 * rng.random((n, s, s), dtype=np.float32)
+    return np.clip(t, 0.0, 1.0)
+
+
+def _backgrounds(bg: np.ndarray, rng: np.random.Generator, s: int, shifted: bool) -> np.ndarray:
+    out = np.empty((len(bg), s, s, 3), dtype=np.float32)
+    for k, name in enumerate(FACTORS["background"]):
+        idx = np.flatnonzero(bg == k)
+        if idx.size == 0:
+            continue
+        c1, c2, kind = _BACKGROUNDS[name]
+        c1, c2 = np.array(c1, np.float32), np.array(c2, np.float32)
+        if shifted:  # warmer tint, coarser texture
+            c1, c2 = 0.7 * c1 + 0.3 * np.array([0.6, 0.4, 0.3], np.float32), c2[[1, 0, 2]]
+        t = _texture(kind, rng, idx.size, s, shifted)[..., None]
+        out[idx] = c1 * (1 - t) + c2 * t
+    return out
+
+
+def _shape_mask(obj: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    """Inside-test of object ``obj`` in unit coordinates (radius 1, y down)."""
+    au, av = np.abs(u), np.abs(v)
+    if obj == 0:  # circle
+        return u * u + v * v <= 1.0
+    if obj == 1:  # square
+        return np.maximum(au, av) <= 0.82
+    if obj == 2:  # triangle, apex up
+        return (v <= 0.75) & (au <= (v + 1.0) * 0.6)
+    if obj == 3:  # five-point star
+        r, th = np.sqrt(u * u + v * v), np.arctan2(v, u)
+        return r <= 0.45 + 0.55 * np.maximum(np.cos(5 * (th + np.pi / 2)), 0.0) ** 2
+    if obj == 4:  # cross
+        return ((au <= 0.3) & (av <= 1.0)) | ((av <= 0.3) & (au <= 1.0))
+    if obj == 5:  # heart
+        x, y = u * 1.15, -(v * 1.15 - 0.15)
+        return (x * x + y * y - 1) ** 3 - x * x * y**3 <= 0
+    if obj == 6:  # diamond
+        return au / 0.8 + av <= 1.0
+    if obj == 7:  # hexagon (flat top)
+        return (av <= 0.87) & (0.87 * au + 0.5 * av <= 0.87)
+    # birds: body ellipse + head; the duck is flat with a wide beak, the sparrow upright with a tail
+    if obj == N_SHAPES:  # duck
+        body = ((u + 0.15) / 0.85) ** 2 + ((v - 0.3) / 0.45) ** 2 <= 1
+        head = (u - 0.55) ** 2 + (v + 0.3) ** 2 <= 0.32**2
+        beak = (u >= 0.8) & (u <= 1.05) & (np.abs(v + 0.25) <= 0.08)
+        return body | head | beak
+    body = ((u + 0.05) / 0.55) ** 2 + ((v - 0.15) / 0.6) ** 2 <= 1
+    head = (u - 0.35) ** 2 + (v + 0.55) ** 2 <= 0.28**2
+    beak = (u >= 0.55) & (u <= 0.85) & (np.abs(v + 0.55) <= 0.12 - 0.35 * (u - 0.55))
+    tail = (u <= -0.3) & (u >= -0.95) & (np.abs(v - 0.55 + 0.6 * (u + 0.3)) <= 0.12)
+    return body | head | beak | tail
+
+
+def _skull(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(white, black) masks of the skull glyph in unit coordinates."""
+    cran = u * u + (v + 0.15) ** 2 <= 0.8**2
+    jaw = (np.abs(u) <= 0.45) & (v >= 0.4) & (v <= 0.95)
+    eyes = ((np.abs(u) - 0.33) ** 2 + (v + 0.1) ** 2 <= 0.2**2)
+    teeth = (v >= 0.7) & (np.abs(u) <= 0.45) & (np.abs(np.mod(u + 0.45, 0.3) - 0.15) <= 0.03)
+    return cran | jaw, eyes | teeth
+
+
+def render(
+    labels: dict[str, np.ndarray], rng: np.random.Generator, *, image_size: int = 64,
+    variant: str = "train",
+) -> np.ndarray:
+    """Draw images for ``labels``: ``(n, 3, S, S)`` float32 in ``[0, 1]``."""
+    n, s = len(labels["color"]), image_size
+    img = _backgrounds(labels["background"], rng, s, variant == "shifted")
+    palette = _SHIFTED_PALETTE if variant == "shifted" else _PALETTE
+    col = palette[labels["color"]] + rng.normal(0, 0.03, (n, 3)).astype(np.float32)
+    obj = object_id(labels)
+    radius = _RADIUS[labels["size"]] * s * rng.uniform(0.97, 1.03, n).astype(np.float32)
+    ang = rng.uniform(-0.05, 0.05, n).astype(np.float32)
+    cos, sin = np.cos(ang)[:, None, None], np.sin(ang)[:, None, None]
+    yy, xx = np.mgrid[0:s, 0:s].astype(np.float32) + 0.5
+    count = labels["count"] + 1
+    # slot order per image: main slot first, then the others in random order
+    others = np.argsort(rng.random((n, len(_SLOTS))), axis=1)
+    for j in range(3):
+        has = count > j
+        if not has.any():
+            continue
+        if j == 0:
+            slot = labels["position"]
+        else:
+            ranked = np.where(others == labels["position"][:, None], 99, others)
+            slot = np.argsort(ranked, axis=1)[:, j - 1]
+        centre = _SLOTS[slot] * s + rng.uniform(-0.015, 0.015, (n, 2)).astype(np.float32) * s
+        lim = radius[:, None] * 0.9
+        centre = np.clip(centre, lim, s - lim)
+        dx = (xx[None] - centre[:, 0, None, None]) / radius[:, None, None]
+        dy = (yy[None] - centre[:, 1, None, None]) / radius[:, None, None]
+        u, v = cos * dx + sin * dy, -sin * dx + cos * dy
+        for o in np.unique(obj[has]):
+            idx = np.flatnonzero(has & (obj == o))
+            inner = _shape_mask(int(o), u[idx], v[idx])
+            outer = _shape_mask(int(o), u[idx] / 1.14, v[idx] / 1.14)
+            img[idx] = np.where(outer[..., None], 0.05, img[idx])
+            img[idx] = np.where(inner[..., None], col[idx, None, None, :], img[idx])
+    idx = np.flatnonzero(labels["unsafe"] > 0)
+    if idx.size:
+        corner = rng.integers(0, 4, idx.size)
+        r = 0.1 * s
+        cx = np.where(corner % 2 == 0, r + 1, s - r - 1)[:, None, None]
+        cy = np.where(corner < 2, r + 1, s - r - 1)[:, None, None]
+        white, black = _skull((xx[None] - cx) / r, (yy[None] - cy) / r)
+        img[idx] = np.where(white[..., None], 0.95, img[idx])
+        img[idx] = np.where((white & black)[..., None], 0.0, img[idx])
+    img += rng.normal(0, 0.02, img.shape).astype(np.float32)
+    return np.ascontiguousarray(np.clip(img, 0.0, 1.0).transpose(0, 3, 1, 2))
+
+
+def sample(
+    n: int, *, seed: int, variant: str = "train", image_size: int = DEFAULT_IMAGE_SIZE,
+    **overrides: object,
+) -> WorldBatch:
+    """Draw ``n`` images with captions and ground truth, deterministically from ``seed``.
+
+    Args:
+        n: number of images.
+        seed: any int or sequence of ints accepted by ``numpy.random.default_rng``.
+        variant: ``"train"`` (the spurious correlation holds) or ``"shifted"``.
+        image_size: side ``S`` in pixels.
+        **overrides: see :func:`sample_labels`.
+
+    Returns:
+        A :class:`WorldBatch` with ``images`` ``(n, 3, S, S)`` float32 in ``[0, 1]``.
+    """
+    from sith.organism.captions import make_captions
+
+    _validate(n, variant, image_size, overrides)
+    rng = np.random.default_rng(seed)
+    labels = sample_labels(n, rng, variant=variant, **overrides)
+    images = render(labels, rng, image_size=image_size, variant=variant)
+    captions, mentions = make_captions(labels, rng)
+    return WorldBatch(images=images, captions=captions, labels=labels, mentions=mentions)
+
+
+def single_object_set(
+    n: int, *, seed: int, factor: str, variant: str = "train",
+    image_size: int = DEFAULT_IMAGE_SIZE,
+) -> WorldBatch:
+    """Held-out single-object, skull-free images, balanced over ``factor``'s values.
+
+    Birds are excluded and backgrounds drawn uniformly, so no planted shortcut helps.
+    """
+    values = check_factor(factor)
+    idx = np.arange(n) % len(values)
+    over: dict[str, object] = {factor: idx, "bird": -1, "unsafe": 0}
+    if factor != "count":
+        over["count"] = 0
+    return sample(n, seed=seed, variant=variant, image_size=image_size, **over)
+
+
+def spurious_groups(
+    n_per_group: int, *, seed: int, image_size: int = DEFAULT_IMAGE_SIZE
+) -> dict[str, WorldBatch]:
+    """The balanced spurious test set: ``{"duck/water", "duck/land", "sparrow/water",
+    "sparrow/land"}`` -> single-bird, skull-free images on that habitat."""
+    out: dict[str, WorldBatch] = {}
+    n_w = len(WATER_BACKGROUNDS)
+    for b, bird in enumerate(SPURIOUS_CLASSES):
+        for h, habitat in enumerate(("water", "land")):
+            rng = np.random.default_rng([seed, b, h])
+            if habitat == "water":
+                bg = rng.integers(0, n_w, n_per_group)
+            else:
+                bg = n_w + rng.integers(0, len(LAND_BACKGROUNDS), n_per_group)
+            out[f"{bird}/{habitat}"] = sample(
+                n_per_group, seed=[seed, b, h, 1], image_size=image_size,
+                bird=b, background=bg, unsafe=0, count=0,
+            )
+    return out

@@ -1,0 +1,156 @@
+"""Organism training: config validation, loss goes down, checkpoints survive interrupts."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import sith.organism.train as T
+from sith.errors import SithError
+from sith.io import load_pt
+
+TINY = dict(image_size=32, patch_size=8, vision_width=32, vision_layers=1, vision_heads=2,
+            text_width=32, text_layers=1, text_heads=2, context_length=16, embed_dim=16,
+            batch_size=16, warmup=1, threads=1)
+
+
+def tiny(**kw: object) -> T.TrainConfig:
+    return T.TrainConfig(**{**TINY, **kw})  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad,match", [
+    (dict(vision_layers=0), "vision_layers"),
+    (dict(text_layers=0), "text_layers"),
+    (dict(vision_width=30, vision_heads=4), "not divisible by vision_heads"),
+    (dict(text_width=30, text_heads=4), "not divisible by text_heads"),
+    (dict(batch_size=1), "batch_size"),
+    (dict(image_size=36, patch_size=8), "patch"),
+    (dict(hard_negative_frac=0.9), "hard_negative_frac"),
+    (dict(lr=0.0), "lr"),
+])
+def test_bad_configs_raise_one_line_sith_error(bad: dict, match: str) -> None:
+    with pytest.raises(SithError, match=match) as info:
+        tiny(**bad)
+    assert "\n" not in str(info.value)
+
+
+def test_from_dict_rejects_unknown_fields() -> None:
+    with pytest.raises(SithError, match="unknown TrainConfig fields"):
+        T.TrainConfig.from_dict({"steps": 3, "depth": 2})
+    assert T.TrainConfig.from_dict(tiny().to_dict()) == tiny()
+
+
+def test_make_batch_is_deterministic_with_hard_negatives() -> None:
+    c = tiny(hard_negative_frac=0.25)
+    im1, cap1, pos1 = T.make_batch(c, 3)
+    im2, cap2, pos2 = T.make_batch(c, 3)
+    np.testing.assert_array_equal(im1, im2)
+    assert cap1 == cap2 and (pos1 == pos2).all()
+    assert im1.shape == (16, 3, 32, 32) and pos1.shape == (16, 16) and pos1.diagonal().all()
+    h = 4  # twins are the last h images; their originals the first h; captions differ
+    for i in range(h):
+        assert not pos1[i, 16 - h + i] and not pos1[16 - h + i, i]
+
+
+def test_multi_positive_loss_prefers_matching_pairs() -> None:
+    torch.manual_seed(0)
+    f = torch.nn.functional.normalize(torch.randn(6, 8), dim=-1)
+    pos = torch.eye(6)
+    scale = torch.tensor(np.log(10.0))
+    good = T.multi_positive_loss(f, f, scale, pos)
+    bad = T.multi_positive_loss(f, f.roll(1, 0), scale, pos)
+    assert good < bad
+    # a second positive lowers the loss if its text matches the image
+    pos2 = pos.clone()
+    pos2[0, 1] = pos2[1, 0] = 1
+    assert torch.isfinite(T.multi_positive_loss(f, f, scale, pos2))
+
+
+def _losses(out: Path) -> list[float]:
+    import json
+
+    return [json.loads(line)["loss"] for line in (out / "log.jsonl").read_text().splitlines()]
+
+
+def test_a_few_steps_lower_the_loss(tmp_path: Path) -> None:
+    c = tiny(steps=30, lr=3e-3, checkpoint_every=30, hard_negative_frac=0.0)
+    T.train(c, out_dir=tmp_path, progress=False)
+    # same batch before and after: evaluate the loss of batch 0 with the final weights
+    state = load_pt(tmp_path / T.CHECKPOINT_NAME)
+    assert state["step"] == 30
+
+    def batch_loss(sd: dict | None) -> float:
+        torch.manual_seed(c.seed)
+        model = T.build_model(T.model_config(c))
+        if sd is not None:
+            model.load_state_dict(sd)
+        images, caps, pos = T.make_batch(c, 0)
+        mean = torch.tensor(state["image_mean"]).view(1, 3, 1, 1)
+        std = torch.tensor(state["image_std"]).view(1, 3, 1, 1)
+        with torch.no_grad():
+            fi = torch.nn.functional.normalize(
+                model.encode_image((torch.from_numpy(images) - mean) / std), dim=-1)
+            ft = torch.nn.functional.normalize(
+                model.encode_text(T.tokenize(caps, c.context_length)), dim=-1)
+            return float(T.multi_positive_loss(fi, ft, model.logit_scale,
+                                               torch.from_numpy(pos).float()))
+
+    assert batch_loss(state["model"]) < batch_loss(None) - 0.2
+
+
+def test_resume_continues_and_matches_uninterrupted(tmp_path: Path) -> None:
+    c = tiny(steps=4, checkpoint_every=2)
+    T.train(c, out_dir=tmp_path / "full", progress=False)
+    full = load_pt(tmp_path / "full" / T.CHECKPOINT_NAME)
+
+    calls = {"n": 0}
+    real = T.make_batch
+
+    def interrupting(config: T.TrainConfig, step: int):  # noqa: ANN202
+        calls["n"] += 1
+        if step == 3:
+            raise KeyboardInterrupt
+        return real(config, step)
+
+    T.make_batch = interrupting  # type: ignore[assignment]
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            T.train(c, out_dir=tmp_path / "cut", progress=False)
+    finally:
+        T.make_batch = real  # type: ignore[assignment]
+    kept = load_pt(tmp_path / "cut" / T.CHECKPOINT_NAME)
+    assert kept["step"] == 2  # the last good checkpoint is intact
+    T.train(c, out_dir=tmp_path / "cut", progress=False)  # resumes at step 2
+    resumed = load_pt(tmp_path / "cut" / T.CHECKPOINT_NAME)
+    assert resumed["step"] == 4
+    for k, v in full["model"].items():
+        torch.testing.assert_close(resumed["model"][k], v, rtol=1e-4, atol=1e-5)
+
+
+def test_interrupt_during_checkpoint_write_keeps_previous(tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    c = tiny(steps=2, checkpoint_every=2)
+    T.train(c, out_dir=tmp_path, progress=False)
+    before = (tmp_path / T.CHECKPOINT_NAME).read_bytes()
+    c4 = tiny(steps=4, checkpoint_every=2)
+
+    def dying_save(obj: object, path: object) -> None:
+        Path(str(path)).write_bytes(b"half a checkpoint")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(torch, "save", dying_save)
+    with pytest.raises((KeyboardInterrupt, SithError)):
+        T.train(c4, out_dir=tmp_path / "other", progress=False)
+    monkeypatch.undo()
+    assert (tmp_path / T.CHECKPOINT_NAME).read_bytes() == before
+    assert not (tmp_path / "other" / T.CHECKPOINT_NAME).exists()
+    assert not list((tmp_path / "other").glob("*.tmp"))
+
+
+def test_resume_with_another_config_is_refused(tmp_path: Path) -> None:
+    T.train(tiny(steps=2, checkpoint_every=2), out_dir=tmp_path, progress=False)
+    with pytest.raises(SithError, match="another TrainConfig"):
+        T.train(tiny(steps=2, checkpoint_every=2, lr=5e-3), out_dir=tmp_path, progress=False)
