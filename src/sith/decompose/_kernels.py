@@ -22,6 +22,8 @@ from torch import Tensor
 
 RIDGE = 1e-12  # added to the diagonal of every small Gram solve (duplicate atoms stay solvable)
 _NEG_INF = float("-inf")
+_EXCLUDE = 1e30  # penalty per unit of correlation below tol (comp candidates)
+_VALID = -1e6  # a comp score above this came from an admissible candidate
 
 
 # --------------------------------------------------------------------------- top-k
@@ -128,8 +130,8 @@ def nnls_gram(G: Tensor, b: Tensor, used: Tensor, w0: Tensor, *, tol: float = 1e
     P = (w0 > 0) & used
     w = torch.where(P, w0, torch.zeros_like(w0))
     done = torch.zeros(G.shape[0], dtype=torch.bool, device=G.device)
-    for _ in range(4 * G.shape[1] + 20):
-        z = masked_solve(G, b, P)
+    for it in range(4 * G.shape[1] + 20):
+        z = w if it == 0 else masked_solve(G, b, P)  # w0 is already the solve on its support
         feas = ((z > 0) | ~P).all(1) & ~done
         infeas = ~feas & ~done
         # feasible rows: accept z, then add the best violating slot or finish
@@ -173,8 +175,10 @@ def _best_atoms(
 
     Scores per atom ``j`` (``c_j = ⟨a_j, r⟩``): ``omp`` ``|c_j|``; ``nn`` ``c_j``;
     ``comp`` ``(1−λ)·c_j/‖r‖ + λ·⟨a_j, m⟩`` with ``m`` the mean chosen atom
-    (``R`` and ``M`` are stacked into one ``(2B, e) × (e, n)`` matmul per slice).
-    Candidates must have ``c_j > tol`` (``|c_j| > tol`` for ``omp``) and not be chosen.
+    (``R`` and ``q = (1−λ)·r/‖r‖ + λ·m`` are stacked into one ``(2B, e) × (e, n)`` matmul
+    per slice).
+    Candidates must have ``c_j > tol`` (``|c_j| > tol`` for ``omp``; ``c_j ≥ tol`` for
+    ``comp``, whose test is done arithmetically) and not be chosen.
 
     Args:
         R: ``(B, e)`` residuals. M: ``(B, e)`` mean chosen atoms (``comp`` after step 1)
@@ -186,9 +190,12 @@ def _best_atoms(
     B, N = R.shape[0], A.shape[0]
     width = min(atom_chunk, N)
     coh = M is not None
-    Q = torch.cat([R, M]) if coh else R
+    if coh:  # score_j = ⟨a_j, q⟩ with q = (1−λ)·r/‖r‖ + λ·m: one matmul, no elementwise pass
+        inv_rn = (1.0 - lam) / torch.linalg.vector_norm(R, dim=1, keepdim=True).clamp_min(1e-30)
+        Q = torch.cat([R, torch.addcmul(lam * M, R, inv_rn)])
+    else:
+        Q = R
     buf = torch.empty(Q.shape[0] * width, dtype=R.dtype, device=R.device)
-    inv_rn = (1.0 - lam) / torch.linalg.vector_norm(R, dim=1).clamp_min(1e-30)
     best = torch.full((B,), _NEG_INF, dtype=R.dtype, device=R.device)
     best_i = torch.full((B,), -1, dtype=torch.long, device=R.device)
     rows_all = torch.arange(B, device=R.device)[:, None].expand_as(chosen)
@@ -198,8 +205,9 @@ def _best_atoms(
         Z = torch.mm(Q, A[lo:hi].T, out=buf[: Q.shape[0] * n].view(Q.shape[0], n))
         if coh:
             C, S = Z[:B], Z[B:]
-            S.mul_(lam).addcmul_(C, inv_rn[:, None])
-            S.masked_fill_(C <= tol, _NEG_INF)
+            # push candidates with c_j < tol below any real score (|score| ≤ 1) without a
+            # bool mask: in-place arithmetic is several times faster here
+            S.add_(C.sub_(tol).clamp_max_(0.0), alpha=_EXCLUDE)
         else:
             S = Z.abs_() if mode == "omp" else Z
         local = chosen - lo
@@ -210,7 +218,7 @@ def _best_atoms(
         upd = v > best
         best = torch.where(upd, v, best)
         best_i = torch.where(upd, i + lo, best_i)
-    ok = best > _NEG_INF if coh else best > tol
+    ok = best > _VALID if coh else best > tol
     return torch.where(ok, best_i, torch.full_like(best_i, -1))
 
 
@@ -244,34 +252,35 @@ def greedy_pursuit(
     R = Y.clone()
     csum = torch.zeros_like(Y)
     active = torch.ones(B, dtype=torch.bool, device=dev)
+    everyone = slice(None)
     for t in range(k):
-        rows = active.nonzero().squeeze(1)
-        if rows.numel() == 0:
-            break
-        sub = rows.numel() < B
-        M = None
-        if mode == "comp" and t > 0:
-            M = (csum[rows] if sub else csum) / t
+        # a slice while every target is still running (views, no gathers), else indices
+        rows = everyone if bool(active.all()) else active.nonzero().squeeze(1)
+        M = csum[rows] / t if mode == "comp" and t > 0 else None
         pick = _best_atoms(
-            R[rows] if sub else R,
+            R[rows],
             M,
             A,
-            idx[rows, :t] if sub else idx[:, :t],
+            idx[rows, :t],
             mode="comp" if M is not None else mode,
             lam=lam,
             tol=tol,
             atom_chunk=atom_chunk,
         )
         ok = pick >= 0
-        active[rows] = ok
-        rows, pick = rows[ok], pick[ok]
-        if rows.numel() == 0:
+        if not bool(ok.all()):
+            rows = torch.arange(B, device=dev)[rows][ok]
+            pick = pick[ok]
+            active[:] = False
+            active[rows] = True
+        if pick.numel() == 0:
             break
         idx[rows, t] = pick
         a_new = A[pick]
         S[rows, t] = a_new
         csum[rows] += a_new
-        g = torch.bmm(S[rows, : t + 1], a_new[:, :, None]).squeeze(-1).double()
+        St = S[rows, : t + 1]
+        g = torch.bmm(St, a_new[:, :, None]).squeeze(-1).double()
         G[rows, t, : t + 1] = g
         G[rows, : t + 1, t] = g
         b[rows, t] = (a_new * Y[rows]).sum(1).double()
@@ -281,8 +290,7 @@ def greedy_pursuit(
         else:
             wt = nnls_gram(Gt, bt, used, w[rows, : t + 1])
         w[rows, : t + 1] = wt
-        recon = torch.bmm(wt.to(Y.dtype)[:, None, :], S[rows, : t + 1]).squeeze(1)
-        R[rows] = Y[rows] - recon
+        R[rows] = Y[rows] - torch.bmm(wt.to(Y.dtype)[:, None, :], St).squeeze(1)
     return w.to(Y.dtype), idx
 
 
