@@ -24,9 +24,7 @@ def add_organism_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("organism", help="train or evaluate the built-in model organism")
     osub = p.add_subparsers(dest="organism_command", required=True)
 
-    t = osub.add_parser(
-        "train", help="train the organism CLIP on the synthetic world (CPU, resumable)"
-    )
+    t = osub.add_parser("train", help="train the organism CLIP on the synthetic world (CPU, resumable)")
     t.add_argument("--out-dir", type=Path, default=Path("runs/organism"))
     t.add_argument(
         "--set",
@@ -38,6 +36,11 @@ def add_organism_parser(sub: argparse._SubParsersAction) -> None:
     )
     t.add_argument("--no-resume", action="store_true")
     t.set_defaults(func=run_train)
+
+    x = osub.add_parser("export", help="write a training checkpoint as the packaged organism (fp16)")
+    x.add_argument("checkpoint", type=Path)
+    x.add_argument("--out-dir", type=Path, default=None, help="default: the package's assets folder")
+    x.set_defaults(func=run_export)
 
     e = osub.add_parser("eval", help="score SITH's explanations against the world's ground truth")
     _model_args(e)
@@ -58,6 +61,17 @@ def run_train(args: argparse.Namespace) -> int:
 
     config = TrainConfig.from_dict(dict(args.set))
     print(train(config, out_dir=args.out_dir, resume=not args.no_resume, progress=not args.quiet))
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from sith.organism.model import ASSET_DIR, export_organism
+
+    print(
+        export_organism(
+            args.checkpoint, out_dir=args.out_dir or ASSET_DIR, measured_by="sith organism export"
+        )
+    )
     return 0
 
 
