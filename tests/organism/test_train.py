@@ -55,6 +55,21 @@ def test_make_batch_is_deterministic_with_hard_negatives() -> None:
         assert not pos1[i, 16 - h + i] and not pos1[16 - h + i, i]
 
 
+def test_twins_differ_in_exactly_one_chosen_factor() -> None:
+    from sith.organism.world import sample_labels
+
+    factors = ("shape", "size", "position")
+    rng = np.random.default_rng(0)
+    base = sample_labels(40, rng, bird=-1)
+    twin = T._twins(base, 20, factors, rng)
+    diff = np.stack([twin[f] != base[f][:20] for f in ("shape", "color", "size", "position",
+                                                       "background", "count")], axis=1)
+    assert (diff.sum(1) == 1).all()
+    assert not diff[:, [1, 4, 5]].any()
+    with pytest.raises(SithError, match="twin_factors"):
+        tiny(twin_factors=("mood",))
+
+
 def test_multi_positive_loss_prefers_matching_pairs() -> None:
     torch.manual_seed(0)
     f = torch.nn.functional.normalize(torch.randn(6, 8), dim=-1)
@@ -154,3 +169,34 @@ def test_resume_with_another_config_is_refused(tmp_path: Path) -> None:
     T.train(tiny(steps=2, checkpoint_every=2), out_dir=tmp_path, progress=False)
     with pytest.raises(SithError, match="another TrainConfig"):
         T.train(tiny(steps=2, checkpoint_every=2, lr=5e-3), out_dir=tmp_path, progress=False)
+
+
+def test_export_then_build_round_trip(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sith.organism.model as M
+
+    c = tiny(steps=2, checkpoint_every=2)
+    ckpt = T.train(c, out_dir=tmp_path / "run", progress=False)
+    assets = tmp_path / "assets"
+    M.export_organism(ckpt, out_dir=assets, measured={"factor_accuracy": {}}, measured_by="test")
+    (assets / M.POOL_FILE).write_text("circle\n")
+    monkeypatch.setattr(M, "ASSET_DIR", assets)
+    model = M.build_organism()
+    assert not model.training
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    sith_cfg = M.organism_config()["sith"]
+    assert sith_cfg["steps"] == 2 and T.TrainConfig.from_dict(sith_cfg["train_config"]) == c
+    state = load_pt(ckpt)["model"]
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, state[k].half().float())
+    random = M.build_organism(pretrained=False)
+    assert set(random.state_dict()) == set(state)
+
+
+def test_missing_assets_raise_sith_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sith.organism.model as M
+
+    with pytest.raises(SithError, match="unknown organism asset"):
+        M.asset_path("weights.bin")
+    monkeypatch.setattr(M, "ASSET_DIR", tmp_path)
+    with pytest.raises(SithError, match="missing"):
+        M.build_organism()

@@ -80,14 +80,10 @@ def test_factor_accuracy_of_a_random_model_is_near_chance() -> None:
 # ------------------------------------------------------------------ the shipped organism
 @pytest.fixture(scope="module")
 def organism() -> Z.Encoders:
-    from sith.organism.model import build_organism, organism_config
+    from sith.organism.model import organism_encoders
 
     torch.set_num_threads(1)
-    sith_cfg = organism_config()["sith"]
-    model = build_organism()
-    return Z.clip_encoders(model, mean=sith_cfg["image_mean"], std=sith_cfg["image_std"],
-                           context_length=sith_cfg["context_length"],
-                           image_size=sith_cfg["image_size"])
+    return organism_encoders()
 
 
 @pytest.mark.parametrize("factor", ["color", "shape", "background", "size"])

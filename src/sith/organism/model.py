@@ -21,6 +21,7 @@ import torch
 from sith.errors import SithError
 from sith.io import atomic_write, load_pt, save_json
 from sith.organism.train import build_model
+from sith.organism.zeroshot import Encoders, clip_encoders
 
 ORGANISM_NAME = "sith-organism"
 ORGANISM_TAG = "v1"
@@ -72,6 +73,17 @@ def build_organism(pretrained: bool = True) -> open_clip.CLIP:
             raise SithError(f"organism weights do not match {CONFIG_FILE} "
                             f"({str(exc).splitlines()[0][:100]}); reinstall sith") from None
     return model.float().eval()
+
+
+def organism_encoders(model: torch.nn.Module | None = None) -> Encoders:
+    """:class:`~sith.organism.zeroshot.Encoders` for the organism (or an edited copy of it),
+    with the shipped normalisation, context length and image size."""
+    sith_cfg = organism_config()["sith"]
+    return clip_encoders(
+        build_organism() if model is None else model, mean=sith_cfg["image_mean"],
+        std=sith_cfg["image_std"], context_length=sith_cfg["context_length"],
+        image_size=sith_cfg["image_size"],
+    )
 
 
 def export_organism(

@@ -8,9 +8,9 @@ With logits ``Z = s · f_img f_txtᵀ`` ``(B, B)`` and row-normalised positive m
 
     loss = ½ [ −Σ_ij T_ij log softmax_j(Z)_ij  −  Σ_ij T'_ji log softmax_i(Z)_ij ] / B
 
-A fraction ``hard_negative_frac`` of each batch are *shape hard negatives*: copies
-of other images in the batch that differ only in the shape (and the rendering
-noise), both captions naming the shape.
+A fraction ``hard_negative_frac`` of each batch are *hard negatives* ("twins"):
+copies of other images in the batch that differ only in one of ``twin_factors``
+(default: the shape) and the rendering noise, both captions naming that factor.
 
 Everything is deterministic given ``seed``: batch ``t`` is drawn from
 ``numpy.random.default_rng([seed, t])``, so a resumed run sees the same data.
@@ -35,7 +35,15 @@ from tqdm import tqdm
 from sith.errors import SithError
 from sith.io import load_pt, save_pt
 from sith.organism.captions import make_captions, positives
-from sith.organism.world import GENERATOR_VERSION, N_SHAPES, render, sample, sample_labels
+from sith.organism.world import (
+    FACTORS,
+    GENERATOR_VERSION,
+    N_SHAPES,
+    WATER_BACKGROUNDS,
+    render,
+    sample,
+    sample_labels,
+)
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -60,11 +68,13 @@ class TrainConfig:
     warmup: int = 150
     weight_decay: float = 0.1
     hard_negative_frac: float = 0.25
+    twin_factors: tuple[str, ...] = ("shape",)
     seed: int = 0
     checkpoint_every: int = 100
     threads: int = 2
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "twin_factors", tuple(self.twin_factors))
         _validate(self)
 
     def to_dict(self) -> dict[str, object]:
@@ -101,6 +111,10 @@ def _validate(c: TrainConfig) -> None:
         raise SithError(f"batch_size must be >= 2 for a contrastive loss, got {c.batch_size}")
     if not 0.0 <= c.hard_negative_frac <= 0.5:
         raise SithError(f"hard_negative_frac must be in [0, 0.5], got {c.hard_negative_frac}")
+    bad = [f for f in c.twin_factors if f not in TWIN_FACTORS]
+    if bad or not c.twin_factors:
+        raise SithError(f"twin_factors {list(c.twin_factors)} invalid; choose a non-empty "
+                        f"subset of {list(TWIN_FACTORS)}")
     if not c.lr > 0 or c.weight_decay < 0 or c.warmup < 0:
         raise SithError("lr must be > 0, weight_decay and warmup >= 0; fix the TrainConfig")
 
@@ -141,22 +155,48 @@ def image_stats(seed: int, *, image_size: int, n: int = 1024) -> tuple[list[floa
     return x.mean(axis=(0, 2, 3)).round(4).tolist(), x.std(axis=(0, 2, 3)).round(4).tolist()
 
 
+TWIN_FACTORS = ("shape", "color", "size", "position", "background")
+_TWIN_RATE = {"shape": "object", "color": "color", "size": "size", "position": "position",
+              "background": "background"}
+
+
+def _twins(base: dict[str, np.ndarray], h: int, factors: tuple[str, ...],
+           rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Copies of the first ``h`` images of ``base`` that differ in one of ``factors``."""
+    twin = {k: v[:h].copy() for k, v in base.items()}
+    twin["bird"][:] = -1
+    if factors == ("shape",):  # organism-v1's exact draw order
+        twin["shape"] = np.where(base["shape"][:h] >= 0,
+                                 (base["shape"][:h] + rng.integers(1, N_SHAPES, h)) % N_SHAPES,
+                                 rng.integers(0, N_SHAPES, h))
+        return twin
+    twin["shape"] = np.where(twin["shape"] >= 0, twin["shape"], rng.integers(0, N_SHAPES, h))
+    which = rng.integers(0, len(factors), h)
+    for i, f in enumerate(factors):
+        rows = np.flatnonzero(which == i)
+        k = len(FACTORS[f])
+        twin[f][rows] = (twin[f][rows] + rng.integers(1, k, rows.size)) % k
+    twin["water"] = (twin["background"] < len(WATER_BACKGROUNDS)).astype(np.int64)
+    return twin
+
+
 def make_batch(config: TrainConfig, step: int) -> tuple[np.ndarray, list[str], np.ndarray]:
-    """Batch ``step``: images ``(B, 3, S, S)``, ``B`` captions, positives ``(B, B)`` bool."""
+    """Batch ``step``: images ``(B, 3, S, S)``, ``B`` captions, positives ``(B, B)`` bool.
+
+    The last ``h = round(hard_negative_frac · B)`` images are twins of the first ``h``
+    (:func:`_twins`); the captions of both always state the twin factors.
+    """
     rng = np.random.default_rng([config.seed, step])
     b = config.batch_size
     h = int(round(config.hard_negative_frac * b))
     base = sample_labels(b - h, rng)
-    twin = {k: v[:h].copy() for k, v in base.items()}
-    twin["bird"][:] = -1
-    twin["shape"] = np.where(base["shape"][:h] >= 0,
-                             (base["shape"][:h] + rng.integers(1, N_SHAPES, h)) % N_SHAPES,
-                             rng.integers(0, N_SHAPES, h))
+    twin = _twins(base, h, config.twin_factors, rng)
     labels = {k: np.concatenate([base[k], twin[k]]) for k in base}
     images = render(labels, rng, image_size=config.image_size)
     paired = {k: np.concatenate([base[k][:h], twin[k]]) for k in base}
     rest = {k: base[k][h:] for k in base}
-    cap_p, men_p = make_captions(paired, rng, rates={"object": 1.0})
+    rates = {_TWIN_RATE[f]: 1.0 for f in config.twin_factors}
+    cap_p, men_p = make_captions(paired, rng, rates=rates)
     cap_r, men_r = make_captions(rest, rng)
     # reorder captions to match images: [paired originals, rest, twins]
     captions = cap_p[:h] + cap_r + cap_p[h:]
