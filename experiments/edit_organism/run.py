@@ -10,14 +10,15 @@ One command:
 2. Unsafe concept (NSFW analogue): suppress the components explained by the skull words;
    compare the skull retrieval AUC / detection accuracy and every factor's accuracy.
 
-All edits are selected with the documented rule (explanation weight ≥ threshold, both
-polarities) from ``comp-0.3`` decompositions of the last layers, applied exactly, and
-evaluated on fresh held-out images. Nothing is trained.
+Edits are selected with both documented rules (explanation weight ≥ threshold, or
+|cos| alignment ≥ threshold; both polarities) from ``comp-0.3`` decompositions of the
+last layers, applied exactly, and evaluated on fresh held-out images. Nothing is trained.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import time
 from pathlib import Path
 
@@ -39,10 +40,7 @@ def encoders(clip) -> Encoders:  # noqa: ANN001
 
     def enc_image(images: torch.Tensor) -> torch.Tensor:
         return torch.cat(
-            [
-                clip.encode_images((images[i : i + 256] - mean) / std)
-                for i in range(0, len(images), 256)
-            ]
+            [clip.encode_images((images[i : i + 256] - mean) / std) for i in range(0, len(images), 256)]
         )
 
     return Encoders(clip.encode_text, enc_image, clip.image_size)
@@ -58,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=HERE / "results")
     p.add_argument("--n", type=int, default=400, help="held-out images per measurement")
     p.add_argument("--layers", type=int, nargs="+", default=None, help="default: last 4")
-    p.add_argument("--threshold", type=float, default=0.1)
+    p.add_argument("--weight-threshold", type=float, default=0.1)
+    p.add_argument("--alignment-threshold", type=float, default=0.3)
     p.add_argument("--method", default="comp-0.3")
     args = p.parse_args(argv)
     torch.manual_seed(0)
@@ -79,27 +78,28 @@ def main(argv: list[str] | None = None) -> int:
         )
         for layer in layers
     ]
-    experiments = {
-        "suppress water backgrounds": with_synonyms(WATER_BACKGROUNDS),
-        "suppress all backgrounds": with_synonyms(WATER_BACKGROUNDS + LAND_BACKGROUNDS),
-        "suppress skull": list(UNSAFE_WORDS),
+    tasks = {
+        "water backgrounds": with_synonyms(WATER_BACKGROUNDS),
+        "all backgrounds": with_synonyms(WATER_BACKGROUNDS + LAND_BACKGROUNDS),
+        "skull": list(UNSAFE_WORDS),
     }
-    results: dict[str, dict] = {
-        "original": {"n_components": 0, **evaluate(encoders(clip), n=args.n)}
-    }
-    for name, words in experiments.items():
-        words = [w for w in words if w.lower() in {c.lower() for c in encoded.concepts}]
+    rules = {"weight": args.weight_threshold, "alignment": args.alignment_threshold}
+    results: dict[str, dict] = {"original": {"n_components": 0, **evaluate(encoders(clip), n=args.n)}}
+    known = {c.lower() for c in encoded.concepts}
+    for (task, words), (rule, threshold) in itertools.product(tasks.items(), rules.items()):
+        name = f"suppress {task} ({rule} >= {threshold})"
+        words = [w for w in words if w.lower() in known]
         plan = plan_edits(
             clip,
             suppress=words,
             decompositions=decs,
             concepts=encoded.concepts,
-            threshold=args.threshold,
+            atoms=atoms,
+            rule=rule,
+            threshold=threshold,
             fold_ln=True,
         )
-        edited = with_head_outputs(
-            clip, edited_head_outputs(clip.weights, plan.edits, fold_ln=True)
-        )
+        edited = with_head_outputs(clip, edited_head_outputs(clip.weights, plan.edits, fold_ln=True))
         results[name] = {
             "n_components": len(plan.edits),
             "concepts": words,
@@ -110,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     meta = {
         "layers": layers,
         "method": args.method,
-        "threshold": args.threshold,
+        "thresholds": rules,
         "n": args.n,
         "model": clip.info.as_dict(),
         "seconds": round(time.time() - t0, 1),
@@ -155,8 +155,7 @@ def plot(results: dict[str, dict], path: Path) -> None:
         "average-group acc": [results[n]["spurious"]["average"] for n in names],
         "skull AUC": [results[n]["unsafe"]["auc"] for n in names],
         "mean factor acc": [
-            sum(results[n]["factor_accuracy"].values()) / len(results[n]["factor_accuracy"])
-            for n in names
+            sum(results[n]["factor_accuracy"].values()) / len(results[n]["factor_accuracy"]) for n in names
         ],
     }
     fig, ax = plt.subplots(figsize=(9, 4))
