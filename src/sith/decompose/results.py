@@ -62,13 +62,15 @@ class LayerDecomposition:
         return int(self.scores.shape[2])
 
     def explanation(self, head: int, index: int, *, alt: bool = False) -> list[tuple[str, float]]:
-        """The (concept, weight) pairs explaining vector ``index`` of ``head``, largest first."""
+        """The (concept, weight) pairs explaining vector ``index`` of ``head``, largest first.
+
+        Slots with weight 0 (selected by a greedy solver, then zeroed by NNLS) are left out."""
         scores = self.alt["scores"] if alt else self.scores
         indices = self.alt["indices"] if alt else self.indices
         pairs = [
             (self.concepts[int(i)], float(w))
             for w, i in zip(scores[head, index].tolist(), indices[head, index].tolist())
-            if i >= 0
+            if i >= 0 and w != 0
         ]
         return sorted(pairs, key=lambda p: -abs(p[1]))
 
