@@ -42,15 +42,10 @@ __all__ = [
 
 
 def _load(model_name: str | None, pretrained: str | None, device: str = "cpu"):  # noqa: ANN202
-    from sith.load import DEFAULT_MODEL, DEFAULT_PRETRAINED, load_clip
+    from sith.load import load_clip
+    from sith.load.clip import default_names
 
-    name = model_name or DEFAULT_MODEL
-    tag = (
-        pretrained
-        if pretrained is not None
-        else (DEFAULT_PRETRAINED if name == DEFAULT_MODEL else "")
-    )
-    return load_clip(name, tag, device=device)
+    return load_clip(*default_names(model_name, pretrained), device=device)
 
 
 def _default_dictionary(clip, dictionary: str | None) -> str:  # noqa: ANN001

@@ -25,12 +25,8 @@ def _layers(text: str) -> list[int]:
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--model-name", default=None, help="open_clip name, HF dir/id (default: sith-organism)"
-    )
-    p.add_argument(
-        "--pretrained", default=None, help="open_clip tag or checkpoint path (default: v1)"
-    )
+    p.add_argument("--model-name", default=None, help="open_clip name, HF dir/id (default: sith-organism)")
+    p.add_argument("--pretrained", default=None, help="open_clip tag or checkpoint path (default: v1)")
     p.add_argument("--data-dir", type=Path, default=Path("data"))
     p.add_argument("--device", default="cpu")
 
@@ -45,9 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="sith", description="Data-free weight-space interpretability of CLIP."
     )
     parser.add_argument("--version", action="version", version=f"sith {__version__}")
-    parser.add_argument(
-        "-q", "--quiet", action="store_true", help="no progress bars or info messages"
-    )
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars or info messages")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("decompose", help="explain every head's singular vectors with concepts")
@@ -57,9 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rank", type=int, default=None, help="default: 64 capped at the head width")
     p.add_argument("--method", default="comp-0.3", help=METHOD_HELP)
     p.add_argument("--sparsity", type=int, default=5)
-    p.add_argument(
-        "--dictionary", default=None, help="pool name or text file (default: the model's own)"
-    )
+    p.add_argument("--dictionary", default=None, help="pool name or text file (default: the model's own)")
     p.add_argument("--both-polarities", action="store_true")
     p.add_argument("--atoms", dest="atoms_mode", default=None, help="raw | center | image-cone")
 
@@ -83,16 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="check extracted weights against the model's forward pass")
     _model_args(p)
 
-    p = sub.add_parser(
-        "download-dictionary", help="write data/dictionaries/NAME.txt from its public source"
-    )
+    p = sub.add_parser("download-dictionary", help="write data/dictionaries/NAME.txt from its public source")
     p.add_argument("--dictionary", required=True)
     p.add_argument("--data-dir", type=Path, default=Path("data"))
     p.add_argument("--source", default=None, help="override the source URL or local file")
 
-    p = sub.add_parser(
-        "encode-dictionary", help="encode a concept pool with the model's text tower"
-    )
+    p = sub.add_parser("encode-dictionary", help="encode a concept pool with the model's text tower")
     _model_args(p)
     p.add_argument("--dictionary", default=None)
     p.add_argument("--batch-size", type=int, default=256)
@@ -112,18 +100,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _resolve(args: argparse.Namespace) -> tuple[str, str]:
-    from sith.load import DEFAULT_MODEL, DEFAULT_PRETRAINED
-
-    name = args.model_name or DEFAULT_MODEL
-    tag = (
-        args.pretrained
-        if args.pretrained is not None
-        else (DEFAULT_PRETRAINED if name == DEFAULT_MODEL else "")
-    )
-    return name, tag
-
-
 def _flat(layers: list[list[int]] | None) -> list[int] | None:
     return None if layers is None else [x for group in layers for x in group]
 
@@ -133,10 +109,9 @@ def run(args: argparse.Namespace) -> int:
 
     progress = not args.quiet
     if args.command == "decompose":
-        name, tag = _resolve(args)
         paths = api.decompose(
-            name,
-            tag,
+            args.model_name,
+            args.pretrained,
             layers=_flat(args.layers),
             rank=args.rank,
             method=args.method,
@@ -162,13 +137,12 @@ def run(args: argparse.Namespace) -> int:
         else:
             print(text, end="" if text.endswith("\n") else "\n")
     elif args.command == "search":
-        name, tag = _resolve(args)
         print(
             api.format_hits(
                 api.search(
                     args.concept,
-                    name,
-                    tag,
+                    args.model_name,
+                    args.pretrained,
                     dictionary=args.dictionary,
                     layers=_flat(args.layers),
                     top=args.top,
@@ -181,18 +155,16 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     elif args.command == "verify":
-        name, tag = _resolve(args)
-        errors = api.verify(name, tag, device=args.device)
+        errors = api.verify(args.model_name, args.pretrained, device=args.device)
         for layer, err in enumerate(errors):
             print(f"layer {layer:>3}: max abs error {err:.3e}")
     elif args.command == "download-dictionary":
         print(api.download_dictionary(args.dictionary, data_dir=args.data_dir, source=args.source))
     elif args.command == "encode-dictionary":
-        name, tag = _resolve(args)
         print(
             api.encode_dictionary(
-                name,
-                tag,
+                args.model_name,
+                args.pretrained,
                 dictionary=args.dictionary,
                 data_dir=args.data_dir,
                 device=args.device,
@@ -202,11 +174,10 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     elif args.command == "image-mean":
-        name, tag = _resolve(args)
         print(
             api.image_mean(
-                name,
-                tag,
+                args.model_name,
+                args.pretrained,
                 images=args.images,
                 data_dir=args.data_dir,
                 device=args.device,
@@ -223,9 +194,7 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.WARNING if args.quiet else logging.INFO, format="sith: %(message)s"
-    )
+    logging.basicConfig(level=logging.WARNING if args.quiet else logging.INFO, format="sith: %(message)s")
     try:
         return run(args)
     except SithError as exc:

@@ -202,11 +202,10 @@ def decompose(
         ``data/models/{model}/{pretrained}/decompositions/layer-{l}_..._sparsity-{K}.pt``.
     """
     from sith.encode import concept_atoms
-    from sith.load import DEFAULT_MODEL, DEFAULT_PRETRAINED, load_clip
+    from sith.load import DEFAULT_MODEL, load_clip
+    from sith.load.clip import default_names
 
-    model_name = model_name or DEFAULT_MODEL
-    if pretrained is None:
-        pretrained = DEFAULT_PRETRAINED if model_name == DEFAULT_MODEL else ""
+    model_name, pretrained = default_names(model_name, pretrained)
     parse_method(method)
     check_sparsity(
         sparsity, max(sparsity, 1)

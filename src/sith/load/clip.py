@@ -115,6 +115,15 @@ def backend(source: str) -> ModuleType:
     raise SithError(f"unknown model source {source!r}; expected 'open_clip' or 'hf'")
 
 
+def default_names(model_name: str | None, pretrained: str | None) -> tuple[str, str]:
+    """``(model_name, pretrained)`` with the defaults filled in: the built-in organism and its
+    tag when no model is named; no tag (random weights / HF) for a named model without one."""
+    name = model_name or DEFAULT_MODEL
+    if pretrained is None:
+        pretrained = DEFAULT_PRETRAINED if name == DEFAULT_MODEL else ""
+    return name, pretrained
+
+
 def _is_none_tag(pretrained: str | None) -> bool:
     return pretrained is None or str(pretrained).strip().lower() in ("", "none")
 

@@ -178,9 +178,10 @@ def evaluate(
     ``settings``, the table of METHOD.md's open choices (all with ``comp-0.3``)."""
     from sith.decompose.pipeline import prepare_dictionary
     from sith.encode import concept_atoms
-    from sith.load import DEFAULT_MODEL, DEFAULT_PRETRAINED, load_clip
+    from sith.load import load_clip
+    from sith.load.clip import default_names
 
-    clip = load_clip(model_name or DEFAULT_MODEL, pretrained or DEFAULT_PRETRAINED, device=device)
+    clip = load_clip(*default_names(model_name, pretrained), device=device)
     encoded = prepare_dictionary(clip, "organism", data_dir=data_dir, progress=progress)
     atoms = concept_atoms(encoded, mode="center")
     layers = layers or default_layers(clip.weights.n_layers, last=2)
