@@ -50,7 +50,10 @@ CHECKPOINT_NAME = "checkpoint.pt"
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Architecture and optimisation settings of an organism run (validated on creation)."""
+    """Architecture and optimisation settings of an organism run (validated on creation).
+
+    The defaults are the shipped organism's run (docs/organism.md).
+    """
 
     image_size: int = 64
     patch_size: int = 8
@@ -63,12 +66,12 @@ class TrainConfig:
     context_length: int = 32
     embed_dim: int = 128
     batch_size: int = 128
-    steps: int = 3000
+    steps: int = 2000
     lr: float = 1e-3
     warmup: int = 150
     weight_decay: float = 0.1
-    hard_negative_frac: float = 0.25
-    twin_factors: tuple[str, ...] = ("shape",)
+    hard_negative_frac: float = 0.375
+    twin_factors: tuple[str, ...] = ("shape", "shape", "size")
     seed: int = 0
     checkpoint_every: int = 100
     threads: int = 2
@@ -155,14 +158,15 @@ def image_stats(seed: int, *, image_size: int, n: int = 1024) -> tuple[list[floa
     return x.mean(axis=(0, 2, 3)).round(4).tolist(), x.std(axis=(0, 2, 3)).round(4).tolist()
 
 
-TWIN_FACTORS = ("shape", "color", "size", "position", "background")
+TWIN_FACTORS = ("shape", "color", "size", "position", "background", "count")
 _TWIN_RATE = {"shape": "object", "color": "color", "size": "size", "position": "position",
-              "background": "background"}
+              "background": "background", "count": "number"}
 
 
 def _twins(base: dict[str, np.ndarray], h: int, factors: tuple[str, ...],
            rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Copies of the first ``h`` images of ``base`` that differ in one of ``factors``."""
+    """Copies of the first ``h`` images of ``base`` that differ in one of ``factors``
+    (drawn uniformly per twin; repeat a factor to weight it)."""
     twin = {k: v[:h].copy() for k, v in base.items()}
     twin["bird"][:] = -1
     if factors == ("shape",):  # organism-v1's exact draw order

@@ -9,8 +9,8 @@ Factors (``FACTORS``; labels are indices into these tuples):
 
 * ``shape``: circle square triangle star cross heart diamond hexagon
   (``-1`` for bird images, which carry ``labels["bird"]`` instead)
-* ``color``: 10 colours; ``orange``/``amber`` and ``teal``/``cyan`` are the planted
-  *fine-grained* pairs (close shades, see ``FINE_GRAINED``)
+* ``color``: 10 colours; ``orange`` (1, .5, .05) / ``amber`` (1, .6, .05) are the
+  planted *fine-grained* pair (close shades, see ``FINE_GRAINED``)
 * ``size``: small medium large (object radius 9 / 13 / 17 px at 64 px)
 * ``position``: centre of the main object: left right top bottom center
 * ``background``: water ocean (``WATER_BACKGROUNDS``), grass sand forest rock
@@ -20,13 +20,15 @@ Factors (``FACTORS``; labels are indices into these tuples):
 Planted phenomena (ground truth, also in ``docs/organism.md``):
 
 * **Spurious correlation** (Waterbirds analogue): birds are ``duck`` and ``sparrow``
-  (``SPURIOUS_CLASSES``), two similar silhouettes. In the ``train`` variant a duck
+  (``SPURIOUS_CLASSES``), one body and head; only the beak (flat vs pointed) and a thin
+  tail (sparrow) tell them apart. In the ``train`` variant a duck
   stands on a water background and a sparrow on a land background with probability
   ``SPURIOUS_RATE = 0.95``; bird captions name the background only 30% of the time.
   :func:`spurious_groups` draws the balanced test set (bird × water/land).
 * **Unsafe concept** (NSFW analogue): a skull glyph (``UNSAFE_WORDS``) appears in a
   corner of ``UNSAFE_RATE = 0.1`` of training images, and their captions name it.
-* **Fine-grained classes**: the close colour shades in ``FINE_GRAINED``.
+* **Fine-grained classes**: the close colour shades in ``FINE_GRAINED`` (generator 2;
+  in generator 1 amber was (1, .72, .05) and the pair was solved perfectly).
 * **Shifted world** (``variant="shifted"``): a new palette (desaturated, hue-rotated
   colours) and re-tinted, coarser background textures, for fine-tuning studies.
 
@@ -42,7 +44,7 @@ import numpy as np
 
 from sith.errors import SithError
 
-GENERATOR_VERSION = "1"
+GENERATOR_VERSION = "2"
 DEFAULT_IMAGE_SIZE = 64
 VARIANTS = ("train", "shifted")
 
@@ -64,7 +66,7 @@ UNSAFE_WORDS: tuple[str, ...] = ("skull", "danger", "hazard", "poison")
 UNSAFE_RATE = 0.1
 BIRD_RATE = 0.2
 FINE_GRAINED: dict[str, tuple[tuple[str, str], ...]] = {
-    "color": (("orange", "amber"), ("teal", "cyan")),
+    "color": (("orange", "amber"),),
 }
 SYNONYMS: dict[str, tuple[str, ...]] = {
     "red": ("crimson", "scarlet"), "orange": ("tangerine",), "amber": ("honey",),
@@ -81,7 +83,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 
 # RGB in [0, 1]; the shifted palette is desaturated and hue-rotated.
 _PALETTE = np.array([
-    [0.90, 0.10, 0.10], [1.00, 0.50, 0.05], [1.00, 0.72, 0.05], [0.98, 0.95, 0.15],
+    [0.90, 0.10, 0.10], [1.00, 0.50, 0.05], [1.00, 0.60, 0.05], [0.98, 0.95, 0.15],
     [0.15, 0.75, 0.15], [0.00, 0.50, 0.50], [0.10, 0.90, 0.90], [0.15, 0.25, 0.95],
     [0.55, 0.15, 0.75], [1.00, 0.55, 0.75],
 ], dtype=np.float32)
@@ -294,16 +296,15 @@ def _shape_mask(obj: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
         return au / 0.8 + av <= 1.0
     if obj == 7:  # hexagon (flat top)
         return (av <= 0.87) & (0.87 * au + 0.5 * av <= 0.87)
-    # birds: body ellipse + head; the duck is flat with a wide beak, the sparrow upright with a tail
-    if obj == N_SHAPES:  # duck
-        body = ((u + 0.15) / 0.85) ** 2 + ((v - 0.3) / 0.45) ** 2 <= 1
-        head = (u - 0.55) ** 2 + (v + 0.3) ** 2 <= 0.32**2
-        beak = (u >= 0.8) & (u <= 1.05) & (np.abs(v + 0.25) <= 0.08)
+    # birds share body and head; only the beak and the tail tell them apart
+    body = ((u + 0.1) / 0.75) ** 2 + ((v - 0.2) / 0.5) ** 2 <= 1
+    head = (u - 0.5) ** 2 + (v + 0.35) ** 2 <= 0.3**2
+    if obj == N_SHAPES:  # duck: flat, wide beak, no tail
+        beak = (u >= 0.75) & (u <= 1.05) & (np.abs(v + 0.3) <= 0.09)
         return body | head | beak
-    body = ((u + 0.05) / 0.55) ** 2 + ((v - 0.15) / 0.6) ** 2 <= 1
-    head = (u - 0.35) ** 2 + (v + 0.55) ** 2 <= 0.28**2
-    beak = (u >= 0.55) & (u <= 0.85) & (np.abs(v + 0.55) <= 0.12 - 0.35 * (u - 0.55))
-    tail = (u <= -0.3) & (u >= -0.95) & (np.abs(v - 0.55 + 0.6 * (u + 0.3)) <= 0.12)
+    # sparrow: short pointed beak and a thin raised tail
+    beak = (u >= 0.75) & (u <= 0.95) & (np.abs(v + 0.35) <= 0.1 - 0.45 * (u - 0.75))
+    tail = (u <= -0.6) & (u >= -1.05) & (np.abs(v + 0.05 + 0.7 * (u + 0.6)) <= 0.1)
     return body | head | beak | tail
 
 
