@@ -304,7 +304,7 @@ def edit(
     method: str = "comp-0.3",
     sparsity: int = 5,
     sv_type: str = "right",
-    rule: str = "weight",
+    rule: str = "alignment",
     threshold: float | None = None,
     max_per_layer: int | None = None,
     output: str | Path | None = None,

@@ -59,7 +59,7 @@ def add_edit_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--method", default="comp-0.3")
     p.add_argument("--sparsity", type=int, default=5)
     p.add_argument("--sv-type", choices=("left", "right"), default="right")
-    p.add_argument("--rule", choices=("weight", "alignment"), default="weight")
+    p.add_argument("--rule", choices=("weight", "alignment"), default="alignment")
     p.add_argument(
         "--threshold", type=float, default=None, help="default 0.1 (weight) / 0.3 (alignment)"
     )

@@ -56,7 +56,9 @@ def test_plan_refuses_mismatched_decompositions():
     w, atoms, concepts, decs = setup()
     clip = SimpleNamespace(weights=w, info=w.info)
     with pytest.raises(SithError, match="made with --fold-ln"):
-        plan_edits(clip, suppress=["water"], fold_ln=False, decompositions=decs, concepts=concepts)
+        plan_edits(
+            clip, suppress=["water"], fold_ln=False, decompositions=decs, concepts=concepts, rule="weight"
+        )
     other = random_weights(n_layers=2, seed=9)
     with pytest.raises(SithError, match="another model"):
         plan_edits(
@@ -64,11 +66,27 @@ def test_plan_refuses_mismatched_decompositions():
             suppress=["water"],
             decompositions=decs,
             concepts=concepts,
+            rule="weight",
         )
     with pytest.raises(SithError, match="both suppressed and amplified"):
         plan_edits(
-            clip, suppress=["water"], amplify=["water"], decompositions=decs, concepts=concepts, threshold=0.5
+            clip,
+            suppress=["water"],
+            amplify=["water"],
+            decompositions=decs,
+            concepts=concepts,
+            threshold=0.5,
+            rule="weight",
         )
-    plan = plan_edits(clip, suppress=["water"], decompositions=decs, concepts=concepts, threshold=0.5)
+    plan = plan_edits(
+        clip, suppress=["water"], decompositions=decs, concepts=concepts, threshold=0.5, rule="weight"
+    )
     row = next(r for r in plan.rows() if (r["layer"], r["head"], r["index"]) == (1, 1, 2))
     assert row["explanation"][0][0] == "water" and row["singular_value"] > 0
+    # the default rule (alignment) needs the atoms, and then finds exactly the planted vector
+    with pytest.raises(SithError, match="atoms"):
+        plan_edits(clip, suppress=["water"], decompositions=decs, concepts=concepts)
+    plan = plan_edits(
+        clip, suppress=["water"], decompositions=decs, concepts=concepts, atoms=atoms, threshold=0.99
+    )
+    assert [(e.layer, e.head, e.index) for e in plan.edits] == [(1, 1, 2)]

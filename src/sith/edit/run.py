@@ -81,7 +81,7 @@ def plan_edits(
     decompositions: list[LayerDecomposition] | None = None,
     concepts: list[str] | None = None,
     atoms: Any = None,
-    rule: str = "weight",
+    rule: str = "alignment",
     threshold: float | None = None,
     max_per_layer: int | None = None,
 ) -> EditPlan:
@@ -107,9 +107,7 @@ def plan_edits(
             )
         if bool(d.config["fold_ln"]) != fold_ln:
             flag = "--fold-ln" if d.config["fold_ln"] else "--no-fold-ln"
-            raise SithError(
-                f"the decomposition was made with {flag}; pass the same flag to `sith edit`"
-            )
+            raise SithError(f"the decomposition was made with {flag}; pass the same flag to `sith edit`")
     edits = list(components or [])
     for names, alpha, verb in (
         (suppress, suppress_alpha, "suppress"),
@@ -133,9 +131,9 @@ def plan_edits(
                 reason=reason,
             )
         else:
-            layers = sorted({int(d.config["layer"]) for d in decompositions}) or list(
-                range(weights.n_layers)
-            )
+            if atoms is None:
+                raise SithError("the alignment rule needs the dictionary's atoms; pass --dictionary")
+            layers = sorted({int(d.config["layer"]) for d in decompositions}) or list(range(weights.n_layers))
             edits += select_by_alignment(
                 weights,
                 atoms[idx],
@@ -174,9 +172,7 @@ def apply_plan(
     record = edit_log(
         clip.weights, plan.edits, fold_ln=plan.fold_ln, explanations=plan.explanations, extra=extra
     )
-    edited = with_head_outputs(
-        clip, edited_head_outputs(clip.weights, plan.edits, fold_ln=plan.fold_ln)
-    )
+    edited = with_head_outputs(clip, edited_head_outputs(clip.weights, plan.edits, fold_ln=plan.fold_ln))
     saved = save_model(edited, output)
     record["output"] = {"path": str(saved), "fingerprint": edited.info.fingerprint}
     return saved, save_json(record, log_path_for(saved))
@@ -197,9 +193,7 @@ def apply_log(clip: Any, log_file: str | Path, output: str | Path) -> tuple[Path
     record = check_log(read_log(log_file), clip.weights)
     plan = EditPlan(edits_from_log(record), bool(record["fold_ln"]))
     for e in record["edits"]:
-        plan.explanations[(int(e["layer"]), int(e["head"]), int(e["index"]))] = e.get(
-            "explanation", []
-        )
+        plan.explanations[(int(e["layer"]), int(e["head"]), int(e["index"]))] = e.get("explanation", [])
     return apply_plan(clip, plan, output, extra={"reproduced_from": str(log_file)})
 
 
@@ -210,9 +204,7 @@ def undo_log(edited_clip: Any, log_file: str | Path, output: str | Path) -> Path
     record = check_log(read_log(log_file), edited_clip.weights, edited=True)
     expected = record.get("output", {}).get("fingerprint")
     if expected and expected != edited_clip.weights.info.fingerprint:
-        raise SithError(
-            "this model is not the output of that edit log; pass the edited checkpoint it names"
-        )
+        raise SithError("this model is not the output of that edit log; pass the edited checkpoint it names")
     restored = with_head_outputs(edited_clip, undo_head_outputs(edited_clip.weights, record))
     return save_model(restored, Path(output))
 
