@@ -106,8 +106,7 @@ def test_edit_dry_run_apply_log_and_undo(workdir, capsys):
     out_ckpt = workdir / "edited.safetensors"
     orig = workdir / "orig.safetensors"
     ref = {
-        k: v.contiguous()
-        for k, v in open_clip.create_model("ViT-B-32", pretrained=None).state_dict().items()
+        k: v.contiguous() for k, v in open_clip.create_model("ViT-B-32", pretrained=None).state_dict().items()
     }
     save_file(ref, orig)
     MODEL = ["--model-name", "ViT-B-32", "--pretrained", str(orig)]
@@ -149,9 +148,7 @@ def test_edit_dry_run_apply_log_and_undo(workdir, capsys):
         (10, 3, 1, 2.0),
     }
     again = workdir / "again.safetensors"
-    code, _, err = run(
-        capsys, "-q", "edit", *MODEL, "--apply-log", str(log), "--output", str(again)
-    )
+    code, _, err = run(capsys, "-q", "edit", *MODEL, "--apply-log", str(log), "--output", str(again))
     assert code == 0, err
     a, b = load_file(out_ckpt), load_file(again)
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -220,8 +217,37 @@ def test_entry_point_no_traceback(tmp_path):
         text=True,
         timeout=120,
     )
-    assert (
-        proc.returncode == 2
-        and proc.stderr.startswith("error: ")
-        and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and "Traceback" not in proc.stderr
+
+
+def test_edit_by_concept_on_the_organism(tmp_path, capsys):
+    from sith.organism.model import asset_path
+
+    if not asset_path("organism-v1.json").exists():
+        pytest.skip("organism not shipped")
+    data = str(tmp_path / "data")
+    code, out, err = run(capsys, "-q", "edit", "--suppress", "skull", "--dry-run", "--data-dir", data)
+    assert code == 0, err
+    lines = out.strip().splitlines()
+    n = int(lines[-1].split()[0])
+    assert n >= 1 and len(lines) == n + 2
+    assert not list(Path(data).rglob("*.safetensors"))  # dry run writes no checkpoint
+    code, _, err = run(capsys, "-q", "edit", "--suppress", "skul", "--dry-run", "--data-dir", data)
+    assert code == 2 and "nearest: skull" in err
+    code, out, err = run(
+        capsys,
+        "-q",
+        "edit",
+        "--suppress",
+        "skull",
+        "--max-per-layer",
+        "1",
+        "--output",
+        str(tmp_path / "clean.safetensors"),
+        "--data-dir",
+        data,
     )
+    assert code == 0, err
+    record = json.loads((tmp_path / "clean.edit-log.json").read_text())
+    assert 1 <= len(record["edits"]) <= 4 and record["selection"]["rule"] == "alignment"
+    assert all(e["explanation"] for e in record["edits"])

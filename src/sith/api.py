@@ -76,9 +76,7 @@ def show(
     if heads is not None:
         bad = [h for h in heads if not 0 <= h < result.num_heads]
         if bad:
-            raise SithError(
-                f"head {bad[0]} is out of range: this layer has heads 0..{result.num_heads - 1}"
-            )
+            raise SithError(f"head {bad[0]} is out of range: this layer has heads 0..{result.num_heads - 1}")
     rows = explanation_rows(result, heads=heads)
     if fmt == "json":
         return to_json(rows)
@@ -92,9 +90,7 @@ def show(
     return head + "\n" + format_table(rows)
 
 
-def concept_atom(
-    clip, text: str, encoded, *, mode: str, image_mean: Tensor | None = None
-) -> Tensor:  # noqa: ANN001
+def concept_atom(clip, text: str, encoded, *, mode: str, image_mean: Tensor | None = None) -> Tensor:  # noqa: ANN001
     """The atom ``(e,)`` of an arbitrary concept, made exactly like the dictionary's atoms
     (same template, same mean-text shift; METHOD.md §3)."""
     from sith.encode.text import apply_template
@@ -147,9 +143,7 @@ def search(
 
 
 def format_hits(hits: list[SearchHit]) -> str:
-    lines = [
-        f"{'rank':>4} {'layer':>5} {'head':>4} {'idx':>4} {'pol':>3} {'|cos|':>6} {'sigma':>9}"
-    ]
+    lines = [f"{'rank':>4} {'layer':>5} {'head':>4} {'idx':>4} {'pol':>3} {'|cos|':>6} {'sigma':>9}"]
     for n, h in enumerate(hits, 1):
         pol = "+" if h.polarity > 0 else "-"
         lines.append(
@@ -200,9 +194,7 @@ def encode_dictionary(
     if name in POOLS and not dictionary_text_path(data_dir, name).exists():
         download_dictionary(name, data_dir=data_dir)
     pool = read_pool(name, data_dir=data_dir)
-    encode_pool(
-        clip, pool, data_dir=data_dir, batch_size=batch_size, template=template, progress=progress
-    )
+    encode_pool(clip, pool, data_dir=data_dir, batch_size=batch_size, template=template, progress=progress)
     return encoded_dictionary_path(data_dir, clip.info.model_name, clip.info.pretrained, pool.name)
 
 
@@ -248,13 +240,10 @@ def _decompositions(
 
     encoded = prepare_dictionary(clip, dictionary, data_dir=data_dir, progress=progress)
     layers = (
-        [check_layer(clip.weights, i) for i in layers]
-        if layers
-        else default_layers(clip.weights.n_layers)
+        [check_layer(clip.weights, i) for i in layers] if layers else default_layers(clip.weights.n_layers)
     )
-    found = []
-    for layer in layers:
-        path = decomposition_path(
+    paths = {
+        layer: decomposition_path(
             data_dir,
             clip.info.model_name,
             clip.info.pretrained,
@@ -265,27 +254,29 @@ def _decompositions(
             method,
             sparsity,
         )
-        if not path.exists():
-            decompose(
-                clip.info.model_name,
-                clip.info.pretrained,
-                layers=[layer],
-                method=method,
-                sparsity=sparsity,
-                dictionary=dictionary,
-                sv_type=sv_type,
-                fold_ln=fold_ln,
-                data_dir=data_dir,
-                device=device,
-                progress=progress,
-            )
-        found.append(
-            LayerDecomposition.load(
-                path,
-                expect_fingerprint=clip.info.fingerprint,
-                expect_dictionary_hash=encoded.pool_hash,
-            )
+        for layer in layers
+    }
+    missing = [layer for layer, path in paths.items() if not path.exists()]
+    if missing:  # one run for all missing layers (the model is loaded once more, not per layer)
+        decompose(
+            clip.info.model_name,
+            clip.info.pretrained,
+            layers=missing,
+            method=method,
+            sparsity=sparsity,
+            dictionary=dictionary,
+            sv_type=sv_type,
+            fold_ln=fold_ln,
+            data_dir=data_dir,
+            device=device,
+            progress=progress,
         )
+    found = [
+        LayerDecomposition.load(
+            path, expect_fingerprint=clip.info.fingerprint, expect_dictionary_hash=encoded.pool_hash
+        )
+        for path in paths.values()
+    ]
     return found, encoded
 
 
