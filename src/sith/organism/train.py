@@ -158,9 +158,9 @@ def image_stats(seed: int, *, image_size: int, n: int = 1024) -> tuple[list[floa
     return x.mean(axis=(0, 2, 3)).round(4).tolist(), x.std(axis=(0, 2, 3)).round(4).tolist()
 
 
-TWIN_FACTORS = ("shape", "color", "size", "position", "background", "count")
+TWIN_FACTORS = ("shape", "color", "size", "position", "background", "count", "bird")
 _TWIN_RATE = {"shape": "object", "color": "color", "size": "size", "position": "position",
-              "background": "background", "count": "number"}
+              "background": "background", "count": "number", "bird": "object"}
 
 
 def _twins(base: dict[str, np.ndarray], h: int, factors: tuple[str, ...],
@@ -176,8 +176,17 @@ def _twins(base: dict[str, np.ndarray], h: int, factors: tuple[str, ...],
         return twin
     twin["shape"] = np.where(twin["shape"] >= 0, twin["shape"], rng.integers(0, N_SHAPES, h))
     which = rng.integers(0, len(factors), h)
+    is_bird = base["bird"][:h] >= 0
     for i, f in enumerate(factors):
-        rows = np.flatnonzero(which == i)
+        if f == "bird":  # a bird's twin is the other bird on the same background
+            rows = np.flatnonzero((which == i) & is_bird)
+            for key in twin:
+                twin[key][rows] = base[key][:h][rows]
+            twin["bird"][rows] = 1 - base["bird"][:h][rows]
+            rows = np.flatnonzero((which == i) & ~is_bird)
+            f = "shape"  # non-bird images fall back to a shape twin
+        else:
+            rows = np.flatnonzero(which == i)
         k = len(FACTORS[f])
         twin[f][rows] = (twin[f][rows] + rng.integers(1, k, rows.size)) % k
     twin["water"] = (twin["background"] < len(WATER_BACKGROUNDS)).astype(np.int64)
