@@ -23,7 +23,7 @@ from sith.organism.train import TrainConfig, build_model, train
 from sith.organism.zeroshot import clip_encoders, evaluate
 
 FINAL = TrainConfig(steps=2000, batch_size=128, lr=1e-3, warmup=150, threads=2,
-                    hard_negative_frac=0.375, twin_factors=("shape", "shape", "size"))
+                    hard_negative_frac=0.375, twin_factors=("shape", "shape", "size", "bird"))
 
 
 def evaluate_checkpoint(path: Path, n: int = 400) -> dict:

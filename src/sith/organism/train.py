@@ -71,7 +71,7 @@ class TrainConfig:
     warmup: int = 150
     weight_decay: float = 0.1
     hard_negative_frac: float = 0.375
-    twin_factors: tuple[str, ...] = ("shape", "shape", "size")
+    twin_factors: tuple[str, ...] = ("shape", "shape", "size", "bird")
     seed: int = 0
     checkpoint_every: int = 100
     threads: int = 2
