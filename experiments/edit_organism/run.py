@@ -158,7 +158,7 @@ def plot(results: dict[str, dict], path: Path) -> None:
             sum(results[n]["factor_accuracy"].values()) / len(results[n]["factor_accuracy"]) for n in names
         ],
     }
-    fig, ax = plt.subplots(figsize=(9, 4))
+    fig, ax = plt.subplots(figsize=(12, 4))
     width = 0.8 / len(names)
     for i, n in enumerate(names):
         ax.bar(
@@ -169,7 +169,7 @@ def plot(results: dict[str, dict], path: Path) -> None:
         )
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(metrics))], list(metrics))
     ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.set_title("sith edits on the model organism (held-out zero-shot)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
