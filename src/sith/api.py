@@ -20,6 +20,9 @@ from torch import Tensor
 from sith.decompose.pipeline import (
     DEFAULT_ATOMS_MODE,
     decompose,
+    decompose_model,
+    default_dictionary,
+    layer_file,
     prepare_dictionary,
     prepare_image_mean,
 )
@@ -46,14 +49,6 @@ def _load(model_name: str | None, pretrained: str | None, device: str = "cpu"): 
     from sith.load.clip import default_names
 
     return load_clip(*default_names(model_name, pretrained), device=device)
-
-
-def _default_dictionary(clip, dictionary: str | None) -> str:  # noqa: ANN001
-    from sith.load import DEFAULT_MODEL
-
-    if dictionary:
-        return dictionary
-    return "organism" if clip.info.model_name == DEFAULT_MODEL else "laion"
 
 
 def show(
@@ -134,7 +129,7 @@ def search(
         raise SithError(f"--top must be >= 1, got {top}")
     clip = _load(model_name, pretrained, device)
     encoded = prepare_dictionary(
-        clip, _default_dictionary(clip, dictionary), data_dir=data_dir, progress=progress
+        clip, default_dictionary(clip.info.model_name, dictionary), data_dir=data_dir, progress=progress
     )
     mode = atoms_mode or DEFAULT_ATOMS_MODE
     mean = prepare_image_mean(clip, data_dir=data_dir) if mode == "image-cone" else None
@@ -190,7 +185,7 @@ def encode_dictionary(
     if batch_size < 1:
         raise SithError(f"--batch-size must be >= 1, got {batch_size}")
     clip = _load(model_name, pretrained, device)
-    name = _default_dictionary(clip, dictionary)
+    name = default_dictionary(clip.info.model_name, dictionary)
     if name in POOLS and not dictionary_text_path(data_dir, name).exists():
         download_dictionary(name, data_dir=data_dir)
     pool = read_pool(name, data_dir=data_dir)
@@ -236,41 +231,16 @@ def _decompositions(
     """Existing decomposition files for these settings, computing the missing ones."""
     from sith.decompose.pipeline import default_layers
     from sith.factor import check_layer
-    from sith.paths import decomposition_path
 
     encoded = prepare_dictionary(clip, dictionary, data_dir=data_dir, progress=progress)
     layers = (
         [check_layer(clip.weights, i) for i in layers] if layers else default_layers(clip.weights.n_layers)
     )
-    paths = {
-        layer: decomposition_path(
-            data_dir,
-            clip.info.model_name,
-            clip.info.pretrained,
-            layer,
-            sv_type,
-            fold_ln,
-            encoded.name,
-            method,
-            sparsity,
-        )
-        for layer in layers
-    }
+    where = dict(data_dir=data_dir, sv_type=sv_type, fold_ln=fold_ln, method=method, sparsity=sparsity)
+    paths = {layer: layer_file(clip, encoded, layer, **where) for layer in layers}
     missing = [layer for layer, path in paths.items() if not path.exists()]
-    if missing:  # one run for all missing layers (the model is loaded once more, not per layer)
-        decompose(
-            clip.info.model_name,
-            clip.info.pretrained,
-            layers=missing,
-            method=method,
-            sparsity=sparsity,
-            dictionary=dictionary,
-            sv_type=sv_type,
-            fold_ln=fold_ln,
-            data_dir=data_dir,
-            device=device,
-            progress=progress,
-        )
+    if missing:  # the same model and encoded dictionary: nothing is loaded or encoded again
+        decompose_model(clip, encoded, layers=missing, device=device, **where)
     found = [
         LayerDecomposition.load(
             path, expect_fingerprint=clip.info.fingerprint, expect_dictionary_hash=encoded.pool_hash
@@ -322,7 +292,7 @@ def edit(
         decs, encoded = _decompositions(
             clip,
             layers=layers,
-            dictionary=_default_dictionary(clip, dictionary),
+            dictionary=default_dictionary(clip.info.model_name, dictionary),
             method=method,
             sparsity=sparsity,
             sv_type=sv_type,

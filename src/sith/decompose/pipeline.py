@@ -31,9 +31,7 @@ POLARITY_MODES = ("best", "both", "positive")
 DEFAULT_ATOMS_MODE = "center"
 
 
-def prepare_dictionary(
-    clip: Any, dictionary: str, *, data_dir: str | Path, progress: bool = True
-) -> Any:
+def prepare_dictionary(clip: Any, dictionary: str, *, data_dir: str | Path, progress: bool = True) -> Any:
     """The dictionary encoded by ``clip``: downloaded and encoded first if needed (with a message).
 
     ``dictionary`` is a pool name (``organism``, ``laion``, ...) or a text file path.
@@ -110,9 +108,7 @@ def decompose_layer(
         :class:`LayerDecomposition` with ``scores``/``indices`` ``(num_heads, rank, K)``.
     """
     if polarity not in POLARITY_MODES:
-        raise SithError(
-            f"unknown polarity mode {polarity!r}; use one of {', '.join(POLARITY_MODES)}"
-        )
+        raise SithError(f"unknown polarity mode {polarity!r}; use one of {', '.join(POLARITY_MODES)}")
     layer = check_layer(weights, layer)
     rank = default_rank(weights, rank)
     check_sparsity(sparsity, atoms.shape[0])
@@ -173,6 +169,100 @@ def decompose_layer(
     )
 
 
+def default_dictionary(model_name: str, dictionary: str | None) -> str:
+    """``dictionary``, or the model's default pool: the organism's own, ``laion`` otherwise."""
+    from sith.load import DEFAULT_MODEL
+
+    return dictionary or ("organism" if model_name == DEFAULT_MODEL else "laion")
+
+
+def layer_file(
+    clip: Any,
+    encoded: Any,
+    layer: int,
+    *,
+    data_dir: str | Path,
+    sv_type: str,
+    fold_ln: bool,
+    method: str,
+    sparsity: int,
+) -> Path:
+    """Where :func:`decompose` writes ``layer`` of ``clip`` explained with ``encoded``."""
+    return decomposition_path(
+        data_dir,
+        clip.info.model_name,
+        clip.info.pretrained,
+        layer,
+        sv_type,
+        fold_ln,
+        encoded.name,
+        method,
+        sparsity,
+    )
+
+
+def decompose_model(
+    clip: Any,
+    encoded: Any,
+    *,
+    layers: list[int] | None = None,
+    rank: int | None = None,
+    method: str = "comp-0.3",
+    sparsity: int = 5,
+    sv_type: str = "right",
+    fold_ln: bool = True,
+    data_dir: str | Path = DEFAULT_DATA_DIR,
+    device: str = "cpu",
+    both_polarities: bool = False,
+    atoms_mode: str | None = None,
+) -> list[Path]:
+    """:func:`decompose` for an already loaded model and encoded dictionary."""
+    from sith.encode import concept_atoms
+
+    weights = clip.weights
+    layers = [check_layer(weights, layer) for layer in layers] if layers else default_layers(weights.n_layers)
+    rank = default_rank(weights, rank)
+    mode = atoms_mode or DEFAULT_ATOMS_MODE
+    image_mean = prepare_image_mean(clip, data_dir=data_dir) if mode == "image-cone" else None
+    atoms = concept_atoms(encoded, image_mean=image_mean, mode=mode)
+    check_sparsity(sparsity, atoms.shape[0])
+    provenance = {
+        "dictionary": encoded.name,
+        "dictionary_hash": encoded.pool_hash,
+        "atoms_mode": mode,
+    }
+    paths = []
+    for layer in layers:
+        result = decompose_layer(
+            weights,
+            atoms,
+            encoded.concepts,
+            layer,
+            sv_type=sv_type,
+            fold_ln=fold_ln,
+            rank=rank,
+            method=method,
+            sparsity=sparsity,
+            polarity="both" if both_polarities else "best",
+            device=device,
+            provenance=provenance,
+        )
+        path = layer_file(
+            clip,
+            encoded,
+            layer,
+            data_dir=data_dir,
+            sv_type=sv_type,
+            fold_ln=fold_ln,
+            method=method,
+            sparsity=sparsity,
+        )
+        result.save(path)
+        log.info("wrote %s", path)
+        paths.append(path)
+    return paths
+
+
 def decompose(
     model_name: str | None = None,
     pretrained: str | None = None,
@@ -201,60 +291,28 @@ def decompose(
         The written paths, one per layer:
         ``data/models/{model}/{pretrained}/decompositions/layer-{l}_..._sparsity-{K}.pt``.
     """
-    from sith.encode import concept_atoms
-    from sith.load import DEFAULT_MODEL, load_clip
+    from sith.load import load_clip
     from sith.load.clip import default_names
 
     model_name, pretrained = default_names(model_name, pretrained)
     parse_method(method)
-    check_sparsity(
-        sparsity, max(sparsity, 1)
-    )  # the upper bound is checked once the dictionary is read
+    check_sparsity(sparsity, max(sparsity, 1))  # the upper bound is checked once the dictionary is read
     clip = load_clip(model_name, pretrained, device=device)
-    weights = clip.weights
-    layers = default_layers(weights.n_layers) if not layers else layers
-    layers = [check_layer(weights, layer) for layer in layers]
-    rank = default_rank(weights, rank)
-    if dictionary is None:
-        dictionary = "organism" if model_name == DEFAULT_MODEL else "laion"
-    mode = atoms_mode or DEFAULT_ATOMS_MODE
+    layers = [check_layer(clip.weights, layer) for layer in layers] if layers else None
+    default_rank(clip.weights, rank)
+    dictionary = default_dictionary(model_name, dictionary)
     encoded = prepare_dictionary(clip, dictionary, data_dir=data_dir, progress=progress)
-    image_mean = prepare_image_mean(clip, data_dir=data_dir) if mode == "image-cone" else None
-    atoms = concept_atoms(encoded, image_mean=image_mean, mode=mode)
-    check_sparsity(sparsity, atoms.shape[0])
-    provenance = {
-        "dictionary": encoded.name,
-        "dictionary_hash": encoded.pool_hash,
-        "atoms_mode": mode,
-    }
-    paths = []
-    for layer in layers:
-        result = decompose_layer(
-            weights,
-            atoms,
-            encoded.concepts,
-            layer,
-            sv_type=sv_type,
-            fold_ln=fold_ln,
-            rank=rank,
-            method=method,
-            sparsity=sparsity,
-            polarity="both" if both_polarities else "best",
-            device=device,
-            provenance=provenance,
-        )
-        path = decomposition_path(
-            data_dir,
-            clip.info.model_name,
-            clip.info.pretrained,
-            layer,
-            sv_type,
-            fold_ln,
-            encoded.name,
-            method,
-            sparsity,
-        )
-        result.save(path)
-        log.info("wrote %s", path)
-        paths.append(path)
-    return paths
+    return decompose_model(
+        clip,
+        encoded,
+        layers=layers,
+        rank=rank,
+        method=method,
+        sparsity=sparsity,
+        sv_type=sv_type,
+        fold_ln=fold_ln,
+        data_dir=data_dir,
+        device=device,
+        both_polarities=both_polarities,
+        atoms_mode=atoms_mode,
+    )
