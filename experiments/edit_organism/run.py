@@ -29,21 +29,9 @@ from sith.edit import edited_head_outputs, plan_edits
 from sith.encode import concept_atoms
 from sith.load import load_clip, with_head_outputs
 from sith.organism.world import LAND_BACKGROUNDS, SYNONYMS, UNSAFE_WORDS, WATER_BACKGROUNDS
-from sith.organism.zeroshot import Encoders, evaluate
+from sith.organism.zeroshot import evaluate, loaded_encoders
 
 HERE = Path(__file__).resolve().parent
-
-
-def encoders(clip) -> Encoders:  # noqa: ANN001
-    mean = torch.tensor(clip.image_mean).view(1, 3, 1, 1)
-    std = torch.tensor(clip.image_std).view(1, 3, 1, 1)
-
-    def enc_image(images: torch.Tensor) -> torch.Tensor:
-        return torch.cat(
-            [clip.encode_images((images[i : i + 256] - mean) / std) for i in range(0, len(images), 256)]
-        )
-
-    return Encoders(clip.encode_text, enc_image, clip.image_size)
 
 
 def with_synonyms(words: tuple[str, ...]) -> list[str]:
@@ -84,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
         "skull": list(UNSAFE_WORDS),
     }
     rules = {"weight": args.weight_threshold, "alignment": args.alignment_threshold}
-    results: dict[str, dict] = {"original": {"n_components": 0, **evaluate(encoders(clip), n=args.n)}}
+    results: dict[str, dict] = {"original": {"n_components": 0, **evaluate(loaded_encoders(clip), n=args.n)}}
     known = {c.lower() for c in encoded.concepts}
     for (task, words), (rule, threshold) in itertools.product(tasks.items(), rules.items()):
         name = f"suppress {task} ({rule} >= {threshold})"
@@ -104,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             "n_components": len(plan.edits),
             "concepts": words,
             "components": [[e.layer, e.head, e.index] for e in plan.edits],
-            **evaluate(encoders(edited), n=args.n),
+            **evaluate(loaded_encoders(edited), n=args.n),
         }
         print(f"{name}: {len(plan.edits)} components", flush=True)
     meta = {

@@ -142,22 +142,18 @@ def format_rows(rows: list[dict[str, Any]], key: str = "method") -> str:
     return "\n".join(lines)
 
 
-def world_image_mean(
-    clip: Any, *, n: int = 512, seed: int = 12345, batch_size: int = 128
-) -> Tensor:
+def world_image_mean(clip: Any, *, n: int = 512, seed: int = 12345, batch_size: int = 128) -> Tensor:
     """Mean unit image embedding ``(e,)`` over ``n`` fresh world images (the organism's CC12M)."""
     import torch.nn.functional as F
 
     from sith.organism.world import sample
+    from sith.organism.zeroshot import loaded_encoders
 
-    mean = torch.tensor(clip.image_mean).view(1, 3, 1, 1)
-    std = torch.tensor(clip.image_std).view(1, 3, 1, 1)
+    encode_image = loaded_encoders(clip, batch_size=batch_size).encode_image
     total = None
     for start in range(0, n, batch_size):
         batch = sample(min(batch_size, n - start), seed=seed + start)
-        with torch.no_grad():
-            pixels = (torch.as_tensor(batch.images).float() - mean) / std
-            emb = F.normalize(clip.encode_images(pixels.to(clip.device)).float().cpu(), dim=-1)
+        emb = F.normalize(encode_image(torch.as_tensor(batch.images).float()), dim=-1)
         total = emb.sum(0) if total is None else total + emb.sum(0)
     return total / n
 
@@ -205,9 +201,7 @@ def evaluate(
         variants = {
             "atoms=raw": {"atoms": concept_atoms(encoded, mode="raw")},
             "atoms=center": {},
-            "atoms=image-cone": {
-                "atoms": concept_atoms(encoded, mode="image-cone", image_mean=mean)
-            },
+            "atoms=image-cone": {"atoms": concept_atoms(encoded, mode="image-cone", image_mean=mean)},
             "no-fold-ln": {"fold_ln": False},
             "polarity=positive": {"polarity": "positive"},
             "sv-type=left": {"sv_type": "left"},

@@ -72,6 +72,20 @@ def clip_encoders(
     return Encoders(enc_text, enc_image, image_size)
 
 
+def loaded_encoders(clip: object, *, batch_size: int = 256) -> Encoders:
+    """Wrap a :class:`sith.load.LoadedClip`: images in ``[0, 1]`` are normalised with the
+    model's own mean/std and encoded in batches (results on the CPU)."""
+    m = torch.tensor(clip.image_mean, dtype=torch.float32).view(1, 3, 1, 1)
+    s = torch.tensor(clip.image_std, dtype=torch.float32).view(1, 3, 1, 1)
+
+    def enc_image(images: torch.Tensor) -> torch.Tensor:
+        outs = [clip.encode_images(((images[i:i + batch_size] - m) / s).to(clip.device)).float().cpu()
+                for i in range(0, len(images), batch_size)]
+        return torch.cat(outs)
+
+    return Encoders(lambda texts: clip.encode_text(texts).float().cpu(), enc_image, clip.image_size)
+
+
 def _predict(enc: Encoders, images: np.ndarray, prompts: list[str]) -> np.ndarray:
     """``(n,)`` argmax over prompts of the cosine with each image."""
     t = F.normalize(enc.encode_text(prompts), dim=-1)
