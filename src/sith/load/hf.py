@@ -109,7 +109,12 @@ def extract(model: nn.Module, info: ModelInfo) -> VisionWeights:
     proj = model.visual_projection.weight.detach().float().cpu().T.contiguous()
     fp = weights_fingerprint(tuple(layers), proj)
     return VisionWeights(
-        tuple(layers), ln_w, ln_b, proj, ModelInfo(info.model_name, info.pretrained, "hf", fp)
+        tuple(layers),
+        ln_w,
+        ln_b,
+        proj,
+        ModelInfo(info.model_name, info.pretrained, "hf", fp),
+        ln_post_eps=float(vm.post_layernorm.eps),
     )
 
 

@@ -179,7 +179,8 @@ def extract(model: nn.Module, info: ModelInfo) -> VisionWeights:
     proj = visual.proj.detach().float().cpu().clone()
     fp = weights_fingerprint(layers, proj)
     full = ModelInfo(info.model_name, info.pretrained, "open_clip", fp)
-    return VisionWeights(layers, ln_w, ln_b, proj, full)
+    eps = float(getattr(visual.ln_post, "eps", 1e-5))
+    return VisionWeights(layers, ln_w, ln_b, proj, full, ln_post_eps=eps)
 
 
 # --- loading --------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ Shapes (``L`` layers, ``H`` heads, ``d`` residual width, ``dh = d / H``,
 * ``W_O``  ``(H, dh, d)`` — ``W_O^h = Wo[:, h*dh:(h+1)*dh].T``, LayerScale folded in
 * ``b_V``  ``(H, dh)``, ``b_O`` ``(d,)`` (LayerScale folded in)
 * ``ln1_weight``/``ln1_bias`` ``(d,)``; ``ln_post_weight``/``ln_post_bias`` ``(d,)``
-* ``proj`` ``(d, e)``
+* ``proj`` ``(d, e)``; ``ln_post_eps`` the eps of ``ln_post``
 
 The tensors are detached float32 copies: changing them never changes the model.
 """
@@ -77,6 +77,7 @@ class VisionWeights:
     ln_post_bias: Tensor
     proj: Tensor
     info: ModelInfo = field(default_factory=lambda: ModelInfo("", "", ""))
+    ln_post_eps: float = 1e-5  # eps of ln_post (METHOD.md §3 maps targets through the full ln_post)
 
     @property
     def n_layers(self) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sith.cli.common import add_model_args, parse_layers, progress
+
 
 def _component(text: str) -> tuple[int, int, int, float | None]:
     """``LAYER:HEAD:INDEX[:ALPHA]`` (ALPHA None when absent: ``--alpha`` applies)."""
@@ -25,13 +27,13 @@ def _concepts(text: str) -> list[str]:
     return [c.strip() for c in text.split(",") if c.strip()]
 
 
-def add_edit_parser(sub: argparse._SubParsersAction) -> None:
-    from sith.cli import _layers, _model_args
-
+def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
     p = sub.add_parser(
-        "edit", help="scale singular components by index or by concept; save the edited model"
+        "edit",
+        parents=[parent],
+        help="scale singular components by index or by concept; save the edited model",
     )
-    _model_args(p)
+    add_model_args(p)
     p.add_argument(
         "--component",
         type=_component,
@@ -55,7 +57,7 @@ def add_edit_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--amplify-alpha", type=float, default=2.0)
     p.add_argument("--fold-ln", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--dictionary", default=None)
-    p.add_argument("--layers", type=_layers, nargs="+", default=None)
+    p.add_argument("--layers", type=parse_layers, nargs="+", default=None)
     p.add_argument("--method", default="comp-0.3")
     p.add_argument("--sparsity", type=int, default=5)
     p.add_argument("--sv-type", choices=("left", "right"), default="right")
@@ -80,7 +82,6 @@ def run_edit(args: argparse.Namespace) -> int:
     from sith.edit import apply_log, undo_log
     from sith.errors import SithError
 
-    progress = not args.quiet
     if args.apply_log or args.undo_log:
         if args.output is None:
             raise SithError("--apply-log/--undo-log need --output PATH for the checkpoint to write")
@@ -115,7 +116,7 @@ def run_edit(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         data_dir=args.data_dir,
         device=args.device,
-        progress=progress,
+        progress=progress(args),
     )
     print(format_plan(plan.rows()))
     if ckpt is not None:

@@ -7,6 +7,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from sith.cli.common import add_model_args, parse_layers, progress
+
 
 def _kv(text: str) -> tuple[str, Any]:
     if "=" not in text:
@@ -18,13 +20,17 @@ def _kv(text: str) -> tuple[str, Any]:
         return key.strip(), value
 
 
-def add_organism_parser(sub: argparse._SubParsersAction) -> None:
-    from sith.cli import _layers, _model_args
-
-    p = sub.add_parser("organism", help="train or evaluate the built-in model organism")
+def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "organism", parents=[parent], help="train or evaluate the built-in model organism"
+    )
     osub = p.add_subparsers(dest="organism_command", required=True)
 
-    t = osub.add_parser("train", help="train the organism CLIP on the synthetic world (CPU, resumable)")
+    t = osub.add_parser(
+        "train",
+        parents=[parent],
+        help="train the organism CLIP on the synthetic world (CPU, resumable)",
+    )
     t.add_argument("--out-dir", type=Path, default=Path("runs/organism"))
     t.add_argument(
         "--set",
@@ -37,15 +43,23 @@ def add_organism_parser(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--no-resume", action="store_true")
     t.set_defaults(func=run_train)
 
-    x = osub.add_parser("export", help="write a training checkpoint as the packaged organism (fp16)")
+    x = osub.add_parser(
+        "export",
+        parents=[parent],
+        help="write a training checkpoint as the packaged organism (fp16)",
+    )
     x.add_argument("checkpoint", type=Path)
-    x.add_argument("--out-dir", type=Path, default=None, help="default: the package's assets folder")
+    x.add_argument(
+        "--out-dir", type=Path, default=None, help="default: the package's assets folder"
+    )
     x.set_defaults(func=run_export)
 
-    e = osub.add_parser("eval", help="score SITH's explanations against the world's ground truth")
-    _model_args(e)
+    e = osub.add_parser(
+        "eval", parents=[parent], help="score SITH's explanations against the world's ground truth"
+    )
+    add_model_args(e)
     e.add_argument("--methods", nargs="+", default=None)
-    e.add_argument("--layers", type=_layers, nargs="+", default=None, help="default: last 2")
+    e.add_argument("--layers", type=parse_layers, nargs="+", default=None, help="default: last 2")
     e.add_argument("--sparsity", type=int, default=5)
     e.add_argument(
         "--settings",
@@ -60,7 +74,7 @@ def run_train(args: argparse.Namespace) -> int:
     from sith.organism.train import TrainConfig, train
 
     config = TrainConfig.from_dict(dict(args.set))
-    print(train(config, out_dir=args.out_dir, resume=not args.no_resume, progress=not args.quiet))
+    print(train(config, out_dir=args.out_dir, resume=not args.no_resume, progress=progress(args)))
     return 0
 
 
@@ -88,7 +102,7 @@ def run_eval(args: argparse.Namespace) -> int:
         settings=args.settings,
         data_dir=args.data_dir,
         device=args.device,
-        progress=not args.quiet,
+        progress=progress(args),
     )
     print(text)
     if args.json:

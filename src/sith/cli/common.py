@@ -1,0 +1,75 @@
+"""Argument helpers shared by every ``sith`` command group (public within :mod:`sith.cli`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+METHOD_HELP = (
+    "seed methods: comp-<lambda> (default comp-0.3), omp (non-negative), mp, topk; "
+    "project options: ncomp-<lambda> (normalised COMP score), somp (signed OMP), lasso[-<l1>]"
+)
+
+
+def parse_layers(text: str) -> list[int]:
+    """``"20 21,22"`` → ``[20, 21, 22]`` (argparse type for ``--layers``)."""
+    try:
+        return [int(x) for x in text.replace(",", " ").split()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--layers takes integers, got {text!r}") from None
+
+
+def flat_layers(layers: list[list[int]] | None) -> list[int] | None:
+    """Flatten ``--layers A B --layers C`` groups; None stays None (the command's default)."""
+    return None if layers is None else [x for group in layers for x in group]
+
+
+def add_model_args(p: argparse.ArgumentParser) -> None:
+    """``--model-name --pretrained --data-dir --device``."""
+    p.add_argument(
+        "--model-name", default=None, help="open_clip name or HF dir/id (default: sith-organism)"
+    )
+    p.add_argument(
+        "--pretrained", default=None, help="open_clip tag or checkpoint path (default: v1)"
+    )
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("data"),
+        help="data root, the seed's layout (default: data)",
+    )
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+
+
+def add_svd_args(p: argparse.ArgumentParser) -> None:
+    """``--sv-type --fold-ln/--no-fold-ln`` (METHOD.md §2)."""
+    p.add_argument(
+        "--sv-type",
+        choices=("left", "right"),
+        default="right",
+        help="explain the directions a head writes (right, default) or reads (left)",
+    )
+    p.add_argument(
+        "--fold-ln",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="fold ln_1's gain and centre both sides before the SVD (default: on)",
+    )
+
+
+def quiet_parent() -> argparse.ArgumentParser:
+    """A parent parser giving every subcommand ``-q/--quiet`` (so it works anywhere on the line)."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument(
+        "-q",
+        "--quiet",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="no progress bars or info messages",
+    )
+    return parent
+
+
+def progress(args: argparse.Namespace) -> bool:
+    """Whether to show progress bars (not ``-q``)."""
+    return not getattr(args, "quiet", False)
