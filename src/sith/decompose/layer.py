@@ -116,7 +116,19 @@ def decompose_layer(
     scores = w.reshape(H, rank, sparsity)
     indices = idx.reshape(H, rank, sparsity)
     all_idx = torch.cat([indices.flatten(), alt["indices"].flatten()]) if alt else indices
-    record = {**(config or {}), "layer": layer}
+    record = {
+        **(config or {}),
+        "layer": layer,
+        "model": weights.info.as_dict(),
+        "sv_type": sv_type,
+        "fold_ln": fold_ln,
+        "rank": rank,
+        "method": method,
+        "sparsity": sparsity,
+        "polarity": polarity,
+        "image_mean": image_mean is not None,
+        "n_concepts": int(atoms.shape[0]),
+    }
     return LayerDecomposition(
         scores=scores,
         indices=indices,

@@ -154,7 +154,7 @@ SETTINGS = {
     "atoms=raw": {"atoms": "raw"},
     "atoms=image-cone": {"atoms": "image-cone"},
     "no-image-mean": {"image_mean": False},
-    "ncomp-0.3 (normalised score)": {"method": "ncomp-0.3"},
+    "ncomp-0.3": {"method": "ncomp-0.3"},
     "nofoldln": {"fold_ln": False},
     "sv-type=left": {"sv_type": "left"},
 }

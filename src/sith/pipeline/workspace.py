@@ -150,17 +150,18 @@ class Workspace:
             if request.layers
             else tuple(default_layers(w.n_layers))
         )
-        encoded = self.encoded(request.dictionary, request.template)
-        check_sparsity(request.sparsity, len(encoded))
+        rank = default_rank(w, request.rank)
         mean_hash = tensor_hash(self.image_mean()) if request.image_mean else ""
         if request.atoms == "image-cone":
             self.image_mean()
+        encoded = self.encoded(request.dictionary, request.template)
+        check_sparsity(request.sparsity, len(encoded))
         return request.resolved(
             model_name=self.clip.info.model_name,
             pretrained=self.clip.info.pretrained,
             fingerprint=self.clip.info.fingerprint,
             layers=layers,
-            rank=default_rank(w, request.rank),
+            rank=rank,
             dictionary=request.dictionary or self.default_dictionary,
             dictionary_name=encoded.name,
             dictionary_hash=encoded.pool_hash,
@@ -232,5 +233,5 @@ class Workspace:
             image_mean=self.image_mean() if config.image_mean else None,
             svd=self.svd(layer, config.fold_ln),
             device=self.device,
-            config={**config.record(), "model": self.clip.info.as_dict()},
+            config=config.record(),
         )
