@@ -48,15 +48,29 @@ def main() -> None:
             "n_components": len(rows),
             "scores": {s: hist.get(s, 0) for s in range(1, 6)},
             "n_ge_3": sum(r.score >= 3 for r in rows),
-            "top": [{"layer": r.layer, "head": r.head, "index": r.index, "score": r.score,
-                     "relevance": round(r.relevance or 0.0, 3), "explanation": r.explanation} for r in top],
+            "top": [
+                {
+                    "layer": r.layer,
+                    "head": r.head,
+                    "index": r.index,
+                    "score": r.score,
+                    "relevance": round(r.relevance or 0.0, 3),
+                    "explanation": r.explanation,
+                }
+                for r in top
+            ],
         }
     save_json({"tasks": results, "files": [str(p) for p in paths]}, args.out / "organism_control.json")
-    lines = ["| task | concepts | 1 | 2 | 3 | 4 | 5 | ≥3 | top explanation |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| task | concepts | 1 | 2 | 3 | 4 | 5 | ≥3 | top explanation |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for name, r in results.items():
         s = r["scores"]
-        lines.append(f"| {name} | {r['task_concepts']} | {s[1]} | {s[2]} | {s[3]} | {s[4]} | {s[5]} | "
-                     f"{r['n_ge_3']} / {r['n_components']} | {r['top'][0]['explanation']} |")
+        lines.append(
+            f"| {name} | {r['task_concepts']} | {s[1]} | {s[2]} | {s[3]} | {s[4]} | {s[5]} | "
+            f"{r['n_ge_3']} / {r['n_components']} | {r['top'][0]['explanation']} |"
+        )
     save_text("\n".join(lines) + "\n", args.out / "organism_control.md")
     print("\n".join(lines))
     print(json.dumps({k: v["top"][:3] for k, v in results.items()}, indent=1)[:3000])

@@ -8,9 +8,10 @@ For an explanation ``{(a_k, w_k)}`` (positive weights only) and task concepts ``
 Embeddings come from a text encoder ``encode(list[str]) -> (n, e)``; each row is
 L2-normalised, then — as the dictionary atoms are (METHOD.md §4) — the mean of a reference
 set's normalised rows is subtracted and rows are normalised again, so unrelated concepts sit
-near cosine 0 instead of CLIP's shared text offset (raw CLIP text cosines of unrelated words
-are typically 0.6–0.8). The reference set is ``reference`` when given (``sith judge`` passes
-every concept in the decomposition file), else the scored concepts plus the task concepts.
+near cosine 0 instead of CLIP's shared text offset (raw text cosines of unrelated words are
+high: on the organism, water–red 0.60, water–grass 0.55). The reference set is ``reference``
+when given (``sith judge`` passes every concept in the decomposition file), else the scored
+concepts plus the task concepts. docs/judges.md reports how selective this is on the organism.
 
 Score (1–5) from ``R_mean`` with fixed cut-offs chosen a priori from what a centred cosine
 means, never tuned on results (:data:`DEFAULT_CUTOFFS`):
