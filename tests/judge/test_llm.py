@@ -147,3 +147,15 @@ def test_corrupt_cache_is_one_line_error(tmp_path):
     (tmp_path / "cache.json").write_text("{not json")
     with pytest.raises(SithError, match="judge cache"):
         judge("http://127.0.0.1:1/v1", tmp_path)
+
+
+def test_failed_run_keeps_finished_answers(tmp_path):
+    def reply(body):
+        return (200, "4") if "- water (" in body["messages"][-1]["content"] else (401, "no")
+
+    with FakeChatServer(reply) as srv:
+        with pytest.raises(SithError, match="HTTP 401"):
+            judge(srv.url, tmp_path, concurrency=1).score(EXPL[:2], "t")
+    with FakeChatServer(lambda b: (200, "1")) as srv:
+        assert judge(srv.url, tmp_path).score(EXPL[:2], "t") == [4, 1]
+        assert len(srv.requests) == 1  # only the failed one is asked again

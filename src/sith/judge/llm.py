@@ -38,6 +38,8 @@ log = logging.getLogger("sith.judge")
 DEFAULT_KEY_ENV = "OPENAI_API_KEY"
 #: Answer tokens assumed per request in the cost estimate.
 ANSWER_TOKENS = 2
+#: The cache file is rewritten after this many new answers (and at the end of every run).
+FLUSH_EVERY = 50
 
 
 @dataclass(frozen=True)
@@ -198,6 +200,8 @@ class LLMJudge:
 
     def ask_and_store(self, key: str, messages: list) -> None:
         self.cache.put(key, self.ask(messages), self.model)
+        if self.cache.dirty >= FLUSH_EVERY:
+            self.cache.flush()
 
     def ask(self, messages: list) -> int:
         """One prompt's answer, with parse retries (each request itself retried on transient errors)."""
