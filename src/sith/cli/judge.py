@@ -1,0 +1,98 @@
+"""``sith judge FILE --task "..."``: score every component's explanation 1–5 (docs/judges.md)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+DEFAULT_URL = "https://api.openai.com/v1"
+DEFAULT_LLM = "gpt-4o-mini"
+
+
+def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "judge", parents=[parent], help="score each component's explanation 1-5 for a task question"
+    )
+    p.add_argument("file", type=Path, help="a decomposition .pt written by sith decompose")
+    p.add_argument("--task", required=True, help="the task question, e.g. 'background, scene or location'")
+    p.add_argument(
+        "--judge",
+        choices=("embedding", "llm"),
+        default="embedding",
+        help="embedding (offline, default): relevance to the task concepts; llm: ask a chat model",
+    )
+    p.add_argument(
+        "--task-concepts",
+        default=None,
+        help="embedding judge: comma-separated task concepts (default: --task split at commas)",
+    )
+    add_llm_args(p)
+    p.add_argument("--device", default="cpu", help="torch device for the embedding judge's text tower")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="JSON instead of a table")
+    fmt.add_argument("--csv", action="store_true", help="CSV instead of a table")
+    p.add_argument("--output", type=Path, default=None, help="write to a file instead of stdout")
+    p.set_defaults(func=run_judge)
+
+
+def add_llm_args(p: argparse.ArgumentParser) -> None:
+    """The LLM judge's flags (also for experiments that judge)."""
+    p.add_argument(
+        "--judge-url", default=DEFAULT_URL, help=f"OpenAI-compatible endpoint (default {DEFAULT_URL})"
+    )
+    p.add_argument("--judge-model", default=DEFAULT_LLM, help=f"chat model name (default {DEFAULT_LLM})")
+    p.add_argument(
+        "--judge-key-env",
+        default="OPENAI_API_KEY",
+        help="environment variable holding the API key (default OPENAI_API_KEY)",
+    )
+    p.add_argument(
+        "--judge-cache",
+        type=Path,
+        default=None,
+        help="JSON cache of answers (default: judge-cache.json beside the decomposition file)",
+    )
+    p.add_argument("--max-calls", type=int, default=1000, help="refuse to make more requests (default 1000)")
+    p.add_argument("--judge-concurrency", type=int, default=4, help="requests in flight (default 4)")
+    p.add_argument(
+        "--judge-price-in", type=float, default=None, help="USD per 1M prompt tokens (cost estimate)"
+    )
+    p.add_argument(
+        "--judge-price-out", type=float, default=None, help="USD per 1M answer tokens (cost estimate)"
+    )
+
+
+def llm_judge_from_args(args: argparse.Namespace, cache_default: Path):
+    """An :class:`sith.judge.LLMJudge` configured by :func:`add_llm_args`' flags."""
+    from sith.judge import LLMJudge
+
+    return LLMJudge(
+        base_url=args.judge_url,
+        model=args.judge_model,
+        key_env=args.judge_key_env,
+        cache_path=args.judge_cache or cache_default,
+        max_calls=args.max_calls,
+        concurrency=args.judge_concurrency,
+        price_in=args.judge_price_in,
+        price_out=args.judge_price_out,
+    )
+
+
+def run_judge(args: argparse.Namespace) -> int:
+    from sith.decompose.results import LayerDecomposition
+    from sith.io import save_text
+    from sith.judge import embedding_judge_for, format_judged, judge_decomposition, split_concepts
+
+    dec = LayerDecomposition.load(args.file)
+    if args.judge == "llm":
+        judge = llm_judge_from_args(args, args.file.parent / "judge-cache.json")
+    else:
+        concepts = None if args.task_concepts is None else split_concepts(args.task_concepts)
+        judge = embedding_judge_for(dec, concepts, device=args.device)
+    rows = judge_decomposition(dec, args.task, judge)
+    text = format_judged(rows, "json" if args.json else "csv" if args.csv else "table")
+    if args.output:
+        print(save_text(text, args.output))
+    else:
+        print(text, end="")
+    return 0

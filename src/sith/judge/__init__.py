@@ -1,0 +1,49 @@
+"""Judges: score a component's explanation 1–5 for a task question (issue 12, docs/judges.md).
+
+Public API::
+
+    Judge                      protocol: score(explanations, task) -> list[int]  (1..5)
+    EmbeddingJudge(encode, task_concepts=None, *, reference=None, center=True, cutoffs=DEFAULT_CUTOFFS)
+        .relevance(explanations, task) -> Relevance(raw, mean, scores);  .score(...)
+    LLMJudge(base_url=..., model=..., api_key=None, key_env="OPENAI_API_KEY", cache_path=None,
+             max_calls=None, concurrency=4, retries=4, parse_retries=2, backoff_s=1.0, ...)
+        .plan(explanations, task) -> CallPlan;  .score(...);  .calls_made
+    judge_file(path, task, judge) -> list[JudgedComponent];  format_judged(rows, fmt)
+    embedding_judge_for(decomposition, task_concepts, device=...) -> EmbeddingJudge
+"""
+
+from sith.judge.base import MAX_SCORE, MIN_SCORE, Explanation, Judge, positive_sorted, split_concepts
+from sith.judge.embedding import DEFAULT_CUTOFFS, EmbeddingJudge, Relevance, score_from_mean
+from sith.judge.llm import CallPlan, LLMJudge
+from sith.judge.prompt import SYSTEM_PROMPT, USER_TEMPLATE, build_messages, parse_answer
+from sith.judge.run import (
+    JudgedComponent,
+    embedding_judge_for,
+    format_judged,
+    judge_decomposition,
+    judge_file,
+)
+
+__all__ = [
+    "DEFAULT_CUTOFFS",
+    "MAX_SCORE",
+    "MIN_SCORE",
+    "SYSTEM_PROMPT",
+    "USER_TEMPLATE",
+    "CallPlan",
+    "EmbeddingJudge",
+    "Explanation",
+    "Judge",
+    "JudgedComponent",
+    "LLMJudge",
+    "Relevance",
+    "build_messages",
+    "embedding_judge_for",
+    "format_judged",
+    "judge_decomposition",
+    "judge_file",
+    "parse_answer",
+    "positive_sorted",
+    "score_from_mean",
+    "split_concepts",
+]

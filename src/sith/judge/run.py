@@ -1,0 +1,103 @@
+"""Judge every component of a decomposition file (what ``sith judge FILE`` does).
+
+Public API::
+
+    judge_file(path, task, judge) -> list[JudgedComponent]
+    embedding_judge_for(decomposition, task_concepts, *, device="cpu") -> EmbeddingJudge
+    format_judged(rows, fmt="table"|"json"|"csv") -> str
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from sith.decompose.results import LayerDecomposition
+from sith.errors import SithError
+from sith.judge.base import Explanation, Judge, positive_sorted
+from sith.judge.embedding import EmbeddingJudge
+from sith.load import load_clip
+
+
+@dataclass(frozen=True)
+class JudgedComponent:
+    """One singular vector's explanation and its score (``relevance``: raw R, embedding judge only)."""
+
+    layer: int | None
+    head: int
+    index: int
+    score: int
+    relevance: float | None
+    explanation: str
+
+
+def all_explanations(dec: LayerDecomposition) -> tuple[list[tuple[int, int]], list[Explanation]]:
+    """``[(head, index)]`` and the matching explanations, head-major."""
+    keys = [(h, i) for h in range(dec.num_heads) for i in range(dec.rank)]
+    return keys, [dec.explanation(h, i) for h, i in keys]
+
+
+def explanation_text(explanation: Explanation) -> str:
+    """``water 0.412; ocean 0.210`` (positive weights, largest first)."""
+    return "; ".join(f"{c} {w:.3f}" for c, w in positive_sorted(explanation))
+
+
+def embedding_judge_for(
+    dec: LayerDecomposition, task_concepts: Sequence[str] | None, *, device: str = "cpu"
+) -> EmbeddingJudge:
+    """An :class:`EmbeddingJudge` on the text tower of the file's model (``config["model"]``),
+    centred on every concept the file uses."""
+    model = dec.config["model"]
+    clip = load_clip(model["model_name"], model["pretrained"], device=device)
+    if model.get("fingerprint") and clip.info.fingerprint != model["fingerprint"]:
+        raise SithError(
+            f"the decomposition was made for other weights of {model['model_name']} "
+            f"{model['pretrained']} (fingerprint {model['fingerprint']}, loaded {clip.info.fingerprint}); "
+            "decompose this model again"
+        )
+    return EmbeddingJudge(clip.encode_text, task_concepts, reference=sorted(set(dec.concepts.values())))
+
+
+def judge_file(path: str | Path, task: str, judge: Judge) -> list[JudgedComponent]:
+    """Score every component of the decomposition at ``path`` for ``task``."""
+    dec = LayerDecomposition.load(path)
+    return judge_decomposition(dec, task, judge)
+
+
+def judge_decomposition(dec: LayerDecomposition, task: str, judge: Judge) -> list[JudgedComponent]:
+    """Score every component of ``dec`` (head-major order)."""
+    keys, explanations = all_explanations(dec)
+    if isinstance(judge, EmbeddingJudge):
+        rel = judge.relevance(explanations, task)
+        scores, raw = rel.scores, rel.raw
+    else:
+        scores, raw = judge.score(explanations, task), [None] * len(keys)
+    layer = dec.config.get("layer")
+    return [
+        JudgedComponent(layer, h, i, int(s), r, explanation_text(e))
+        for (h, i), s, r, e in zip(keys, scores, raw, explanations)
+    ]
+
+
+def format_judged(rows: list[JudgedComponent], fmt: str = "table") -> str:
+    """Rows as an aligned table, JSON (a list of objects) or CSV."""
+    dicts = [asdict(r) for r in rows]
+    if fmt == "json":
+        return json.dumps(dicts, indent=2) + "\n"
+    fields = ["layer", "head", "index", "score", "relevance", "explanation"]
+    if fmt == "csv":
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(dicts)
+        return buf.getvalue()
+    lines = ["layer head index score relevance  explanation"]
+    for r in rows:
+        rel = "" if r.relevance is None else f"{r.relevance:.3f}"
+        layer = "" if r.layer is None else r.layer
+        lines.append(f"{layer!s:>5} {r.head:>4} {r.index:>5} {r.score:>5} {rel:>9}  {r.explanation}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,111 @@
+"""``sith judge FILE``: embedding judge on the organism's text tower, LLM judge on the fake server."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+
+import pytest
+import torch
+
+from sith.cli import main
+from sith.decompose.results import LayerDecomposition
+from sith.load import load_clip
+from tests.judge.fake_server import FakeChatServer, task_answer
+
+CONCEPTS = {0: "water", 1: "ocean", 2: "red", 3: "grass", 4: "circle", 5: "small"}
+
+
+def fake_decomposition(path, fingerprint):
+    """2 heads × 2 vectors × K=2: (0,0) water+ocean, (0,1) red+circle, (1,0) grass+small, (1,1) empty."""
+    idx = torch.tensor([[[0, 1], [2, 4]], [[3, 5], [-1, -1]]])
+    w = torch.tensor([[[0.6, 0.3], [0.5, 0.2]], [[0.4, 0.0], [0.0, 0.0]]])
+    ones = torch.ones(2, 2)
+    model = {
+        "model_name": "sith-organism",
+        "pretrained": "v1",
+        "source": "open_clip",
+        "fingerprint": fingerprint,
+    }
+    LayerDecomposition(
+        scores=w,
+        indices=idx,
+        singular_values=ones,
+        fidelity=ones * 0.5,
+        polarity=torch.ones(2, 2, dtype=torch.int8),
+        tied=torch.zeros(2, 2, dtype=torch.bool),
+        concepts=CONCEPTS,
+        config={"layer": 5, "model": model},
+    ).save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def decomp(tmp_path_factory):
+    fp = load_clip("sith-organism", "v1").info.fingerprint
+    return fake_decomposition(tmp_path_factory.mktemp("judge") / "layer-05.pt", fp)
+
+
+def test_embedding_judge_cli(decomp, capsys):
+    code = main(
+        ["judge", str(decomp), "--task", "is it water?", "--task-concepts", "water,ocean", "--json", "-q"]
+    )
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    rows = json.loads(out)
+    assert [(r["head"], r["index"]) for r in rows] == [(0, 0), (0, 1), (1, 0), (1, 1)]
+    by = {(r["head"], r["index"]): r for r in rows}
+    assert by[(0, 0)]["score"] == 5 and by[(0, 0)]["explanation"].startswith("water 0.600")
+    assert by[(0, 0)]["score"] > by[(0, 1)]["score"]
+    assert by[(0, 0)]["relevance"] > by[(1, 0)]["relevance"]
+    assert by[(1, 1)]["score"] == 1 and all(r["layer"] == 5 for r in rows)
+
+
+def test_llm_judge_cli_csv_and_cache(decomp, tmp_path, capsys, monkeypatch, caplog):
+    caplog.set_level(logging.INFO, logger="sith.judge")
+    monkeypatch.setenv("FAKE_KEY", "sk-x")
+    cache = tmp_path / "c.json"
+    with FakeChatServer(lambda b: (200, task_answer(b))) as srv:
+        argv = [
+            "judge",
+            str(decomp),
+            "--task",
+            "is it water?",
+            "--judge",
+            "llm",
+            "--judge-url",
+            srv.url,
+            "--judge-model",
+            "m",
+            "--judge-key-env",
+            "FAKE_KEY",
+            "--judge-cache",
+            str(cache),
+            "--csv",
+        ]
+        assert main(argv) == 0
+        out, err = capsys.readouterr()
+        assert "3 requests" in caplog.text  # the plan is logged before running
+        rows = list(csv.DictReader(io.StringIO(out)))
+        assert [r["score"] for r in rows] == ["5", "1", "1", "1"]
+        assert main(argv) == 0 and len(srv.requests) == 3  # second run: all cached
+        capsys.readouterr()
+        cache.unlink()
+        assert main(argv + ["--max-calls", "2"]) == 2
+        assert "max-calls" in capsys.readouterr().err and len(srv.requests) == 3
+
+
+def test_bad_inputs_are_one_line_errors(decomp, tmp_path, capsys, monkeypatch):
+    (tmp_path / "x.pt").write_bytes(b"junk")
+    assert main(["judge", str(tmp_path / "x.pt"), "--task", "t"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+    monkeypatch.delenv("NO_SUCH_KEY", raising=False)
+    assert (
+        main(["judge", str(decomp), "--task", "t", "--judge", "llm", "--judge-key-env", "NO_SUCH_KEY"]) == 2
+    )
+    assert "NO_SUCH_KEY" in capsys.readouterr().err
+    other = fake_decomposition(tmp_path / "other.pt", "0000000000000000")
+    assert main(["judge", str(other), "--task", "t"]) == 2
+    assert "other weights" in capsys.readouterr().err
