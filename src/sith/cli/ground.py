@@ -63,7 +63,10 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     c.add_argument("--sparsity", type=int, default=5, help="concepts per explanation (default 5)")
     c.add_argument("--no-plots", action="store_true", help="do not draw the heatmap PNGs")
     c.add_argument("--data-dir", type=Path, default=Path("data"), help="data root (default: data)")
-    c.add_argument("--output-dir", type=Path, default=None, help="default: DATA_DIR/models/{tuned}/compare/{base}")
+    c.add_argument(
+        "--output-dir", type=Path, default=None,
+        help="default: DATA_DIR/models/{tuned}/compare/{base}",
+    )
     c.add_argument("--device", default="cpu", help="torch device (default: cpu)")
     c.set_defaults(func=run_compare)
 

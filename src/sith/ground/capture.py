@@ -25,8 +25,8 @@ from torch import Tensor, nn
 
 from sith.errors import SithError
 from sith.load.clip import backend
-from sith.load.weights import LayerWeights
 from sith.load.verify import AttentionSite
+from sith.load.weights import LayerWeights
 
 
 @dataclass(frozen=True)

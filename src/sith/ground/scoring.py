@@ -21,7 +21,9 @@ def _arrays(activations: object, labels: object) -> tuple[np.ndarray, np.ndarray
     a = np.asarray(a, dtype=np.float64).reshape(-1)
     y = np.asarray(y).reshape(-1)
     if a.shape != y.shape:
-        raise SithError(f"activations ({a.size}) and labels ({y.size}) differ in length; pass one label per image")
+        raise SithError(
+            f"activations ({a.size}) and labels ({y.size}) differ in length; pass one label per image"
+        )
     if not np.isfinite(a).all():
         raise SithError("activations contain NaN or infinite values; check the grounding run")
     return a, y.astype(bool)
