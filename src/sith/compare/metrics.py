@@ -94,9 +94,9 @@ def energy_shares(base: HeadSVD, delta: DeltaSVD, r: int, *, rtol: float = 1e-12
     zero = energy <= 0
     return {
         "energy": energy,
-        "left": torch.where(zero, 0.0, left / safe),
-        "right": torch.where(zero, 0.0, right / safe),
-        "both": torch.where(zero, 0.0, both / safe),
+        "left": torch.where(zero, 0.0, left / safe).clamp(0.0, 1.0),
+        "right": torch.where(zero, 0.0, right / safe).clamp(0.0, 1.0),
+        "both": torch.where(zero, 0.0, both / safe).clamp(0.0, 1.0),
     }
 
 

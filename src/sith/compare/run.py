@@ -174,5 +174,6 @@ def compare_models_by_name(
               "config": config, "layers": {int(k): v for k, v in results.items()}}
     paths.append(save_pt(record, out / "compare.pt"))
     if plots:
-        paths.extend(write_heatmaps(results, out, f"{tname}/{tuned.info.pretrained} vs {bname}/{btag}"))
+        title = f"{tname}/{slug(tuned.info.pretrained or 'none')} vs {bname}/{slug(btag or 'none')}"
+        paths.extend(write_heatmaps(results, out, title))
     return paths
