@@ -17,10 +17,11 @@ import torch
 from torch import Tensor
 
 from sith import __version__
+from sith.compare.explain import explain_deltas
 from sith.compare.metrics import HEAD_METRICS, layer_metrics
 from sith.errors import SithError
 from sith.factor import check_layer, check_rank, head_vo
-from sith.io import save_json, save_pt
+from sith.io import atomic_write, save_json, save_pt
 from sith.load.clip import default_names, load_clip
 from sith.load.weights import VisionWeights
 from sith.paths import DEFAULT_DATA_DIR, model_dir, slug
@@ -105,8 +106,6 @@ def write_heatmaps(results: dict[int, dict[str, Tensor]], out_dir: Path, title: 
         import matplotlib.pyplot as plt
     except ImportError:
         raise SithError("heatmaps need matplotlib: pip install matplotlib, or pass --no-plots") from None
-    from sith.io import atomic_write
-
     layers = list(results)
     paths = []
     for key in HEAD_METRICS:
@@ -159,8 +158,6 @@ def compare_models_by_name(
               "dictionary": dictionary, "sith_version": __version__}
     explanations = None
     if dictionary:
-        from sith.compare.explain import explain_deltas
-
         explanations = explain_deltas(base, results, dictionary=dictionary, sparsity=sparsity,
                                       method=method, data_dir=data_dir, progress=progress)
         config.update({"sparsity": sparsity, "method": method})

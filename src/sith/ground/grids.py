@@ -23,6 +23,7 @@ from PIL import Image, ImageDraw, ImageFont
 from sith.errors import SithError
 from sith.ground.run import Grounding
 from sith.io import atomic_write
+from sith.organism.world import FACTORS, SPURIOUS_CLASSES
 
 WORLD_LABEL_KEYS = ("color", "shape", "size", "background")
 PAD_X, PAD_Y, LEFT, TOP = 10, 28, 64, 22
@@ -104,8 +105,6 @@ def _label(g: Grounding, gi: int) -> str:
     """A short world label (``"\\nred circl S water"``) when known, else ''."""
     if not g.labels:
         return ""
-    from sith.organism.world import FACTORS, SPURIOUS_CLASSES
-
     parts = []
     for key in WORLD_LABEL_KEYS:
         v = int(g.labels[key][gi])

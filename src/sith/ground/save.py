@@ -25,6 +25,7 @@ import torch
 
 from sith import __version__
 from sith.errors import SithError
+from sith.ground.grids import write_grids
 from sith.ground.run import Grounding
 from sith.io import load_pt, save_json, save_pt
 from sith.paths import model_dir, slug
@@ -110,8 +111,6 @@ def save_grounding(g: Grounding, out_dir: str | Path, *, grids: bool = True) -> 
     written = list(files.values())
     written.append(save_json(summary(g, files), out / "summary.json"))
     if grids and g.grid_components > 0:
-        from sith.ground.grids import write_grids
-
         written.extend(write_grids(g, out / "grids"))
     return written
 

@@ -29,6 +29,7 @@ from torch import Tensor
 
 from sith.encode.images import iter_images
 from sith.errors import SithError
+from sith.organism.world import sample
 
 log = logging.getLogger(__name__)
 
@@ -71,10 +72,10 @@ class ImageSource:
 
     def check(self) -> None:
         """Refuse an empty or contradictory source before any model work."""
-        if (self.path is None) == (self.world <= 0):
-            raise SithError("name exactly one image source: --images PATH or --world N (N > 0)")
         if self.world < 0:
             raise SithError(f"--world must be a positive number of images, got {self.world}")
+        if (self.path is None) == (self.world == 0):
+            raise SithError("name exactly one image source: --images PATH or --world N (N > 0)")
 
 
 def display_of(pixels: Tensor, mean: tuple, std: tuple, size: int = DISPLAY_SIZE) -> Tensor:
@@ -163,8 +164,6 @@ def _batch(clip: Any, pix: list[Tensor], names: list[str]) -> Batch:
 def _world_batches(source: ImageSource, clip: Any, batch_size: int) -> Iterator[Batch]:
     """World images drawn in chunks of ``WORLD_CHUNK`` (so the images do not depend on the
     batch size), normalised with the model's mean/std, resized to its input if needed."""
-    from sith.organism.world import sample
-
     m = torch.tensor(clip.image_mean, dtype=torch.float32).view(1, 3, 1, 1)
     s = torch.tensor(clip.image_std, dtype=torch.float32).view(1, 3, 1, 1)
     for chunk, start in enumerate(range(0, source.world, WORLD_CHUNK)):
