@@ -100,3 +100,17 @@ def test_different_architectures_are_refused():
         compare_weights(a, b)
     with pytest.raises(SithError, match="delta-top"):
         compare_weights(a, a, delta_top=0)
+
+
+def test_delta_svd_is_exact_and_follows_the_sign_rule():
+    from sith.compare import delta_svd
+
+    w = _base()
+    g = torch.Generator().manual_seed(11)
+    tuned = _with_W_O(w, 0, 0, 0.3 * torch.randn(8, 32, generator=g))
+    sb, st = head_vo(w, 0, fold_ln=True).svd, head_vo(tuned, 0, fold_ln=True).svd
+    d = delta_svd(sb, st)
+    dense = (head_vo(tuned, 0, fold_ln=True).dense - head_vo(w, 0, fold_ln=True).dense).double()
+    torch.testing.assert_close(d.U @ torch.diag_embed(d.S) @ d.Vh, dense, atol=1e-5, rtol=0)
+    top = d.U[0, :, 0]
+    assert top[top.abs().argmax()] > 0

@@ -60,8 +60,8 @@ def best_match(base: HeadSVD, tuned: HeadSVD, r: int) -> tuple[Tensor, Tensor, T
 
 
 def delta_svd(base: HeadSVD, tuned: HeadSVD) -> DeltaSVD:
-    """Exact SVD of ``W_t − W_b`` from the factors (module doc), float64, sign rule as
-    :mod:`sith.factor` (largest-magnitude entry of each right vector positive)."""
+    """Exact SVD of ``W_t − W_b`` from the factors (module doc), float64, with METHOD.md §2's
+    sign rule (the largest-magnitude entry of each column of ``U`` positive)."""
     left = torch.cat([tuned.U.double() * tuned.S.double()[:, None, :],
                       -base.U.double() * base.S.double()[:, None, :]], dim=-1)  # (H, d, 2dh)
     right = torch.cat([tuned.Vh.double(), base.Vh.double()], dim=-2).transpose(-1, -2)  # (H, d, 2dh)
@@ -70,9 +70,9 @@ def delta_svd(base: HeadSVD, tuned: HeadSVD) -> DeltaSVD:
     Um, S, Vmh = torch.linalg.svd(Rl @ Rr.transpose(-1, -2))
     U = Ql @ Um
     Vh = Vmh @ Qr.transpose(-1, -2)
-    sign = torch.sign(torch.gather(Vh, -1, Vh.abs().argmax(-1, keepdim=True)))
+    sign = torch.sign(torch.gather(U, -2, U.abs().argmax(-2, keepdim=True)))  # (H, 1, 2dh)
     sign[sign == 0] = 1.0
-    return DeltaSVD(U * sign.transpose(-1, -2), S, Vh * sign)
+    return DeltaSVD(U * sign, S, Vh * sign.transpose(-1, -2))
 
 
 def energy_shares(base: HeadSVD, delta: DeltaSVD, r: int, *, rtol: float = 1e-12) -> dict[str, Tensor]:
