@@ -100,7 +100,9 @@ def test_singular_targets(weights, sv_type, fold_ln, with_mean):
     d = svd.Vh[:, :5] if sv_type == "right" else svd.U[:, :, :5].transpose(-1, -2)
     for h in range(H):
         for i in range(5):
-            torch.testing.assert_close(t.vectors[h, i], reference_target(weights, d[h, i], m), atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(
+                t.vectors[h, i], reference_target(weights, d[h, i], m), atol=1e-5, rtol=1e-5
+            )
 
 
 def test_eps_and_beta_matter(weights):

@@ -20,9 +20,7 @@ from tests.conftest import random_weights
 def planted(weights, n_random=200, seed=0):
     """Random unit atoms plus, planted, the NEGATED joint-space vector (layer 1, head 2, index 0)."""
     g = torch.Generator().manual_seed(seed)
-    atoms = torch.nn.functional.normalize(
-        torch.randn(n_random, weights.d_embed, generator=g), dim=-1
-    )
+    atoms = torch.nn.functional.normalize(torch.randn(n_random, weights.d_embed, generator=g), dim=-1)
     p = singular_targets(weights, 1, rank=4).vectors[2, 0]
     atoms = torch.cat([atoms, -p[None]])
     concepts = [f"c{i}" for i in range(n_random)] + ["planted"]

@@ -14,19 +14,29 @@ from sith.decompose.solvers import (
     SparseCode,
     comp,
     lasso,
-    mp,
     ncomp,
     omp,
     parse_method,
-    somp,
     solve,
+    somp,
     topk,
 )
 from sith.errors import SithError
 
 from . import seed_reference as seed_ref
 
-ALL_SPECS = ("topk", "mp", "omp", "comp-0", "comp-0.3", "comp-1", "ncomp-0", "ncomp-0.3", "somp", "lasso-0.02")
+ALL_SPECS = (
+    "topk",
+    "mp",
+    "omp",
+    "comp-0",
+    "comp-0.3",
+    "comp-1",
+    "ncomp-0",
+    "ncomp-0.3",
+    "somp",
+    "lasso-0.02",
+)
 
 
 def unit(x: torch.Tensor) -> torch.Tensor:
@@ -78,7 +88,18 @@ def test_parse_method_forms() -> None:
 
 @pytest.mark.parametrize(
     "spec",
-    ["foo", "nnomp", "ncomp-1.5", "comp--0.1", "comp-x", "comp-nan", "omp-0.3", "mp-1", "lasso--1", "lasso-inf"],
+    [
+        "foo",
+        "nnomp",
+        "ncomp-1.5",
+        "comp--0.1",
+        "comp-x",
+        "comp-nan",
+        "omp-0.3",
+        "mp-1",
+        "lasso--1",
+        "lasso-inf",
+    ],
 )
 def test_parse_method_rejects(spec: str) -> None:
     with pytest.raises(SithError, match="valid forms"):

@@ -16,8 +16,7 @@ from tests.conftest import random_weights
 
 def with_W_O(weights: VisionWeights, new: dict[int, torch.Tensor]) -> VisionWeights:
     layers = tuple(
-        dataclasses.replace(lw, W_O=new[i]) if i in new else lw
-        for i, lw in enumerate(weights.layers)
+        dataclasses.replace(lw, W_O=new[i]) if i in new else lw for i, lw in enumerate(weights.layers)
     )
     return dataclasses.replace(weights, layers=layers)
 
@@ -44,9 +43,7 @@ def test_edit_scales_exactly_the_chosen_singular_values(fold_ln):
         torch.testing.assert_close(got, expect, atol=2e-5, rtol=1e-5)
         # singular values: exactly the chosen ones scaled
         S_new = head_vo(new, layer, fold_ln=fold_ln).svd.S.double()
-        torch.testing.assert_close(
-            S_new, S_expect.sort(-1, descending=True).values, atol=2e-5, rtol=1e-5
-        )
+        torch.testing.assert_close(S_new, S_expect.sort(-1, descending=True).values, atol=2e-5, rtol=1e-5)
         # untouched singular vectors unchanged (up to sign)
         U2, _, Vh2 = (t.double() for t in head_vo(new, layer, fold_ln=fold_ln).svd)
         for h in range(w.n_heads):

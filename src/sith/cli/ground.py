@@ -1,0 +1,105 @@
+"""``sith ground`` and ``sith compare``: thin shells over :mod:`sith.ground` and :mod:`sith.compare`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sith.cli.common import add_model_args, flat_layers, parse_layers, progress
+
+
+def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "ground", parents=[parent],
+        help="ground every component in images: top images of both signs, statistics, PNG grids",
+    )
+    add_model_args(p)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument(
+        "--images", default=None,
+        help="a folder of images, a .tar shard, a glob of shards, or a .txt file list (one path a line)",
+    )
+    src.add_argument("--world", type=int, default=0, metavar="N", help="N images of the organism's world")
+    p.add_argument("--world-seed", type=int, default=0, help="seed of the world images (default 0)")
+    p.add_argument(
+        "--world-variant", choices=("train", "shifted"), default="train", help="world variant"
+    )
+    p.add_argument("--layers", type=parse_layers, nargs="+", default=None, help="default: last 4")
+    p.add_argument("--rank", type=int, default=None, help="components per head (default: 64 capped at dh)")
+    p.add_argument("--top-k", type=int, default=16, help="images kept per component and sign (default 16)")
+    p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default 64)")
+    p.add_argument("--skip-bad", action="store_true", help="skip and count unreadable images")
+    p.add_argument(
+        "--save-activations", action="store_true",
+        help="also store every image's activations (memory and file grow with the images)",
+    )
+    p.add_argument("--no-grids", action="store_true", help="do not draw PNG grids")
+    p.add_argument("--grid-components", type=int, default=4, help="components per head in a grid (4)")
+    p.add_argument("--grid-images", type=int, default=8, help="images per row in a grid (8)")
+    p.add_argument(
+        "--output-dir", type=Path, default=None,
+        help="default: DATA_DIR/models/{model}/{pretrained}/grounding/{source}",
+    )
+    p.set_defaults(func=run_ground)
+
+    c = sub.add_parser(
+        "compare", parents=[parent],
+        help="how fine-tuning moved each head: singular values, subspace angles, the weight change",
+    )
+    c.add_argument("--base-model", default=None, help="base model name (default: sith-organism)")
+    c.add_argument("--base-pretrained", default=None, help="base tag or checkpoint (default: v1)")
+    c.add_argument("--tuned-model", default=None, help="tuned model name (default: the base model)")
+    c.add_argument("--tuned-pretrained", required=True, help="tuned tag or checkpoint path")
+    c.add_argument("--layers", type=parse_layers, nargs="+", default=None, help="default: all")
+    c.add_argument(
+        "--rank", type=int, default=None,
+        help="top-r singular subspaces for angles and energy shares (default: the head width)",
+    )
+    c.add_argument("--delta-top", type=int, default=3, help="top singular vectors of ΔW kept per head (3)")
+    c.add_argument(
+        "--dictionary", default=None,
+        help="explain ΔW's top right singular vectors with this concept pool (COMP); default: off",
+    )
+    c.add_argument("--sparsity", type=int, default=5, help="concepts per explanation (default 5)")
+    c.add_argument("--no-plots", action="store_true", help="do not draw the heatmap PNGs")
+    c.add_argument("--data-dir", type=Path, default=Path("data"), help="data root (default: data)")
+    c.add_argument(
+        "--output-dir", type=Path, default=None,
+        help="default: DATA_DIR/models/{tuned}/compare/{base}",
+    )
+    c.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    c.set_defaults(func=run_compare)
+
+
+def run_ground(args: argparse.Namespace) -> int:
+    from sith.ground import ground_model
+
+    paths = ground_model(
+        args.model_name, args.pretrained, images=args.images, world=args.world,
+        world_seed=args.world_seed, world_variant=args.world_variant,
+        layers=flat_layers(args.layers), rank=args.rank, k=args.top_k, batch_size=args.batch_size,
+        skip_bad=args.skip_bad, keep_all=args.save_activations, grids=not args.no_grids,
+        grid_components=args.grid_components, grid_images=args.grid_images,
+        data_dir=args.data_dir, output_dir=args.output_dir, device=args.device, progress=progress(args),
+    )
+    pngs = [p for p in paths if p.suffix == ".png"]
+    for path in paths:
+        if path.suffix != ".png":
+            print(path)
+    if pngs:
+        print(f"{len(pngs)} grids in {pngs[0].parent}")
+    return 0
+
+
+def run_compare(args: argparse.Namespace) -> int:
+    from sith.compare import compare_models_by_name
+
+    paths = compare_models_by_name(
+        args.base_model, args.base_pretrained, args.tuned_model, args.tuned_pretrained,
+        layers=flat_layers(args.layers), rank=args.rank, delta_top=args.delta_top,
+        dictionary=args.dictionary, sparsity=args.sparsity, plots=not args.no_plots,
+        data_dir=args.data_dir, output_dir=args.output_dir, device=args.device, progress=progress(args),
+    )
+    for path in paths:
+        print(path)
+    return 0

@@ -1,0 +1,61 @@
+"""``sith compare`` end to end: a planted change in a saved checkpoint is found; bad input."""
+
+from __future__ import annotations
+
+import json
+
+import torch
+
+from sith.cli import main
+from sith.load import load_clip, save_model
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_planted_change_in_a_checkpoint(tmp_path, capsys):
+    clip = load_clip("sith-organism", "v1")
+    d, dh, head = clip.weights.d_model, clip.weights.d_head, 1
+    g = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        W = clip.model.visual.transformer.resblocks[3].attn.out_proj.weight
+        a, b = torch.randn(d, 1, generator=g), torch.randn(1, dh, generator=g)
+        W[:, head * dh : (head + 1) * dh] += 0.2 * a @ b
+    ckpt = save_model(clip, tmp_path / "tuned.safetensors")
+    out = tmp_path / "cmp"
+    code, stdout, err = run(capsys, "compare", "--tuned-pretrained", str(ckpt), "--layers", "2", "3",
+                            "--dictionary", "organism", "--sparsity", "3",
+                            "--data-dir", str(tmp_path / "data"),
+                            "--output-dir", str(out), "-q")
+    assert code == 0, err
+    doc = json.loads((out / "compare.json").read_text())
+    assert [x["layer"] for x in doc["layers"]] == [2, 3]
+    moved = [(x["layer"], h["head"]) for x in doc["layers"] for h in x["heads"]
+             if h["delta_rel_energy"] > 1e-9]
+    assert moved == [(3, head)]
+    h = doc["layers"][1]["heads"][head]
+    assert h["delta_singular_values"][1] < 1e-4 * h["delta_singular_values"][0]  # rank one
+    assert (out / "inside_both.png").is_file() and (out / "write_angle_max.png").is_file()
+    assert doc["base"]["fingerprint"] != doc["tuned"]["fingerprint"]
+    top = h["delta_explanations"][0]  # COMP explanation of ΔW's top write direction, both signs
+    assert set(top) == {"index", "singular_value", "+", "-"} and top["index"] == 0
+    for sign in "+-":
+        assert 1 <= len(top[sign]["concepts"]) <= 3 and 0 < top[sign]["fidelity"] <= 1
+
+
+def test_identical_and_refusals(tmp_path, capsys):
+    code, _, err = run(capsys, "compare", "--tuned-pretrained", "v1", "--layers", "5", "--no-plots",
+                       "--output-dir", str(tmp_path / "same"), "-q")
+    assert code == 0, err
+    doc = json.loads((tmp_path / "same" / "compare.json").read_text())
+    assert all(h["delta_rel_energy"] == 0 and h["sv_change"] == 0 and h["read_angle_max"] < 1e-3
+               for h in doc["layers"][0]["heads"])
+    code, _, err = run(capsys, "compare", "--tuned-model", "ViT-B-32", "--tuned-pretrained", "none",
+                       "--output-dir", str(tmp_path / "x"), "-q")
+    assert code == 2 and "different architectures" in err and err.count("\n") == 1
+    assert not (tmp_path / "x").exists()
+    code, _, err = run(capsys, "compare", "--tuned-pretrained", str(tmp_path / "missing.pt"), "-q")
+    assert code == 2 and err.startswith("error:")
