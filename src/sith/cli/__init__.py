@@ -12,12 +12,12 @@ import logging
 import sys
 
 from sith import __version__
-from sith.cli import analyse, dictionary, edit, organism
+from sith.cli import analyse, dictionary, edit, explore, organism
 from sith.cli.common import quiet_parent
 from sith.errors import SithError
 
 #: Command groups, in the order ``sith --help`` lists them.
-COMMAND_GROUPS = (analyse, dictionary, edit, organism)
+COMMAND_GROUPS = (analyse, dictionary, edit, explore, organism)
 
 
 def build_parser() -> argparse.ArgumentParser:
