@@ -1,5 +1,5 @@
-/* sith explore: the page's behaviour. Data: <script id="sith-data"> (always) and
-   <script id="sith-layer-L"> (parsed the first time layer L is needed). No network. */
+/* sith explore: the page's behaviour. Data: the JSON block "sith-data" (always) and one
+   block "sith-layer-L" per layer (parsed the first time layer L is needed). No network. */
 (function () {
   "use strict";
 
