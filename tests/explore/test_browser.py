@@ -86,8 +86,8 @@ def test_search_box_and_ranked_query(page, built, shots):
     _open(page, built["page"])
     page.keyboard.press("/")
     page.keyboard.type("water")
-    page.wait_for_selector("#results")
-    assert page.url.endswith("#search=water")
+    page.wait_for_function("location.hash === '#search=water'")
+    page.wait_for_selector("h2:text-is('Search: water')")
     expected = {
         f"L{layer} H{h} #{i}"
         for layer, d in built["decs"].items()

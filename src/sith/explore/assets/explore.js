@@ -246,7 +246,7 @@
     const e = state.edits.get(key3(l, h, i));
     const tied = main.T[h][i], pol = main.P ? main.P[h][i] : 1;
     const expls = SVS.filter((sv) => ld[sv]).map((sv) => el("div", { class: "expl " + sv },
-      explanation(SVS.length > 1 ? SV_LABEL[sv] : "explanation", ld[sv].C[h][i], ld[sv].F[h][i]),
+      SVS.length > 1 ? explanation(SV_LABEL[sv], ld[sv].C[h][i], ld[sv].F[h][i]) : explanation("explanation", ld[sv].C[h][i]),
       ld[sv].alt ? el("details", { class: "alt" }, el("summary", {}, "other polarity · fidelity " + fmt(ld[sv].alt.F[h][i], 2)),
         explanation("explains " + (pol < 0 ? "+v" : "−v"), ld[sv].alt.C[h][i])) : null));
     return el("div", { class: "comp" + (e ? " edited" : ""), id: "c" + i, "data-i": i },
@@ -288,7 +288,7 @@
       document.title = "L" + l + " H" + h + " · sith explore";
       const o = D.overview[String(l)][h];
       const [pl, ph] = neighbour(l, h, -1), [nl, nh] = neighbour(l, h, 1);
-      const list = el("div", { id: "comps" });
+      const list = el("div", { id: "comps", class: SVS.length > 1 ? "" : "dense" });
       const sentinel = el("div", { class: "more" }, "…");
       list.append(sentinel);
       const ctx = { l, h, ld, main, n, list, sentinel, next: 0 };
