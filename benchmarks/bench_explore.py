@@ -56,7 +56,8 @@ def pseudo_pool(n: int, seed: int = 0) -> list[str]:
     out: set[str] = set()
     while len(out) < n:
         words = [
-            "".join(rng.choice(letters) for _ in range(rng.randint(3, 9))) for _ in range(rng.choice((1, 1, 2, 3)))
+            "".join(rng.choice(letters) for _ in range(rng.randint(3, 9)))
+            for _ in range(rng.choice((1, 1, 2, 3)))
         ]
         out.add(" ".join(words))
     return sorted(out)
@@ -68,7 +69,7 @@ def measure(browser: Any, page_path: Path, *, layer: int, repeats: int) -> dict[
         context = browser.new_context(viewport={"width": 1280, "height": 800})
         tab = context.new_page()
         errors: list[str] = []
-        tab.on("pageerror", lambda e: errors.append(str(e)))
+        tab.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
         tab.goto(page_path.as_uri())
         tab.wait_for_selector("html[data-ready='1']")
         ready.append(tab.evaluate("window.sithReadyAt"))
@@ -96,7 +97,9 @@ def run(n_layers: int, pool: list[str], browser: Any, repeats: int) -> dict[str,
         layers = list(range(24 - n_layers, 24))
         write_set(tmp, layers, n_heads=16, rank=64, k=5, concepts=pool, model=MODEL)
         t = time.perf_counter()
-        page = build_explorer("ViT-L-14", "synthetic", data_dir=tmp, output=Path(tmp) / "p.html", progress=False)
+        page = build_explorer(
+            "ViT-L-14", "synthetic", data_dir=tmp, output=Path(tmp) / "p.html", progress=False
+        )
         build_s = time.perf_counter() - t
         raw = page.read_bytes()
         result = {
@@ -131,7 +134,11 @@ def main() -> None:
     record = {
         "benchmark": "explore",
         "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "chromium": version},
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "chromium": version,
+        },
         "pool_size": len(pool),
         "results": results,
     }

@@ -68,8 +68,15 @@ def write_set(data_dir: str | Path, layers: list[int], *, model: dict | None = N
         d = synthetic_decomposition(layer, model=model, **kw)
         c = d.config
         path = decomposition_path(
-            data_dir, model["model_name"], model["pretrained"], layer, c["sv_type"], True,
-            c["dictionary"], c["method"], c["sparsity"],
+            data_dir,
+            model["model_name"],
+            model["pretrained"],
+            layer,
+            c["sv_type"],
+            True,
+            c["dictionary"],
+            c["method"],
+            c["sparsity"],
         )
         paths.append(d.save(path))
     return paths

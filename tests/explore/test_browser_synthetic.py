@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from sith.explore import build_explorer
 from tests.explore.synthetic import write_set
@@ -20,19 +20,46 @@ def synthetic_page(tmp_path_factory):
     data = tmp_path_factory.mktemp("syn")
     concepts = [HOSTILE] + [f"concept {i}" for i in range(200)]
     write_set(data, [0, 1], n_heads=4, rank=RANK, concepts=concepts)
-    write_set(data, [1], n_heads=4, rank=RANK, concepts=concepts, sv_type="left")
-    Image.new("RGB", (64, 64), (30, 120, 200)).save(data / "img.png")
+    write_set(data, [1], n_heads=4, rank=RANK, concepts=concepts, sv_type="left", seed=1)
+    img = Image.new("RGB", (96, 96), (40, 110, 190))
+    ImageDraw.Draw(img).ellipse((20, 20, 76, 76), fill=(230, 70, 60))
+    img.save(data / "img.png")
     grounding = data / "ground.json"
-    grounding.write_text(json.dumps({"components": [
-        {"layer": 1, "head": 2, "index": 5, "top": [{"path": "img.png", "score": 1.5, "patches": [[0, 1], [2, 3]]}] * 3,
-         "bottom": [{"path": "img.png", "score": -0.7}]},
-    ]}))
+    grounding.write_text(
+        json.dumps(
+            {
+                "components": [
+                    {
+                        "layer": 1,
+                        "head": 2,
+                        "index": 5,
+                        "top": [{"path": "img.png", "score": 1.5, "patches": [[0, 1], [2, 3]]}] * 3,
+                        "bottom": [{"path": "img.png", "score": -0.7}],
+                    },
+                ]
+            }
+        )
+    )
     compare = data / "compare.json"
-    compare.write_text(json.dumps({"heads": [
-        {"layer": lay, "head": h, "delta_s": [0.01 * (lay + h)] * RANK} for lay in (0, 1) for h in range(4)
-    ]}))
+    compare.write_text(
+        json.dumps(
+            {
+                "heads": [
+                    {"layer": lay, "head": h, "delta_s": [0.01 * (lay + h)] * RANK}
+                    for lay in (0, 1)
+                    for h in range(4)
+                ]
+            }
+        )
+    )
     return build_explorer(
-        "synthetic", "x", data_dir=data, grounding=grounding, compare=compare, output=data / "p.html", progress=False
+        "synthetic",
+        "x",
+        data_dir=data,
+        grounding=grounding,
+        compare=compare,
+        output=data / "p.html",
+        progress=False,
     )
 
 
@@ -59,7 +86,9 @@ def test_grounding_thumbnails_and_compare(page, synthetic_page, shots):
     thumbs = page.locator("#c5 .thumb")
     assert thumbs.count() == 4 and page.locator("#c5 .thumb.neg").count() == 1
     assert page.locator("#c5 .thumb canvas").count() == 3
-    assert page.evaluate("[...document.querySelectorAll('#c5 .thumb img')].every(i => i.complete && i.naturalWidth > 0)")
+    assert page.evaluate(
+        "[...document.querySelectorAll('#c5 .thumb img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
     assert page.locator("#heatstrip span").count() == RANK
     page.screenshot(path=str(shots / "explore-grounding.png"))
     page.goto(synthetic_page.as_uri() + "#")

@@ -39,7 +39,9 @@ def test_bad_input_one_line_no_page(tmp_path, capsys):
     assert code == 2 and "edit log for another model" in io.err and io.err.count("\n") == 1
 
     other = synthetic_decomposition(1, model=dict(MODEL, model_name="ViT-B-32", fingerprint="beef"))
-    other.save(tmp_path / "models/synthetic/x/decompositions/layer-1_right_foldln_synthetic_comp-0.3_sparsity-5.pt")
+    other.save(
+        tmp_path / "models/synthetic/x/decompositions/layer-1_right_foldln_synthetic_comp-0.3_sparsity-5.pt"
+    )
     code, io = _run(capsys, "--data-dir", tmp_path, "--output", out)
     assert code == 2 and "different models are mixed" in io.err and io.err.count("\n") == 1
     assert "Traceback" not in io.err

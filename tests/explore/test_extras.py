@@ -38,7 +38,9 @@ def test_edit_log_for_this_model_only(tmp_path):
         {"layer": 1, "head": 0, "index": 3, "alpha": 0.0, "reason": "suppress water"}
     ]
     other = tmp_path / "other.edit-log.json"
-    other.write_text(json.dumps(edit_log(dict(MODEL, model_name="ViT-B-32", fingerprint="beef"), [(1, 0, 3, 0.0)])))
+    other.write_text(
+        json.dumps(edit_log(dict(MODEL, model_name="ViT-B-32", fingerprint="beef"), [(1, 0, 3, 0.0)]))
+    )
     with pytest.raises(SithError, match="edit log for another model .ViT-B-32"):
         read_edit_log(other, MODEL)
     (tmp_path / "x.json").write_text('{"edits": []}')
@@ -63,8 +65,13 @@ def test_grounding_reader_is_tolerant(tmp_path, caplog):
     Image.new("RGB", (200, 100), (255, 0, 0)).save(tmp_path / "a.png")
     doc = {
         "components": [
-            {"layer": 1, "head": 0, "index": 2, "top": [{"image": "a.png", "score": 0.5, "heatmap": [[0, 1], [1, 0]]}],
-             "bottom": ["a.png", "missing.png"]},
+            {
+                "layer": 1,
+                "head": 0,
+                "index": 2,
+                "top": [{"image": "a.png", "score": 0.5, "heatmap": [[0, 1], [1, 0]]}],
+                "bottom": ["a.png", "missing.png"],
+            },
             {"layer": 1, "head": 1, "images": []},  # no index, no images: skipped
         ]
     }
@@ -73,17 +80,27 @@ def test_grounding_reader_is_tolerant(tmp_path, caplog):
         got = read_grounding(tmp_path / "g.json")
     assert list(got) == ["1-0-2"]
     top, bottom = got["1-0-2"]  # the missing image is left out with a warning
-    assert top["src"].startswith("data:image/jpeg;base64,") and top["score"] == 0.5 and top["heat"] == [[0, 1], [1, 0]]
+    assert (
+        top["src"].startswith("data:image/jpeg;base64,")
+        and top["score"] == 0.5
+        and top["heat"] == [[0, 1], [1, 0]]
+    )
     assert bottom["sign"] == -1 and "missing.png" in caplog.text
     (tmp_path / "other.json").write_text(json.dumps({"something": "else"}))
     assert read_grounding(tmp_path / "other.json") == {}
 
 
 def test_compare_reader(tmp_path):
-    (tmp_path / "c.json").write_text(json.dumps({"heads": [
-        {"layer": 1, "head": 0, "delta_s": [0.5, -0.5]},
-        {"layer": 1, "head": 1, "value": 0.2},
-        {"head": 3},
-    ]}))
+    (tmp_path / "c.json").write_text(
+        json.dumps(
+            {
+                "heads": [
+                    {"layer": 1, "head": 0, "delta_s": [0.5, -0.5]},
+                    {"layer": 1, "head": 1, "value": 0.2},
+                    {"head": 3},
+                ]
+            }
+        )
+    )
     got = read_compare(tmp_path / "c.json")
     assert got == {"1-0": {"value": 0.5, "values": [0.5, -0.5]}, "1-1": {"value": 0.2, "values": None}}

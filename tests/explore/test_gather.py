@@ -48,7 +48,9 @@ def test_refuses_missing_mixed_ambiguous(tmp_path):
 
 
 def test_head_theme_is_the_heaviest_frequent_concept():
-    d = synthetic_decomposition(0, n_heads=1, rank=6, k=3, concepts=["water", "red", "dog", "cat", "sun", "box"])
+    d = synthetic_decomposition(
+        0, n_heads=1, rank=6, k=3, concepts=["water", "red", "dog", "cat", "sun", "box"]
+    )
     d.indices[0, :, 0] = 0  # "water" first in every component ...
     d.scores[0, :, 0] = 0.9  # ... with the largest weight
     d.indices[0, :, 1:] = torch.tensor([1, 2])

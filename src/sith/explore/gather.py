@@ -121,10 +121,7 @@ def find_decompositions(
             "pick one with --method/--sparsity/--dictionary"
         )
     (group,) = groups.values()
-    files: dict[tuple[int, str], LayerDecomposition] = {}
-    for p, d in group:
-        key = (int(d.config["layer"]), str(d.config.get("sv_type", "right")))
-        files[key] = d
+    files = {(int(d.config["layer"]), str(d.config.get("sv_type", "right"))): d for _, d in group}
     missing = sorted(set(layers or []) - {layer for layer, _ in files})
     if missing:
         raise SithError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import html
 import json
 import logging
+import os
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -144,8 +145,10 @@ def build_explorer(
     main["meta"]["sith_version"] = __version__
     main["edits"] = read_edit_log(edit_log, dset.model) if edit_log else None
     main["blur"] = read_blur_words(blur_words) if blur_words else []
-    grounding_files = [Path(grounding)] if grounding else sorted(
-        (model_dir(data_dir, model_name, pretrained) / "grounding").glob("*.json")
+    grounding_files = (
+        [Path(grounding)]
+        if grounding
+        else sorted((model_dir(data_dir, model_name, pretrained) / "grounding").glob("*.json"))
     )
     main["grounding"] = {}
     for f in grounding_files:
@@ -163,4 +166,13 @@ def build_explorer(
         device=device,
         progress=progress,
     )
-    return save_text(render(main, per_layer), output)
+    return readable(save_text(render(main, per_layer), output))
+
+
+def readable(path: Path) -> Path:
+    """Give the page the usual permissions (rw-r--r-- under umask 022): the atomic write's
+    temporary file is private (0600), but a page is meant to be opened and shared."""
+    mask = os.umask(0)
+    os.umask(mask)
+    path.chmod(0o666 & ~mask)
+    return path

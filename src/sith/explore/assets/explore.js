@@ -45,6 +45,9 @@
   const hueBg = (hue) => (hue < 0 ? "#eceef2" : "hsl(" + hue + ", 62%, 87%)");
   const hueFg = (hue) => (hue < 0 ? "#adb5bd" : "hsl(" + hue + ", 55%, 50%)");
 
+  function show(...kids) {
+    view.replaceChildren(...kids.filter((k) => k !== null && k !== undefined && k !== false));
+  }
   function layerData(l) {
     if (!layerCache.has(l)) {
       const node = document.getElementById("sith-layer-" + l);
@@ -142,8 +145,9 @@
       count.set(cid, (count.get(cid) || 0) + 1);
       hues.set(cid, o.hue);
     }
-    const top = [...count.entries()].sort((a, b) => b[1] - a[1]).slice(0, 16);
-    return el("div", { class: "legend" }, el("span", { class: "muted" }, "Most common themes:"),
+    const top = [...count.entries()].filter(([, n]) => n > 1).sort((a, b) => b[1] - a[1]).slice(0, 16);
+    if (!top.length) return null;
+    return el("div", { class: "legend" }, el("span", { class: "muted" }, "Themes shared by several heads:"),
       top.map(([cid, n]) => el("a", { href: "#search=" + encodeURIComponent(CONCEPTS[cid]) },
         el("span", { class: "chip", style: "background:" + hueFg(hues.get(cid)) }), concept(cid), el("span", { class: "muted" }, "×" + n))));
   }
@@ -163,7 +167,7 @@
         el("option", { value: "change", selected: state.colour === "change" }, "change (compare)"))) : null);
     const queries = (D.queries || []).length ? el("div", { class: "card" }, el("h3", { text: "Ranked searches (computed at build time)" }),
       el("div", { class: "matches" }, D.queries.map((q) => el("a", { class: "match", href: "#search=" + encodeURIComponent(q.query) }, q.query)))) : null;
-    view.replaceChildren(
+    show(
       el("h2", { text: "Every head" }),
       el("div", { class: "sub" }, LAYERS.length + " layer" + (LAYERS.length === 1 ? "" : "s") + " × " + META.n_heads + " heads × " + META.rank +
         " components · " + c.method + ", K = " + c.sparsity + ", dictionary " + c.dictionary + (c.fold_ln === false ? ", no fold-ln" : ", fold-ln") +
@@ -295,7 +299,7 @@
       state.ctx = ctx;
       const cmp = (D.compare || {})[l + "-" + h];
       const ne = headEdits(l, h);
-      view.replaceChildren(
+      show(
         el("div", { class: "crumbs" }, el("a", { href: "#" }, "Overview"), el("span", {}, "›"), el("span", {}, "Layer " + l), el("span", {}, "›"), el("span", {}, "Head " + h), el("span", { class: "spacer" }),
           el("a", { class: "button", href: link(pl, ph), title: "previous head (h)" }, "← L" + pl + " H" + ph),
           el("a", { class: "button", href: link(nl, nh), title: "next head (l)" }, "L" + nl + " H" + nh + " →")),
@@ -426,7 +430,7 @@
     });
     addRows(0, 100);
     const more = results.length > 100 ? el("div", { class: "more" }, el("a", { href: "#", onclick: (e) => { e.preventDefault(); addRows(100, results.length); more.remove(); } }, "show all " + results.length)) : null;
-    view.replaceChildren(
+    show(
       el("h2", { text: "Search: " + q }),
       rankedQuery(qn),
       el("div", { class: "card" }, el("h3", { text: "Explanations that mention it" }),
@@ -442,7 +446,7 @@
     state.head = null;
     document.title = "edits · sith explore";
     if (!state.edits.size) {
-      view.replaceChildren(el("h2", { text: "Edits" }), el("div", { class: "card" },
+      show(el("h2", { text: "Edits" }), el("div", { class: "card" },
         "No edit log loaded. Use “Load edit log” above, or build the page with ", el("code", {}, "sith explore --edit-log FILE"), "."));
       return;
     }
@@ -454,7 +458,7 @@
         el("td", { class: "num" }, fmt(e.alpha, 2)), el("td", {}, e.reason),
         el("td", {}, flat ? explCells(flat, null) : el("span", { class: "muted" }, "layer not in this page")));
     });
-    view.replaceChildren(el("h2", { text: "Edits" }),
+    show(el("h2", { text: "Edits" }),
       el("div", { class: "sub" }, state.edits.size + " component" + (state.edits.size === 1 ? "" : "s") + " changed by " + state.editFile + " (σ scaled by α)."),
       el("div", { class: "card" }, el("table", { class: "list", id: "edit-table" }, el("tr", {}, ["component", "α", "reason", "explanation"].map((t) => el("th", {}, t))), rows)));
   }
