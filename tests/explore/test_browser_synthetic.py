@@ -52,12 +52,15 @@ def synthetic_page(tmp_path_factory):
             }
         )
     )
+    judge = data / "judge.json"
+    judge.write_text(json.dumps({"results": [{"layer": 1, "head": 2, "index": 5, "score": 4}]}))
     return build_explorer(
         "synthetic",
         "x",
         data_dir=data,
         grounding=grounding,
         compare=compare,
+        judge=judge,
         output=data / "p.html",
         progress=False,
     )
@@ -90,6 +93,7 @@ def test_grounding_thumbnails_and_compare(page, synthetic_page, shots):
         "[...document.querySelectorAll('#c5 .thumb img')].every(i => i.complete && i.naturalWidth > 0)"
     )
     assert page.locator("#heatstrip span").count() == RANK
+    assert page.locator(".flag.judge").all_inner_texts() == ["judge 4"]
     page.screenshot(path=str(shots / "explore-grounding.png"))
     page.goto(synthetic_page.as_uri() + "#")
     page.wait_for_selector("#grid")

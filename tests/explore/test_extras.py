@@ -15,6 +15,7 @@ from sith.explore.extras import (
     read_compare,
     read_edit_log,
     read_grounding,
+    read_judge,
 )
 from tests.explore.synthetic import MODEL
 
@@ -104,3 +105,10 @@ def test_compare_reader(tmp_path):
     )
     got = read_compare(tmp_path / "c.json")
     assert got == {"1-0": {"value": 0.5, "values": [0.5, -0.5]}, "1-1": {"value": 0.2, "values": None}}
+
+
+def test_judge_reader(tmp_path):
+    (tmp_path / "j.json").write_text(
+        json.dumps([{"layer": 1, "head": 0, "index": 2, "score": 4}, {"layer": 1, "head": 0, "rating": 3}])
+    )
+    assert read_judge(tmp_path / "j.json") == {"1-0-2": 4.0}

@@ -38,6 +38,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         help="grounding JSON with top images (default: any in {model dir}/grounding/*.json)",
     )
     p.add_argument("--compare", type=Path, default=None, help="compare JSON with per-head changes")
+    p.add_argument("--judge", type=Path, default=None, help="judge JSON with a score per component")
     p.add_argument("--output", type=Path, default=Path("sith.html"), help="the page (default sith.html)")
     p.set_defaults(func=run_explore)
 
@@ -59,6 +60,7 @@ def run_explore(args: argparse.Namespace) -> int:
         blur_words=args.blur_words,
         grounding=args.grounding,
         compare=args.compare,
+        judge=args.judge,
         output=args.output,
         device=args.device,
         progress=progress(args),

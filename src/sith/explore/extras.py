@@ -13,6 +13,10 @@ other sign). An image is a path (relative to the JSON file), a ``data:`` URI, or
 with that under ``image``/``path``/``file``/``src``, optionally ``score``/``activation``
 and a patch heatmap ``heatmap``/``patches``/``patch_scores`` (2-D list).
 
+Judge JSON — a list of components, top-level or under ``components``/``results``/
+``items``/``judgements``; each has ``layer``, ``head``, ``index`` and a number under
+``score``/``judge_score``/``rating`` (e.g. ``sith judge`` output).
+
 Compare JSON — a list of heads, top-level or under ``heads``/``results``/``items``;
 each has ``layer``, ``head`` and per-component changes ``values``/``changes``/
 ``delta_s``/``singular_value_change`` (list) and/or one head-level ``value``/``change``.
@@ -158,6 +162,19 @@ def read_grounding(path: str | Path) -> dict[str, list[dict[str, Any]]]:
             out[key] = images
     if not out:
         log.warning("%s has no top images this explorer recognises; grounding left out", path)
+    return out
+
+
+def read_judge(path: str | Path) -> dict[str, float]:
+    """``{"L-H-I": score}`` from a judge JSON (module doc); ``{}`` if unrecognised."""
+    path = Path(path)
+    out = {}
+    for e in _entries(read_json(path, "judge file"), ("components", "results", "items", "judgements")):
+        key, score = _key(e), _first(e, ("score", "judge_score", "rating"))
+        if key is not None and isinstance(score, (int, float)):
+            out[key] = round(float(score), 3)
+    if not out:
+        log.warning("%s has no judge scores this explorer recognises; left out", path)
     return out
 
 

@@ -24,6 +24,7 @@ from sith.explore.extras import (
     read_compare,
     read_edit_log,
     read_grounding,
+    read_judge,
 )
 from sith.explore.gather import decomposition_dir, find_decompositions
 from sith.io import save_text
@@ -118,6 +119,7 @@ def build_explorer(
     blur_words: str | Path | None = None,
     grounding: str | Path | None = None,
     compare: str | Path | None = None,
+    judge: str | Path | None = None,
     output: str | Path = "sith.html",
     device: str = "cpu",
     progress: bool = True,
@@ -127,7 +129,7 @@ def build_explorer(
     Decompositions are read from ``data/models/{model}/{pretrained}/decompositions``
     (``layers``/``method``/``sparsity``/``dictionary`` pick among them). Optional:
     an edit log to highlight, ``queries`` ranked with :func:`sith.api.search`, words to
-    blur, grounding and compare results (tolerant readers, :mod:`sith.explore.extras`);
+    blur, grounding, compare and judge results (tolerant readers, :mod:`sith.explore.extras`);
     grounding files in ``.../{model}/{pretrained}/grounding/*.json`` are picked up too.
     All input is checked before anything is written; the page is written atomically.
     """
@@ -154,6 +156,7 @@ def build_explorer(
     for f in grounding_files:
         main["grounding"].update(read_grounding(f))
     main["compare"] = read_compare(compare) if compare else {}
+    main["judge"] = read_judge(judge) if judge else {}
     main["queries"] = ranked_queries(
         parse_queries(queries),
         model_name,

@@ -249,6 +249,7 @@
     const { l, h, ld, main } = ctx;
     const e = state.edits.get(key3(l, h, i));
     const tied = main.T[h][i], pol = main.P ? main.P[h][i] : 1;
+    const judge = (D.judge || {})[key3(l, h, i)];
     const expls = SVS.filter((sv) => ld[sv]).map((sv) => el("div", { class: "expl " + sv },
       SVS.length > 1 ? explanation(SV_LABEL[sv], ld[sv].C[h][i], ld[sv].F[h][i]) : explanation("explanation", ld[sv].C[h][i]),
       ld[sv].alt ? el("details", { class: "alt" }, el("summary", {}, "other polarity · fidelity " + fmt(ld[sv].alt.F[h][i], 2)),
@@ -261,7 +262,8 @@
         el("div", {},
           tied ? el("span", { class: "flag tie", title: "σ within 1% of a neighbour: only the span is identifiable" }, "tied") : null,
           pol < 0 ? el("span", { class: "flag neg", title: "the explanation is of −v (polarity)" }, "−v") : null,
-          e ? el("span", { class: "flag edit", title: e.reason || "edited" }, "α = " + fmt(e.alpha, 2)) : null)),
+          e ? el("span", { class: "flag edit", title: e.reason || "edited" }, "α = " + fmt(e.alpha, 2)) : null,
+          judge !== undefined ? el("span", { class: "flag judge", title: "judge score" }, "judge " + judge) : null)),
       el("div", {}, el("div", { class: "expls" }, expls), thumbs(l, h, i)));
   }
   function renderMore(ctx, upto) {
