@@ -36,7 +36,7 @@ def test_refuses_missing_mixed_ambiguous(tmp_path):
     with pytest.raises(SithError, match="no decomposition of layer 7"):
         find_decompositions(_dir(tmp_path), layers=[2, 7])
     write_set(tmp_path, [3], method="omp")
-    with pytest.raises(SithError, match="2 configurations.*--method"):
+    with pytest.raises(SithError, match="2 configurations.*differ in method.*--method"):
         find_decompositions(_dir(tmp_path))
     assert find_decompositions(_dir(tmp_path), method="omp").layers == [3]
     other = dict(MODEL, model_name="ViT-B-32", fingerprint="beef")

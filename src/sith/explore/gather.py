@@ -115,10 +115,12 @@ def find_decompositions(
     for p, d in kept:
         groups.setdefault(json.dumps(shared_config(d.config), sort_keys=True, default=str), []).append((p, d))
     if len(groups) > 1:
-        names = sorted({describe(g[0][1].config) for g in groups.values()})
+        configs = [shared_config(g[0][1].config) for g in groups.values()]
+        differ = sorted({k for c in configs for k in c if any(o.get(k) != c.get(k) for o in configs)})
+        names = sorted({describe(c) for c in configs})
         raise SithError(
-            f"{directory} holds {len(groups)} configurations ({'; '.join(names)}); "
-            "pick one with --method/--sparsity/--dictionary"
+            f"{directory} holds {len(groups)} configurations ({'; '.join(names)}; they differ in "
+            f"{', '.join(differ)}); pick one with --method/--sparsity/--dictionary or move the others out"
         )
     (group,) = groups.values()
     files = {(int(d.config["layer"]), str(d.config.get("sv_type", "right"))): d for _, d in group}
