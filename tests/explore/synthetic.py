@@ -7,7 +7,7 @@ from pathlib import Path
 import torch
 
 from sith.decompose.results import LayerDecomposition
-from sith.paths import decomposition_path
+from sith.paths import model_dir
 
 MODEL = {"model_name": "synthetic", "pretrained": "x", "source": "test", "fingerprint": "f00d"}
 
@@ -67,16 +67,8 @@ def write_set(data_dir: str | Path, layers: list[int], *, model: dict | None = N
     for layer in layers:
         d = synthetic_decomposition(layer, model=model, **kw)
         c = d.config
-        path = decomposition_path(
-            data_dir,
-            model["model_name"],
-            model["pretrained"],
-            layer,
-            c["sv_type"],
-            True,
-            c["dictionary"],
-            c["method"],
-            c["sparsity"],
-        )
+        name = f"layer-{layer:02d}_{c['sv_type']}_foldln_{c['dictionary']}_{c['method']}"
+        name += f"_sparsity-{c['sparsity']}.pt"
+        path = model_dir(data_dir, model["model_name"], model["pretrained"]) / "decompositions" / name
         paths.append(d.save(path))
     return paths
