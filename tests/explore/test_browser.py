@@ -36,7 +36,8 @@ def built(tmp_path_factory) -> dict:
         int(p.name.split("_")[0].split("-")[1]): LayerDecomposition.load(p)
         for p in decomposition_dir(data, *ORGANISM).glob("*.pt")
     }
-    blur_word = head_theme(decs[4], 1)[0][0].split()[0]  # L4 H1's theme ("skull symbol" today)
+    words = {w for d in decs.values() for c in d.concepts.values() for w in c.split()}
+    blur_word = "skull" if "skull" in words else head_theme(decs[4], 1)[0][0].split()[0]
     blur = out / "blur.txt"
     blur.write_text(blur_word + "\n")
     page = build_explorer(
@@ -65,6 +66,8 @@ def test_overview_grid_themes_and_blur(page, built, shots):
     first.hover()
     page.wait_for_function("e => getComputedStyle(e).filter === 'none'", arg=first.element_handle())
     page.mouse.move(0, 0)
+    page.wait_for_function("e => getComputedStyle(e).filter.includes('blur')", arg=first.element_handle())
+    page.wait_for_timeout(300)  # let the un-hover transition finish before the screenshot
     page.screenshot(path=str(shots / "explore-overview.png"))
 
 
