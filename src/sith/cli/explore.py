@@ -1,0 +1,69 @@
+"""``sith explore``: a thin shell over :func:`sith.explore.build_explorer`."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sith.cli.common import add_model_args, flat_layers, parse_layers, progress
+
+
+def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "explore",
+        parents=[parent],
+        help="write one offline HTML page to browse, search and share every decomposed head",
+    )
+    add_model_args(p)
+    p.add_argument(
+        "--layers", type=parse_layers, nargs="+", default=None, help="default: every decomposed layer"
+    )
+    p.add_argument("--method", default=None, help="pick decompositions made with this method")
+    p.add_argument("--sparsity", type=int, default=None, help="pick decompositions with this K")
+    p.add_argument("--dictionary", default=None, help="pick decompositions made with this dictionary")
+    p.add_argument("--edit-log", type=Path, default=None, help="highlight the components this log edits")
+    p.add_argument(
+        "--queries",
+        default=None,
+        help="comma-separated concepts ranked with `sith search` at build time, e.g. water,red",
+    )
+    p.add_argument("--top", type=int, default=20, help="hits per query (default 20)")
+    p.add_argument(
+        "--blur-words", type=Path, default=None, help="text file, one word a line: blurred until hovered"
+    )
+    p.add_argument(
+        "--grounding",
+        type=Path,
+        default=None,
+        help="grounding JSON with top images (default: any in {model dir}/grounding/*.json)",
+    )
+    p.add_argument("--compare", type=Path, default=None, help="compare JSON with per-head changes")
+    p.add_argument("--judge", type=Path, default=None, help="judge JSON with a score per component")
+    p.add_argument("--output", type=Path, default=Path("sith.html"), help="the page (default sith.html)")
+    p.set_defaults(func=run_explore)
+
+
+def run_explore(args: argparse.Namespace) -> int:
+    from sith.explore import build_explorer
+
+    path = build_explorer(
+        args.model_name,
+        args.pretrained,
+        data_dir=args.data_dir,
+        layers=flat_layers(args.layers),
+        method=args.method,
+        sparsity=args.sparsity,
+        dictionary=args.dictionary,
+        edit_log=args.edit_log,
+        queries=args.queries,
+        top=args.top,
+        blur_words=args.blur_words,
+        grounding=args.grounding,
+        compare=args.compare,
+        judge=args.judge,
+        output=args.output,
+        device=args.device,
+        progress=progress(args),
+    )
+    print(path)
+    return 0

@@ -1,0 +1,74 @@
+"""Synthetic decompositions in the real file format (for tests and the explorer benchmark)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from sith.decompose.results import LayerDecomposition
+from sith.paths import model_dir
+
+MODEL = {"model_name": "synthetic", "pretrained": "x", "source": "test", "fingerprint": "f00d"}
+
+
+def synthetic_decomposition(
+    layer: int,
+    *,
+    n_heads: int = 4,
+    rank: int = 8,
+    k: int = 5,
+    concepts: list[str] | None = None,
+    model: dict | None = None,
+    method: str = "comp-0.3",
+    sv_type: str = "right",
+    seed: int = 0,
+) -> LayerDecomposition:
+    """A random but well-formed :class:`LayerDecomposition` (weights sorted, σ descending)."""
+    g = torch.Generator().manual_seed(seed * 1000 + layer)
+    concepts = concepts or [f"concept {i}" for i in range(max(50, 2 * k))]
+    n = len(concepts)
+    indices = torch.stack([torch.randperm(n, generator=g)[:k] for _ in range(n_heads * rank)]).reshape(
+        n_heads, rank, k
+    )
+    scores = torch.rand(n_heads, rank, k, generator=g).sort(dim=-1, descending=True).values
+    S = torch.rand(n_heads, rank, generator=g).sort(dim=-1, descending=True).values + 0.1
+    S[:, 3] = S[:, 2] * 0.995  # one nearly tied pair per head
+    tied = torch.zeros(n_heads, rank, dtype=torch.bool)
+    tied[:, 2:4] = True
+    used = torch.unique(indices).tolist()
+    return LayerDecomposition(
+        scores=scores,
+        indices=indices,
+        singular_values=S,
+        fidelity=torch.rand(n_heads, rank, generator=g),
+        polarity=torch.ones(n_heads, rank, dtype=torch.int8),
+        tied=tied,
+        concepts={int(i): concepts[int(i)] for i in used},
+        config={
+            "layer": layer,
+            "sv_type": sv_type,
+            "fold_ln": True,
+            "rank": rank,
+            "method": method,
+            "sparsity": k,
+            "sith_version": "0.1.0",
+            "model": dict(model or MODEL),
+            "dictionary": "synthetic",
+            "dictionary_hash": "abc",
+        },
+    )
+
+
+def write_set(data_dir: str | Path, layers: list[int], *, model: dict | None = None, **kw) -> list[Path]:
+    """Save synthetic decompositions where ``sith decompose`` would (seed file names)."""
+    model = dict(model or MODEL)
+    paths = []
+    for layer in layers:
+        d = synthetic_decomposition(layer, model=model, **kw)
+        c = d.config
+        name = f"layer-{layer:02d}_{c['sv_type']}_foldln_{c['dictionary']}_{c['method']}"
+        name += f"_sparsity-{c['sparsity']}.pt"
+        path = model_dir(data_dir, model["model_name"], model["pretrained"]) / "decompositions" / name
+        paths.append(d.save(path))
+    return paths

@@ -1,0 +1,110 @@
+"""The explorer in a browser on a synthetic rank-64 model: lazy rendering, grounding
+thumbnails with heatmaps, compare heatmaps, left+right explanations, inert markup."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from PIL import Image, ImageDraw
+
+from sith.explore import build_explorer
+from tests.explore.synthetic import write_set
+
+RANK = 64
+HOSTILE = '<img src=x onerror="console.error(1)">'
+
+
+@pytest.fixture(scope="module")
+def synthetic_page(tmp_path_factory):
+    data = tmp_path_factory.mktemp("syn")
+    concepts = [HOSTILE] + [f"concept {i}" for i in range(200)]
+    write_set(data, [0, 1], n_heads=4, rank=RANK, concepts=concepts)
+    write_set(data, [1], n_heads=4, rank=RANK, concepts=concepts, sv_type="left", seed=1)
+    img = Image.new("RGB", (96, 96), (40, 110, 190))
+    ImageDraw.Draw(img).ellipse((20, 20, 76, 76), fill=(230, 70, 60))
+    img.save(data / "img.png")
+    grounding = data / "ground.json"
+    grounding.write_text(
+        json.dumps(
+            {
+                "components": [
+                    {
+                        "layer": 1,
+                        "head": 2,
+                        "index": 5,
+                        "top": [{"path": "img.png", "score": 1.5, "patches": [[0, 1], [2, 3]]}] * 3,
+                        "bottom": [{"path": "img.png", "score": -0.7}],
+                    },
+                ]
+            }
+        )
+    )
+    compare = data / "compare.json"
+    compare.write_text(
+        json.dumps(
+            {
+                "heads": [
+                    {"layer": lay, "head": h, "delta_s": [0.01 * (lay + h)] * RANK}
+                    for lay in (0, 1)
+                    for h in range(4)
+                ]
+            }
+        )
+    )
+    judge = data / "judge.json"
+    judge.write_text(json.dumps({"results": [{"layer": 1, "head": 2, "index": 5, "score": 4}]}))
+    return build_explorer(
+        "synthetic",
+        "x",
+        data_dir=data,
+        grounding=grounding,
+        compare=compare,
+        judge=judge,
+        output=data / "p.html",
+        progress=False,
+    )
+
+
+def _open(page, path, fragment=""):
+    page.goto(path.as_uri() + fragment)
+    page.wait_for_selector("html[data-ready='1']")
+
+
+def test_components_render_lazily_and_permalinks_reach_deep(page, synthetic_page):
+    _open(page, synthetic_page, "#L1H2")
+    assert page.locator(".comp").count() == 16  # one chunk, the rest on scroll
+    page.goto(synthetic_page.as_uri() + "#L1H2C50")
+    page.wait_for_selector("#c50.sel")
+    for _ in range(10):
+        page.mouse.wheel(0, 20000)
+        page.wait_for_timeout(50)
+    page.wait_for_function(f"document.querySelectorAll('.comp').length === {RANK}")
+    assert page.locator("#c0 .expl").count() == 2  # right and left explanations
+    assert page.locator("#c0 .expl .label").all_inner_texts()[1].startswith("READS (LEFT)")
+
+
+def test_grounding_thumbnails_and_compare(page, synthetic_page, shots):
+    _open(page, synthetic_page, "#L1H2C5")
+    thumbs = page.locator("#c5 .thumb")
+    assert thumbs.count() == 4 and page.locator("#c5 .thumb.neg").count() == 1
+    assert page.locator("#c5 .thumb canvas").count() == 3
+    assert page.evaluate(
+        "[...document.querySelectorAll('#c5 .thumb img')].every(i => i.complete && i.naturalWidth > 0)"
+    )
+    assert page.locator("#heatstrip span").count() == RANK
+    assert page.locator(".flag.judge").all_inner_texts() == ["judge 4"]
+    page.screenshot(path=str(shots / "explore-grounding.png"))
+    page.goto(synthetic_page.as_uri() + "#")
+    page.wait_for_selector("#grid")
+    before = page.locator('a.cell[data-l="1"][data-h="3"]').get_attribute("style")
+    page.select_option("#colour-by", "change")
+    after = page.locator('a.cell[data-l="1"][data-h="3"]').get_attribute("style")
+    assert before != after and "hsl(14" in after
+
+
+def test_markup_in_concepts_stays_text(page, synthetic_page):
+    _open(page, synthetic_page, "#search=onerror")
+    page.wait_for_selector("#results")
+    assert HOSTILE in page.locator("#results").inner_text()
+    assert page.locator("#view img").count() == 0
