@@ -3,7 +3,8 @@
 Not a test. Writes ``benchmarks/results/solvers.json`` and prints a table.
 
 W1  4096 random unit targets, e = 768, 40,000 random unit atoms, K = 5, methods
-    comp-0.3 and nnomp (plus omp, the method scikit-learn implements). Next to each
+    the seed's comp-0.3 and omp (non-negative), plus somp (signed OMP, the method
+    scikit-learn implements). Next to each
     wall time: (a) the roofline = the method's correlation-matmul FLOPs ÷ this
     machine's fp32 matmul rate measured in the same run, (b) scikit-learn's
     ``orthogonal_mp`` (no precomputed Gram: 40,000² float32 would be 6.4 GB) timed on a
@@ -68,31 +69,28 @@ def matmul_rate(e: int) -> dict:
 
 
 def matmuls_per_solve(method: str, k: int) -> int:
-    """Correlation matmuls ``(B,e)·(e,N)`` the method runs: K, or 2K−1 for comp with λ > 0."""
+    """Correlation matmuls ``(B,e)·(e,N)`` the method runs: K (the seed's COMP folds the coherence
+    into one matmul with ``r + λ·mean``), 2K−1 for the normalised ncomp, 1 for topk."""
     name, params = parse_method(method)
-    if name == "comp" and params["lam"] > 0:
+    if name == "ncomp" and params["lam"] > 0:
         return 2 * k - 1
     return 1 if name == "topk" else k
 
 
 def loop_pursuit(y: np.ndarray, A: np.ndarray, k: int, lam: float | None) -> list[int]:
-    """The straightforward per-target loop: nnomp (``lam=None``/0) or comp-λ, numpy + scipy."""
+    """The straightforward per-target loop of the seed's COMP-λ (λ = 0: its NN-OMP), numpy +
+    scipy NNLS, exactly K steps (METHOD.md §5). Returns the chosen atoms, sorted."""
     chosen: list[int] = []
     r = y.copy()
     for _ in range(k):
-        c = A @ r
-        score = c.copy()
+        score = A @ r
         if lam and chosen:
-            score = (1 - lam) * c / np.linalg.norm(r) + lam * (A @ A[chosen].mean(0))
-        score[c <= 1e-6] = -np.inf
+            score = score + lam * (A @ A[chosen].mean(0))
         score[chosen] = -np.inf
-        j = int(np.argmax(score))
-        if not np.isfinite(score[j]):
-            break
-        chosen.append(j)
+        chosen.append(int(np.argmax(score)))
         w, _ = scipy_nnls(A[chosen].T.astype(np.float64), y.astype(np.float64))
         r = y - (A[chosen].T @ w).astype(np.float32)
-    return chosen
+    return sorted(chosen)
 
 
 def loop_many(Y: np.ndarray, A: np.ndarray, k: int, lam: float | None) -> list[list[int]]:
@@ -112,7 +110,7 @@ def run_w1(B: int, N: int, e: int, k: int, n_sub: int, mm: dict) -> dict:
     solve(Y[:64], A, k, method="comp-0.3")  # warm-up (allocator, threads)
     An, Yn = A.numpy(), Y.numpy()
     rows = {}
-    for method in ("comp-0.3", "nnomp", "omp"):
+    for method in ("comp-0.3", "omp", "somp"):
         adjacent = matmul_rate(e)["best_flops"]  # the CPU is shared: measure next to each run
         mm["adjacent_flops"].append(adjacent)
         wall, code = timed(solve, Y, A, k, method=method)
@@ -125,7 +123,7 @@ def run_w1(B: int, N: int, e: int, k: int, n_sub: int, mm: dict) -> dict:
             "ours_over_roofline_adjacent": wall / (flops / adjacent),
             "mean_fidelity": float(code.fidelity.mean()),
         }
-        if method == "omp":
+        if method == "somp":
             sk_wall, sk = timed(orthogonal_mp, An.T, Yn[:n_sub].T, n_nonzero_coefs=k)
             same = np.mean(
                 [
@@ -145,7 +143,7 @@ def run_w1(B: int, N: int, e: int, k: int, n_sub: int, mm: dict) -> dict:
             _, params = parse_method(method)
             lam = params.get("lam")
             lp_wall, lp = timed(loop_many, Yn[:n_sub], An, k, lam)
-            ours = [[j for j in code.indices[i].tolist() if j >= 0] for i in range(n_sub)]
+            ours = [sorted(j for j in code.indices[i].tolist() if j >= 0) for i in range(n_sub)]
             same = np.mean([lp[i] == ours[i] for i in range(n_sub)])
             row.update(
                 loop_subset=n_sub,

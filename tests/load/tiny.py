@@ -41,6 +41,8 @@ def tiny_hf_config(**vision):
             num_hidden_layers=1,
             num_attention_heads=4,
             max_position_embeddings=16,
+            bos_token_id=49406,  # the real CLIP tokenizer's ids: the text tower pools at the EOS token
+            eos_token_id=49407,
         ),
         vision_config=dict(
             hidden_size=64,
