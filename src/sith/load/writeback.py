@@ -31,7 +31,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from sith.errors import SithError
-from sith.io import atomic_write
+from sith.io import atomic_write, save_pt
 from sith.load.clip import LoadedClip
 from sith.load.registry import backend
 from sith.load.weights import ModelInfo
@@ -135,7 +135,7 @@ def save_state_dict(model: nn.Module, path: str | Path, info: ModelInfo) -> Path
     """Write ``model``'s state dict atomically, deterministically (same weights -> same bytes).
 
     ``.safetensors``: metadata ``{"sith": json(info, sorted keys)}``; ``.pt``/``.pth``/``.bin``:
-    ``torch.save`` of a dict in sorted key order. Raises SithError for another suffix.
+    :func:`sith.io.save_pt` of a dict in sorted key order. Raises SithError for another suffix.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -146,7 +146,7 @@ def save_state_dict(model: nn.Module, path: str | Path, info: ModelInfo) -> Path
         meta = {METADATA_KEY: json.dumps(info.as_dict(), sort_keys=True)}
         return atomic_write(path, lambda p: save_file(state, str(p), metadata=meta))
     if suffix in (".pt", ".pth", ".bin"):
-        return atomic_write(path, lambda p: torch.save(state, p))
+        return save_pt(state, path)
     raise SithError(
         f"cannot tell the checkpoint format of {path}; end the file name in .safetensors or .pt"
     )
