@@ -2,8 +2,8 @@
 
 :func:`encode_pool` turns a :class:`~sith.encode.pools.Pool` of ``N`` concepts into
 ``N`` unit rows ``(N, e)`` of the joint space and caches them at
-``data/models/{model}/{pretrained}/dictionaries/NAME.pt``. :func:`concept_atoms` then
-bridges the modality gap and gives the dictionary atoms the solvers use.
+``data/models/{model}/{pretrained}/dictionaries/NAME.pt``. :func:`sith.encode.atoms.dictionary_atoms` then
+makes the dictionary atoms the solvers use.
 
 Prompt template: none by default — each concept is encoded as written, as SpLiCE and
 TextSpan do; ``template="a photo of {}"`` wraps every concept.
@@ -49,7 +49,6 @@ from sith.load.weights import ModelInfo
 logger = logging.getLogger(__name__)
 
 FORMAT = "sith-encoded-dictionary/1"
-ATOM_MODES = ("raw", "center", "image-cone")
 SPOT_CHECK_MIN_COSINE = 0.99
 _MATCH_KEYS = (
     "format",
@@ -347,55 +346,3 @@ def encode_pool(
             os.remove(partial)
         logger.info("wrote encoded dictionary %s (%d x %d)", target, *embeddings.shape)
     return _from_file(result)
-
-
-# --------------------------------------------------------------------------- atoms
-
-
-def concept_atoms(
-    encoded: EncodedPool | Tensor,
-    *,
-    image_mean: Tensor | None = None,
-    mode: str = "center",
-) -> Tensor:
-    """Dictionary atoms ``(N, e)`` (unit rows) with the modality gap bridged (METHOD.md §3).
-
-    With ``T`` the ``(N, e)`` unit text embeddings, ``t̄`` their mean and ``ī`` the
-    mean unit image embedding ``(e,)`` (:func:`sith.encode.images.compute_image_mean`):
-
-    * ``"raw"``: ``a_j = T_j`` (normalised text embeddings).
-    * ``"center"``: ``a_j = (T_j − t̄) / ‖T_j − t̄‖`` (SpLiCE).
-    * ``"image-cone"``: ``a_j = (T_j − t̄ + ī) / ‖·‖`` — the text cloud moved onto the
-      image cloud's centre; needs ``image_mean``.
-
-    Raises:
-        SithError: unknown mode, ``image-cone`` without ``image_mean`` (or ``image_mean``
-            given to another mode), a wrong ``image_mean`` shape, or an atom that
-            vanishes (a concept whose embedding equals the shift).
-    """
-    emb = encoded.embeddings if isinstance(encoded, EncodedPool) else encoded
-    if mode not in ATOM_MODES:
-        raise SithError(f"unknown atom mode {mode!r}; available: {', '.join(ATOM_MODES)}")
-    if mode == "image-cone" and image_mean is None:
-        raise SithError("atom mode 'image-cone' needs an image mean; run compute-image-mean first")
-    if mode != "image-cone" and image_mean is not None:
-        raise SithError(f"image_mean is only used by atom mode 'image-cone', not {mode!r}")
-    T = F.normalize(emb.float(), dim=-1)
-    if mode == "raw":
-        return T
-    shifted = T - T.mean(dim=0, keepdim=True)
-    if mode == "image-cone":
-        mean = image_mean.detach().float().reshape(-1).to(T.device)
-        if mean.shape[0] != T.shape[1]:
-            raise SithError(
-                f"image mean has width {mean.shape[0]} but the text embeddings {T.shape[1]}; "
-                "compute the image mean with the same model"
-            )
-        shifted = shifted + mean
-    norms = shifted.norm(dim=-1)
-    if bool((norms < 1e-6).any()):
-        bad = int(torch.argmin(norms))
-        raise SithError(
-            f"concept #{bad} has a zero atom after the {mode!r} shift; remove it from the pool"
-        )
-    return shifted / norms[:, None]
