@@ -2,7 +2,9 @@
 
 Every module under ``src/sith`` is parsed with :mod:`ast` (nothing is imported). An edge
 ``a -> b`` is a module-level import in ``a`` (also inside a top-level ``if``/``try``, not
-inside ``if TYPE_CHECKING:``, a function or a class) that makes Python execute ``b``:
+inside ``if TYPE_CHECKING:``, a function or a class) that makes Python execute ``b``.
+A second, stricter graph also counts imports inside functions (a function-level import
+hides a circle from Python but not from the design):
 ``from sith.x import y`` gives ``sith.x`` and, when ``y`` is a submodule, ``sith.x.y``;
 relative imports are resolved; importing ``sith.p.q`` also executes the package
 ``sith.p`` (its ``__init__``) unless ``a`` lives inside ``sith.p`` already.
@@ -18,9 +20,13 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 ROOT = "sith"
 
 # Cycles outside the load/organism lane, to be removed by the work on issue 8 that owns
-# those files (decompose/, edit/, api.py, factor.py). Each entry is the sorted tuple of
-# the modules of one strongly connected component. Empty: the graph has no cycle today.
-ALLOWED_UNTIL_FIXED: set[tuple[str, ...]] = set()
+# those files (decompose/, edit/, api.py, factor.py, organism/evaluate.py). Each entry is
+# the sorted tuple of the modules of one strongly connected component. The module-level
+# graph has none; through function-level imports, api.decompose/workspace imports
+# organism.evaluate.organism_image_mean and organism.evaluate imports api.workspace.
+ALLOWED_UNTIL_FIXED: set[tuple[str, ...]] = {("sith.api", "sith.organism.evaluate")}
+# Private names used across modules, same owners: cli/edit.py calls api._load.
+PRIVATE_ALLOWED_UNTIL_FIXED: set[str] = {"sith.cli.edit -> sith.api._load"}
 
 
 def _module_name(path: Path) -> str:
@@ -102,11 +108,16 @@ def _executed(module: str, name: str | None, importer: str) -> set[str]:
     return out
 
 
-def import_graph() -> dict[str, set[str]]:
-    """``{module: {modules its module-level imports execute}}`` over every sith module."""
+def import_graph(*, functions: bool = False) -> dict[str, set[str]]:
+    """``{module: {modules its imports execute}}`` over every sith module: module-level
+    imports only, or (``functions=True``) every import statement in the file."""
     graph: dict[str, set[str]] = {m: set() for m in MODULES}
     for mod in MODULES:
-        for node in _module_level(_tree(mod).body):
+        tree = _tree(mod)
+        nodes = ast.walk(tree) if functions else _module_level(tree.body)
+        for node in nodes:
+            if not isinstance(node, ast.Import | ast.ImportFrom):
+                continue
             for target, name in _targets(node, mod):
                 graph[mod] |= _executed(target, name, mod)
     return graph
@@ -174,14 +185,31 @@ def test_a_planted_cycle_is_found() -> None:
     assert a_cycle(graph, ["a", "b", "c"]) == ["a", "b", "c", "a"]
 
 
+def _cycles(graph: dict[str, set[str]], allowed: set[tuple[str, ...]]) -> list[str]:
+    found = {tuple(c) for c in strongly_connected(graph)} - allowed
+    return [" -> ".join(a_cycle(graph, list(c))) for c in sorted(found)]
+
+
 def test_no_import_cycles() -> None:
-    graph = import_graph()
-    found = {tuple(c) for c in strongly_connected(graph)}
-    new = found - ALLOWED_UNTIL_FIXED
-    cycles = [" -> ".join(a_cycle(graph, list(c))) for c in sorted(new)]
-    assert not cycles, "import cycles:\n" + "\n".join(cycles)
-    fixed = ALLOWED_UNTIL_FIXED - found
-    assert not fixed, f"these allowed cycles are gone; remove them from ALLOWED_UNTIL_FIXED: {fixed}"
+    cycles = _cycles(import_graph(), set())
+    assert not cycles, "import cycles (module level):\n" + "\n".join(cycles)
+
+
+def test_no_cycles_through_function_level_imports() -> None:
+    cycles = _cycles(import_graph(functions=True), ALLOWED_UNTIL_FIXED)
+    assert not cycles, "import cycles (counting function-level imports):\n" + "\n".join(cycles)
+
+
+def test_the_load_and_organism_circles_are_gone() -> None:
+    """The circles named in issue 8 (load/clip <-> backends, organism world <-> captions)."""
+    graph = import_graph(functions=True)
+    members = {m for c in strongly_connected(graph) for m in c}
+    assert not {m for m in members if m.startswith(("sith.load", "sith.organism.world"))}
+    assert not members & {"sith.organism.captions", "sith.organism.vocab"}
+    assert not {b for b in graph["sith.load.clip"] if b.startswith("sith.load.")} - {
+        "sith.load.registry",
+        "sith.load.weights",
+    }  # clip.py names no backend
 
 
 def _private_uses(mod: str) -> Iterator[str]:
@@ -208,7 +236,7 @@ def _private_uses(mod: str) -> Iterator[str]:
                     continue
                 if full in MODULES and target == package:
                     continue
-                yield f"{mod}:{node.lineno}: from {target} import {name}"
+                yield f"{mod} -> {target}.{name}"
     for node in ast.walk(tree):
         if (
             isinstance(node, ast.Attribute)
@@ -218,9 +246,9 @@ def _private_uses(mod: str) -> Iterator[str]:
             and aliases.get(node.value.id, "").startswith(ROOT)
             and aliases[node.value.id] != mod
         ):
-            yield f"{mod}:{node.lineno}: {aliases[node.value.id]}.{node.attr}"
+            yield f"{mod} -> {aliases[node.value.id]}.{node.attr}"
 
 
 def test_no_private_names_across_modules() -> None:
-    uses = [u for mod in MODULES for u in _private_uses(mod)]
+    uses = sorted({u for mod in MODULES for u in _private_uses(mod)} - PRIVATE_ALLOWED_UNTIL_FIXED)
     assert not uses, "private names used across modules:\n" + "\n".join(uses)
