@@ -134,3 +134,9 @@ def test_apply_plan_twice_gives_identical_checkpoints(tmp_path) -> None:
         ckpt, _ = apply_plan(clip, plan, tmp_path / f"run{i}" / "edited.safetensors")
         out.append(ckpt.read_bytes())
     assert out[0] == out[1] == out[2]
+
+
+def test_unchanged_layer_is_a_no_op() -> None:
+    clip = wrap_open_clip(tiny_open_clip(random_ls=True, ls_init_value=0.5), model_name="tiny")
+    same = with_head_outputs(clip, {0: clip.weights.layers[0].W_O.double()})
+    assert same.info.fingerprint == clip.info.fingerprint

@@ -76,7 +76,9 @@ def with_head_outputs(clip: LoadedClip, new_W_O: dict[int, Tensor]) -> LoadedCli
     Returns:
         A new :class:`LoadedClip` (same tokenizer and preprocessing) whose model's output
         projections of those layers hold the new weights, with its weight view re-extracted
-        and a new fingerprint. ``info.model_name``/``pretrained`` are kept.
+        and a new fingerprint. ``info.model_name``/``pretrained`` are kept. Only the
+        ``out_proj`` columns of heads whose ``W_O^h`` changed (:func:`changed_heads`) are
+        written; the others keep their stored bits.
 
     Raises:
         SithError: a layer index out of range, a wrong shape, non-finite values, or a
@@ -104,6 +106,8 @@ def with_head_outputs(clip: LoadedClip, new_W_O: dict[int, Tensor]) -> LoadedCli
         for layer, W in new_W_O.items():
             param, ls, ls_name = be.head_output_param(model, layer)
             heads = changed_heads(clip.weights.layers[layer].W_O, W)
+            if not heads:
+                continue
             raw = _unfold_layer_scale(
                 W[heads].detach().double().cpu(), None if ls is None else ls.cpu(), ls_name, layer
             )
