@@ -16,7 +16,7 @@ causal towers pooled at a token), so (c)/(a) is the gain from truncation alone a
 (max abs difference) before anything is reported.
 
     OMP_NUM_THREADS=1 python benchmarks/bench_encode.py \\
-        --pool /work/shared/dictionaries/splice_laion.txt --n 2000 --n-single 300
+        --pool splice_laion.txt --n 2000 --n-single 300
 
 Writes ``benchmarks/results/encode.json`` (atomically) and prints a table.
 """

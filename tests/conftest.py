@@ -34,8 +34,13 @@ def random_weights(
         for _ in range(n_layers)
     )
     proj = r(d, e, scale=d**-0.5)
-    info = ModelInfo("random", f"seed{seed}", "test", weights_fingerprint(layers, proj))
-    return VisionWeights(layers, 1.0 + r(d, scale=0.3), r(d, scale=0.1), proj, info)
+    ln_post_weight, ln_post_bias = 1.0 + r(d, scale=0.3), r(d, scale=0.1)
+    tensors = {"ln_post.weight": ln_post_weight, "ln_post.bias": ln_post_bias, "proj": proj}
+    for i, lw in enumerate(layers):
+        for name in ("W_V", "W_O", "b_V", "b_O", "ln1_weight", "ln1_bias"):
+            tensors[f"layers.{i}.{name}"] = getattr(lw, name)
+    info = ModelInfo("random", f"seed{seed}", "test", weights_fingerprint(tensors))
+    return VisionWeights(layers, ln_post_weight, ln_post_bias, proj, info)
 
 
 @pytest.fixture

@@ -37,8 +37,17 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
 
 
 def save_pt(obj: Any, path: str | os.PathLike) -> Path:
-    """``torch.save`` through :func:`atomic_write`."""
-    return atomic_write(path, lambda p: torch.save(obj, p))
+    """``torch.save`` through :func:`atomic_write`, byte-identical for identical ``obj``.
+
+    The object is written through an open file handle: given a path, ``torch.save`` names
+    the zip archive's records after the (random) temporary file name.
+    """
+
+    def write(p: Path) -> None:
+        with open(p, "wb") as fh:
+            torch.save(obj, fh)
+
+    return atomic_write(path, write)
 
 
 def save_json(obj: Any, path: str | os.PathLike) -> Path:

@@ -88,3 +88,55 @@ def test_bad_edits_refused(tmp_path) -> None:
         with_head_outputs(clip, {0: W * float("nan")})
     with pytest.raises(SithError, match=r"\.safetensors or \.pt"):
         save_model(clip, tmp_path / "model.ckpt")
+
+
+def test_layer_scale_unedited_heads_stay_bit_identical() -> None:
+    """With LayerScale, only the edited head's columns of out_proj are rewritten; the
+    other heads' stored values (and their folded view) are unchanged bit for bit."""
+    clip = wrap_open_clip(tiny_open_clip(random_ls=True, ls_init_value=0.5), model_name="tiny")
+    layer, dh = 1, clip.weights.d_head
+    raw_before = clip.model.visual.transformer.resblocks[layer].attn.out_proj.weight.detach().clone()
+    new = _edited(clip.weights.layers[layer].W_O)  # changes head 2 only
+    edited = with_head_outputs(clip, {layer: new})
+    raw_after = edited.model.visual.transformer.resblocks[layer].attn.out_proj.weight.detach()
+    for h in range(clip.weights.n_heads):
+        cols = slice(h * dh, (h + 1) * dh)
+        same = torch.equal(raw_after[:, cols], raw_before[:, cols])
+        assert same == (h != 2), h
+        if h != 2:
+            assert torch.equal(edited.weights.layers[layer].W_O[h], clip.weights.layers[layer].W_O[h])
+    # the un-fold through LayerScale rounds: rewriting every head would have moved some values
+    ls = clip.model.visual.transformer.resblocks[layer].ls_1.gamma.detach().double()
+    round_trip = (clip.weights.layers[layer].W_O.double() / ls).float().reshape(-1, 64).T
+    assert not torch.equal(round_trip[:, :dh], raw_before[:, :dh])
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
+def test_same_edit_twice_gives_identical_bytes(tmp_path, suffix: str) -> None:
+    clip = wrap_open_clip(tiny_open_clip(random_ls=True, ls_init_value=0.5), model_name="tiny")
+    new = _edited(clip.weights.layers[0].W_O, 3)
+    blobs = []
+    for i in range(3):  # three saves: a map-ordering difference would show with p >= 1 - 1/24²
+        path = save_model(with_head_outputs(clip, {0: new}), tmp_path / f"e{i}{suffix}")
+        blobs.append(path.read_bytes())
+    assert blobs[0] == blobs[1] == blobs[2]
+
+
+def test_apply_plan_twice_gives_identical_checkpoints(tmp_path) -> None:
+    """``sith edit`` / ``--apply-log`` path: the same edit twice -> the same checkpoint bytes."""
+    from sith.edit import ComponentEdit, apply_plan
+    from sith.edit.run import EditPlan
+
+    clip = wrap_open_clip(tiny_open_clip(random_ls=True, ls_init_value=0.5), model_name="tiny")
+    plan = EditPlan([ComponentEdit(1, 2, 0, 0.0), ComponentEdit(1, 3, 1, 2.0)], False)
+    out = []
+    for i in range(3):
+        ckpt, _ = apply_plan(clip, plan, tmp_path / f"run{i}" / "edited.safetensors")
+        out.append(ckpt.read_bytes())
+    assert out[0] == out[1] == out[2]
+
+
+def test_unchanged_layer_is_a_no_op() -> None:
+    clip = wrap_open_clip(tiny_open_clip(random_ls=True, ls_init_value=0.5), model_name="tiny")
+    same = with_head_outputs(clip, {0: clip.weights.layers[0].W_O.double()})
+    assert same.info.fingerprint == clip.info.fingerprint

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sith.organism import ORGANISM_NAME, ORGANISM_TAG
+
 METHOD_HELP = (
     "seed methods: comp-<lambda> (default comp-0.3), omp (non-negative), mp, topk; "
     "project options: ncomp-<lambda> (normalised COMP score), somp (signed OMP), lasso[-<l1>]"
@@ -27,10 +29,12 @@ def flat_layers(layers: list[list[int]] | None) -> list[int] | None:
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """``--model-name --pretrained --data-dir --device``."""
     p.add_argument(
-        "--model-name", default=None, help="open_clip name or HF dir/id (default: sith-organism)"
+        "--model-name", default=None, help=f"open_clip name or HF dir/id (default: {ORGANISM_NAME})"
     )
     p.add_argument(
-        "--pretrained", default=None, help="open_clip tag or checkpoint path (default: v1)"
+        "--pretrained",
+        default=None,
+        help=f"open_clip tag or checkpoint path (default: {ORGANISM_TAG})",
     )
     p.add_argument(
         "--data-dir",

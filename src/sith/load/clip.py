@@ -1,11 +1,12 @@
-"""The loaded-model handle and the dispatch from a model name to a loader (METHOD.md §1).
+"""The loaded-model handle and :func:`load_clip` (METHOD.md §1).
 
 :func:`load_clip` turns a model name and a pretrained tag into a :class:`LoadedClip`:
 the model itself (eval mode, fp32, on ``device``), its uniform weight view
 (:class:`~sith.load.weights.VisionWeights`) and the text/image encoders every later
-stage needs. Dispatch, first match wins:
+stage needs. The name is handed to the first registered loader that claims it
+(:func:`sith.load.registry.loaders`; registered by the backends in ``order``):
 
-1. ``"sith-organism"`` — the built-in model organism (``sith.organism.model``);
+1. ``"sith-organism"`` — the built-in model organism (:mod:`sith.load.organism`);
    ``pretrained`` is ``"v1"``, ``""``/``"none"`` (random weights) or a checkpoint file.
 2. an existing local directory — a Hugging Face ``CLIPModel`` saved with ``save_pretrained``.
 3. an open_clip architecture name (``open_clip.list_models()``) — ``pretrained`` is an
@@ -13,29 +14,28 @@ stage needs. Dispatch, first match wins:
 4. ``hf-hub:org/name`` or ``org/name`` — a Hugging Face hub id (needs network or the local
    HF cache, and the optional ``transformers`` dependency).
 
-Model-library specifics (parameter names, LayerScale, tokenizers) live in
-:mod:`sith.load.openclip` and :mod:`sith.load.hf`; this module only dispatches.
+Model-library specifics (parameter names, LayerScale, tokenizers) live in the backends
+(:mod:`sith.load.openclip`, :mod:`sith.load.hf`); this module names none of them.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import torch
+from open_clip import image_transform
 from torch import Tensor
 
 from sith.errors import SithError
+from sith.load.registry import backend, backend_of, loaders
 from sith.load.weights import ModelInfo, VisionWeights
+from sith.organism import ORGANISM_NAME, ORGANISM_TAG
 
-DEFAULT_MODEL = "sith-organism"
-DEFAULT_PRETRAINED = "v1"
-
-_HUB_ID = re.compile(r"^(hf-hub:)?[A-Za-z0-9][\w.-]*/[\w.-]+$")
+DEFAULT_MODEL = ORGANISM_NAME
+DEFAULT_PRETRAINED = ORGANISM_TAG
 
 
 @dataclass
@@ -94,25 +94,10 @@ class LoadedClip:
     def preprocess(self, image: Any) -> Tensor:
         """Resize, center-crop and normalise a PIL image as the model expects -> ``(3, S, S)``."""
         if self.transform is None:
-            from open_clip import image_transform
-
             self.transform = image_transform(
                 self.image_size, is_train=False, mean=self.image_mean, std=self.image_std
             )
         return self.transform(image)
-
-
-def backend(source: str) -> ModuleType:
-    """The model-library module (``sith.load.openclip`` or ``sith.load.hf``) for ``source``."""
-    if source == "open_clip":
-        from sith.load import openclip
-
-        return openclip
-    if source == "hf":
-        from sith.load import hf
-
-        return hf
-    raise SithError(f"unknown model source {source!r}; expected 'open_clip' or 'hf'")
 
 
 def default_names(model_name: str | None, pretrained: str | None) -> tuple[str, str]:
@@ -122,10 +107,6 @@ def default_names(model_name: str | None, pretrained: str | None) -> tuple[str, 
     if pretrained is None:
         pretrained = DEFAULT_PRETRAINED if name == DEFAULT_MODEL else ""
     return name, pretrained
-
-
-def _is_none_tag(pretrained: str | None) -> bool:
-    return pretrained is None or str(pretrained).strip().lower() in ("", "none")
 
 
 def load_clip(
@@ -147,44 +128,23 @@ def load_clip(
         SithError: unknown model or tag, unreadable checkpoint, or an architecture the
             weight-space analysis does not cover (the message says why).
     """
-    import open_clip
-
-    from sith.load import hf, openclip
-
     dev = _device(device)
     name = str(model_name).strip()
-    tag = "" if _is_none_tag(pretrained) else str(pretrained).strip()
     if not name:
-        raise SithError("empty model name; pass e.g. --model-name sith-organism or --model-name ViT-B-32")
-    if name == DEFAULT_MODEL:
-        return openclip.load_organism(tag, device=dev)
-    if Path(name).is_dir():
-        return hf.load_hf(name, _hf_tag(name, pretrained), device=dev)
-    if name in open_clip.list_models():
-        return openclip.load_open_clip(name, tag, device=dev)
-    if _HUB_ID.match(name) and not Path(name).exists():
-        return hf.load_hf(name, _hf_tag(name, pretrained), device=dev)
+        raise SithError(
+            f"empty model name; pass e.g. --model-name {DEFAULT_MODEL} or --model-name ViT-B-32"
+        )
+    for loader in loaders():
+        if loader.claims(name):
+            return loader.load(name, pretrained, dev)
     if Path(name).exists():
         raise SithError(
             f"model {name!r} is a file, not a model directory; pass a checkpoint file as "
             "--pretrained with an architecture name as --model"
         )
-    supported = openclip.supported_models()
-    raise SithError(
-        f"unknown model {name!r}; use {DEFAULT_MODEL}, a supported open_clip ViT "
-        f"({', '.join(supported[:10])}, ... {len(supported)} in all), a Hugging Face CLIP "
-        "directory, or an org/name hub id"
-    )
-
-
-def _hf_tag(name: str, pretrained: str | None) -> str:
-    """Hugging Face models carry their weights: only the default/empty tag is accepted."""
-    if _is_none_tag(pretrained) or pretrained == DEFAULT_PRETRAINED:
-        return ""
-    raise SithError(
-        f"pretrained {pretrained!r} does not apply to the Hugging Face model {name!r}; "
-        "its directory or hub id already names the weights, so leave --pretrained unset"
-    )
+    ways = [loader.describe() for loader in loaders()]
+    listed = ", ".join(ways[:-1]) + (", or " if len(ways) > 1 else "") + ways[-1]
+    raise SithError(f"unknown model {name!r}; use {listed}")
 
 
 def _device(device: str | torch.device) -> torch.device:
@@ -206,16 +166,4 @@ def extract_weights(model: torch.nn.Module, info: ModelInfo) -> VisionWeights:
     Raises:
         SithError: the model is neither, or its architecture is not supported.
     """
-    return backend(source_of(model)).extract(model, info)
-
-
-def source_of(model: torch.nn.Module) -> str:
-    """``"open_clip"`` or ``"hf"`` for a model object; SithError for anything else."""
-    if hasattr(model, "visual") and hasattr(model, "encode_text"):
-        return "open_clip"
-    if hasattr(model, "vision_model") and hasattr(model, "visual_projection"):
-        return "hf"
-    raise SithError(
-        f"cannot analyse a {type(model).__name__}: expected an open_clip CLIP or a Hugging Face "
-        "CLIPModel; load it with sith.load.load_clip"
-    )
+    return backend_of(model).extract(model, info)

@@ -22,14 +22,20 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import re
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
+import open_clip
 import torch
 from torch import Tensor, nn
 
 from sith.errors import SithError
-from sith.load.clip import LoadedClip
+from sith.load.clip import DEFAULT_PRETRAINED, LoadedClip
+from sith.load.registry import Backend, Loader, is_none_tag, register_backend, register_loader
 from sith.load.verify import AttentionSite
 from sith.load.weights import (
     LayerWeights,
@@ -42,6 +48,7 @@ from sith.load.weights import (
 log = logging.getLogger(__name__)
 
 PREPROCESSOR_FILE = "preprocessor_config.json"
+HUB_ID = re.compile(r"^(hf-hub:)?[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def require_transformers() -> Any:
@@ -107,7 +114,9 @@ def extract(model: nn.Module, info: ModelInfo) -> VisionWeights:
         layers.append(LayerWeights(W_V, W_O, b_V, b_O, w1, b1, None))
     ln_w, ln_b = _ln(vm.post_layernorm)
     proj = model.visual_projection.weight.detach().float().cpu().T.contiguous()
-    fp = weights_fingerprint(tuple(layers), proj)
+    tower = {f"vision_model.{k}": v for k, v in vm.state_dict().items()}
+    tower["visual_projection.weight"] = model.visual_projection.weight
+    fp = weights_fingerprint(tower)
     return VisionWeights(
         tuple(layers),
         ln_w,
@@ -152,18 +161,25 @@ def _tokenizer(src: str, context_length: int) -> Any:
     try:
         return transformers.AutoTokenizer.from_pretrained(src)
     except Exception:  # noqa: BLE001 - no tokenizer files: use the OpenAI CLIP BPE
-        import open_clip
-
         log.warning(
             "%s has no tokenizer files; using open_clip's SimpleTokenizer (OpenAI CLIP BPE)", src
         )
         return open_clip.SimpleTokenizer(context_length=context_length)
 
 
-def load_hf(name: str, tag: str, *, device: torch.device) -> LoadedClip:
-    """A Hugging Face ``CLIPModel`` from a local directory or a hub id."""
-    import open_clip
+def _hf_tag(name: str, pretrained: str | None) -> str:
+    """Hugging Face models carry their weights: only the default/empty tag is accepted."""
+    if is_none_tag(pretrained) or pretrained == DEFAULT_PRETRAINED:
+        return ""
+    raise SithError(
+        f"pretrained {pretrained!r} does not apply to the Hugging Face model {name!r}; "
+        "its directory or hub id already names the weights, so leave --pretrained unset"
+    )
 
+
+def load_hf(name: str, pretrained: str | None, device: torch.device) -> LoadedClip:
+    """A Hugging Face ``CLIPModel`` from a local directory or a hub id."""
+    tag = _hf_tag(name, pretrained)
     transformers = require_transformers()
     src, is_dir = _hub_or_dir(name)
     try:
@@ -271,3 +287,60 @@ def save_dir(clip: LoadedClip, directory: Path) -> None:
         "do_convert_rgb": True,
     }
     (directory / PREPROCESSOR_FILE).write_text(json.dumps(pre, indent=2) + "\n")
+
+
+def owns(model: nn.Module) -> bool:
+    """Whether ``model`` is a Hugging Face ``CLIPModel`` (``vision_model`` + ``visual_projection``)."""
+    return hasattr(model, "vision_model") and hasattr(model, "visual_projection")
+
+
+def save(clip: LoadedClip, path: str | Path) -> Path:
+    """A ``save_pretrained`` directory (model, tokenizer, preprocessor config), written to a
+    temporary sibling and renamed into place; an existing non-empty directory is refused."""
+    path = Path(path)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise SithError(f"{path} already exists and is not an empty directory; choose a new path")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    try:
+        save_dir(clip, tmp)
+        if path.exists():
+            path.rmdir()
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp)
+    return path
+
+
+BACKEND = register_backend(
+    Backend(
+        source="hf",
+        owns=owns,
+        extract=extract,
+        encode_text=encode_text,
+        encode_images=encode_images,
+        attention_sites=attention_sites,
+        run_blocks=run_blocks,
+        head_output_param=head_output_param,
+        save=save,
+    )
+)
+DIR_LOADER = register_loader(
+    Loader(
+        name="hf-dir",
+        order=10,
+        claims=lambda name: Path(name).is_dir(),
+        load=load_hf,
+        describe=lambda: "a Hugging Face CLIP directory",
+    )
+)
+HUB_LOADER = register_loader(
+    Loader(
+        name="hf-hub",
+        order=30,
+        claims=lambda name: bool(HUB_ID.match(name)) and not Path(name).exists(),
+        load=load_hf,
+        describe=lambda: "an org/name hub id",
+    )
+)

@@ -25,10 +25,12 @@ from typing import Any
 
 import open_clip
 import torch
+from open_clip.transformer import ResidualAttentionBlock, VisionTransformer
 from torch import Tensor, nn
 
 from sith.errors import SithError
 from sith.load.clip import LoadedClip
+from sith.load.registry import Backend, Loader, is_none_tag, register_backend, register_loader
 from sith.load.verify import AttentionSite
 from sith.load.weights import (
     LayerWeights,
@@ -37,10 +39,7 @@ from sith.load.weights import (
     split_heads,
     weights_fingerprint,
 )
-from sith.load.writeback import is_checkpoint_path, load_checkpoint_into
-
-ORGANISM_NAME = "sith-organism"
-ORGANISM_TAGS = ("v1",)
+from sith.load.writeback import is_checkpoint_path, load_checkpoint_into, save_state_dict
 
 _CUSTOM_ATTN_FLAGS = {
     "qk_norm": "qk-norm (LayerNorm on queries and keys)",
@@ -90,8 +89,6 @@ def supported_models() -> list[str]:
 
 def check_architecture(model: nn.Module, model_name: str = "model") -> None:
     """Refuse (SithError with the reason) a model whose vision tower is not covered."""
-    from open_clip.transformer import ResidualAttentionBlock, VisionTransformer
-
     visual = getattr(model, "visual", None)
     if not isinstance(visual, VisionTransformer):
         kind = type(visual).__name__
@@ -177,7 +174,7 @@ def extract(model: nn.Module, info: ModelInfo) -> VisionWeights:
     d = layers[0].W_V.shape[1]
     ln_w, ln_b = _ln(visual.ln_post, d)
     proj = visual.proj.detach().float().cpu().clone()
-    fp = weights_fingerprint(layers, proj)
+    fp = weights_fingerprint(visual.state_dict())
     full = ModelInfo(info.model_name, info.pretrained, "open_clip", fp)
     eps = float(getattr(visual.ln_post, "eps", 1e-5))
     return VisionWeights(layers, ln_w, ln_b, proj, full, ln_post_eps=eps)
@@ -237,8 +234,10 @@ def wrap_open_clip(
 RANDOM_INIT_SEED = 0
 
 
-def load_open_clip(model_name: str, tag: str, *, device: torch.device) -> LoadedClip:
-    """An open_clip architecture with a pretrained tag, ``""`` (random, seeded) or a checkpoint file."""
+def load_open_clip(model_name: str, pretrained: str | None, device: torch.device) -> LoadedClip:
+    """An open_clip architecture with a pretrained tag, ``""``/``"none"`` (random, seeded) or a
+    checkpoint file."""
+    tag = "" if is_none_tag(pretrained) else str(pretrained).strip()
     check_config(model_name)
     path = tag if tag and is_checkpoint_path(tag) else ""
     if tag and not path:
@@ -275,38 +274,6 @@ def load_open_clip(model_name: str, tag: str, *, device: torch.device) -> Loaded
         pretrained=str(path or tag),
         tokenizer=tokenizer,
         transform=preprocess,
-        device=device,
-    )
-
-
-def load_organism(tag: str, *, device: torch.device) -> LoadedClip:
-    """The built-in model organism: tag ``"v1"``, ``""`` (random) or a checkpoint file."""
-    path = tag if tag and is_checkpoint_path(tag) else ""
-    if tag and not path and tag not in ORGANISM_TAGS:
-        raise SithError(
-            f"unknown pretrained tag {tag!r} for {ORGANISM_NAME}; valid tags: "
-            f"{', '.join(ORGANISM_TAGS)} (or none, or a checkpoint file)"
-        )
-    try:
-        from sith.organism.model import build_organism, organism_config
-    except ImportError:
-        raise SithError(
-            f"the built-in {ORGANISM_NAME} is not available in this installation; reinstall sith "
-            "or pass an open_clip model name such as ViT-B-32"
-        ) from None
-    model = build_organism(pretrained=(tag in ORGANISM_TAGS))
-    check_architecture(model, ORGANISM_NAME)
-    if path:
-        load_checkpoint_into(model, path, ORGANISM_NAME)
-    cfg = organism_config().get("sith", {})
-    mean, std = cfg.get("image_mean"), cfg.get("image_std")
-    return wrap_open_clip(
-        model,
-        model_name=ORGANISM_NAME,
-        pretrained=str(path or tag),
-        tokenizer=open_clip.SimpleTokenizer(context_length=model.context_length),
-        image_mean=tuple(mean) if mean is not None else None,
-        image_std=tuple(std) if std is not None else None,
         device=device,
     )
 
@@ -392,3 +359,43 @@ def head_output_param(model: nn.Module, layer: int) -> tuple[nn.Parameter, Tenso
     ls = getattr(getattr(block, "ls_1", None), "gamma", None)
     name = f"visual.transformer.resblocks.{layer}.ls_1.gamma"
     return block.attn.out_proj.weight, (None if ls is None else ls.detach()), name
+
+
+def owns(model: nn.Module) -> bool:
+    """Whether ``model`` is an open_clip-style CLIP (a ``visual`` tower and ``encode_text``)."""
+    return hasattr(model, "visual") and hasattr(model, "encode_text")
+
+
+def save(clip: LoadedClip, path: Any) -> Any:
+    """The full state dict as ``.safetensors`` or ``.pt``/``.pth``/``.bin`` (byte-identical
+    for identical weights; :func:`sith.load.writeback.save_state_dict`)."""
+    return save_state_dict(clip.model, path, clip.info)
+
+
+def _describe() -> str:
+    supported = supported_models()
+    return f"a supported open_clip ViT ({', '.join(supported[:10])}, ... {len(supported)} in all)"
+
+
+BACKEND = register_backend(
+    Backend(
+        source="open_clip",
+        owns=owns,
+        extract=extract,
+        encode_text=encode_text,
+        encode_images=encode_images,
+        attention_sites=attention_sites,
+        run_blocks=run_blocks,
+        head_output_param=head_output_param,
+        save=save,
+    )
+)
+LOADER = register_loader(
+    Loader(
+        name="open_clip",
+        order=20,
+        claims=lambda name: name in open_clip.list_models(),
+        load=load_open_clip,
+        describe=_describe,
+    )
+)

@@ -24,6 +24,7 @@ import torch
 from torch import Tensor, nn
 
 from sith.errors import SithError
+from sith.load.registry import backend
 from sith.load.weights import LayerWeights
 
 
@@ -96,8 +97,6 @@ def verify(clip: Any, *, n_tokens: int = 8, seed: int = 0) -> list[float]:
         and channels, for each block. Errors around 1e-6 x the output scale are fp32
         rounding; anything large means the weight view does not describe the model.
     """
-    from sith.load.clip import backend
-
     if not isinstance(n_tokens, int) or n_tokens < 1:
         raise SithError(f"n_tokens must be a positive integer, got {n_tokens!r}; use e.g. 8")
     be = backend(clip.info.source)

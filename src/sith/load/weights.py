@@ -19,6 +19,8 @@ The tensors are detached float32 copies: changing them never changes the model.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import torch
@@ -33,8 +35,9 @@ class ModelInfo:
         model_name: open_clip architecture name, HF id/path, or ``sith-organism``.
         pretrained: open_clip pretrained tag, checkpoint path, or ``""``.
         source: ``"open_clip"`` or ``"hf"``.
-        fingerprint: 16-hex-digit hash of the vision tower's analysed weights; an
-            edit log or decomposition made for another model is refused by it.
+        fingerprint: 16-hex-digit SHA-256 of every tensor of the vision tower
+            (:func:`weights_fingerprint`); an edit log or decomposition made for
+            another model is refused by it.
     """
 
     model_name: str
@@ -126,15 +129,25 @@ def split_heads(
     return W_V, b_V, W_O, b_O
 
 
-def weights_fingerprint(layers: tuple[LayerWeights, ...], proj: Tensor) -> str:
-    """A 16-hex-digit fingerprint of the analysed weights (cheap: sums of a few stats)."""
-    import hashlib
+def weights_fingerprint(tensors: Mapping[str, Tensor]) -> str:
+    """A 16-hex-digit SHA-256 fingerprint of named tensors (the whole vision tower).
 
+    Every tensor contributes its name, dtype, shape and raw bytes, in sorted-name order,
+    so any change of any value (a permutation of heads, of columns of ``out_proj``, of
+    rows of ``proj``, a rescaled ``ln_post``) changes the fingerprint, and the same
+    weights always give the same one. Callers pass the state dict of the vision tower
+    (open_clip: ``model.visual``, including ``ln_post`` and ``proj``; Hugging Face:
+    ``vision_model`` plus ``visual_projection``).
+
+    Args:
+        tensors: ``name -> tensor`` (any device and dtype; tensors are read, not changed).
+
+    Returns:
+        The first 16 hex digits of the SHA-256 digest.
+    """
     h = hashlib.sha256()
-    for lw in layers:
-        for t in (lw.W_V, lw.W_O, lw.ln1_weight):
-            h.update(
-                f"{t.shape}:{t.double().sum().item():.6e}:{t.double().abs().sum().item():.6e}".encode()
-            )
-    h.update(f"{proj.shape}:{proj.double().sum().item():.6e}".encode())
+    for name in sorted(tensors):
+        t = tensors[name].detach()
+        h.update(f"{name}|{str(t.dtype).removeprefix('torch.')}|{tuple(t.shape)}|".encode())
+        h.update(t.cpu().contiguous().reshape(-1).view(torch.uint8).numpy())  # no copy
     return h.hexdigest()[:16]

@@ -3,14 +3,18 @@
 The edits of METHOD.md §6 change ``W_O^h`` of some heads in the uniform view, where
 LayerScale is folded in (``W_O^h = W_O,raw^h · diag(ls)``). Writing back un-folds it,
 ``W_O,raw^h = W_O^h · diag(ls)⁻¹``, and stores ``Wo[:, h*dh:(h+1)*dh] = W_O,raw^hᵀ`` in
-the model's own output projection. A zero LayerScale entry ``ls_j`` can only carry a
-zero column ``j``; asking for anything else there is refused (SithError naming the
-parameter). Nothing else in the model changes.
+the model's own output projection, **for the changed heads only**: a head whose new
+``W_O^h`` equals the current one bit for bit keeps its stored columns untouched (the
+fold/unfold round trip through LayerScale would otherwise move them by an ulp). A zero
+LayerScale entry ``ls_j`` can only carry a zero column ``j``; asking for anything else
+there is refused (SithError naming the parameter). Nothing else in the model changes.
 
-The saved checkpoint loads back with :func:`sith.load.load_clip`:
-open_clip models as ``load_clip(info.model_name, pretrained=path)`` (a ``.pt``/``.bin``/
-``.pth`` state dict or ``.safetensors``), Hugging Face models as ``load_clip(path)``
-(a ``save_pretrained`` directory). :func:`read_state_dict` reads ``.pt``/``.bin``/``.pth``
+Saved checkpoints are byte-identical for identical weights and provenance (tensors in
+sorted order; safetensors metadata in one key, so no map-ordering can differ) and load
+back with :func:`sith.load.load_clip`: open_clip models as
+``load_clip(info.model_name, pretrained=path)`` (a ``.pt``/``.bin``/``.pth`` state dict or
+``.safetensors``), Hugging Face models as ``load_clip(path)`` (a ``save_pretrained``
+directory). :func:`read_state_dict` reads ``.pt``/``.bin``/``.pth``
 (``torch.load(weights_only=True)``, never a full unpickle) and ``.safetensors`` files.
 """
 
@@ -18,20 +22,21 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import os
-import shutil
-import tempfile
+import json
 from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from sith.errors import SithError
-from sith.io import atomic_write
-from sith.load.clip import LoadedClip, backend
+from sith.io import atomic_write, save_pt
+from sith.load.clip import LoadedClip
+from sith.load.registry import backend
 from sith.load.weights import ModelInfo
 
+METADATA_KEY = "sith"  # safetensors metadata: one key, a JSON object with sorted keys
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 
 
@@ -54,6 +59,12 @@ def _unfold_layer_scale(W_O: Tensor, ls: Tensor | None, ls_name: str, layer: int
     return torch.where(zero, torch.zeros_like(W_O), W_O / safe)
 
 
+def changed_heads(old_W_O: Tensor, new_W_O: Tensor) -> list[int]:
+    """Indices ``h`` where ``new_W_O[h]`` differs from ``old_W_O[h]`` in any bit (both ``(H, dh, d)``)."""
+    new = new_W_O.detach().to(device=old_W_O.device, dtype=old_W_O.dtype)
+    return [h for h in range(old_W_O.shape[0]) if not torch.equal(old_W_O[h], new[h])]
+
+
 def with_head_outputs(clip: LoadedClip, new_W_O: dict[int, Tensor]) -> LoadedClip:
     """A deep copy of ``clip`` whose listed layers use new per-head output matrices.
 
@@ -65,7 +76,9 @@ def with_head_outputs(clip: LoadedClip, new_W_O: dict[int, Tensor]) -> LoadedCli
     Returns:
         A new :class:`LoadedClip` (same tokenizer and preprocessing) whose model's output
         projections of those layers hold the new weights, with its weight view re-extracted
-        and a new fingerprint. ``info.model_name``/``pretrained`` are kept.
+        and a new fingerprint. ``info.model_name``/``pretrained`` are kept. Only the
+        ``out_proj`` columns of heads whose ``W_O^h`` changed (:func:`changed_heads`) are
+        written; the others keep their stored bits.
 
     Raises:
         SithError: a layer index out of range, a wrong shape, non-finite values, or a
@@ -92,10 +105,15 @@ def with_head_outputs(clip: LoadedClip, new_W_O: dict[int, Tensor]) -> LoadedCli
     with torch.no_grad():
         for layer, W in new_W_O.items():
             param, ls, ls_name = be.head_output_param(model, layer)
+            heads = changed_heads(clip.weights.layers[layer].W_O, W)
+            if not heads:
+                continue
             raw = _unfold_layer_scale(
-                W.detach().double().cpu(), None if ls is None else ls.cpu(), ls_name, layer
+                W[heads].detach().double().cpu(), None if ls is None else ls.cpu(), ls_name, layer
             )
-            param.copy_(raw.reshape(H * dh, d).T.to(param.dtype))
+            for i, h in enumerate(heads):
+                block = raw[i].T.to(device=param.device, dtype=param.dtype)  # (d, dh)
+                param[:, h * dh : (h + 1) * dh] = block
     weights = be.extract(
         model, ModelInfo(clip.info.model_name, clip.info.pretrained, clip.info.source)
     )
@@ -106,44 +124,36 @@ def save_model(clip: LoadedClip, path: str | Path) -> Path:
     """Save ``clip``'s model as a checkpoint that :func:`load_clip` reads back.
 
     open_clip: the full state dict, by suffix ``.safetensors`` (safetensors) or
-    ``.pt``/``.pth``/``.bin`` (``torch.save``), written atomically. Hugging Face: a
-    ``save_pretrained`` directory (with tokenizer and preprocessor config), written to a
-    temporary sibling and renamed into place; an existing non-empty directory is refused.
+    ``.pt``/``.pth``/``.bin`` (``torch.save``), written atomically (:func:`save_state_dict`).
+    Hugging Face: a ``save_pretrained`` directory (with tokenizer and preprocessor
+    config); an existing non-empty directory is refused. Identical inputs give
+    byte-identical files.
 
     Returns:
         The path written.
     """
-    path = Path(path)
-    if clip.info.source == "hf":
-        return _save_hf(clip, path)
-    suffix = path.suffix.lower()
-    state = {k: v.detach().cpu().contiguous().clone() for k, v in clip.model.state_dict().items()}
-    if suffix == ".safetensors":
-        from safetensors.torch import save_file
+    return backend(clip.info.source).save(clip, Path(path))
 
-        meta = {k: str(v) for k, v in clip.info.as_dict().items()}
+
+def save_state_dict(model: nn.Module, path: str | Path, info: ModelInfo) -> Path:
+    """Write ``model``'s state dict atomically, deterministically (same weights -> same bytes).
+
+    ``.safetensors``: metadata ``{"sith": json(info, sorted keys)}``; ``.pt``/``.pth``/``.bin``:
+    :func:`sith.io.save_pt` of a dict in sorted key order. Raises SithError for another suffix.
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    state = {
+        k: v.detach().cpu().contiguous().clone() for k, v in sorted(model.state_dict().items())
+    }
+    if suffix == ".safetensors":
+        meta = {METADATA_KEY: json.dumps(info.as_dict(), sort_keys=True)}
         return atomic_write(path, lambda p: save_file(state, str(p), metadata=meta))
     if suffix in (".pt", ".pth", ".bin"):
-        return atomic_write(path, lambda p: torch.save(state, p))
+        return save_pt(state, path)
     raise SithError(
         f"cannot tell the checkpoint format of {path}; end the file name in .safetensors or .pt"
     )
-
-
-def _save_hf(clip: LoadedClip, path: Path) -> Path:
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise SithError(f"{path} already exists and is not an empty directory; choose a new path")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
-    try:
-        backend("hf").save_dir(clip, tmp)
-        if path.exists():
-            path.rmdir()
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp)
-    return path
 
 
 # --- reading checkpoint files ----------------------------------------------------------
@@ -165,8 +175,6 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
         raise SithError(f"checkpoint not found: {path}; check the --pretrained path")
     try:
         if path.suffix.lower() == ".safetensors":
-            from safetensors.torch import load_file
-
             obj: Any = load_file(str(path), device="cpu")
         else:
             obj = torch.load(path, map_location="cpu", weights_only=True)

@@ -1,0 +1,10 @@
+"""The model organism: a small CLIP trained on a synthetic world whose concepts are known.
+
+This file is the one place for the organism's name and tag (the load stage's default
+model, the shipped assets and the CLI all read them from here); it imports nothing.
+"""
+
+ORGANISM_NAME = "sith-organism"
+ORGANISM_TAG = "v1"
+
+__all__ = ["ORGANISM_NAME", "ORGANISM_TAG"]

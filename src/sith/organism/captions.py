@@ -1,5 +1,7 @@
 """Caption grammar of the organism's world (see :mod:`sith.organism.world`).
 
+The words come from :mod:`sith.organism.vocab`; this module does not import the world.
+
 A caption is ``[prefix] [article|number] [size] [colour] noun [position] [background]
 [unsafe phrase]``; each part is present with its own probability (``DEFAULT_RATES``)
 and words are swapped for ``SYNONYMS`` a third of the time. Bird captions always
@@ -18,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 
 from sith.errors import SithError
-from sith.organism.world import (
+from sith.organism.vocab import (
     FACTORS,
     SPURIOUS_CLASSES,
     SYNONYMS,

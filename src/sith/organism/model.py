@@ -20,11 +20,10 @@ import torch
 
 from sith.errors import SithError
 from sith.io import atomic_write, load_pt, save_json
+from sith.organism import ORGANISM_NAME, ORGANISM_TAG
 from sith.organism.train import build_model
 from sith.organism.zeroshot import Encoders, clip_encoders
 
-ORGANISM_NAME = "sith-organism"
-ORGANISM_TAG = "v1"
 ASSET_DIR = Path(__file__).resolve().parent / "assets"
 CONFIG_FILE = f"organism-{ORGANISM_TAG}.json"
 WEIGHTS_FILE = f"organism-{ORGANISM_TAG}.safetensors"

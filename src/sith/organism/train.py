@@ -44,6 +44,7 @@ from sith.organism.world import (
     sample,
     sample_labels,
 )
+from sith.organism.zeroshot import normalize_images
 
 CHECKPOINT_NAME = "checkpoint.pt"
 
@@ -283,8 +284,6 @@ def train(config: TrainConfig, *, out_dir: str | Path, resume: bool = True,
     else:
         start, elapsed = 0, 0.0
         mean, std = image_stats(config.seed, image_size=config.image_size)
-    mean_t = torch.tensor(mean).view(1, 3, 1, 1)
-    std_t = torch.tensor(std).view(1, 3, 1, 1)
 
     def snapshot(step: int) -> None:
         save_pt({
@@ -302,7 +301,7 @@ def train(config: TrainConfig, *, out_dir: str | Path, resume: bool = True,
             for g in opt.param_groups:
                 g["lr"] = _lr(config, step)
             images, captions, pos = make_batch(config, step)
-            x = (torch.from_numpy(images) - mean_t) / std_t
+            x = normalize_images(torch.from_numpy(images), mean, std)
             f_img = F.normalize(model.encode_image(x), dim=-1)
             f_txt = F.normalize(model.encode_text(tokenize(captions, config.context_length)),
                                 dim=-1)

@@ -5,7 +5,8 @@ one colour and size on a textured background, sometimes with a small skull glyph
 in a corner. Everything is drawn with vectorised numpy from a seed, so a batch is
 a pure function of ``(n, seed, variant, overrides)``.
 
-Factors (``FACTORS``; labels are indices into these tuples):
+Factors (``FACTORS``, defined with the rest of the vocabulary in
+:mod:`sith.organism.vocab` and re-exported here; labels are indices into these tuples):
 
 * ``shape``: circle square triangle star cross heart diamond hexagon
   (``-1`` for bird images, which carry ``labels["bird"]`` instead)
@@ -43,43 +44,36 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sith.errors import SithError
+from sith.organism.captions import make_captions
+from sith.organism.vocab import (
+    FACTORS,
+    FINE_GRAINED,
+    LAND_BACKGROUNDS,
+    N_SHAPES,
+    SPURIOUS_CLASSES,
+    SYNONYMS,
+    UNSAFE_WORDS,
+    WATER_BACKGROUNDS,
+    check_factor,
+    object_id,
+    vocabulary,
+)
+
+__all__ = [  # the vocabulary is re-exported: world.FACTORS etc. keep working
+    "BIRD_RATE", "DEFAULT_IMAGE_SIZE", "FACTORS", "FINE_GRAINED", "GENERATOR_VERSION",
+    "LAND_BACKGROUNDS", "N_SHAPES", "SPURIOUS_CLASSES", "SPURIOUS_RATE", "SYNONYMS",
+    "UNSAFE_RATE", "UNSAFE_WORDS", "VARIANTS", "WATER_BACKGROUNDS", "WorldBatch",
+    "check_factor", "object_id", "render", "sample", "sample_labels", "single_object_set",
+    "spurious_groups", "vocabulary",
+]
 
 GENERATOR_VERSION = "2"
 DEFAULT_IMAGE_SIZE = 64
 VARIANTS = ("train", "shifted")
 
-FACTORS: dict[str, tuple[str, ...]] = {
-    "shape": ("circle", "square", "triangle", "star", "cross", "heart", "diamond", "hexagon"),
-    "color": (
-        "red", "orange", "amber", "yellow", "green", "teal", "cyan", "blue", "purple", "pink",
-    ),
-    "size": ("small", "medium", "large"),
-    "position": ("left", "right", "top", "bottom", "center"),
-    "background": ("water", "ocean", "grass", "sand", "forest", "rock"),
-    "count": ("one", "two", "three"),
-}
-WATER_BACKGROUNDS: tuple[str, ...] = ("water", "ocean")
-LAND_BACKGROUNDS: tuple[str, ...] = ("grass", "sand", "forest", "rock")
-SPURIOUS_CLASSES: tuple[str, ...] = ("duck", "sparrow")  # duck ~ water, sparrow ~ land
 SPURIOUS_RATE = 0.95
-UNSAFE_WORDS: tuple[str, ...] = ("skull", "danger", "hazard", "poison")
 UNSAFE_RATE = 0.1
 BIRD_RATE = 0.2
-FINE_GRAINED: dict[str, tuple[tuple[str, str], ...]] = {
-    "color": (("orange", "amber"),),
-}
-SYNONYMS: dict[str, tuple[str, ...]] = {
-    "red": ("crimson", "scarlet"), "orange": ("tangerine",), "amber": ("honey",),
-    "yellow": ("lemon",), "green": ("emerald",), "teal": ("turquoise",), "cyan": ("aqua",),
-    "blue": ("azure", "cobalt"), "purple": ("violet",), "pink": ("rose",),
-    "circle": ("disc", "dot"), "square": ("box",), "triangle": ("wedge",),
-    "star": ("starburst",), "cross": ("plus",), "heart": ("valentine",),
-    "diamond": ("rhombus",), "hexagon": ("honeycomb",),
-    "small": ("tiny", "little"), "medium": ("mid-sized",), "large": ("big", "huge"),
-    "water": ("lake", "pond"), "ocean": ("sea",), "grass": ("lawn", "meadow"),
-    "sand": ("desert", "dunes"), "forest": ("woods", "jungle"), "rock": ("stone", "gravel"),
-    "duck": ("waterbird",), "sparrow": ("landbird",),
-}
 
 # RGB in [0, 1]; the shifted palette is desaturated and hue-rotated.
 _PALETTE = np.array([
@@ -100,7 +94,6 @@ _BACKGROUNDS = {
     "forest": ((0.05, 0.28, 0.08), (0.35, 0.22, 0.10), "trees"),
     "rock": ((0.45, 0.45, 0.45), (0.65, 0.63, 0.60), "blocks"),
 }
-N_SHAPES = len(FACTORS["shape"])
 
 
 @dataclass(frozen=True)
@@ -124,31 +117,6 @@ class WorldBatch:
 
     def __len__(self) -> int:
         return len(self.captions)
-
-
-def check_factor(factor: str) -> tuple[str, ...]:
-    """The values of ``factor``; an unknown name raises SithError listing the valid ones."""
-    if factor not in FACTORS:
-        raise SithError(f"unknown factor {factor!r}; choose one of {sorted(FACTORS)}")
-    return FACTORS[factor]
-
-
-def vocabulary() -> list[str]:
-    """Every concept word of the world: factor values, synonyms, unsafe and bird words."""
-    words: list[str] = []
-    for values in FACTORS.values():
-        words.extend(values)
-    words.extend(SPURIOUS_CLASSES)
-    words.extend(UNSAFE_WORDS)
-    words.extend(["water", "land"])
-    for syns in SYNONYMS.values():
-        words.extend(syns)
-    return list(dict.fromkeys(words))
-
-
-def object_id(labels: dict[str, np.ndarray]) -> np.ndarray:
-    """``(n,)`` joint object index: shapes ``0..7``, then the birds ``8, 9``."""
-    return np.where(labels["bird"] >= 0, N_SHAPES + labels["bird"], labels["shape"])
 
 
 # ---------------------------------------------------------------- factor sampling
@@ -384,8 +352,6 @@ def sample(
     Returns:
         A :class:`WorldBatch` with ``images`` ``(n, 3, S, S)`` float32 in ``[0, 1]``.
     """
-    from sith.organism.captions import make_captions
-
     _validate(n, variant, image_size, overrides)
     rng = np.random.default_rng(seed)
     labels = sample_labels(n, rng, variant=variant, **overrides)

@@ -17,10 +17,11 @@ that training never uses (training draws ``[seed, step]`` pairs).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import open_clip
 import torch
 import torch.nn.functional as F
 
@@ -48,16 +49,28 @@ class Encoders:
     image_size: int = DEFAULT_IMAGE_SIZE
 
 
+def normalize_images(
+    images: torch.Tensor, mean: Sequence[float], std: Sequence[float]
+) -> torch.Tensor:
+    """The one place world images become model inputs: ``(x - mean) / std`` per channel.
+
+    Args:
+        images: ``(B, 3, S, S)`` in ``[0, 1]`` (any device; float).
+        mean, std: 3 per-channel constants (the model's ``image_mean``/``image_std``).
+
+    Returns:
+        ``(B, 3, S, S)`` float32 on ``images``' device.
+    """
+    m = torch.as_tensor(mean, dtype=torch.float32, device=images.device).view(1, 3, 1, 1)
+    s = torch.as_tensor(std, dtype=torch.float32, device=images.device).view(1, 3, 1, 1)
+    return (images.float() - m) / s
+
+
 def clip_encoders(
     model: torch.nn.Module, *, mean: list[float], std: list[float], context_length: int,
     image_size: int = DEFAULT_IMAGE_SIZE, batch_size: int = 256,
 ) -> Encoders:
     """Wrap an open_clip CLIP: images in ``[0, 1]`` are normalised with ``mean``/``std``."""
-    import open_clip
-
-    m = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1)
-    s = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1)
-
     @torch.no_grad()
     def enc_text(texts: list[str]) -> torch.Tensor:
         tok = open_clip.tokenize(texts, context_length=context_length)
@@ -65,7 +78,7 @@ def clip_encoders(
 
     @torch.no_grad()
     def enc_image(images: torch.Tensor) -> torch.Tensor:
-        outs = [model.encode_image((images[i:i + batch_size] - m) / s).float()
+        outs = [model.encode_image(normalize_images(images[i:i + batch_size], mean, std)).float()
                 for i in range(0, len(images), batch_size)]
         return torch.cat(outs)
 
@@ -75,12 +88,13 @@ def clip_encoders(
 def loaded_encoders(clip: object, *, batch_size: int = 256) -> Encoders:
     """Wrap a :class:`sith.load.LoadedClip`: images in ``[0, 1]`` are normalised with the
     model's own mean/std and encoded in batches (results on the CPU)."""
-    m = torch.tensor(clip.image_mean, dtype=torch.float32).view(1, 3, 1, 1)
-    s = torch.tensor(clip.image_std, dtype=torch.float32).view(1, 3, 1, 1)
-
     def enc_image(images: torch.Tensor) -> torch.Tensor:
-        outs = [clip.encode_images(((images[i:i + batch_size] - m) / s).to(clip.device)).float().cpu()
-                for i in range(0, len(images), batch_size)]
+        outs = [
+            clip.encode_images(
+                normalize_images(images[i:i + batch_size], clip.image_mean, clip.image_std)
+            ).float().cpu()
+            for i in range(0, len(images), batch_size)
+        ]
         return torch.cat(outs)
 
     return Encoders(lambda texts: clip.encode_text(texts).float().cpu(), enc_image, clip.image_size)

@@ -1,0 +1,61 @@
+"""The built-in model organism as a registered loader (METHOD.md §1).
+
+``load_clip("sith-organism", tag)``: ``tag`` is ``"v1"`` (the shipped weights),
+``""``/``"none"`` (the same architecture, randomly initialised) or a checkpoint file
+(e.g. an edited organism written by :func:`sith.load.save_model`). The organism is an
+open_clip ``CLIP`` (:func:`sith.organism.model.build_organism`), so the open_clip
+backend does everything after loading; its image normalisation, context length and
+image size come from the shipped config.
+"""
+
+from __future__ import annotations
+
+import open_clip
+import torch
+
+from sith.errors import SithError
+from sith.load.clip import LoadedClip
+from sith.load.openclip import check_architecture, wrap_open_clip
+from sith.load.registry import Loader, is_none_tag, register_loader
+from sith.load.writeback import is_checkpoint_path, load_checkpoint_into
+from sith.organism import ORGANISM_NAME, ORGANISM_TAG
+from sith.organism import model as organism_model
+
+ORGANISM_TAGS = (ORGANISM_TAG,)
+
+
+def load_organism(model_name: str, pretrained: str | None, device: torch.device) -> LoadedClip:
+    """The organism with tag ``"v1"``, ``""``/``"none"`` (random) or a checkpoint file."""
+    tag = "" if is_none_tag(pretrained) else str(pretrained).strip()
+    path = tag if tag and is_checkpoint_path(tag) else ""
+    if tag and not path and tag not in ORGANISM_TAGS:
+        raise SithError(
+            f"unknown pretrained tag {tag!r} for {ORGANISM_NAME}; valid tags: "
+            f"{', '.join(ORGANISM_TAGS)} (or none, or a checkpoint file)"
+        )
+    model = organism_model.build_organism(pretrained=(tag in ORGANISM_TAGS))
+    check_architecture(model, ORGANISM_NAME)
+    if path:
+        load_checkpoint_into(model, path, ORGANISM_NAME)
+    cfg = organism_model.organism_config().get("sith", {})
+    mean, std = cfg.get("image_mean"), cfg.get("image_std")
+    return wrap_open_clip(
+        model,
+        model_name=ORGANISM_NAME,
+        pretrained=str(path or tag),
+        tokenizer=open_clip.SimpleTokenizer(context_length=model.context_length),
+        image_mean=tuple(mean) if mean is not None else None,
+        image_std=tuple(std) if std is not None else None,
+        device=device,
+    )
+
+
+LOADER = register_loader(
+    Loader(
+        name="organism",
+        order=0,
+        claims=lambda name: name == ORGANISM_NAME,
+        load=load_organism,
+        describe=lambda: ORGANISM_NAME,
+    )
+)

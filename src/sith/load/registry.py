@@ -1,0 +1,122 @@
+"""Registries of model loaders and model-library backends (METHOD.md §1).
+
+The load stage is extended by registration, not by editing a dispatcher: each backend
+module (:mod:`sith.load.openclip`, :mod:`sith.load.hf`, :mod:`sith.load.organism`)
+calls :func:`register_backend` and/or :func:`register_loader` when it is imported, and
+``sith/load/__init__.py`` imports them all. :mod:`sith.load.clip` only asks this module.
+
+* A :class:`Backend` is what a model library must provide once a model is in memory
+  (weight extraction, encoders, hooks for verification, write-back, saving); it is found
+  by ``source`` (``ModelInfo.source``: ``"open_clip"``, ``"hf"``) or by model object.
+* A :class:`Loader` turns a model name and pretrained tag into a ``LoadedClip``; loaders
+  are asked in ``order`` (smallest first) and the first whose ``claims(name)`` is true
+  loads the model.
+
+This module imports no backend and no ``LoadedClip`` (it is a leaf of the load stage).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from sith.errors import SithError
+
+
+@dataclass(frozen=True)
+class Backend:
+    """The model-library specifics the rest of the load stage calls (signatures as in
+    :mod:`sith.load.openclip`, whose functions are the reference implementation).
+
+    Attributes:
+        source: the ``ModelInfo.source`` this backend serves.
+        owns: ``model -> bool``: whether a model object belongs to this library.
+        extract: ``(model, info) -> VisionWeights``.
+        encode_text: ``(clip, texts) -> (n, e)`` (caller holds ``no_grad``).
+        encode_images: ``(clip, pixels (B, 3, S, S)) -> (B, e)``.
+        attention_sites: ``model -> list[AttentionSite]`` (for verification).
+        run_blocks: ``(model, x (B, T, d)) -> Any``: run the vision tower's blocks.
+        head_output_param: ``(model, layer) -> (out_proj.weight, LayerScale | None, name)``.
+        save: ``(clip, path) -> Path``: write a checkpoint ``load_clip`` reads back.
+    """
+
+    source: str
+    owns: Callable[[nn.Module], bool]
+    extract: Callable[..., Any]
+    encode_text: Callable[..., Any]
+    encode_images: Callable[..., Any]
+    attention_sites: Callable[..., Any]
+    run_blocks: Callable[..., Any]
+    head_output_param: Callable[..., Any]
+    save: Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class Loader:
+    """One way of naming a model.
+
+    Attributes:
+        name: short label (for messages and tests).
+        order: loaders are asked smallest ``order`` first.
+        claims: ``model_name -> bool``: whether this loader handles the name.
+        load: ``(model_name, pretrained, device) -> LoadedClip``; ``pretrained`` is passed
+            as given to :func:`sith.load.load_clip` (use :func:`is_none_tag`).
+        describe: how to name such a model, for the unknown-model message.
+    """
+
+    name: str
+    order: int
+    claims: Callable[[str], bool]
+    load: Callable[[str, str, torch.device], Any]
+    describe: Callable[[], str]
+
+
+_BACKENDS: dict[str, Backend] = {}
+_LOADERS: dict[str, Loader] = {}
+
+
+def register_backend(be: Backend) -> Backend:
+    """Register (or replace) the backend for ``be.source``; returns it."""
+    _BACKENDS[be.source] = be
+    return be
+
+
+def register_loader(loader: Loader) -> Loader:
+    """Register (or replace) a loader under ``loader.name``; returns it."""
+    _LOADERS[loader.name] = loader
+    return loader
+
+
+def backend(source: str) -> Backend:
+    """The registered backend for ``source`` (``"open_clip"``, ``"hf"``)."""
+    try:
+        return _BACKENDS[source]
+    except KeyError:
+        raise SithError(
+            f"unknown model source {source!r}; expected one of {sorted(_BACKENDS)}"
+        ) from None
+
+
+def backend_of(model: nn.Module) -> Backend:
+    """The backend that owns a model object; SithError for anything no backend owns."""
+    for be in _BACKENDS.values():
+        if be.owns(model):
+            return be
+    raise SithError(
+        f"cannot analyse a {type(model).__name__}: expected an open_clip CLIP or a Hugging Face "
+        "CLIPModel; load it with sith.load.load_clip"
+    )
+
+
+def loaders() -> list[Loader]:
+    """The registered loaders in the order they are asked."""
+    return sorted(_LOADERS.values(), key=lambda lo: (lo.order, lo.name))
+
+
+def is_none_tag(pretrained: str | None) -> bool:
+    """Whether a pretrained tag means "no weights" (``None``, ``""``, ``"none"``)."""
+    return pretrained is None or str(pretrained).strip().lower() in ("", "none")

@@ -1,0 +1,81 @@
+"""The organism world's concept vocabulary: factors, their values and synonyms.
+
+The one place for the words of the world (:mod:`sith.organism.world` draws images
+from these factors, :mod:`sith.organism.captions` describes them). Labels are indices
+into the tuples of ``FACTORS``:
+
+* ``shape``: circle square triangle star cross heart diamond hexagon
+  (``-1`` for bird images, which carry ``labels["bird"]`` instead)
+* ``color``: 10 colours; ``orange`` / ``amber`` are the planted *fine-grained* pair
+  (close shades, see ``FINE_GRAINED``)
+* ``size``: small medium large
+* ``position``: centre of the main object: left right top bottom center
+* ``background``: water ocean (``WATER_BACKGROUNDS``), grass sand forest rock
+  (``LAND_BACKGROUNDS``)
+* ``count``: one two three
+
+Birds are ``SPURIOUS_CLASSES`` (duck ~ water, sparrow ~ land); the unsafe symbol is
+named by ``UNSAFE_WORDS``; captions swap words for ``SYNONYMS``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from sith.errors import SithError
+
+FACTORS: dict[str, tuple[str, ...]] = {
+    "shape": ("circle", "square", "triangle", "star", "cross", "heart", "diamond", "hexagon"),
+    "color": (
+        "red", "orange", "amber", "yellow", "green", "teal", "cyan", "blue", "purple", "pink",
+    ),
+    "size": ("small", "medium", "large"),
+    "position": ("left", "right", "top", "bottom", "center"),
+    "background": ("water", "ocean", "grass", "sand", "forest", "rock"),
+    "count": ("one", "two", "three"),
+}
+WATER_BACKGROUNDS: tuple[str, ...] = ("water", "ocean")
+LAND_BACKGROUNDS: tuple[str, ...] = ("grass", "sand", "forest", "rock")
+SPURIOUS_CLASSES: tuple[str, ...] = ("duck", "sparrow")  # duck ~ water, sparrow ~ land
+UNSAFE_WORDS: tuple[str, ...] = ("skull", "danger", "hazard", "poison")
+FINE_GRAINED: dict[str, tuple[tuple[str, str], ...]] = {
+    "color": (("orange", "amber"),),
+}
+SYNONYMS: dict[str, tuple[str, ...]] = {
+    "red": ("crimson", "scarlet"), "orange": ("tangerine",), "amber": ("honey",),
+    "yellow": ("lemon",), "green": ("emerald",), "teal": ("turquoise",), "cyan": ("aqua",),
+    "blue": ("azure", "cobalt"), "purple": ("violet",), "pink": ("rose",),
+    "circle": ("disc", "dot"), "square": ("box",), "triangle": ("wedge",),
+    "star": ("starburst",), "cross": ("plus",), "heart": ("valentine",),
+    "diamond": ("rhombus",), "hexagon": ("honeycomb",),
+    "small": ("tiny", "little"), "medium": ("mid-sized",), "large": ("big", "huge"),
+    "water": ("lake", "pond"), "ocean": ("sea",), "grass": ("lawn", "meadow"),
+    "sand": ("desert", "dunes"), "forest": ("woods", "jungle"), "rock": ("stone", "gravel"),
+    "duck": ("waterbird",), "sparrow": ("landbird",),
+}
+N_SHAPES = len(FACTORS["shape"])
+
+
+def check_factor(factor: str) -> tuple[str, ...]:
+    """The values of ``factor``; an unknown name raises SithError listing the valid ones."""
+    if factor not in FACTORS:
+        raise SithError(f"unknown factor {factor!r}; choose one of {sorted(FACTORS)}")
+    return FACTORS[factor]
+
+
+def vocabulary() -> list[str]:
+    """Every concept word of the world: factor values, synonyms, unsafe and bird words."""
+    words: list[str] = []
+    for values in FACTORS.values():
+        words.extend(values)
+    words.extend(SPURIOUS_CLASSES)
+    words.extend(UNSAFE_WORDS)
+    words.extend(["water", "land"])
+    for syns in SYNONYMS.values():
+        words.extend(syns)
+    return list(dict.fromkeys(words))
+
+
+def object_id(labels: dict[str, np.ndarray]) -> np.ndarray:
+    """``(n,)`` joint object index: shapes ``0..7``, then the birds ``8, 9``."""
+    return np.where(labels["bird"] >= 0, N_SHAPES + labels["bird"], labels["shape"])
