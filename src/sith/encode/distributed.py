@@ -64,7 +64,8 @@ def launched_world_size() -> int:
     try:
         return int(os.environ.get("WORLD_SIZE", "1"))
     except ValueError:
-        raise SithError(f"WORLD_SIZE={os.environ['WORLD_SIZE']!r} is not an integer; fix the launcher") from None
+        value = os.environ["WORLD_SIZE"]
+        raise SithError(f"WORLD_SIZE={value!r} is not an integer; fix the launcher") from None
 
 
 def _local_device(device: str | torch.device) -> torch.device:
@@ -165,6 +166,18 @@ def broadcast_object(ctx: DistContext, obj: T) -> T:
     box = [obj if ctx.is_main else None]
     dist.broadcast_object_list(box, src=0, device=ctx.comm_device if ctx.backend == "nccl" else None)
     return box[0]  # type: ignore[return-value]
+
+
+def broadcast_rows(ctx: DistContext, rows: Tensor | None) -> Tensor:
+    """Rank 0's ``(n, e)`` float32 ``rows`` on every rank (``rows`` is ignored elsewhere)."""
+    if not ctx.active:
+        assert rows is not None
+        return rows
+    shape = broadcast_object(ctx, tuple(rows.shape) if ctx.is_main and rows is not None else None)
+    buf = rows.float().to(ctx.comm_device) if ctx.is_main and rows is not None else torch.empty(
+        shape, dtype=torch.float32, device=ctx.comm_device)
+    dist.broadcast(buf, src=0)
+    return buf.cpu()
 
 
 def barrier(ctx: DistContext) -> None:

@@ -366,8 +366,8 @@ def resolve_pool_path(dictionary: str, *, data_dir: str | Path) -> tuple[str, Pa
     """``(name, path)`` for a pool name, the organism pool, or a text-file path.
 
     Order: ``organism`` → packaged file; a ``POOLS`` name → ``data/dictionaries/NAME.txt``;
-    an existing file → custom pool (:func:`read_pool` names it stem + content hash); a plain name with a file in
-    ``data/dictionaries`` → that file.
+    an existing file → custom pool (:func:`read_pool` names it stem + content hash); a plain
+    name with a file in ``data/dictionaries`` → that file.
     """
     if dictionary == ORGANISM_POOL:
         return ORGANISM_POOL, _organism_pool_path()
