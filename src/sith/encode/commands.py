@@ -21,6 +21,7 @@ from sith.decompose.pipeline import default_dictionary
 from sith.encode.distributed import DistContext, barrier, checked, distributed
 from sith.encode.images import compute_image_mean
 from sith.encode.pools import POOLS, download_dictionary, read_pool
+from sith.encode.sources import make_units
 from sith.encode.text import encode_pool, encoded_path
 from sith.errors import SithError
 from sith.load import load_clip
@@ -89,6 +90,7 @@ def image_mean(
     :func:`sith.encode.images.compute_image_mean` for every option.
     """
     with distributed(device) as ctx:
+        checked(ctx, lambda: make_units(images))  # a bad source fails before the model loads
         clip = _load(model_name, pretrained, ctx)
         compute_image_mean(clip, images, data_dir=data_dir, batch_size=batch_size, workers=workers,
                            precision=precision, skip_bad=skip_bad, restart=restart,
