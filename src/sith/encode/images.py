@@ -284,6 +284,7 @@ def compute_image_mean(
             from another model/precision/source, or no readable image; raised on every rank.
     """
     ctx = dist or DistContext(device=torch.device(clip.device))
+    started = time.monotonic()
     if batch_size < 1:
         raise SithError(f"batch size must be >= 1, got {batch_size}; pass --batch-size 64")
     if workers < 0:
@@ -327,7 +328,9 @@ def compute_image_mean(
     mean = (total / count).float()
     if target is not None and ctx.is_main:
         info = {"count": count, "skipped": skipped, "source": str(images), "source_hash": digest,
-                "n_units": len(units), "precision": precision, "world_size": ctx.world_size}
+                "n_units": len(units), "precision": precision, "world_size": ctx.world_size,
+                "batch_size": batch_size, "workers": workers, "seconds": round(time.monotonic() - started, 3),
+                "images_resumed": sum(int(r["count"]) for r in recorded.values())}
         save_image_mean(mean, clip.info, target, info)
         shutil.rmtree(folder, ignore_errors=True)
         logger.info("wrote image mean over %d images (%d skipped) to %s", count, skipped, target)
