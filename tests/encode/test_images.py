@@ -122,6 +122,11 @@ def test_corrupt_members_are_skipped_and_counted(clip: FakeClip, tmp_path: Path)
     assert meta["count"] == 3 and meta["skipped"] == 1
     with pytest.raises(SithError, match=r"00000\.tar:000003\.jpg"):
         compute_image_mean(clip, shard, skip_bad=False, progress=False)
+    cut = write_tar(tmp_path / "s" / "00001.tar", samples(range(4, 8)))
+    cut.write_bytes(cut.read_bytes()[:9000])  # truncated mid-member: what is readable counts
+    mean = compute_image_mean(clip, f"{tmp_path}/s/*.tar", data_dir=data, progress=False)
+    meta = json.loads(sidecar_path(paths.image_mean_path(data, "tiny-test", "")).read_text())
+    assert 3 < meta["count"] < 7 and meta["skipped"] >= 2
 
 
 class Counting(FakeClip):

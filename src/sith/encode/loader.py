@@ -51,6 +51,11 @@ def _image_member(sample: dict[str, Any]) -> str | None:
     return None
 
 
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:80] if text else type(exc).__name__
+
+
 def unit_samples(unit: ImageUnit) -> Iterator[tuple[str, bytes | None]]:
     """``(name, bytes)`` per image sample of a unit; ``(name, None)`` for one that could not be read."""
     if unit.shard is None:
@@ -69,13 +74,12 @@ def unit_samples(unit: ImageUnit) -> Iterator[tuple[str, bytes | None]]:
 
     for sample in tarfile_samples([{"url": unit.shard}], handler=keep_going):
         while errors:
-            errors.pop()
-            yield f"{unit.shard}:<unreadable member>", None
+            yield f"{unit.shard}:<unreadable: {_first_line(errors.pop())}>", None
         key = _image_member(sample)
         if key is not None:
             yield f"{unit.shard}:{sample.get('__key__')}.{key}", sample[key]
-    for _ in errors:
-        yield f"{unit.shard}:<unreadable member>", None
+    for exc in errors:
+        yield f"{unit.shard}:<unreadable: {_first_line(exc)}>", None
 
 
 class UnitImages(IterableDataset):
@@ -113,7 +117,7 @@ class UnitImages(IterableDataset):
             for name, data in unit_samples(self.units[pos]):
                 try:
                     if data is None:
-                        raise OSError("unreadable")
+                        raise OSError("cannot read the member")
                     pixels.append(decode_image(data, self.preprocess))
                     owners.append(pos)
                 except Exception as exc:  # noqa: BLE001 - any corrupt sample is skipped and counted
