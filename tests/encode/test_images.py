@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from sith import paths
-from sith.encode.images import FAIL_AFTER_ENV, compute_image_mean, progress_dir
+from sith.encode.images import FAIL_AFTER_ENV, compute_image_mean, iter_images, progress_dir
 from sith.encode.seedfiles import load_image_mean, save_image_mean, sidecar_path
 from sith.errors import SithError
 from sith.io import save_pt
@@ -184,3 +184,10 @@ def test_bad_sources(clip: FakeClip, shards: Path, tmp_path: Path) -> None:
             compute_image_mean(clip, source, data_dir=data, progress=False)
         assert "\n" not in str(err.value)
     assert not paths.image_mean_path(data, "tiny-test", "").exists()
+
+
+def test_iter_images_streams_every_image(folder: Path, shards: Path) -> None:
+    names = [name for name, _ in iter_images(folder)]
+    assert len(names) == N_IMAGES and names == sorted(names)
+    got = [read() for _, read in iter_images(f"{shards}/{{00000..00001}}.tar")]
+    assert got == shard_blobs(6)

@@ -1,6 +1,6 @@
 """The encode stage: concept pools, their text embeddings, the image mean (METHOD.md §3)."""
 
-from sith.encode.images import compute_image_mean, load_image_mean, save_image_mean
+from sith.encode.images import compute_image_mean, iter_images, load_image_mean, save_image_mean
 from sith.encode.pools import (
     POOLS,
     Pool,
@@ -28,6 +28,7 @@ __all__ = [
     "concept_atoms",
     "download_dictionary",
     "encode_pool",
+    "iter_images",
     "load_encoded",
     "load_image_mean",
     "read_pool",

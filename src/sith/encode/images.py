@@ -29,6 +29,7 @@ import logging
 import os
 import shutil
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -41,7 +42,7 @@ from tqdm.auto import tqdm
 
 from sith import paths
 from sith.encode.distributed import DistContext, agree, all_reduce_max, all_reduce_sum, barrier, checked
-from sith.encode.loader import UnitImages
+from sith.encode.loader import UnitImages, unit_samples
 from sith.encode.seedfiles import load_image_mean, save_image_mean
 from sith.encode.sources import FILES_PER_UNIT, ImageUnit, check_shard, make_units, units_digest
 from sith.errors import SithError
@@ -50,7 +51,14 @@ from sith.load.weights import ModelInfo
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["PRECISIONS", "autocast", "compute_image_mean", "load_image_mean", "save_image_mean"]
+__all__ = [
+    "PRECISIONS",
+    "autocast",
+    "compute_image_mean",
+    "iter_images",
+    "load_image_mean",
+    "save_image_mean",
+]
 
 PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
 PROGRESS_FORMAT = "sith-image-mean-progress/1"
@@ -81,6 +89,26 @@ def autocast(device: torch.device, precision: str) -> contextlib.AbstractContext
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
+
+
+def iter_images(images: str | Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    """Every image of a source (:mod:`sith.encode.sources`) as ``(name, read bytes)``, in one process.
+
+    Sequential and simple (for grounding and small jobs); ``read()`` raises ``OSError`` for
+    a sample that could not be read. A shard that is not a tar is a SithError.
+    """
+    for unit in make_units(images):
+        problem = check_shard(unit.shard) if unit.shard else None
+        if problem:
+            raise SithError(problem)
+        for name, data in unit_samples(unit):
+            yield name, (lambda data=data, name=name: _bytes_or_raise(name, data))
+
+
+def _bytes_or_raise(name: str, data: bytes | None) -> bytes:
+    if data is None:
+        raise OSError(f"cannot read {name}")
+    return data
 
 
 # --------------------------------------------------------------------------- progress files
