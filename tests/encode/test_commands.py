@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -9,7 +10,7 @@ import torch
 
 from sith import paths
 from sith.cli import main
-from sith.encode.images import PROGRESS_FORMAT, progress_dir
+from sith.encode.images import FAIL_AFTER_ENV, PROGRESS_FORMAT, progress_dir
 from sith.encode.sources import make_units, units_digest
 from sith.io import save_pt
 
@@ -50,3 +51,22 @@ def test_templated_and_raw_encodings_both_kept(tmp_path: Path, capsys: pytest.Ca
     assert raw.name == "organism.pt" and tpl.name.startswith("organism.tpl-") and tpl != raw
     assert tpl.read_bytes() == before and raw.with_suffix(".json").is_file()
     assert not torch.allclose(torch.load(raw, weights_only=True), torch.load(tpl, weights_only=True))
+
+
+def test_killed_command_resumes(tmp_path: Path, capsys: pytest.CaptureFixture,
+                                monkeypatch: pytest.MonkeyPatch) -> None:
+    make_shards(tmp_path / "shards", n_shards=4, per_shard=3)
+    args = ["-q", "image-mean", "--workers", "0", "--images", f"{tmp_path}/shards/{{00000..00003}}.tar"]
+    assert main(args + ["--data-dir", str(tmp_path / "clean")]) == 0
+    clean = torch.load(Path(capsys.readouterr().out.strip()), weights_only=True)
+    data = tmp_path / "data"
+    target = paths.image_mean_path(data, "sith-organism", "v1")
+    monkeypatch.setenv(FAIL_AFTER_ENV, "2")
+    with pytest.raises(RuntimeError, match="after 2 units"):
+        main(args + ["--data-dir", str(data)])
+    assert not target.exists() and (progress_dir(target) / "rank-0.pt").is_file()
+    monkeypatch.delenv(FAIL_AFTER_ENV)
+    assert main(args + ["--data-dir", str(data)]) == 0
+    meta = json.loads(target.with_suffix(".json").read_text())
+    assert meta["count"] == 12 and meta["images_resumed"] == 6
+    torch.testing.assert_close(torch.load(target, weights_only=True), clean, atol=1e-6, rtol=0)
