@@ -159,6 +159,15 @@ def all_gather_rows(ctx: DistContext, rows: Tensor) -> Tensor:
     return torch.cat([p[:n].cpu() for p, n in zip(parts, sizes)])
 
 
+def gather_objects(ctx: DistContext, obj: T) -> list[T]:
+    """Every rank's ``obj``, in rank order (``[obj]`` alone)."""
+    if not ctx.active:
+        return [obj]
+    out: list[T] = [obj] * ctx.world_size
+    dist.all_gather_object(out, obj)
+    return out
+
+
 def broadcast_object(ctx: DistContext, obj: T) -> T:
     """Rank 0's ``obj`` on every rank."""
     if not ctx.active:

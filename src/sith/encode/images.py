@@ -41,7 +41,15 @@ from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from sith import paths
-from sith.encode.distributed import DistContext, agree, all_reduce_max, all_reduce_sum, barrier, checked
+from sith.encode.distributed import (
+    DistContext,
+    agree,
+    all_reduce_max,
+    all_reduce_sum,
+    barrier,
+    checked,
+    gather_objects,
+)
 from sith.encode.loader import UnitImages, unit_samples
 from sith.encode.seedfiles import load_image_mean, save_image_mean
 from sith.encode.sources import FILES_PER_UNIT, ImageUnit, check_shard, make_units, units_digest
@@ -320,6 +328,9 @@ def compute_image_mean(
     autocast(torch.device(clip.device), precision)  # validates the name
     units = checked(ctx, lambda: make_units(images, files_per_unit=files_per_unit))
     digest = units_digest(units)
+    if len(set(gather_objects(ctx, digest))) > 1:
+        raise SithError(f"the ranks see different files for {images}; put the images on a filesystem "
+                        "every node sees, under the same path")
     target = paths.image_mean_path(data_dir, clip.info.model_name, clip.info.pretrained) if data_dir else None
     folder = progress_dir(target) if target is not None else None
     meta = _progress_meta(clip.info, precision, digest, len(units))
