@@ -5,12 +5,14 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from PIL import Image
 
 from sith.cli import main
 
@@ -22,6 +24,13 @@ POOL = "red\nblue\nwater\ngrass\ndog\ncat\ncar\ntree\nsky\nocean\nsand\nstone\nb
 def workdir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("cli")
     (d / "pool.txt").write_text(POOL)
+    images = d / "images"
+    images.mkdir()
+    g = torch.Generator().manual_seed(0)
+    for i in range(6):  # a tiny image collection for the random model's image mean
+        pixels = (torch.rand(40, 48, 3, generator=g) * 255).to(torch.uint8).numpy()
+        Image.fromarray(pixels).save(images / f"{i}.png")
+    assert main(["-q", "image-mean", *MODEL, "--data-dir", str(d / "data"), "--images", str(images)]) == 0
     return d
 
 
@@ -51,18 +60,19 @@ def test_decompose_show_search_verify(workdir, capsys):
         "3",
         "--method",
         "comp-0.3",
-        "--both-polarities",
+        "--polarity",
+        "both",
     )
     assert code == 0, err
     paths = [Path(p) for p in out.split()]
     assert [p.name for p in paths] == [
-        "layer-10_right_foldln_pool_comp-0.3_sparsity-3.pt",
-        "layer-11_right_foldln_pool_comp-0.3_sparsity-3.pt",
+        "layer-10_right_foldln_pool_comp-0.3_sparsity-3_sith-polarity-both.pt",
+        "layer-11_right_foldln_pool_comp-0.3_sparsity-3_sith-polarity-both.pt",
     ]
     assert paths[0].parent == Path(data) / "models" / "ViT-B-32" / "none" / "decompositions"
     d = torch.load(paths[1], weights_only=True)
     assert d["scores"].shape == (12, 4, 3) and d["indices"].shape == (12, 4, 3)
-    assert d["config"]["dictionary"] == "pool" and len(d["config"]["dictionary_hash"]) == 16
+    assert d["config"]["dictionary_name"] == "pool" and len(d["config"]["dictionary_hash"]) == 16
 
     code, out, _ = run(capsys, "show", str(paths[1]), "--head", "0", "3")
     assert code == 0 and out.count("\n") >= 2 + 8 and "layer" in out
@@ -178,7 +188,8 @@ def test_edit_dry_run_apply_log_and_undo(workdir, capsys):
 BAD = [
     (["decompose", *MODEL, "--layers", "40"], "out of range"),
     (["decompose", *MODEL, "--rank", "999"], "--rank"),
-    (["decompose", *MODEL, "--method", "comp-2"], "comp"),
+    (["decompose", *MODEL, "--method", "ncomp-2"], "ncomp"),
+    (["decompose", *MODEL, "--dictionary", "POOL", "--data-dir", "EMPTY"], "sith image-mean"),
     (["decompose", *MODEL, "--method", "magic"], "magic"),
     (["decompose", *MODEL, "--sparsity", "0", "--dictionary", "POOL"], "--sparsity"),
     (["decompose", *MODEL, "--dictionary", "/nonexistent/pool.txt"], "neither a pool name"),
@@ -194,20 +205,25 @@ BAD = [
 
 @pytest.mark.parametrize("argv,needle", BAD, ids=[" ".join(a[:1] + [n]) for a, n in BAD])
 def test_bad_input_one_line_error(workdir, capsys, argv, needle):
-    argv = [str(workdir / "pool.txt") if a == "POOL" else a for a in argv]
     data = workdir / "bad-data"
+    mean = Path("models") / "ViT-B-32" / "none" / "image_mean.pt"
+    if not (data / mean).exists():  # the model's image mean is there: errors come from the bad flag
+        (data / mean).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(workdir / "data" / mean, data / mean)
+    subst = {"POOL": str(workdir / "pool.txt"), "EMPTY": str(workdir / "empty-data")}
+    argv = [subst.get(a, a) for a in argv]
     code, out, err = run(
         capsys,
         "-q",
         *argv[:1],
         *argv[1:],
-        *(["--data-dir", str(data)] if argv[0] != "show" else []),
+        *(["--data-dir", str(data)] if argv[0] != "show" and "--data-dir" not in argv else []),
     )
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and needle in lines[0], err
     assert "Traceback" not in err
-    assert not list(data.rglob("*.pt")) if data.exists() else True
+    assert [p.name for p in data.rglob("*.pt")] == ["image_mean.pt"]
 
 
 def test_entry_point_no_traceback(tmp_path):

@@ -7,7 +7,7 @@ from sith.errors import SithError
 from sith.factor import (
     FactoredMatrix,
     head_vo,
-    joint_map,
+    joint_targets,
     singular_targets,
     tied_mask,
 )
@@ -47,33 +47,50 @@ def test_matmul_stays_factored(weights):
 
 
 def test_fold_ln_matrix_follows_method(weights):
+    """METHOD.md §2: foldln = C·diag(γ1)·W_V·W_O·C (both sides centred, γpost not folded)."""
     lw = weights.layers[0]
     d = weights.d_model
     C = torch.eye(d) - torch.ones(d, d) / d
     for h in range(weights.n_heads):
         W = lw.W_V[h] @ lw.W_O[h]
-        folded = torch.diag(lw.ln1_weight) @ W @ C @ torch.diag(weights.ln_post_weight)
-        torch.testing.assert_close(
-            head_vo(weights, 0, fold_ln=True).dense[h], folded, atol=1e-5, rtol=1e-5
-        )
-        torch.testing.assert_close(
-            head_vo(weights, 0, fold_ln=False).dense[h], W, atol=1e-6, rtol=1e-5
-        )
-    M = C @ torch.diag(weights.ln_post_weight) @ weights.proj
-    torch.testing.assert_close(joint_map(weights, fold_ln=False), M, atol=1e-6, rtol=1e-5)
-    assert joint_map(weights, fold_ln=True) is weights.proj
+        folded = C @ torch.diag(lw.ln1_weight) @ W @ C
+        torch.testing.assert_close(head_vo(weights, 0, fold_ln=True).dense[h], folded, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(head_vo(weights, 0, fold_ln=False).dense[h], W, atol=1e-6, rtol=1e-5)
+    ones = torch.ones(d)
+    dense = head_vo(weights, 0, fold_ln=True).dense
+    assert (ones @ dense).abs().max() < 1e-5 and (dense @ ones).abs().max() < 1e-5
 
 
-def test_sign_rule_and_canonical(weights):
+def test_sign_rule_is_on_u(weights):
+    """METHOD.md §2: the largest-|·| entry of each U column is positive."""
     U, S, Vh = head_vo(weights, 0, fold_ln=True).svd
-    idx = Vh.abs().argmax(-1, keepdim=True)
-    assert (torch.gather(Vh, -1, idx) > 0).all()
+    idx = U.abs().argmax(-2, keepdim=True)
+    assert (torch.gather(U, -2, idx) > 0).all()
+    dense = head_vo(weights, 0, fold_ln=True).dense
+    torch.testing.assert_close((U * S[:, None, :]) @ Vh, dense, atol=1e-5, rtol=1e-5)
+
+
+def reference_target(weights, x: torch.Tensor, m: torch.Tensor | None) -> torch.Tensor:
+    """METHOD.md §3 written out: full ln_post (with βpost and eps), P, normalise, − m, normalise."""
+    x = x.double()
+    mu = x.mean()
+    var = ((x - mu) ** 2).mean()
+    y = (x - mu) / torch.sqrt(var + weights.ln_post_eps) * weights.ln_post_weight.double()
+    y = y + weights.ln_post_bias.double()
+    t = y @ weights.proj.double()
+    t = t / t.norm()
+    if m is not None:
+        t = t - m.double()
+        t = t / t.norm()
+    return t.float()
 
 
 @pytest.mark.parametrize("sv_type", ["left", "right"])
 @pytest.mark.parametrize("fold_ln", [True, False])
-def test_singular_targets(weights, sv_type, fold_ln):
-    t = singular_targets(weights, -1, fold_ln=fold_ln, sv_type=sv_type, rank=5)
+@pytest.mark.parametrize("with_mean", [True, False])
+def test_singular_targets(weights, sv_type, fold_ln, with_mean):
+    m = 0.4 * torch.nn.functional.normalize(torch.randn(weights.d_embed), dim=0) if with_mean else None
+    t = singular_targets(weights, -1, fold_ln=fold_ln, sv_type=sv_type, rank=5, image_mean=m)
     H, e = weights.n_heads, weights.d_embed
     assert t.vectors.shape == (H, 5, e)
     assert t.singular_values.shape == (H, 5) and t.tied.shape == (H, 5)
@@ -81,9 +98,23 @@ def test_singular_targets(weights, sv_type, fold_ln):
     assert (t.singular_values[:, :-1] >= t.singular_values[:, 1:]).all()
     svd = head_vo(weights, 1, fold_ln=fold_ln).svd
     d = svd.Vh[:, :5] if sv_type == "right" else svd.U[:, :, :5].transpose(-1, -2)
-    mapped = d @ joint_map(weights, fold_ln=fold_ln)
-    expect = mapped / mapped.norm(dim=-1, keepdim=True)
-    torch.testing.assert_close(t.vectors, expect, atol=1e-5, rtol=1e-5)
+    for h in range(H):
+        for i in range(5):
+            torch.testing.assert_close(t.vectors[h, i], reference_target(weights, d[h, i], m), atol=1e-5, rtol=1e-5)
+
+
+def test_eps_and_beta_matter(weights):
+    """βpost and eps enter the target: changing either changes it (so both are really used)."""
+    import dataclasses
+
+    x = head_vo(weights, 0, fold_ln=True).svd.Vh[:1, :1]
+    base = joint_targets(weights, x, None)
+    no_beta = dataclasses.replace(weights, ln_post_bias=torch.zeros_like(weights.ln_post_bias))
+    big_eps = dataclasses.replace(weights, ln_post_eps=1.0)
+    assert (joint_targets(no_beta, x, None) - base).abs().max() > 1e-3
+    assert (joint_targets(big_eps, x, None) - base).abs().max() > 1e-3
+    with pytest.raises(SithError, match="image mean has width"):
+        joint_targets(weights, x, torch.zeros(weights.d_embed + 1))
 
 
 def test_rank_and_layer_validation(weights):
@@ -92,7 +123,7 @@ def test_rank_and_layer_validation(weights):
     with pytest.raises(SithError, match="--layers"):
         singular_targets(weights, 7)
     with pytest.raises(SithError, match="sv-type"):
-        singular_targets(weights, 0, sv_type="middle")
+        singular_targets(weights, 0, sv_type="middle", rank=4)
     # rank == head width is allowed
     assert singular_targets(weights, 0, rank=weights.d_head).vectors.shape[1] == weights.d_head
 

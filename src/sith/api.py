@@ -14,26 +14,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor
 
-from sith.decompose.pipeline import (
-    DEFAULT_ATOMS_MODE,
-    decompose,
-    decompose_model,
-    default_dictionary,
-    layer_file,
-    prepare_dictionary,
-    prepare_image_mean,
-)
 from sith.decompose.report import explanation_rows, format_table, to_csv, to_json
 from sith.decompose.results import LayerDecomposition
 from sith.decompose.search import SearchHit, rank_heads
 from sith.errors import SithError
 from sith.paths import DEFAULT_DATA_DIR
+from sith.pipeline import DecompositionConfig, Workspace
 
 __all__ = [
+    "DecompositionConfig",
+    "Workspace",
     "decompose",
+    "edit",
     "download_dictionary",
     "encode_dictionary",
     "format_hits",
@@ -41,6 +34,7 @@ __all__ = [
     "search",
     "show",
     "verify",
+    "workspace",
 ]
 
 
@@ -49,6 +43,45 @@ def _load(model_name: str | None, pretrained: str | None, device: str = "cpu"): 
     from sith.load.clip import default_names
 
     return load_clip(*default_names(model_name, pretrained), device=device)
+
+
+def workspace(
+    model_name: str | None = None,
+    pretrained: str | None = None,
+    *,
+    data_dir: str | Path = DEFAULT_DATA_DIR,
+    device: str = "cpu",
+    progress: bool = True,
+) -> Workspace:
+    """Load a model into a :class:`Workspace` with the seed's defaults: dictionary
+    ``conceptnet``; for the built-in organism its own pool, and its image mean made from
+    its world's images when missing (512 images, seed 12345)."""
+    from sith.load import DEFAULT_MODEL
+
+    clip = _load(model_name, pretrained, device)
+    if clip.info.model_name != DEFAULT_MODEL:
+        return Workspace(clip, data_dir=data_dir, device=device, progress=progress)
+    from sith.organism.evaluate import organism_image_mean
+
+    return Workspace(
+        clip,
+        data_dir=data_dir,
+        device=device,
+        progress=progress,
+        default_dictionary="organism",
+        image_mean_source=organism_image_mean,
+    )
+
+
+def config_from(ws: Workspace, **kw) -> DecompositionConfig:  # noqa: ANN003
+    """A :class:`DecompositionConfig` request for ``ws``'s model from keyword options."""
+    layers = kw.pop("layers", None)
+    return DecompositionConfig(
+        ws.clip.info.model_name,
+        ws.clip.info.pretrained,
+        layers=tuple(layers) if layers else None,
+        **kw,
+    )
 
 
 def show(
@@ -71,7 +104,9 @@ def show(
     if heads is not None:
         bad = [h for h in heads if not 0 <= h < result.num_heads]
         if bad:
-            raise SithError(f"head {bad[0]} is out of range: this layer has heads 0..{result.num_heads - 1}")
+            raise SithError(
+                f"head {bad[0]} is out of range: this layer has heads 0..{result.num_heads - 1}"
+            )
     rows = explanation_rows(result, heads=heads)
     if fmt == "json":
         return to_json(rows)
@@ -85,21 +120,55 @@ def show(
     return head + "\n" + format_table(rows)
 
 
-def concept_atom(clip, text: str, encoded, *, mode: str, image_mean: Tensor | None = None) -> Tensor:  # noqa: ANN001
-    """The atom ``(e,)`` of an arbitrary concept, made exactly like the dictionary's atoms
-    (same template, same mean-text shift; METHOD.md §3)."""
-    from sith.encode.text import apply_template
+def decompose(
+    model_name: str | None = None,
+    pretrained: str | None = None,
+    *,
+    layers: list[int] | None = None,
+    rank: int | None = None,
+    method: str = "comp-0.3",
+    sparsity: int = 5,
+    dictionary: str | None = None,
+    sv_type: str = "right",
+    fold_ln: bool = True,
+    polarity: str = "seed",
+    atoms: str = "center",
+    image_mean: bool = True,
+    template: str | None = None,
+    force: bool = False,
+    data_dir: str | Path = DEFAULT_DATA_DIR,
+    device: str = "cpu",
+    progress: bool = True,
+) -> list[Path]:
+    """Run SITH (METHOD.md §2–§6) on ``layers`` and write one seed-format file per layer.
 
-    T = F.normalize(encoded.embeddings.float(), dim=-1)
-    with torch.no_grad():
-        emb = clip.encode_text(apply_template([text], encoded.template)).float().cpu()
-    e = F.normalize(emb[0], dim=-1)
-    if mode == "raw":
-        return e
-    shifted = e - T.mean(0)
-    if mode == "image-cone":
-        shifted = shifted + image_mean.float().reshape(-1)
-    return F.normalize(shifted, dim=-1)
+    Defaults are the seed's: the built-in organism, dictionary ``conceptnet`` (the
+    organism's own pool for the organism), the last 4 layers, rank 64 capped at the head
+    width, ``comp-0.3``, K = 5, right vectors, ``foldln``, the image mean subtracted from
+    targets. ``polarity``/``atoms``/``image_mean=False``/``template`` and the methods
+    ``ncomp-λ``/``somp``/``lasso`` are the project's options (§7), recorded in the file and
+    its name. Finished layers made with the same configuration are kept unless ``force``.
+
+    Returns:
+        The paths, one per layer:
+        ``data/models/{model}/{pretrained}/decompositions/layer-{l:02d}_..._sparsity-{K}[...].pt``.
+    """
+    request = dict(
+        layers=layers,
+        rank=rank,
+        method=method,
+        sparsity=sparsity,
+        dictionary=dictionary,
+        sv_type=sv_type,
+        fold_ln=fold_ln,
+        polarity=polarity,
+        atoms=atoms,
+        image_mean=image_mean,
+        template=template,
+    )
+    DecompositionConfig("", "", **{**request, "layers": None})  # validate flags before loading
+    ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
+    return ws.decompose(config_from(ws, **request), force=force)
 
 
 def search(
@@ -112,29 +181,40 @@ def search(
     top: int = 20,
     fold_ln: bool = True,
     sv_type: str = "right",
+    atoms: str = "center",
+    image_mean: bool = True,
     data_dir: str | Path = DEFAULT_DATA_DIR,
     device: str = "cpu",
-    atoms_mode: str | None = None,
     progress: bool = True,
 ) -> list[SearchHit]:
     """Data-free reverse lookup: the singular vectors (any layer, head, index, either
-    polarity) most aligned with ``concept`` in the joint space, best first.
+    polarity) whose targets (METHOD.md §3, image mean subtracted) align best with ``concept``.
 
-    The concept is encoded with the model's text tower and shifted like the
-    dictionary's atoms (the dictionary supplies the mean text embedding).
+    The concept is encoded with the model's text tower and made into an atom exactly like
+    the dictionary's (METHOD.md §4: the dictionary supplies the mean).
     """
+    from sith.encode import concept_atom
+
     if not concept.strip():
         raise SithError("the concept is empty; pass a word or phrase")
     if top < 1:
         raise SithError(f"--top must be >= 1, got {top}")
-    clip = _load(model_name, pretrained, device)
-    encoded = prepare_dictionary(
-        clip, default_dictionary(clip.info.model_name, dictionary), data_dir=data_dir, progress=progress
+    ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
+    encoded = ws.encoded(dictionary)
+    mean = ws.image_mean() if image_mean or atoms == "image-cone" else None
+    with torch.no_grad():
+        emb = ws.clip.encode_text([concept]).float().cpu()[0]
+    atom = concept_atom(emb, encoded.embeddings, mode=atoms, image_mean=mean)
+    return rank_heads(
+        ws.weights,
+        atom,
+        top=top,
+        layers=layers,
+        fold_ln=fold_ln,
+        sv_type=sv_type,
+        image_mean=mean if image_mean else None,
+        svd_of=ws.svd,
     )
-    mode = atoms_mode or DEFAULT_ATOMS_MODE
-    mean = prepare_image_mean(clip, data_dir=data_dir) if mode == "image-cone" else None
-    atom = concept_atom(clip, concept, encoded, mode=mode, image_mean=mean)
-    return rank_heads(clip.weights, atom, top=top, layers=layers, fold_ln=fold_ln, sv_type=sv_type)
 
 
 def format_hits(hits: list[SearchHit]) -> str:
@@ -179,18 +259,17 @@ def encode_dictionary(
 ) -> Path:
     """Encode a concept pool with the model's own text tower (cached, resumable);
     returns the path of ``data/models/{model}/{pretrained}/dictionaries/NAME.pt``."""
-    from sith.encode import POOLS, encode_pool, read_pool
-    from sith.paths import dictionary_text_path, encoded_dictionary_path
-
     if batch_size < 1:
         raise SithError(f"--batch-size must be >= 1, got {batch_size}")
-    clip = _load(model_name, pretrained, device)
-    name = default_dictionary(clip.info.model_name, dictionary)
-    if name in POOLS and not dictionary_text_path(data_dir, name).exists():
-        download_dictionary(name, data_dir=data_dir)
-    pool = read_pool(name, data_dir=data_dir)
-    encode_pool(clip, pool, data_dir=data_dir, batch_size=batch_size, template=template, progress=progress)
-    return encoded_dictionary_path(data_dir, clip.info.model_name, clip.info.pretrained, pool.name)
+    from sith.encode import encode_pool
+    from sith.paths import encoded_dictionary_path
+
+    ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
+    pool = ws.pool(dictionary)
+    encode_pool(
+        ws.clip, pool, data_dir=data_dir, batch_size=batch_size, template=template, progress=progress
+    )
+    return encoded_dictionary_path(data_dir, ws.clip.info.model_name, ws.clip.info.pretrained, pool.name)
 
 
 def image_mean(
@@ -215,41 +294,6 @@ def image_mean(
     return image_mean_path(data_dir, clip.info.model_name, clip.info.pretrained)
 
 
-def _decompositions(
-    clip,
-    *,
-    layers: list[int] | None,
-    dictionary: str,
-    method: str,
-    sparsity: int,
-    sv_type: str,  # noqa: ANN001
-    fold_ln: bool,
-    data_dir: str | Path,
-    device: str,
-    progress: bool,
-) -> tuple[list[LayerDecomposition], object]:
-    """Existing decomposition files for these settings, computing the missing ones."""
-    from sith.decompose.pipeline import default_layers
-    from sith.factor import check_layer
-
-    encoded = prepare_dictionary(clip, dictionary, data_dir=data_dir, progress=progress)
-    layers = (
-        [check_layer(clip.weights, i) for i in layers] if layers else default_layers(clip.weights.n_layers)
-    )
-    where = dict(data_dir=data_dir, sv_type=sv_type, fold_ln=fold_ln, method=method, sparsity=sparsity)
-    paths = {layer: layer_file(clip, encoded, layer, **where) for layer in layers}
-    missing = [layer for layer, path in paths.items() if not path.exists()]
-    if missing:  # the same model and encoded dictionary: nothing is loaded or encoded again
-        decompose_model(clip, encoded, layers=missing, device=device, **where)
-    found = [
-        LayerDecomposition.load(
-            path, expect_fingerprint=clip.info.fingerprint, expect_dictionary_hash=encoded.pool_hash
-        )
-        for path in paths.values()
-    ]
-    return found, encoded
-
-
 def edit(
     model_name: str | None = None,
     pretrained: str | None = None,
@@ -259,12 +303,6 @@ def edit(
     amplify: list[str] | None = None,
     suppress_alpha: float = 0.0,
     amplify_alpha: float = 2.0,
-    fold_ln: bool = True,
-    dictionary: str | None = None,
-    layers: list[int] | None = None,
-    method: str = "comp-0.3",
-    sparsity: int = 5,
-    sv_type: str = "right",
     rule: str = "alignment",
     threshold: float | None = None,
     max_per_layer: int | None = None,
@@ -273,39 +311,31 @@ def edit(
     data_dir: str | Path = DEFAULT_DATA_DIR,
     device: str = "cpu",
     progress: bool = True,
+    **decomposition,  # noqa: ANN003 - the options of :func:`decompose`
 ):  # noqa: ANN201
     """Scale singular components (METHOD.md §6) and save the edited model + edit log.
 
     ``components`` are ``(layer, head, index, alpha)``; ``suppress``/``amplify`` name
-    dictionary concepts, selected by ``rule`` (see :mod:`sith.edit.select`) in the
-    decompositions of ``layers`` (computed if missing). With ``dry_run`` nothing is
-    written. Returns ``(plan, checkpoint_path | None, log_path | None)``.
+    dictionary concepts, selected by ``rule`` (:mod:`sith.edit.select`) among the
+    components of the decomposition that ``decomposition`` (the options of
+    :func:`decompose`) configures — computed if missing or made with another
+    configuration. With ``dry_run`` nothing is written. The log records the full
+    decomposition configuration. Returns ``(plan, checkpoint_path | None, log_path | None)``.
     """
     from sith.edit import ComponentEdit, apply_plan, plan_edits
     from sith.edit.run import default_output
-    from sith.encode import concept_atoms
 
-    clip = _load(model_name, pretrained, device)
-    decs: list[LayerDecomposition] = []
-    concepts = atoms = None
+    request = config_from_options(decomposition)
+    ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
+    config, decs, concepts, atoms = None, [], None, None
     if suppress or amplify:
-        decs, encoded = _decompositions(
-            clip,
-            layers=layers,
-            dictionary=default_dictionary(clip.info.model_name, dictionary),
-            method=method,
-            sparsity=sparsity,
-            sv_type=sv_type,
-            fold_ln=fold_ln,
-            data_dir=data_dir,
-            device=device,
-            progress=progress,
-        )
-        concepts = encoded.concepts
+        config, decs = ws.decompositions(config_from(ws, **request))
+        concepts = ws.encoded(config.dictionary, config.template).concepts
         if rule == "alignment":
-            atoms = concept_atoms(encoded, mode=DEFAULT_ATOMS_MODE)
+            atoms = ws.atoms(config)
+    fold_ln = request.get("fold_ln", True)
     plan = plan_edits(
-        clip,
+        ws.clip,
         components=[
             ComponentEdit(*c[:3], c[3] if len(c) > 3 else suppress_alpha, "by index")
             for c in components or []
@@ -321,28 +351,45 @@ def edit(
         rule=rule,
         threshold=threshold,
         max_per_layer=max_per_layer,
+        sv_type=request.get("sv_type", "right"),
+        image_mean=ws.image_mean() if config is not None and config.image_mean else None,
+        svd_of=ws.svd,
     )
     if dry_run:
         return plan, None, None
     if output is None:
         output = default_output(
-            data_dir, clip, "-".join(["edited", *(suppress or []), *(amplify or [])])[:80]
+            data_dir, ws.clip, "-".join(["edited", *(suppress or []), *(amplify or [])])[:80]
         )
-    ckpt, log_file = apply_plan(
-        clip,
-        plan,
-        output,
-        extra={
-            "selection": {
-                "suppress": suppress or [],
-                "amplify": amplify or [],
-                "rule": rule,
-                "threshold": threshold,
-                "max_per_layer": max_per_layer,
-                "dictionary": dictionary,
-                "method": method,
-                "sparsity": sparsity,
-            }
-        },
-    )
+    selection = {
+        "suppress": suppress or [],
+        "amplify": amplify or [],
+        "rule": rule,
+        "threshold": threshold,
+        "max_per_layer": max_per_layer,
+        "decomposition": None if config is None else config.record(),
+    }
+    ckpt, log_file = apply_plan(ws.clip, plan, output, extra={"selection": selection}, svd_of=ws.svd)
     return plan, ckpt, log_file
+
+
+def config_from_options(options: dict) -> dict:
+    """Check the decomposition options passed to :func:`edit` (those of :func:`decompose`)."""
+    allowed = {
+        "layers",
+        "rank",
+        "method",
+        "sparsity",
+        "dictionary",
+        "sv_type",
+        "fold_ln",
+        "polarity",
+        "atoms",
+        "image_mean",
+        "template",
+    }
+    unknown = sorted(set(options) - allowed)
+    if unknown:
+        raise SithError(f"unknown option {unknown[0]!r} for edit; use the options of decompose")
+    DecompositionConfig("", "", **{**options, "layers": None})
+    return dict(options)

@@ -11,11 +11,10 @@ Naming is settled once: ``U`` ``(..., d, r)`` has the left singular vectors as
 ``(..., r, d)`` has the right singular vectors as **rows** (the directions a head
 writes), so that ``W = U @ diag(S) @ Vh``.
 
-Sign rule (METHOD.md §2 leaves it to us): SVD vectors are defined up to a joint
-sign flip of ``(u_i, v_i)``. We flip each pair so that the largest-magnitude
-coordinate of ``v_i`` (the right vector, in the residual basis) is positive. The
-product ``u_i s_i v_iᵀ`` is unchanged, so the rule only fixes which polarity is
-called "+"; the decomposition stage then explains the polarity that fits better.
+Sign rule (METHOD.md §2, the seed's): SVD vectors are defined up to a joint sign flip
+of ``(u_i, v_i)``. In each column of ``U`` the entry of largest ``|·|`` is made positive
+and the matching row of ``Vh`` flips with it. The product ``u_i s_i v_iᵀ`` is unchanged;
+the rule fixes which sign is explained (the seed explains exactly that sign).
 """
 
 from __future__ import annotations
@@ -88,11 +87,11 @@ class FactoredMatrix:
         Um, S, Vmh = torch.linalg.svd(Ra @ Rb.transpose(-1, -2))
         U = Qa @ Um
         Vh = Vmh @ Qb.transpose(-1, -2)
-        idx = Vh.abs().argmax(dim=-1, keepdim=True)
-        sign = torch.sign(torch.gather(Vh, -1, idx))
+        idx = U.abs().argmax(dim=-2, keepdim=True)  # (..., 1, r): largest |entry| per column
+        sign = torch.sign(torch.gather(U, -2, idx))
         sign[sign == 0] = 1.0
-        Vh = Vh * sign
-        U = U * sign.transpose(-1, -2)
+        U = U * sign
+        Vh = Vh * sign.transpose(-1, -2)
         dtype = self.A.dtype
         return HeadSVD(U.to(dtype), S.to(dtype), Vh.to(dtype))
 
@@ -102,33 +101,64 @@ def centering(B: Tensor) -> Tensor:
     return B - B.mean(dim=-1, keepdim=True)
 
 
+def read_factor(weights: VisionWeights, layer: int, *, fold_ln: bool) -> Tensor:
+    """The read-side factor ``R`` ``(H, d, dh)``: ``C·diag(γ1)·W_V^h`` (foldln) or ``W_V^h``.
+
+    An edit of ``W = R @ B`` is carried by ``W_O`` through ``pinv(R)`` (METHOD.md §6).
+    """
+    lw = weights.layers[check_layer(weights, layer)]
+    if not fold_ln:
+        return lw.W_V
+    A = lw.ln1_weight[None, :, None] * lw.W_V
+    return A - A.mean(dim=-2, keepdim=True)
+
+
 def head_vo(weights: VisionWeights, layer: int, *, fold_ln: bool) -> FactoredMatrix:
     """Every head's VO matrix of ``layer`` as a factored product (METHOD.md §2).
 
-    * ``fold_ln=False``: ``W_V^h @ W_O^h``.
-    * ``fold_ln=True``: ``diag(γ1) W_V^h @ W_O^h C diag(γpost)``.
+    * ``fold_ln=False`` (``nofoldln``): ``W = W_V^h @ W_O^h``.
+    * ``fold_ln=True`` (``foldln``, the seed's default): ``W = C·diag(γ1)·W_V^h @ W_O^h·C`` —
+      ln_1's gain folded into the read side, both sides centred; γpost is not folded.
 
     Returns:
         :class:`FactoredMatrix` with ``A (H, d, dh)``, ``B (H, dh, d)``.
     """
     lw = weights.layers[check_layer(weights, layer)]
-    if not fold_ln:
-        return FactoredMatrix(lw.W_V, lw.W_O)
-    A = lw.ln1_weight[None, :, None] * lw.W_V
-    B = centering(lw.W_O) * weights.ln_post_weight[None, None, :]
-    return FactoredMatrix(A, B)
+    B = centering(lw.W_O) if fold_ln else lw.W_O
+    return FactoredMatrix(read_factor(weights, layer, fold_ln=fold_ln), B)
 
 
-def joint_map(weights: VisionWeights, *, fold_ln: bool) -> Tensor:
-    """The linear map from residual directions to the joint space, ``(d, e)`` (METHOD.md §2).
+def ln_post(weights: VisionWeights, x: Tensor) -> Tensor:
+    """The model's full ln_post on rows ``x`` ``(..., d)``, float64 (METHOD.md §3):
+    ``((x − mean x)/sqrt(var x + eps))·γpost + βpost`` (biased variance, as LayerNorm)."""
+    x = x.double()
+    xc = x - x.mean(dim=-1, keepdim=True)
+    var = (xc * xc).mean(dim=-1, keepdim=True)
+    y = xc / torch.sqrt(var + weights.ln_post_eps)
+    return y * weights.ln_post_weight.double() + weights.ln_post_bias.double()
 
-    ``fold_ln=True``: ``P`` (centering and γpost are already in the folded matrix).
-    ``fold_ln=False``: ``M = C · diag(γpost) · P``.
+
+def unit(x: Tensor) -> Tensor:
+    """Rows of ``x`` scaled to unit L2 norm (a zero row stays zero)."""
+    return x / torch.linalg.vector_norm(x, dim=-1, keepdim=True).clamp_min(1e-30)
+
+
+def joint_targets(weights: VisionWeights, x: Tensor, image_mean: Tensor | None) -> Tensor:
+    """Map residual-stream rows ``x`` ``(..., d)`` to unit joint-space targets ``(..., e)`` (METHOD.md §3).
+
+    ``t = LN_post(x)·P``, normalise; then, with the image mean ``m`` ``(e,)``: ``t − m``,
+    normalise. ``image_mean=None`` skips the subtraction (a project option, not the seed's).
     """
-    P = weights.proj
-    if fold_ln:
-        return P
-    return centering((weights.ln_post_weight[:, None] * P).T).T
+    t = unit(ln_post(weights, x) @ weights.proj.double())
+    if image_mean is not None:
+        m = image_mean.detach().double().reshape(-1).to(t.device)
+        if m.shape[0] != t.shape[-1]:
+            raise SithError(
+                f"the image mean has width {m.shape[0]} but this model's joint space has "
+                f"{t.shape[-1]}; compute the image mean with this model (`sith image-mean`)"
+            )
+        t = unit(t - m)
+    return t.float()
 
 
 def check_layer(weights: VisionWeights, layer: int) -> int:
@@ -152,19 +182,16 @@ def check_rank(weights: VisionWeights, rank: int) -> int:
 
 
 class SingularTargets(NamedTuple):
-    """Joint-space images of one layer's singular vectors.
+    """Joint-space targets of one layer's singular vectors (METHOD.md §3).
 
     Attributes:
-        vectors: ``(H, rank, e)`` unit vectors (canonical sign, see module doc).
+        vectors: ``(H, rank, e)`` unit targets (sign rule of the module doc).
         singular_values: ``(H, rank)`` descending per head.
-        map_norm: ``(H, rank)`` norm of each mapped vector before normalisation (how much
-            of the direction survives the map to the joint space).
         tied: ``(H, rank)`` True where a singular value is within ``TIE_RTOL`` of a neighbour.
     """
 
     vectors: Tensor
     singular_values: Tensor
-    map_norm: Tensor
     tied: Tensor
 
 
@@ -177,6 +204,16 @@ def tied_mask(S: Tensor, rtol: float = TIE_RTOL) -> Tensor:
     return out
 
 
+def singular_directions(svd: HeadSVD, sv_type: str, rank: int) -> Tensor:
+    """The top-``rank`` singular vectors as rows ``(H, rank, d)``: rows of ``Vh`` (``right``,
+    what a head writes) or columns of ``U`` (``left``, what it reads)."""
+    if sv_type == "right":
+        return svd.Vh[:, :rank, :]
+    if sv_type == "left":
+        return svd.U[:, :, :rank].transpose(-1, -2)
+    raise SithError(f"unknown --sv-type {sv_type!r}; use 'left' or 'right'")
+
+
 def singular_targets(
     weights: VisionWeights,
     layer: int,
@@ -184,24 +221,20 @@ def singular_targets(
     fold_ln: bool = True,
     sv_type: str = "right",
     rank: int = 64,
+    image_mean: Tensor | None = None,
+    svd: HeadSVD | None = None,
 ) -> SingularTargets:
     """Map the top-``rank`` singular vectors of every head of ``layer`` to the joint space.
 
-    Right vectors (rows of ``Vh``) are what a head writes; left vectors (columns of
-    ``U``) what it reads. Both go through :func:`joint_map` (for ``left`` this is an
-    approximation: the read direction is treated as if written; METHOD.md §2).
+    Each vector ``x`` (a row of ``Vh`` for ``right``, a column of ``U`` for ``left``) is
+    treated as a residual-stream state and mapped by :func:`joint_targets` (METHOD.md §3).
+    ``svd`` reuses an SVD already computed for this ``layer`` and ``fold_ln``.
 
     Returns:
         :class:`SingularTargets` with ``vectors (H, rank, e)``.
     """
-    if sv_type not in ("left", "right"):
-        raise SithError(f"unknown --sv-type {sv_type!r}; use 'left' or 'right'")
     check_layer(weights, layer)
     rank = check_rank(weights, rank)
-    svd = head_vo(weights, layer, fold_ln=fold_ln).svd
-    dirs = svd.Vh[:, :rank, :] if sv_type == "right" else svd.U[:, :, :rank].transpose(-1, -2)
-    mapped = dirs @ joint_map(weights, fold_ln=fold_ln)
-    norm = mapped.norm(dim=-1)
-    vectors = mapped / norm.clamp_min(1e-12)[..., None]
-    S = svd.S[:, :rank]
-    return SingularTargets(vectors, S, norm, tied_mask(svd.S)[:, :rank])
+    svd = svd if svd is not None else head_vo(weights, layer, fold_ln=fold_ln).svd
+    vectors = joint_targets(weights, singular_directions(svd, sv_type, rank), image_mean)
+    return SingularTargets(vectors, svd.S[:, :rank], tied_mask(svd.S)[:, :rank])

@@ -7,7 +7,7 @@
     └── models/{model}/{pretrained}/
         ├── image_mean.pt
         ├── dictionaries/NAME.pt
-        ├── decompositions/layer-{l}_{right|left}_{foldln|nofoldln}_{dict}_{method}_sparsity-{K}.pt
+        ├── decompositions/layer-{l:02d}_{right|left}_{foldln|nofoldln}_{dict}_{method}_sparsity-{K}.pt
         └── edits/
 """
 
@@ -52,26 +52,21 @@ def image_mean_path(data_dir: str | Path, model_name: str, pretrained: str) -> P
 
 
 def decomposition_filename(
-    layer: int, sv_type: str, fold_ln: bool, dictionary: str, method: str, sparsity: int
-) -> str:
-    """The seed's name: ``layer-{l}_{left|right}_{foldln|nofoldln}_{dict}_{method}_sparsity-{K}.pt``."""
-    fold = "foldln" if fold_ln else "nofoldln"
-    return f"layer-{layer}_{sv_type}_{fold}_{slug(dictionary)}_{method}_sparsity-{sparsity}.pt"
-
-
-def decomposition_path(
-    data_dir: str | Path,
-    model_name: str,
-    pretrained: str,
     layer: int,
     sv_type: str,
     fold_ln: bool,
     dictionary: str,
     method: str,
     sparsity: int,
-) -> Path:
-    return (
-        model_dir(data_dir, model_name, pretrained)
-        / "decompositions"
-        / decomposition_filename(layer, sv_type, fold_ln, dictionary, method, sparsity)
-    )
+    options: str = "",
+) -> str:
+    """The seed's name ``layer-{l:02d}_{left|right}_{foldln|nofoldln}_{dict}_{method}_sparsity-{K}.pt``
+    (METHOD.md §6); a configuration with project options adds ``_sith-{options}`` before ``.pt``."""
+    fold = "foldln" if fold_ln else "nofoldln"
+    extra = f"_sith-{options}" if options else ""
+    return f"layer-{layer:02d}_{sv_type}_{fold}_{slug(dictionary)}_{method}_sparsity-{sparsity}{extra}.pt"
+
+
+def decompositions_dir(data_dir: str | Path, model_name: str, pretrained: str) -> Path:
+    """``data/models/{model}/{pretrained}/decompositions``."""
+    return model_dir(data_dir, model_name, pretrained) / "decompositions"

@@ -29,10 +29,10 @@ def planted(weights, n_random=200, seed=0):
     return atoms, concepts
 
 
-@pytest.mark.parametrize("method,k", [("topk", 1), ("nnomp", 3), ("comp-0.3", 3), ("lasso", 3)])
+@pytest.mark.parametrize("method,k", [("topk", 1), ("omp", 3), ("comp-0.3", 3), ("mp", 2), ("lasso", 3)])
 def test_decompose_layer_shapes_and_polarity(weights, method, k):
     atoms, concepts = planted(weights)
-    dec = decompose_layer(weights, atoms, concepts, 1, rank=4, method=method, sparsity=k)
+    dec = decompose_layer(weights, atoms, concepts, 1, rank=4, method=method, sparsity=k, polarity="best")
     H = weights.n_heads
     assert dec.scores.shape == (H, 4, k) and dec.indices.shape == (H, 4, k)
     assert dec.singular_values.shape == dec.fidelity.shape == dec.polarity.shape == (H, 4)
@@ -41,16 +41,15 @@ def test_decompose_layer_shapes_and_polarity(weights, method, k):
     assert int(dec.polarity[2, 0]) == -1
     assert dec.explanation(2, 0)[0][0] == "planted"
     assert float(dec.fidelity[2, 0]) > 0.999
-    pos = decompose_layer(
-        weights, atoms, concepts, 1, rank=4, method=method, sparsity=k, polarity="positive"
-    )
-    assert (dec.fidelity >= pos.fidelity - 1e-6).all()
-    assert (pos.polarity == 1).all()
+    seed = decompose_layer(weights, atoms, concepts, 1, rank=4, method=method, sparsity=k)  # the seed's
+    assert (dec.fidelity >= seed.fidelity - 1e-6).all()
+    assert (seed.polarity == 1).all()
+    assert "planted" not in [c for c, _ in seed.explanation(2, 0)]  # the seed explains +p only
 
 
 def test_signed_omp_explains_either_polarity(weights):
     atoms, concepts = planted(weights)
-    dec = decompose_layer(weights, atoms, concepts, 1, rank=4, method="omp", sparsity=3)
+    dec = decompose_layer(weights, atoms, concepts, 1, rank=4, method="somp", sparsity=3, polarity="best")
     (name, w), *_ = dec.explanation(2, 0)
     assert name == "planted" and w * int(dec.polarity[2, 0]) < 0
     assert float(dec.fidelity[2, 0]) > 0.999
@@ -66,12 +65,15 @@ def test_both_polarities_and_round_trip(weights, tmp_path):
         rank=4,
         sparsity=2,
         polarity="both",
-        provenance={"dictionary": "toy", "dictionary_hash": "abc"},
+        config={"dictionary": "toy", "dictionary_hash": "abc"},
     )
     assert dec.alt["scores"].shape == dec.scores.shape
     assert (dec.fidelity >= dec.alt["fidelity"]).all()
     name = decomposition_filename(1, "right", True, "toy", "comp-0.3", 2)
-    assert name == "layer-1_right_foldln_toy_comp-0.3_sparsity-2.pt"
+    assert name == "layer-01_right_foldln_toy_comp-0.3_sparsity-2.pt"  # zero-padded (METHOD.md §6)
+    assert decomposition_filename(1, "right", True, "toy", "comp-0.3", 2, "polarity-both") == (
+        "layer-01_right_foldln_toy_comp-0.3_sparsity-2_sith-polarity-both.pt"
+    )
     path = dec.save(tmp_path / name)
     raw = torch.load(path, weights_only=True)
     assert raw["scores"].shape == (weights.n_heads, 4, 2) and raw["indices"].dtype == torch.int64
@@ -103,7 +105,8 @@ def test_reports(weights):
         1,
         rank=4,
         sparsity=2,
-        provenance={"dictionary": "toy", "dictionary_hash": "abc"},
+        polarity="best",
+        config={"dictionary": "toy", "dictionary_hash": "abc"},
     )
     rows = explanation_rows(dec, heads=[2])
     assert len(rows) == 4 and all(r["head"] == 2 for r in rows)
@@ -121,11 +124,13 @@ def test_bad_inputs(weights):
     with pytest.raises(SithError, match="--sparsity"):
         decompose_layer(weights, atoms, concepts, 1, sparsity=len(concepts) + 1)
     with pytest.raises(SithError):
-        decompose_layer(weights, atoms, concepts, 1, method="comp-1.5")
+        decompose_layer(weights, atoms, concepts, 1, method="ncomp-1.5")
     with pytest.raises(SithError):
         decompose_layer(weights, atoms, concepts, 1, method="magic")
     with pytest.raises(SithError, match="width"):
         decompose_layer(weights, atoms[:, :5], concepts, 1)
+    with pytest.raises(SithError, match="polarity"):
+        decompose_layer(weights, atoms, concepts, 1, polarity="positive")
 
 
 def test_search_finds_the_aligned_vector():

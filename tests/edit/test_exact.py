@@ -85,12 +85,18 @@ def test_bad_edits_are_refused():
         edited_head_outputs(w, [ComponentEdit(0, 0, w.d_head, 0.0)], fold_ln=True)
     with pytest.raises(SithError, match="head"):
         edited_head_outputs(w, [ComponentEdit(0, 99, 0, 0.0)], fold_ln=True)
+
+
+def test_zero_gains_still_edit_exactly():
+    """γpost is not folded (METHOD.md §2) and a zero γ1 entry only shrinks R's span, which
+    still holds every u_i: the folded matrix changes by exactly the chosen component."""
+    w = random_weights(seed=4)
     w.ln_post_weight[3] = 0.0
-    with pytest.raises(SithError, match="ln_post.weight"):
-        edited_head_outputs(w, [ComponentEdit(0, 0, 0, 0.0)], fold_ln=True)
-    # the unfolded edit does not need the gains
-    edited_head_outputs(w, [ComponentEdit(0, 0, 0, 0.0)], fold_ln=False)
-    w2 = random_weights(seed=4)
-    w2.layers[1].ln1_weight[0] = 0.0
-    with pytest.raises(SithError, match="layer 1 ln_1.weight"):
-        edited_head_outputs(w2, [ComponentEdit(1, 0, 0, 0.0)], fold_ln=True)
+    w.layers[1].ln1_weight[0] = 0.0
+    before = head_vo(w, 1, fold_ln=True)
+    U, S, Vh = before.svd
+    new = edited_head_outputs(w, [ComponentEdit(1, 2, 0, 0.0)], fold_ln=True)
+    after = head_vo(with_W_O(w, new), 1, fold_ln=True).dense
+    expect = before.dense.clone()
+    expect[2] -= S[2, 0] * torch.outer(U[2, :, 0], Vh[2, 0])
+    torch.testing.assert_close(after, expect, atol=1e-5, rtol=1e-5)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from sith import paths
 from sith.encode.pools import Pool, read_pool
-from sith.encode.text import concept_atoms, encode_pool, encoded_path, load_encoded, template_tag
+from sith.encode.text import encode_pool, encoded_path, load_encoded, template_tag
 from sith.errors import SithError
 from sith.io import save_pt, sha256_text
 
@@ -246,49 +246,6 @@ def test_stale_partial_is_discarded(tmp_path: Path) -> None:
     enc = encode_pool(clip, make_pool(), data_dir=tmp_path, progress=False)
     assert clip.texts_encoded == 9 and not partial.exists()
     torch.testing.assert_close(enc.embeddings, direct(clip, CONCEPTS), atol=1e-5, rtol=0)
-
-
-# --------------------------------------------------------------------------- atoms
-
-
-@pytest.fixture
-def encoded(clip: FakeClip):
-    return encode_pool(clip, make_pool(), data_dir=None, progress=False)
-
-
-def test_atoms_raw_and_center(encoded) -> None:
-    T = F.normalize(encoded.embeddings, dim=-1)
-    torch.testing.assert_close(concept_atoms(encoded, mode="raw"), T)
-    A = concept_atoms(encoded)  # default "center"
-    torch.testing.assert_close(A.norm(dim=-1), torch.ones(9))
-    C = T - T.mean(0)
-    torch.testing.assert_close(A, C / C.norm(dim=-1, keepdim=True))
-    # centering removes the common direction: atoms are far less similar to each other
-    off = ~torch.eye(9, dtype=torch.bool)
-    assert (A @ A.T)[off].mean() < (T @ T.T)[off].mean() - 0.2
-
-
-def test_atoms_image_cone(encoded) -> None:
-    g = torch.Generator().manual_seed(0)
-    image_mean = 0.6 * F.normalize(torch.randn(24, generator=g), dim=0)
-    A = concept_atoms(encoded, image_mean=image_mean, mode="image-cone")
-    T = F.normalize(encoded.embeddings, dim=-1)
-    want = T - T.mean(0) + image_mean
-    torch.testing.assert_close(A, want / want.norm(dim=-1, keepdim=True))
-    center = concept_atoms(encoded, mode="center")
-    cos_cone = F.cosine_similarity(A, image_mean[None]).mean()
-    assert cos_cone > F.cosine_similarity(center, image_mean[None]).mean() + 0.3
-
-
-def test_atom_mode_errors(encoded) -> None:
-    with pytest.raises(SithError, match="available: raw, center, image-cone"):
-        concept_atoms(encoded, mode="gap")
-    with pytest.raises(SithError, match="needs an image mean"):
-        concept_atoms(encoded, mode="image-cone")
-    with pytest.raises(SithError, match="only used by"):
-        concept_atoms(encoded, image_mean=torch.zeros(24), mode="center")
-    with pytest.raises(SithError, match="width 7"):
-        concept_atoms(encoded, image_mean=torch.zeros(7), mode="image-cone")
 
 
 def test_with_real_loaded_clip(tmp_path: Path) -> None:

@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 
 from sith.cli.common import (
-    METHOD_HELP,
+    add_decomposition_args,
     add_model_args,
     add_svd_args,
+    decomposition_options,
     flat_layers,
     parse_layers,
     progress,
@@ -20,23 +21,8 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         "decompose", parents=[parent], help="explain every head's singular vectors with concepts"
     )
     add_model_args(p)
-    add_svd_args(p)
-    p.add_argument("--layers", type=parse_layers, nargs="+", default=None, help="default: last 4")
-    p.add_argument(
-        "--rank",
-        type=int,
-        default=None,
-        help="vectors per head (default: 64 capped at the head width)",
-    )
-    p.add_argument("--method", default="comp-0.3", help=METHOD_HELP)
-    p.add_argument("--sparsity", type=int, default=5, help="concepts per vector, K (default 5)")
-    p.add_argument(
-        "--dictionary",
-        default=None,
-        help="pool name or text file (default: conceptnet; the organism's own pool for the organism)",
-    )
-    p.add_argument("--both-polarities", action="store_true", help="also store the other polarity")
-    p.add_argument("--atoms", dest="atoms_mode", default=None, help="raw | center | image-cone")
+    add_decomposition_args(p)
+    p.add_argument("--force", action="store_true", help="recompute layers whose files already match")
     p.set_defaults(func=run_decompose)
 
     p = sub.add_parser(
@@ -58,6 +44,10 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     add_model_args(p)
     add_svd_args(p)
     p.add_argument("--dictionary", default=None, help="dictionary whose centring the concept uses")
+    p.add_argument("--atoms", choices=("center", "raw", "image-cone"), default="center",
+                   help="make the concept's atom like the dictionary's (default: center, the seed's)")
+    p.add_argument("--image-mean", action=argparse.BooleanOptionalAction, default=True,
+                   help="subtract the image mean from targets (seed, default)")
     p.add_argument("--layers", type=parse_layers, nargs="+", default=None, help="default: all")
     p.add_argument("--top", type=int, default=20, help="how many components to list (default 20)")
     p.set_defaults(func=run_search)
@@ -69,28 +59,17 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     p.set_defaults(func=run_verify)
 
 
-def decompose_options(args: argparse.Namespace) -> dict:
-    """The keyword arguments of :func:`sith.api.decompose` named by the parsed flags."""
-    return {
-        "layers": flat_layers(args.layers),
-        "rank": args.rank,
-        "method": args.method,
-        "sparsity": args.sparsity,
-        "dictionary": args.dictionary,
-        "sv_type": args.sv_type,
-        "fold_ln": args.fold_ln,
-        "data_dir": args.data_dir,
-        "device": args.device,
-        "both_polarities": args.both_polarities,
-        "atoms_mode": args.atoms_mode,
-    }
-
-
 def run_decompose(args: argparse.Namespace) -> int:
     from sith import api
 
     paths = api.decompose(
-        args.model_name, args.pretrained, **decompose_options(args), progress=progress(args)
+        args.model_name,
+        args.pretrained,
+        **decomposition_options(args),
+        force=args.force,
+        data_dir=args.data_dir,
+        device=args.device,
+        progress=progress(args),
     )
     for path in paths:
         print(path)
@@ -123,6 +102,8 @@ def run_search(args: argparse.Namespace) -> int:
         top=args.top,
         fold_ln=args.fold_ln,
         sv_type=args.sv_type,
+        atoms=args.atoms,
+        image_mean=args.image_mean,
         data_dir=args.data_dir,
         device=args.device,
         progress=progress(args),

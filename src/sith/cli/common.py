@@ -73,3 +73,59 @@ def quiet_parent() -> argparse.ArgumentParser:
 def progress(args: argparse.Namespace) -> bool:
     """Whether to show progress bars (not ``-q``)."""
     return not getattr(args, "quiet", False)
+
+
+def add_decomposition_args(p: argparse.ArgumentParser, *, layers_help: str = "default: last 4") -> None:
+    """The flags of a :class:`sith.pipeline.DecompositionConfig` (seed defaults; METHOD.md §7 options)."""
+    add_svd_args(p)
+    p.add_argument("--layers", type=parse_layers, nargs="+", default=None, help=layers_help)
+    p.add_argument(
+        "--rank", type=int, default=None, help="vectors per head (default: 64 capped at the head width)"
+    )
+    p.add_argument("--method", default="comp-0.3", help=METHOD_HELP)
+    p.add_argument("--sparsity", type=int, default=5, help="concepts per vector, K (default 5)")
+    p.add_argument(
+        "--dictionary",
+        default=None,
+        help="pool name or text file (default: conceptnet; the organism's own pool for the organism)",
+    )
+    p.add_argument(
+        "--polarity",
+        choices=("seed", "best", "both"),
+        default="seed",
+        help="seed: explain the sign the sign rule gives (default); best/both: project options",
+    )
+    p.add_argument(
+        "--atoms",
+        choices=("center", "raw", "image-cone"),
+        default="center",
+        help="atoms: center = normalise, subtract mean, normalise (seed, default); raw, image-cone: options",
+    )
+    p.add_argument(
+        "--image-mean",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="subtract the image mean from targets (seed, default); --no-image-mean is a project option",
+    )
+    p.add_argument(
+        "--template",
+        default=None,
+        help='encode concepts in a prompt template, e.g. "a photo of {}" (project option; seed: raw)',
+    )
+
+
+def decomposition_options(args: argparse.Namespace) -> dict:
+    """The decomposition keyword options (of :func:`sith.api.decompose`) named by parsed flags."""
+    return {
+        "layers": flat_layers(args.layers),
+        "rank": args.rank,
+        "method": args.method,
+        "sparsity": args.sparsity,
+        "dictionary": args.dictionary,
+        "sv_type": args.sv_type,
+        "fold_ln": args.fold_ln,
+        "polarity": args.polarity,
+        "atoms": args.atoms,
+        "image_mean": args.image_mean,
+        "template": args.template,
+    }

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sith.cli.common import add_model_args, parse_layers, progress
+from sith.cli.common import add_decomposition_args, add_model_args, decomposition_options, progress
 
 
 def _component(text: str) -> tuple[int, int, int, float | None]:
@@ -55,12 +55,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         help="scale for suppressed/indexed components (default 0)",
     )
     p.add_argument("--amplify-alpha", type=float, default=2.0)
-    p.add_argument("--fold-ln", action=argparse.BooleanOptionalAction, default=True)
-    p.add_argument("--dictionary", default=None)
-    p.add_argument("--layers", type=parse_layers, nargs="+", default=None)
-    p.add_argument("--method", default="comp-0.3")
-    p.add_argument("--sparsity", type=int, default=5)
-    p.add_argument("--sv-type", choices=("left", "right"), default="right")
+    add_decomposition_args(p, layers_help="layers to select from (default: last 4)")
     p.add_argument("--rule", choices=("weight", "alignment"), default="alignment")
     p.add_argument(
         "--threshold", type=float, default=None, help="default 0.1 (weight) / 0.3 (alignment)"
@@ -103,12 +98,7 @@ def run_edit(args: argparse.Namespace) -> int:
         amplify=args.amplify,
         suppress_alpha=args.alpha,
         amplify_alpha=args.amplify_alpha,
-        fold_ln=args.fold_ln,
-        dictionary=args.dictionary,
-        layers=None if args.layers is None else [x for g in args.layers for x in g],
-        method=args.method,
-        sparsity=args.sparsity,
-        sv_type=args.sv_type,
+        **decomposition_options(args),
         rule=args.rule,
         threshold=args.threshold,
         max_per_layer=args.max_per_layer,

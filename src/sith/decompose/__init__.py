@@ -1,18 +1,22 @@
 """Decompose stage (METHOD.md §4–5): solvers behind one interface, the per-layer pipeline,
 the results object, reverse search and reports."""
 
-from sith.decompose.pipeline import decompose, decompose_layer
+from sith.decompose.layer import POLARITY_MODES, decompose_layer, default_layers, default_rank
 from sith.decompose.results import LayerDecomposition
 from sith.decompose.search import SearchHit, rank_heads
-from sith.decompose.solvers import METHODS, SparseCode, parse_method, solve
+from sith.decompose.solvers import METHODS, SEED_METHODS, SparseCode, is_seed_method, parse_method, solve
 
 __all__ = [
     "METHODS",
+    "SEED_METHODS",
     "LayerDecomposition",
+    "POLARITY_MODES",
     "SearchHit",
     "SparseCode",
-    "decompose",
     "decompose_layer",
+    "default_layers",
+    "default_rank",
+    "is_seed_method",
     "parse_method",
     "rank_heads",
     "solve",

@@ -173,24 +173,27 @@ def _best_atoms(
 ) -> Tensor:
     """One selection step over all atoms, in slices, with a running argmax.
 
-    Scores per atom ``j`` (``c_j = ⟨a_j, r⟩``): ``omp`` ``|c_j|``; ``nn`` ``c_j``;
-    ``comp`` ``(1−λ)·c_j/‖r‖ + λ·⟨a_j, m⟩`` with ``m`` the mean chosen atom
-    (``R`` and ``q = (1−λ)·r/‖r‖ + λ·m`` are stacked into one ``(2B, e) × (e, n)`` matmul
-    per slice).
-    Candidates must have ``c_j > tol`` (``|c_j| > tol`` for ``omp``; ``c_j ≥ tol`` for
-    ``comp``, whose test is done arithmetically) and not be chosen.
+    Scores per not-yet-chosen atom ``j`` (``c_j = ⟨a_j, r⟩``, ``m`` the mean chosen atom):
+
+    * ``seed`` (the seed's COMP/OMP, METHOD.md §5): ``c_j + λ·⟨a_j, m⟩`` — one matmul with
+      ``q = r + λ·m``; every atom is a candidate, so a pick always exists.
+    * ``ncomp`` (project option): ``(1−λ)·c_j/‖r‖ + λ·⟨a_j, m⟩`` among atoms with
+      ``c_j ≥ tol`` (``R`` and ``q`` stacked into one ``(2B, e) × (e, n)`` matmul).
+    * ``nn``: ``c_j`` among atoms with ``c_j > tol``. ``omp`` (signed): ``|c_j| > tol``.
 
     Args:
-        R: ``(B, e)`` residuals. M: ``(B, e)`` mean chosen atoms (``comp`` after step 1)
-            or None. chosen: ``(B, t)`` atom indices so far (``-1`` = none).
+        R: ``(B, e)`` residuals. M: ``(B, e)`` mean chosen atoms (after step 1) or None.
+        chosen: ``(B, t)`` atom indices so far (``-1`` = none).
 
     Returns:
         ``(B,)`` int64 index of the best candidate, ``-1`` where there is none.
     """
     B, N = R.shape[0], A.shape[0]
     width = min(atom_chunk, N)
-    coh = M is not None
-    if coh:  # score_j = ⟨a_j, q⟩ with q = (1−λ)·r/‖r‖ + λ·m: one matmul, no elementwise pass
+    coh = mode == "ncomp" and M is not None
+    if mode == "seed":
+        Q = R if M is None else torch.add(R, M, alpha=lam)
+    elif coh:  # score_j = ⟨a_j, q⟩ with q = (1−λ)·r/‖r‖ + λ·m: one matmul, no elementwise pass
         inv_rn = (1.0 - lam) / torch.linalg.vector_norm(R, dim=1, keepdim=True).clamp_min(1e-30)
         Q = torch.cat([R, torch.addcmul(lam * M, R, inv_rn)])
     else:
@@ -218,31 +221,35 @@ def _best_atoms(
         upd = v > best
         best = torch.where(upd, v, best)
         best_i = torch.where(upd, i + lo, best_i)
-    ok = best > _VALID if coh else best > tol
+    if mode == "seed":
+        ok = best > _NEG_INF
+    else:
+        ok = best > _VALID if coh else best > tol
     return torch.where(ok, best_i, torch.full_like(best_i, -1))
 
 
 def greedy_pursuit(
     Y: Tensor, A: Tensor, k: int, *, mode: str, lam: float, tol: float, atom_chunk: int
 ) -> tuple[Tensor, Tensor]:
-    """OMP (``mode="omp"``), NN-OMP (``"nn"``) or COMP-λ (``"comp"``) for a chunk of targets.
+    """Greedy pursuits with a refit after every pick, for a chunk of targets.
 
-    Each step picks one atom per target (:func:`_best_atoms`), then refits all
-    coefficients on the support: least squares (``omp``) or NNLS (``nn``/``comp``,
-    warm-started from the previous step). The support Gram ``(B, t, t)`` grows by one
-    row per step. A target stops when its best candidate's correlation with the
-    residual is ``≤ tol`` (``nn``/``comp``: none positive; ``omp``: residual
-    orthogonal to every atom); its remaining slots stay unused (weight 0, index -1).
-    ``comp`` with ``lam == 0`` runs the ``nn`` code path, so it equals ``nnomp``
-    exactly; at step 1 ``comp`` picks the atom of largest correlation (the coherence
-    term is 0 there, which for ``λ < 1`` gives the same choice).
+    * ``mode="seed"``: the seed's COMP-λ (``λ = 0``: its non-negative OMP), METHOD.md §5 —
+      score ``⟨r, a_j⟩ + λ·mean_{s∈S}⟨a_j, a_s⟩``, NNLS refit, exactly ``k`` steps (an
+      atom whose NNLS weight is 0 stays selected with weight 0).
+    * ``"ncomp"`` (project option): the normalised score ``(1−λ)·⟨r, a_j⟩/‖r‖ + λ·coherence``
+      among atoms of positive correlation, NNLS; ``λ = 0`` runs ``"nn"``.
+    * ``"nn"``: positive-correlation picks, NNLS. ``"omp"``: signed OMP, least squares.
+
+    In the three project modes a target stops when no candidate is left (correlation
+    ``≤ tol``); its remaining slots stay unused (weight 0, index -1). The support Gram
+    ``(B, t, t)`` grows by one row per step; NNLS is warm-started from the previous step.
 
     Returns:
         ``weights`` ``(B, k)`` float32 and ``indices`` ``(B, k)`` int64, in selection order.
     """
     B, e = Y.shape
     dev = Y.device
-    if mode == "comp" and lam == 0.0:
+    if mode == "ncomp" and lam == 0.0:
         mode = "nn"
     idx = torch.full((B, k), -1, dtype=torch.long, device=dev)
     S = torch.zeros(B, k, e, dtype=Y.dtype, device=dev)
@@ -251,21 +258,15 @@ def greedy_pursuit(
     w = torch.zeros(B, k, dtype=torch.float64, device=dev)
     R = Y.clone()
     csum = torch.zeros_like(Y)
+    coherent = mode in ("seed", "ncomp") and lam != 0.0
     active = torch.ones(B, dtype=torch.bool, device=dev)
     everyone = slice(None)
     for t in range(k):
         # a slice while every target is still running (views, no gathers), else indices
         rows = everyone if bool(active.all()) else active.nonzero().squeeze(1)
-        M = csum[rows] / t if mode == "comp" and t > 0 else None
+        M = csum[rows] / t if coherent and t > 0 else None
         pick = _best_atoms(
-            R[rows],
-            M,
-            A,
-            idx[rows, :t],
-            mode="comp" if M is not None else mode,
-            lam=lam,
-            tol=tol,
-            atom_chunk=atom_chunk,
+            R[rows], M, A, idx[rows, :t], mode=mode, lam=lam, tol=tol, atom_chunk=atom_chunk
         )
         ok = pick >= 0
         if not bool(ok.all()):
@@ -292,6 +293,45 @@ def greedy_pursuit(
         w[rows, : t + 1] = wt
         R[rows] = Y[rows] - torch.bmm(wt.to(Y.dtype)[:, None, :], St).squeeze(1)
     return w.to(Y.dtype), idx
+
+
+def matching_pursuit(Y: Tensor, A: Tensor, k: int, *, atom_chunk: int) -> tuple[Tensor, Tensor]:
+    """The seed's non-negative matching pursuit (METHOD.md §5 ``mp``), ``k`` steps, no refit.
+
+    Each step picks the not-yet-chosen ``argmax_j ⟨r, a_j⟩``, gives it the weight
+    ``max(⟨r, a_j⟩, 0)`` and subtracts ``weight·a_j`` from the residual.
+
+    Returns:
+        ``weights`` ``(B, k)`` and ``indices`` ``(B, k)``, in selection order.
+    """
+    B = Y.shape[0]
+    idx = torch.full((B, k), -1, dtype=torch.long, device=Y.device)
+    w = torch.zeros(B, k, dtype=Y.dtype, device=Y.device)
+    R = Y.clone()
+    for t in range(k):
+        pick = _best_atoms(R, None, A, idx[:, :t], mode="seed", lam=0.0, tol=0.0, atom_chunk=atom_chunk)
+        a = A[pick]
+        wt = (a * R).sum(1).clamp_min(0.0)
+        idx[:, t], w[:, t] = pick, wt
+        R = R - wt[:, None] * a
+    return w, idx
+
+
+def nnls_refit(Y: Tensor, A: Tensor, indices: Tensor) -> Tensor:
+    """NNLS weights ``(B, k)`` of each target on its ``k`` given atoms (``topk``'s refit)."""
+    S = A[indices]  # (B, k, e)
+    G = torch.bmm(S, S.transpose(1, 2)).double()
+    b = torch.bmm(S, Y[:, :, None]).squeeze(-1).double()
+    used = torch.ones_like(indices, dtype=torch.bool)
+    return nnls_gram(G, b, used, torch.zeros_like(b)).to(Y.dtype)
+
+
+def order_by_weight(weights: Tensor, indices: Tensor) -> tuple[Tensor, Tensor]:
+    """Each row's pairs sorted by weight, descending (METHOD.md §6); ties keep their order and
+    unused slots (index -1) go last."""
+    key = torch.where(indices >= 0, weights, torch.full_like(weights, _NEG_INF))
+    o = torch.sort(key, dim=1, descending=True, stable=True).indices
+    return weights.gather(1, o), indices.gather(1, o)
 
 
 # ------------------------------------------------------------- non-negative lasso

@@ -1,19 +1,21 @@
 """Data-free reverse lookup: which heads' singular vectors align with a concept.
 
-For a concept atom ``c`` (unit, ``e``) and every singular vector's joint-space image
-``p`` (unit, canonical sign), the alignment is ``cos(c, p)``; a negative value means
+For a concept atom ``c`` (unit, ``e``) and every singular vector's joint-space target
+``p`` (METHOD.md §3: the same targets a decomposition explains, image mean included), the
+alignment is ``cos(c, p)``; a negative value means
 the head writes the concept along ``-p``. Hits are ranked by ``|cos|`` and reported
 with their polarity. No images, no activations: weights and text only.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from sith.factor import check_layer, check_rank, singular_targets
+from sith.factor import HeadSVD, check_layer, check_rank, singular_targets
 from sith.load.weights import VisionWeights
 
 
@@ -34,8 +36,13 @@ def alignment(
     fold_ln: bool = True,
     sv_type: str = "right",
     rank: int | None = None,
+    image_mean: Tensor | None = None,
+    svd_of: Callable[[int, bool], HeadSVD] | None = None,
 ) -> dict[int, tuple[Tensor, Tensor]]:
-    """Signed cosines of ``concept`` ``(e,)`` with every singular vector.
+    """Signed cosines of ``concept`` ``(e,)`` with every singular vector's target.
+
+    ``image_mean`` ``(e,)`` is subtracted from targets as in the decomposition (None skips
+    it); ``svd_of(layer, fold_ln)`` reuses a run's SVDs.
 
     Returns:
         ``{layer: (cosines (H, rank), singular_values (H, rank))}``.
@@ -49,7 +56,10 @@ def alignment(
     c = concept.float() / concept.float().norm().clamp_min(1e-12)
     out = {}
     for layer in layers:
-        t = singular_targets(weights, layer, fold_ln=fold_ln, sv_type=sv_type, rank=rank)
+        svd = svd_of(layer, fold_ln) if svd_of is not None else None
+        t = singular_targets(
+            weights, layer, fold_ln=fold_ln, sv_type=sv_type, rank=rank, image_mean=image_mean, svd=svd
+        )
         out[layer] = (t.vectors @ c.to(t.vectors.device), t.singular_values)
     return out
 
@@ -63,11 +73,14 @@ def rank_heads(
     fold_ln: bool = True,
     sv_type: str = "right",
     rank: int | None = None,
+    image_mean: Tensor | None = None,
+    svd_of: Callable[[int, bool], HeadSVD] | None = None,
 ) -> list[SearchHit]:
     """The ``top`` singular vectors most aligned with ``concept``, both polarities, best first."""
     hits: list[SearchHit] = []
     for layer, (cos, S) in alignment(
-        weights, concept, layers=layers, fold_ln=fold_ln, sv_type=sv_type, rank=rank
+        weights, concept, layers=layers, fold_ln=fold_ln, sv_type=sv_type, rank=rank,
+        image_mean=image_mean, svd_of=svd_of,
     ).items():
         H, R = cos.shape
         flat = cos.abs().flatten()

@@ -1,41 +1,38 @@
-"""Sparse decomposition of unit targets over a concept dictionary (METHOD.md §4).
+"""Sparse decomposition of unit targets over a concept dictionary (METHOD.md §5).
 
 One interface for every method::
 
     solve(targets (B, e), atoms (N, e), k, method="comp-0.3") -> SparseCode
 
 with ``SparseCode.weights`` ``(B, k)``, ``.indices`` ``(B, k)`` and ``.fidelity``
-``(B,)`` whatever the method. Methods (``METHODS``; ``parse_method`` reads the
-``--method`` strings):
+``(B,)`` whatever the method; each row's pairs are **sorted by weight, descending**
+(the seed's file order; ties keep selection order, unused slots last).
 
-* ``topk`` — the ``k`` atoms of highest cosine with ``y``; weights are the cosines,
-  ordered by cosine descending.
-* ``omp`` — orthogonal matching pursuit: pick ``argmax_j |⟨a_j, r⟩|``, refit signed
-  least-squares coefficients (equals ``sklearn.linear_model.orthogonal_mp``).
-* ``nnomp`` — pick the not-yet-chosen atom of largest *positive* ``⟨a_j, r⟩``;
-  coefficients by non-negative least squares on the support.
-* ``comp-λ`` (Coherent OMP, ``λ ∈ [0, 1]``) — pick the not-yet-chosen atom maximising
-  ``(1−λ)·⟨a_j, r⟩/‖r‖ + λ·mean_{s∈S}⟨a_j, a_s⟩`` **among atoms with positive
-  correlation with the residual** (``⟨a_j, r⟩ > tol``; an atom that does not reduce the
-  residual is never chosen, as in ``nnomp``); NNLS coefficients. The first pick is the
-  atom of largest correlation (the coherence term is 0 there). ``comp-0`` is ``nnomp``
-  exactly (same code path).
-* ``lasso[-l1]`` — SpLiCE's non-negative lasso ``min ½‖y − Aᵀw‖² + l1·‖w‖₁, w ≥ 0`` by
-  ADMM (default ``l1 = 0.05``, ``ρ = 1``); the ``k`` largest weights of the solution are
-  kept as they are (no refit), ordered by weight descending.
+The seed's methods (all non-negative, exactly ``k`` steps, zero-weight picks kept):
 
-Greedy codes are in selection order. A greedy method stops early for a target when no
-candidate is left (no atom with correlation ``> tol``, default ``1e-6``): its remaining
-slots are unused (weight 0, index -1); lasso slots whose weight is 0 are unused too.
-An NNLS refit may set an earlier-chosen atom's weight to 0: its index stays.
+* ``comp-λ`` (Coherent OMP): step ``t`` picks the not-yet-chosen
+  ``argmax_j ⟨r, a_j⟩ + λ·mean_{s∈S}⟨a_j, a_s⟩`` (no coherence term at step 1; signed,
+  unnormalised score), then refits NNLS of ``y`` on the support.
+* ``omp``: ``comp-0``, the seed's non-negative OMP.
+* ``mp``: non-negative matching pursuit — weight ``max(⟨r, a_j⟩, 0)``, no refit.
+* ``topk``: the ``k`` atoms of highest ``⟨y, a_j⟩``, weights by NNLS on them.
+
+The project's options (METHOD.md §7; never the default):
+
+* ``ncomp-λ``: the normalised COMP score ``(1−λ)·⟨r, a_j⟩/‖r‖ + λ·coherence`` among atoms of
+  positive correlation, NNLS, early stop when no atom correlates positively.
+* ``somp``: signed OMP (``argmax |⟨a_j, r⟩|``, least squares; ``sklearn`` ``orthogonal_mp``).
+* ``lasso[-l1]``: SpLiCE's non-negative lasso by ADMM, the ``k`` largest weights kept.
+
+An early-stopped target's remaining slots are unused (weight 0, index -1).
 
 Inputs are **checked, not normalised**: every row of ``targets`` and ``atoms`` must have
 unit L2 norm within ``1e-3`` (else :class:`SithError`). Computation is float32 (small
-per-target systems in float64) on ``device`` (default: the targets' device; CUDA works
-when the tensors or ``device`` say so); outputs live there. Results are deterministic
-and ties go to the lowest atom index. ``chunk_size`` bounds the targets processed at
-once; ``atom_chunk`` bounds the correlation slice ``(chunk_size, atom_chunk)``, so
-peak memory is the atoms plus ``O(chunk_size · (atom_chunk + k·e))``.
+per-target systems in float64) on ``device`` (default: the targets' device); outputs
+live there. Results are deterministic; ties go to the lowest atom index. ``chunk_size``
+bounds the targets processed at once; ``atom_chunk`` bounds the correlation slice
+``(chunk_size, atom_chunk)``, so peak memory is the atoms plus
+``O(chunk_size · (atom_chunk + k·e))``.
 """
 
 from __future__ import annotations
@@ -50,13 +47,18 @@ from torch import Tensor
 from sith.decompose import _kernels
 from sith.errors import SithError
 
-METHODS = ("topk", "omp", "nnomp", "comp", "lasso")
+#: The seed's methods (METHOD.md §5) and the project's options (§7).
+SEED_METHODS = ("comp", "omp", "mp", "topk")
+OPTION_METHODS = ("ncomp", "somp", "lasso")
+METHODS = SEED_METHODS + OPTION_METHODS
 DEFAULT_LAMBDA = 0.3
 DEFAULT_L1 = 0.05
 UNIT_TOL = 1e-3
 SLICE_ELEMENTS = 1 << 25  # target rows × atoms per correlation slice (128 MiB in float32)
 LASSO_ELEMENTS = 1 << 25  # target rows × atoms per lasso chunk (3 such float32 matrices)
-_FORMS = "topk, omp, nnomp, comp-<λ in [0,1]> (e.g. comp-0.3), lasso or lasso-<l1 ≥ 0>"
+_FORMS = (
+    "comp-<λ ≥ 0> (e.g. comp-0.3), omp, mp, topk; options: ncomp-<λ in [0,1]>, somp, lasso[-<l1 ≥ 0>]"
+)
 
 
 class SparseCode(NamedTuple):
@@ -76,37 +78,40 @@ class SparseCode(NamedTuple):
 def parse_method(spec: str) -> tuple[str, dict]:
     """Read a method string: ``"comp-0.3"`` → ``("comp", {"lam": 0.3})``.
 
-    ``"comp"`` alone means ``comp-0.3``; ``"lasso"`` alone means ``lasso-0.05`` (``l1``).
-    ``topk``, ``omp`` and ``nnomp`` take no parameter.
+    ``"comp"``/``"ncomp"`` alone mean λ = 0.3; ``"lasso"`` alone means ``l1 = 0.05``.
+    ``omp``, ``mp``, ``topk`` and ``somp`` take no parameter.
 
     Raises:
-        SithError: unknown method, a parameter where none is taken, or λ outside [0, 1].
+        SithError: unknown method, a parameter where none is taken, or a bad λ / l1.
     """
     text = str(spec).strip().lower()
     name, sep, arg = text.partition("-")
     if name not in METHODS:
         raise SithError(f"unknown method {spec!r}; valid forms: {_FORMS}")
-    if name in ("topk", "omp", "nnomp"):
+    if name in ("omp", "mp", "topk", "somp"):
         if sep:
-            raise SithError(
-                f"method {name} takes no parameter (got {spec!r}); valid forms: {_FORMS}"
-            )
+            raise SithError(f"method {name} takes no parameter (got {spec!r}); valid forms: {_FORMS}")
         return name, {}
     if not sep:
-        return name, ({"lam": DEFAULT_LAMBDA} if name == "comp" else {"l1": DEFAULT_L1})
+        return name, ({"l1": DEFAULT_L1} if name == "lasso" else {"lam": DEFAULT_LAMBDA})
     try:
         value = float(arg)
     except ValueError:
         value = math.nan
-    if name == "comp":
-        if not 0.0 <= value <= 1.0:
-            raise SithError(
-                f"comp λ must be a number in [0, 1] (got {spec!r}); valid forms: {_FORMS}"
-            )
-        return name, {"lam": value}
-    if not (math.isfinite(value) and value >= 0.0):
-        raise SithError(f"lasso l1 must be a number ≥ 0 (got {spec!r}); valid forms: {_FORMS}")
-    return name, {"l1": value}
+    if name == "lasso":
+        if not (math.isfinite(value) and value >= 0.0):
+            raise SithError(f"lasso l1 must be a number ≥ 0 (got {spec!r}); valid forms: {_FORMS}")
+        return name, {"l1": value}
+    high = 1.0 if name == "ncomp" else math.inf
+    if not (math.isfinite(value) and 0.0 <= value <= high):
+        bound = "in [0, 1]" if name == "ncomp" else "≥ 0"
+        raise SithError(f"{name} λ must be a number {bound} (got {spec!r}); valid forms: {_FORMS}")
+    return name, {"lam": value}
+
+
+def is_seed_method(spec: str) -> bool:
+    """Whether ``spec`` is one of the seed's methods (METHOD.md §5), not a project option."""
+    return parse_method(spec)[0] in SEED_METHODS
 
 
 # ------------------------------------------------------------------------ checking
@@ -186,6 +191,7 @@ def _run(
         y = Y[lo : lo + chunk_size]
         w, i = kernel(y, A, k, atom_chunk)
         w = torch.where(i >= 0, w, torch.zeros_like(w)).float()
+        w, i = _kernels.order_by_weight(w, i.long())
         parts.append((w, i.long(), _kernels.fidelity(y, A, w, i)))
     if not parts:
         empty = torch.empty(0, k, device=Y.device)
@@ -194,35 +200,6 @@ def _run(
 
 
 # ---------------------------------------------------------------- public solvers
-
-
-def topk(
-    targets: Tensor,
-    atoms: Tensor,
-    k: int,
-    *,
-    chunk_size: int | None = None,
-    device: str | torch.device | None = None,
-    atom_chunk: int | None = None,
-) -> SparseCode:
-    """The ``k`` atoms of highest cosine with each target (METHOD.md §4 ``topk``).
-
-    Args:
-        targets: ``(B, e)`` unit rows. atoms: ``(N, e)`` unit rows. k: ``1 ≤ k ≤ N``.
-
-    Returns:
-        :class:`SparseCode`; weights are the cosines ``(B, k)``, by cosine descending.
-    """
-
-    return _run(
-        targets,
-        atoms,
-        k,
-        _kernels.topk_scan,
-        chunk_size=chunk_size,
-        device=device,
-        atom_chunk=atom_chunk,
-    )
 
 
 def _greedy(mode: str, lam: float, tol: float) -> Kernel:
@@ -238,57 +215,92 @@ def _check_tol(tol: float) -> float:
     return float(tol)
 
 
+def _check_lambda(lam: float, high: float) -> float:
+    if not (isinstance(lam, (int, float)) and math.isfinite(lam) and 0.0 <= lam <= high):
+        raise SithError(f"λ must be in [0, {high}] (got {lam!r}); valid forms: {_FORMS}")
+    return float(lam)
+
+
+def comp(
+    targets: Tensor,
+    atoms: Tensor,
+    k: int,
+    *,
+    lam: float = DEFAULT_LAMBDA,
+    chunk_size: int | None = None,
+    device: str | torch.device | None = None,
+    atom_chunk: int | None = None,
+) -> SparseCode:
+    """The seed's Coherent OMP, COMP-λ (METHOD.md §5); ``lam = 0`` is its non-negative OMP.
+
+    Step ``t`` picks the not-yet-chosen ``argmax_j ⟨r, a_j⟩ + λ·mean_{s∈S}⟨a_j, a_s⟩``
+    (one matmul with ``r + λ·mean_s a_s``), then ``w = argmin_{w ≥ 0} ‖y − Σ w_s a_s‖``
+    (batched Lawson–Hanson). Exactly ``k`` steps; a zero-weight pick stays.
+
+    Returns:
+        :class:`SparseCode` ``(B, k)``, weights ``≥ 0``, sorted by weight descending.
+    """
+    kern = _greedy("seed", _check_lambda(lam, math.inf), 0.0)
+    return _run(targets, atoms, k, kern, chunk_size=chunk_size, device=device, atom_chunk=atom_chunk)
+
+
 def omp(
     targets: Tensor,
     atoms: Tensor,
     k: int,
     *,
-    tol: float = 1e-6,
     chunk_size: int | None = None,
     device: str | torch.device | None = None,
     atom_chunk: int | None = None,
 ) -> SparseCode:
-    """Orthogonal matching pursuit with signed least-squares coefficients (METHOD.md §4).
-
-    Step ``t`` picks ``argmax_j |⟨a_j, r⟩|`` and refits ``w = argmin ‖y − Σ w_i a_i‖``
-    on the support (Pati et al. 1993; ``sklearn.linear_model.orthogonal_mp``). A target
-    stops when ``max_j |⟨a_j, r⟩| ≤ tol``.
-
-    Returns:
-        :class:`SparseCode` ``(B, k)``, selection order, weights signed.
-    """
-    kern = _greedy("omp", 0.0, _check_tol(tol))
-    return _run(
-        targets, atoms, k, kern, chunk_size=chunk_size, device=device, atom_chunk=atom_chunk
-    )
+    """The seed's ``omp``: non-negative OMP, i.e. :func:`comp` with ``λ = 0`` (METHOD.md §5)."""
+    return comp(targets, atoms, k, lam=0.0, chunk_size=chunk_size, device=device, atom_chunk=atom_chunk)
 
 
-def nnomp(
+def mp(
     targets: Tensor,
     atoms: Tensor,
     k: int,
     *,
-    tol: float = 1e-6,
     chunk_size: int | None = None,
     device: str | torch.device | None = None,
     atom_chunk: int | None = None,
 ) -> SparseCode:
-    """Non-negative OMP: positive-correlation picks, NNLS coefficients (METHOD.md §4).
-
-    Step ``t`` picks the not-yet-chosen ``argmax_j ⟨a_j, r⟩`` if it is ``> tol`` (else
-    the target stops: remaining slots weight 0, index -1), then solves
-    ``min_{w ≥ 0} ‖y − Σ w_i a_i‖²`` on the support (batched Lawson–Hanson).
+    """The seed's non-negative matching pursuit (METHOD.md §5 ``mp``): ``k`` steps, no refit.
 
     Returns:
-        :class:`SparseCode` ``(B, k)``, selection order, weights ``≥ 0``.
+        :class:`SparseCode` ``(B, k)``, weights ``max(⟨r, a_j⟩, 0)``, sorted descending.
     """
-    kern = _greedy("nn", 0.0, _check_tol(tol))
-    return _run(
-        targets, atoms, k, kern, chunk_size=chunk_size, device=device, atom_chunk=atom_chunk
-    )
+
+    def kernel(Y: Tensor, A: Tensor, k: int, ac: int) -> tuple[Tensor, Tensor]:
+        return _kernels.matching_pursuit(Y, A, k, atom_chunk=ac)
+
+    return _run(targets, atoms, k, kernel, chunk_size=chunk_size, device=device, atom_chunk=atom_chunk)
 
 
-def comp(
+def topk(
+    targets: Tensor,
+    atoms: Tensor,
+    k: int,
+    *,
+    chunk_size: int | None = None,
+    device: str | torch.device | None = None,
+    atom_chunk: int | None = None,
+) -> SparseCode:
+    """The seed's ``topk``: the ``k`` atoms of highest ``⟨y, a_j⟩``, weights by NNLS on them.
+
+    Returns:
+        :class:`SparseCode` ``(B, k)``, weights ``≥ 0``, sorted by weight descending.
+    """
+
+    def kernel(Y: Tensor, A: Tensor, k: int, ac: int) -> tuple[Tensor, Tensor]:
+        _, idx = _kernels.topk_scan(Y, A, k, ac)
+        return _kernels.nnls_refit(Y, A, idx), idx
+
+    return _run(targets, atoms, k, kernel, chunk_size=chunk_size, device=device, atom_chunk=atom_chunk)
+
+
+def ncomp(
     targets: Tensor,
     atoms: Tensor,
     k: int,
@@ -299,30 +311,43 @@ def comp(
     device: str | torch.device | None = None,
     atom_chunk: int | None = None,
 ) -> SparseCode:
-    """Coherent OMP (COMP-λ, METHOD.md §4).
+    """Project option (METHOD.md §7): COMP with a normalised score and early stop.
 
-    Step ``t > 1`` picks, among not-yet-chosen atoms with ``⟨a_j, r⟩ > tol``,
-    ``argmax_j (1−λ)·⟨a_j, r⟩/‖r‖ + λ·mean_{s∈S}⟨a_j, a_s⟩``; step 1 picks the atom of
-    largest correlation. Coefficients: NNLS on the support. If no atom has positive
-    correlation the target stops (remaining slots unused). ``lam == 0`` is ``nnomp``.
-    Costs two correlation matmuls per step after the first (residual and mean atom).
+    Step ``t > 1`` picks, among not-yet-chosen atoms with ``⟨a_j, r⟩ ≥ tol``,
+    ``argmax_j (1−λ)·⟨a_j, r⟩/‖r‖ + λ·mean_{s∈S}⟨a_j, a_s⟩``; step 1 the atom of largest
+    correlation; NNLS coefficients. A target with no positively correlated atom stops.
 
     Returns:
-        :class:`SparseCode` ``(B, k)``, selection order, weights ``≥ 0``.
+        :class:`SparseCode` ``(B, k)``, weights ``≥ 0``, sorted by weight descending.
     """
-    if not (isinstance(lam, (int, float)) and 0.0 <= lam <= 1.0):
-        raise SithError(f"comp λ must be in [0, 1] (got {lam!r}); valid forms: {_FORMS}")
-    kern = _greedy("comp", float(lam), _check_tol(tol))
+    kern = _greedy("ncomp", _check_lambda(lam, 1.0), _check_tol(tol))
     return _run(
-        targets,
-        atoms,
-        k,
-        kern,
-        chunk_size=chunk_size,
-        device=device,
-        atom_chunk=atom_chunk,
+        targets, atoms, k, kern, chunk_size=chunk_size, device=device, atom_chunk=atom_chunk,
         rows_per_target=2,
     )
+
+
+def somp(
+    targets: Tensor,
+    atoms: Tensor,
+    k: int,
+    *,
+    tol: float = 1e-6,
+    chunk_size: int | None = None,
+    device: str | torch.device | None = None,
+    atom_chunk: int | None = None,
+) -> SparseCode:
+    """Project option (METHOD.md §7): signed OMP with least-squares coefficients.
+
+    Step ``t`` picks ``argmax_j |⟨a_j, r⟩|`` and refits ``w = argmin ‖y − Σ w_i a_i‖`` on
+    the support (Pati et al. 1993; ``sklearn.linear_model.orthogonal_mp``). A target stops
+    when ``max_j |⟨a_j, r⟩| ≤ tol``.
+
+    Returns:
+        :class:`SparseCode` ``(B, k)``, weights signed, sorted by weight descending.
+    """
+    kern = _greedy("omp", 0.0, _check_tol(tol))
+    return _run(targets, atoms, k, kern, chunk_size=chunk_size, device=device, atom_chunk=atom_chunk)
 
 
 def lasso(
@@ -338,14 +363,13 @@ def lasso(
     device: str | torch.device | None = None,
     atom_chunk: int | None = None,
 ) -> SparseCode:
-    """SpLiCE's non-negative lasso by ADMM, then the ``k`` largest weights (METHOD.md §4).
+    """Project option: SpLiCE's non-negative lasso by ADMM, then the ``k`` largest weights.
 
     Solves ``min_w ½‖y − Aᵀw‖² + l1·‖w‖₁`` s.t. ``w ≥ 0`` (Bhalla et al. 2024, SpLiCE;
     ADMM as in Boyd et al. 2011 §6.4 with the Woodbury identity, see
     :func:`sith.decompose._kernels.admm_nn_lasso`), keeps the ``k`` largest entries of
     the solution unchanged (ties → lowest index; zero entries → unused slots).
-    The ADMM state is three ``(chunk_size, N)`` matrices; by default ``chunk_size`` is
-    chosen so they stay near 384 MiB.
+    By default ``chunk_size`` keeps the three ``(chunk_size, N)`` ADMM matrices near 384 MiB.
 
     Returns:
         :class:`SparseCode` ``(B, k)``, weights ``≥ 0`` by weight descending.
@@ -377,10 +401,12 @@ def lasso(
 
 
 _SOLVERS: dict[str, Callable[..., SparseCode]] = {
-    "topk": topk,
-    "omp": omp,
-    "nnomp": nnomp,
     "comp": comp,
+    "omp": omp,
+    "mp": mp,
+    "topk": topk,
+    "ncomp": ncomp,
+    "somp": somp,
     "lasso": lasso,
 }
 
@@ -395,19 +421,21 @@ def solve(
     device: str | torch.device | None = None,
     atom_chunk: int | None = None,
 ) -> SparseCode:
-    """Explain each unit target as a ``k``-sparse combination of unit atoms (METHOD.md §4).
+    """Explain each unit target as a ``k``-sparse non-negative combination of unit atoms (METHOD.md §5).
 
     Args:
         targets: ``(B, e)`` unit rows (e.g. a layer's singular vectors in joint space).
         atoms: ``(N, e)`` unit rows (the concept dictionary).
         k: sparsity, ``1 ≤ k ≤ N`` (the ``--sparsity`` flag).
-        method: ``topk``, ``omp``, ``nnomp``, ``comp-λ`` or ``lasso[-l1]`` (:func:`parse_method`).
+        method: ``comp-λ``, ``omp``, ``mp``, ``topk`` (the seed's) or ``ncomp-λ``, ``somp``,
+            ``lasso[-l1]`` (the project's options); see :func:`parse_method`.
         chunk_size: targets per chunk (default: all; lasso: memory-bounded).
         device: compute device (default: the targets').
         atom_chunk: atoms per correlation slice (default: ``2^25 / rows`` atoms, ≥ 1024).
 
     Returns:
-        :class:`SparseCode` with ``weights``/``indices`` ``(B, k)``, ``fidelity`` ``(B,)``.
+        :class:`SparseCode` with ``weights``/``indices`` ``(B, k)`` sorted by weight
+        descending, ``fidelity`` ``(B,)``.
     """
     name, params = parse_method(method)
     return _SOLVERS[name](

@@ -1,14 +1,13 @@
 """Edit stage: exact weight edits of singular components (METHOD.md §6).
 
-Scaling the ``i``-th singular value ``s_i`` of head ``h`` by ``α`` changes ``W_O^h`` alone
-by a rank-one update ``Δ = (α−1)·s_i · x · yᵀ``:
+Scaling the ``i``-th singular value ``s_i`` of head ``h`` by ``α`` changes the explained
+matrix ``W = R·B`` by ``(α−1)·s_i·u_i·v_iᵀ``, carried by ``W_O^h`` alone:
+``Δ W_O^h = (α−1)·s_i · x · v_iᵀ`` with ``x = pinv(R) u_i``, where ``R = C·diag(γ1)·W_V^h``
+(``foldln``) or ``R = W_V^h`` (``nofoldln``) — :func:`sith.factor.read_factor`.
 
-* ``fold_ln=False``: ``x = pinv(W_V^h) u_i``, ``y = v_i``;
-* ``fold_ln=True``:  ``x = pinv(diag(γ1) W_V^h) u_i``, ``y = diag(γpost)⁻¹ v_i``.
-
-``u_i`` lies in the column space of the left factor and ``v_i`` in the row space of the
-(folded) right factor, so the new product has exactly ``s_i`` scaled and every other
-singular value and vector unchanged. Components of one head are orthogonal, so all
+``u_i`` lies in ``R``'s column space (checked: an edit the weights cannot carry is
+refused) and ``v_i`` is already centred, so the folded matrix of the edited model equals
+the old one with exactly ``s_i`` scaled. Components of one head are orthogonal, so all
 edits are computed from the original SVD and summed. Every edit is logged with its
 rank-one update so that it can be undone exactly.
 """
@@ -16,6 +15,7 @@ rank-one update so that it can be undone exactly.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -24,7 +24,7 @@ from torch import Tensor
 
 from sith import __version__
 from sith.errors import SithError
-from sith.factor import check_layer, head_vo
+from sith.factor import HeadSVD, check_layer, head_vo, read_factor
 from sith.load.weights import VisionWeights
 
 LOG_FORMAT = "sith-edit-log/1"
@@ -63,53 +63,55 @@ def check_component(weights: VisionWeights, edit: ComponentEdit) -> ComponentEdi
     return ComponentEdit(layer, edit.head, edit.index, check_alpha(edit.alpha), edit.reason)
 
 
-def check_gains(weights: VisionWeights, layers: set[int], *, fold_ln: bool) -> None:
-    """Refuse edits the weights cannot carry: a folded edit divides by ``γpost`` and
-    inverts ``diag(γ1)``, so a zero entry there makes it inexact."""
-    if not fold_ln:
-        return
-    if (weights.ln_post_weight == 0).any():
-        raise SithError(
-            "ln_post.weight has zero entries, so a --fold-ln edit cannot be carried; use --no-fold-ln"
-        )
-    for layer in sorted(layers):
-        if (weights.layers[layer].ln1_weight == 0).any():
-            raise SithError(
-                f"layer {layer} ln_1.weight has zero entries, so a --fold-ln edit cannot be carried; "
-                "use --no-fold-ln"
-            )
+#: ``‖R·pinv(R)·u − u‖`` above this means ``W_O`` alone cannot carry the edit exactly.
+CARRY_TOL = 1e-6
+
+SvdOf = Callable[[int, bool], HeadSVD]
+
+
+def layer_svd(weights: VisionWeights, layer: int, fold_ln: bool) -> HeadSVD:
+    """Every head's SVD of ``layer`` (the default ``svd_of``: computed on each call)."""
+    return head_vo(weights, layer, fold_ln=fold_ln).svd
 
 
 def rank_one_updates(
-    weights: VisionWeights, edits: list[ComponentEdit], *, fold_ln: bool
+    weights: VisionWeights,
+    edits: list[ComponentEdit],
+    *,
+    fold_ln: bool,
+    svd_of: SvdOf | None = None,
 ) -> list[tuple[ComponentEdit, float, Tensor, Tensor]]:
-    """The exact update of each edit: ``(edit, s_i, x (dh,), y (d,))`` with
-    ``Δ W_O^h = (α−1)·s_i·x yᵀ`` (float64)."""
+    """The exact update of each edit: ``(edit, s_i, x (dh,), v_i (d,))`` with
+    ``Δ W_O^h = (α−1)·s_i·x·v_iᵀ`` (float64; METHOD.md §6). ``svd_of(layer, fold_ln)``
+    supplies each layer's SVD (a run's cache, or computed here)."""
     edits = [check_component(weights, e) for e in edits]
-    check_gains(weights, {e.layer for e in edits}, fold_ln=fold_ln)
     out = []
     for layer in sorted({e.layer for e in edits}):
-        lw = weights.layers[layer]
-        U, S, Vh = head_vo(weights, layer, fold_ln=fold_ln).svd
-        A = lw.W_V.double()
-        if fold_ln:
-            A = lw.ln1_weight.double()[None, :, None] * A
-        pinvA = torch.linalg.pinv(A)  # (H, dh, d)
+        U, S, Vh = svd_of(layer, fold_ln) if svd_of is not None else layer_svd(weights, layer, fold_ln)
+        R = read_factor(weights, layer, fold_ln=fold_ln).double()
+        pinvR = torch.linalg.pinv(R)  # (H, dh, d)
         for e in (e for e in edits if e.layer == layer):
             u = U[e.head, :, e.index].double()
-            v = Vh[e.head, e.index].double()
-            x = pinvA[e.head] @ u
-            y = v / weights.ln_post_weight.double() if fold_ln else v
-            out.append((e, float(S[e.head, e.index]), x, y))
+            x = pinvR[e.head] @ u
+            if float(S[e.head, e.index]) > 0 and float((R[e.head] @ x - u).norm()) > CARRY_TOL:
+                raise SithError(
+                    f"component {layer}:{e.head}:{e.index} cannot be carried by W_O exactly (its read "
+                    "direction is outside the value weights' span); pick another component"
+                )
+            out.append((e, float(S[e.head, e.index]), x, Vh[e.head, e.index].double()))
     return out
 
 
 def edited_head_outputs(
-    weights: VisionWeights, edits: list[ComponentEdit], *, fold_ln: bool
+    weights: VisionWeights,
+    edits: list[ComponentEdit],
+    *,
+    fold_ln: bool,
+    svd_of: SvdOf | None = None,
 ) -> dict[int, Tensor]:
     """New per-head ``W_O`` ``(H, dh, d)`` for every edited layer (float32)."""
     new: dict[int, Tensor] = {}
-    for e, s, x, y in rank_one_updates(weights, edits, fold_ln=fold_ln):
+    for e, s, x, y in rank_one_updates(weights, edits, fold_ln=fold_ln, svd_of=svd_of):
         W = new.setdefault(e.layer, weights.layers[e.layer].W_O.double().clone())
         W[e.head] += (e.alpha - 1.0) * s * torch.outer(x, y)
     return {k: v.float() for k, v in new.items()}
@@ -122,11 +124,12 @@ def edit_log(
     fold_ln: bool,
     explanations: dict[tuple[int, int, int], list[tuple[str, float]]] | None = None,
     extra: dict[str, Any] | None = None,
+    svd_of: SvdOf | None = None,
 ) -> dict[str, Any]:
     """A JSON-ready record of the edits: original model, every component touched with its
     singular value, explanation, α and exact rank-one update (for undo)."""
     entries = []
-    for e, s, x, y in rank_one_updates(weights, edits, fold_ln=fold_ln):
+    for e, s, x, y in rank_one_updates(weights, edits, fold_ln=fold_ln, svd_of=svd_of):
         entry = asdict(e)
         entry["singular_value"] = s
         entry["explanation"] = (explanations or {}).get((e.layer, e.head, e.index), [])

@@ -17,11 +17,13 @@ from typing import Any
 from sith.decompose.results import LayerDecomposition
 from sith.edit.exact import (
     ComponentEdit,
+    SvdOf,
     check_alpha,
     check_log,
     edit_log,
     edited_head_outputs,
     edits_from_log,
+    layer_svd,
     undo_head_outputs,
 )
 from sith.edit.select import RULES, concept_indices, select_by_alignment, select_by_weight
@@ -57,8 +59,9 @@ class EditPlan:
 
 
 def log_path_for(output: Path) -> Path:
-    """``edited.safetensors`` → ``edited.edit-log.json`` (beside the checkpoint)."""
-    return output.with_name(output.name.split(".")[0] + ".edit-log.json")
+    """``clean.v1.safetensors`` → ``clean.v1.edit-log.json`` (beside the checkpoint; only the
+    last suffix is replaced, so two outputs never share a log)."""
+    return output.with_name((output.stem if output.suffix else output.name) + ".edit-log.json")
 
 
 def _explain(plan: EditPlan, decompositions: list[LayerDecomposition]) -> None:
@@ -84,17 +87,20 @@ def plan_edits(
     rule: str = "alignment",
     threshold: float | None = None,
     max_per_layer: int | None = None,
+    sv_type: str = "right",
+    image_mean: Any = None,
+    svd_of: SvdOf | None = None,
 ) -> EditPlan:
     """Decide which components change and by how much.
 
     ``components`` are used as given. ``suppress``/``amplify`` name dictionary concepts;
     with ``rule="weight"`` they are matched in ``decompositions`` (which must have been
     made with the same ``fold_ln``), with ``rule="alignment"`` against ``atoms`` ``(N, e)``
-    over the decomposed layers (or all layers).
+    over the decomposed layers (or all layers), using the ``sv_type`` targets with
+    ``image_mean`` subtracted, as the decomposition does. ``svd_of`` reuses a run's SVDs.
     """
-    from sith.factor import head_vo
-
     weights = clip.weights
+    svd_of = svd_of or (lambda layer, fold: layer_svd(weights, layer, fold))
     if rule not in RULES:
         raise SithError(f"unknown selection rule {rule!r}; use one of {', '.join(RULES)}")
     check_alpha(suppress_alpha)
@@ -140,9 +146,12 @@ def plan_edits(
                 layers=layers,
                 alpha=alpha,
                 fold_ln=fold_ln,
+                sv_type=sv_type,
                 threshold=0.3 if threshold is None else threshold,
                 max_per_layer=max_per_layer,
                 reason=reason,
+                image_mean=image_mean,
+                svd_of=svd_of,
             )
     seen: dict[tuple[int, int, int], ComponentEdit] = {}
     for e in edits:
@@ -151,9 +160,8 @@ def plan_edits(
             raise SithError(f"component {key} is both suppressed and amplified; name it once")
         seen[key] = e
     plan = EditPlan(list(seen.values()), fold_ln)
-    svds = {}
-    for (layer, h, i), _ in seen.items():
-        S = svds.setdefault(layer, head_vo(weights, layer, fold_ln=fold_ln).svd.S)
+    for layer, h, i in seen:
+        S = svd_of(layer, fold_ln).S
         if i < S.shape[1]:
             plan.singular_values[(layer, h, i)] = float(S[h, i])
     _explain(plan, decompositions)
@@ -161,7 +169,12 @@ def plan_edits(
 
 
 def apply_plan(
-    clip: Any, plan: EditPlan, output: str | Path, *, extra: dict[str, Any] | None = None
+    clip: Any,
+    plan: EditPlan,
+    output: str | Path,
+    *,
+    extra: dict[str, Any] | None = None,
+    svd_of: SvdOf | None = None,
 ) -> tuple[Path, Path]:
     """Write the edited checkpoint and its log; returns ``(checkpoint, log)`` paths."""
     from sith.load import save_model, with_head_outputs
@@ -170,9 +183,11 @@ def apply_plan(
         raise SithError("no component matches the edit; lower --threshold or name other concepts")
     output = Path(output)
     record = edit_log(
-        clip.weights, plan.edits, fold_ln=plan.fold_ln, explanations=plan.explanations, extra=extra
+        clip.weights, plan.edits, fold_ln=plan.fold_ln, explanations=plan.explanations, extra=extra,
+        svd_of=svd_of,
     )
-    edited = with_head_outputs(clip, edited_head_outputs(clip.weights, plan.edits, fold_ln=plan.fold_ln))
+    new_outputs = edited_head_outputs(clip.weights, plan.edits, fold_ln=plan.fold_ln, svd_of=svd_of)
+    edited = with_head_outputs(clip, new_outputs)
     saved = save_model(edited, output)
     record["output"] = {"path": str(saved), "fingerprint": edited.info.fingerprint}
     return saved, save_json(record, log_path_for(saved))

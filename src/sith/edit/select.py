@@ -8,9 +8,7 @@ Two documented selection rules, both polarities considered:
   its explanation — the explained polarity, and the other one when the decomposition
   was made with ``--both-polarities`` — with weight ``≥ threshold``.
 
-The default was measured on the organism (docs/choices.md): suppressing the skull words
-with ``alignment ≥ 0.3`` drops the skull retrieval AUC from 1.00 to 0.58 with every factor
-within a point, while ``weight ≥ 0.1`` leaves it at 1.00.
+Both are measured on the organism in ``experiments/edit_organism`` (README, docs/choices.md).
 
 ``max_per_layer`` keeps only the strongest matches (largest weight or ``|cos|``) per layer.
 """
@@ -18,6 +16,7 @@ within a point, while ``weight ≥ 0.1`` leaves it at 1.00.
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -26,6 +25,7 @@ from sith.decompose.results import LayerDecomposition
 from sith.decompose.search import alignment
 from sith.edit.exact import ComponentEdit
 from sith.errors import SithError
+from sith.factor import HeadSVD
 from sith.load.weights import VisionWeights
 
 RULES = ("weight", "alignment")
@@ -102,14 +102,17 @@ def select_by_alignment(
     threshold: float = 0.3,
     max_per_layer: int | None = None,
     reason: str = "",
+    image_mean: Tensor | None = None,
+    svd_of: Callable[[int, bool], HeadSVD] | None = None,
 ) -> list[ComponentEdit]:
-    """Components whose joint-space vector has ``|cos| ≥ threshold`` with any of
-    ``concept_atoms`` ``(n, e)``."""
+    """Components whose joint-space target (``sv_type`` vectors, ``image_mean`` subtracted as
+    in the decomposition) has ``|cos| ≥ threshold`` with any of ``concept_atoms`` ``(n, e)``."""
     scored: list[tuple[float, ComponentEdit]] = []
     best: dict[tuple[int, int, int], float] = {}
     for atom in concept_atoms:
         for layer, (cos, _) in alignment(
-            weights, atom, layers=layers, fold_ln=fold_ln, sv_type=sv_type
+            weights, atom, layers=layers, fold_ln=fold_ln, sv_type=sv_type,
+            image_mean=image_mean, svd_of=svd_of,
         ).items():
             for h, i in (cos.abs() >= threshold).nonzero().tolist():
                 key = (layer, h, i)

@@ -1,5 +1,6 @@
 """The encode stage: concept pools, their text embeddings, the image mean (METHOD.md §3)."""
 
+from sith.encode.atoms import ATOM_MODES, SEED_ATOM_MODE, concept_atom, dictionary_atoms
 from sith.encode.images import compute_image_mean, iter_images, load_image_mean, save_image_mean
 from sith.encode.pools import (
     POOLS,
@@ -9,13 +10,7 @@ from sith.encode.pools import (
     download_dictionary,
     read_pool,
 )
-from sith.encode.text import (
-    ATOM_MODES,
-    EncodedPool,
-    concept_atoms,
-    encode_pool,
-    load_encoded,
-)
+from sith.encode.text import EncodedPool, encode_pool, load_encoded
 
 __all__ = [
     "ATOM_MODES",
@@ -24,8 +19,10 @@ __all__ = [
     "Pool",
     "PoolSource",
     "clean_concepts",
+    "SEED_ATOM_MODE",
     "compute_image_mean",
-    "concept_atoms",
+    "concept_atom",
+    "dictionary_atoms",
     "download_dictionary",
     "encode_pool",
     "iter_images",

@@ -17,16 +17,16 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from sith.decompose.pipeline import default_dictionary
 from sith.encode.distributed import DistContext, barrier, checked, distributed
 from sith.encode.images import compute_image_mean
 from sith.encode.pools import POOLS, download_dictionary, read_pool
 from sith.encode.sources import make_units
 from sith.encode.text import encode_pool, encoded_path
 from sith.errors import SithError
-from sith.load import load_clip
+from sith.load import DEFAULT_MODEL, load_clip
 from sith.load.clip import LoadedClip, default_names
 from sith.paths import DEFAULT_DATA_DIR, dictionary_text_path, image_mean_path
+from sith.pipeline.workspace import SEED_DICTIONARY
 
 __all__ = ["encode_dictionary", "image_mean"]
 
@@ -59,7 +59,8 @@ def encode_dictionary(
         raise SithError(f"--batch-size must be >= 1, got {batch_size}")
     with distributed(device) as ctx:
         clip = _load(model_name, pretrained, ctx)
-        name = default_dictionary(clip.info.model_name, dictionary)
+        organism = clip.info.model_name == DEFAULT_MODEL
+        name = dictionary or ("organism" if organism else SEED_DICTIONARY)
         if name in POOLS and not dictionary_text_path(data_dir, name).exists():
             checked(ctx, lambda: download_dictionary(name, data_dir=data_dir) if ctx.is_main else None)
             barrier(ctx)

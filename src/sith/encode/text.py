@@ -38,7 +38,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from tqdm.auto import tqdm
 
@@ -74,20 +73,15 @@ from sith.io import load_pt, save_pt
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "ATOM_MODES",
     "EncodedPool",
     "TextEncoder",
     "apply_template",
-    "concept_atoms",
     "default_precision",
     "encode_pool",
     "encoded_path",
     "load_encoded",
     "template_tag",
 ]
-
-ATOM_MODES = ("raw", "center", "image-cone")
-
 
 # --------------------------------------------------------------------------- helpers
 
@@ -251,55 +245,3 @@ def encode_pool(
     if partial is not None and partial.exists():
         os.remove(partial)
     return pool_result(pool, embeddings, meta)
-
-
-# --------------------------------------------------------------------------- atoms
-
-
-def concept_atoms(
-    encoded: EncodedPool | Tensor,
-    *,
-    image_mean: Tensor | None = None,
-    mode: str = "center",
-) -> Tensor:
-    """Dictionary atoms ``(N, e)`` (unit rows) with the modality gap bridged (METHOD.md §3).
-
-    With ``T`` the ``(N, e)`` unit text embeddings, ``t̄`` their mean and ``ī`` the
-    mean unit image embedding ``(e,)`` (:func:`sith.encode.images.compute_image_mean`):
-
-    * ``"raw"``: ``a_j = T_j`` (normalised text embeddings).
-    * ``"center"``: ``a_j = (T_j − t̄) / ‖T_j − t̄‖`` (SpLiCE).
-    * ``"image-cone"``: ``a_j = (T_j − t̄ + ī) / ‖·‖`` — the text cloud moved onto the
-      image cloud's centre; needs ``image_mean``.
-
-    Raises:
-        SithError: unknown mode, ``image-cone`` without ``image_mean`` (or ``image_mean``
-            given to another mode), a wrong ``image_mean`` shape, or an atom that
-            vanishes (a concept whose embedding equals the shift).
-    """
-    emb = encoded.embeddings if isinstance(encoded, EncodedPool) else encoded
-    if mode not in ATOM_MODES:
-        raise SithError(f"unknown atom mode {mode!r}; available: {', '.join(ATOM_MODES)}")
-    if mode == "image-cone" and image_mean is None:
-        raise SithError("atom mode 'image-cone' needs an image mean; run compute-image-mean first")
-    if mode != "image-cone" and image_mean is not None:
-        raise SithError(f"image_mean is only used by atom mode 'image-cone', not {mode!r}")
-    T = F.normalize(emb.float(), dim=-1)
-    if mode == "raw":
-        return T
-    shifted = T - T.mean(dim=0, keepdim=True)
-    if mode == "image-cone":
-        mean = image_mean.detach().float().reshape(-1).to(T.device)
-        if mean.shape[0] != T.shape[1]:
-            raise SithError(
-                f"image mean has width {mean.shape[0]} but the text embeddings {T.shape[1]}; "
-                "compute the image mean with the same model"
-            )
-        shifted = shifted + mean
-    norms = shifted.norm(dim=-1)
-    if bool((norms < 1e-6).any()):
-        bad = int(torch.argmin(norms))
-        raise SithError(
-            f"concept #{bad} has a zero atom after the {mode!r} shift; remove it from the pool"
-        )
-    return shifted / norms[:, None]

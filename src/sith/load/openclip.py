@@ -232,8 +232,13 @@ def wrap_open_clip(
     )
 
 
+#: Seed of the random initialisation (``--pretrained none``): a reproducible random model,
+#: so its image mean, dictionary and decompositions match across commands.
+RANDOM_INIT_SEED = 0
+
+
 def load_open_clip(model_name: str, tag: str, *, device: torch.device) -> LoadedClip:
-    """An open_clip architecture with a pretrained tag, ``""`` (random) or a checkpoint file."""
+    """An open_clip architecture with a pretrained tag, ``""`` (random, seeded) or a checkpoint file."""
     check_config(model_name)
     path = tag if tag and is_checkpoint_path(tag) else ""
     if tag and not path:
@@ -244,9 +249,11 @@ def load_open_clip(model_name: str, tag: str, *, device: torch.device) -> Loaded
             )
             raise SithError(f"unknown pretrained tag {tag!r} for {model_name}; valid tags: {valid}")
     try:
-        model, _, preprocess = open_clip.create_model_and_transforms(
-            model_name, pretrained=(tag if tag and not path else None)
-        )
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(RANDOM_INIT_SEED)  # `--pretrained none` is the same random model every time
+            model, _, preprocess = open_clip.create_model_and_transforms(
+                model_name, pretrained=(tag if tag and not path else None)
+            )
     except Exception as exc:  # noqa: BLE001 - downloads and configs fail in many ways
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
         raise SithError(

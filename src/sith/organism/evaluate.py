@@ -21,10 +21,10 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from sith.decompose.pipeline import decompose_layer, default_layers
+from sith.decompose import default_layers
 from sith.decompose.results import LayerDecomposition
 
-DEFAULT_METHODS = ("topk", "omp", "nnomp", "comp-0.1", "comp-0.3", "comp-0.5", "lasso")
+DEFAULT_METHODS = ("topk", "mp", "omp", "comp-0.1", "comp-0.3", "comp-0.5", "ncomp-0.3", "somp", "lasso")
 
 
 def concept_factors(concepts: list[str]) -> dict[int, tuple[str, str]]:
@@ -89,38 +89,17 @@ def score(decs: list[LayerDecomposition], concepts: list[str], atoms: Tensor) ->
     }
 
 
-def evaluate_methods(
-    weights: Any,
-    atoms: Tensor,
-    concepts: list[str],
-    *,
-    methods: tuple[str, ...] = DEFAULT_METHODS,
-    layers: list[int] | None = None,
-    sparsity: int = 5,
-    fold_ln: bool = True,
-    sv_type: str = "right",
-    polarity: str = "best",
-) -> list[dict[str, Any]]:
-    """One :func:`score` row per method on the same targets and atoms."""
-    layers = layers or default_layers(weights.n_layers, last=2)
-    rows = []
-    for method in methods:
-        decs = [
-            decompose_layer(
-                weights,
-                atoms,
-                concepts,
-                layer,
-                method=method,
-                sparsity=sparsity,
-                fold_ln=fold_ln,
-                sv_type=sv_type,
-                polarity=polarity,
-            )
-            for layer in layers
-        ]
-        rows.append({"method": method, "layers": layers, **score(decs, concepts, atoms)})
-    return rows
+def evaluate_config(ws: Any, request: Any) -> dict[str, Any]:
+    """One :func:`score` row for a decomposition configuration (nothing written)."""
+    config = ws.resolve(request)
+    atoms = ws.atoms(config)
+    decs = [ws.decompose_one(config, layer, atoms) for layer in config.layers]
+    seed_atoms = ws.atoms(config.resolved(atoms="center"))
+    return {
+        "layers": list(config.layers),
+        "options": config.options(),
+        **score(decs, ws.encoded().concepts, seed_atoms),
+    }
 
 
 def format_rows(rows: list[dict[str, Any]], key: str = "method") -> str:
@@ -158,6 +137,29 @@ def world_image_mean(clip: Any, *, n: int = 512, seed: int = 12345, batch_size: 
     return total / n
 
 
+#: The organism's image mean: this many world images from this seed (recorded with it).
+IMAGE_MEAN_IMAGES, IMAGE_MEAN_SEED = 512, 12345
+
+
+def organism_image_mean(clip: Any) -> tuple[Tensor, dict[str, Any]]:
+    """The organism's image mean and its provenance (a ``Workspace`` image-mean source)."""
+    mean = world_image_mean(clip, n=IMAGE_MEAN_IMAGES, seed=IMAGE_MEAN_SEED)
+    return mean, {"source": "organism world", "count": IMAGE_MEAN_IMAGES, "seed": IMAGE_MEAN_SEED}
+
+
+#: ``sith organism eval --settings``: the seed's recipe and one row per project option.
+SETTINGS = {
+    "seed (comp-0.3)": {},
+    "polarity=best": {"polarity": "best"},
+    "atoms=raw": {"atoms": "raw"},
+    "atoms=image-cone": {"atoms": "image-cone"},
+    "no-image-mean": {"image_mean": False},
+    "ncomp-0.3": {"method": "ncomp-0.3"},
+    "nofoldln": {"fold_ln": False},
+    "sv-type=left": {"sv_type": "left"},
+}
+
+
 def evaluate(
     model_name: str | None = None,
     pretrained: str | None = None,
@@ -170,55 +172,33 @@ def evaluate(
     device: str = "cpu",
     progress: bool = True,
 ) -> tuple[str, dict[str, Any]]:
-    """What ``sith organism eval`` prints and writes: the methods table and, with
-    ``settings``, the table of METHOD.md's open choices (all with ``comp-0.3``)."""
-    from sith.decompose.pipeline import prepare_dictionary
-    from sith.encode import concept_atoms
-    from sith.load import load_clip
-    from sith.load.clip import default_names
+    """What ``sith organism eval`` prints and writes: one row per method (seed recipe
+    otherwise) and, with ``settings``, one row per project option (all ``comp-0.3``)."""
+    from sith.api import workspace
+    from sith.pipeline import DecompositionConfig
 
-    clip = load_clip(*default_names(model_name, pretrained), device=device)
-    encoded = prepare_dictionary(clip, "organism", data_dir=data_dir, progress=progress)
-    atoms = concept_atoms(encoded, mode="center")
-    layers = layers or default_layers(clip.weights.n_layers, last=2)
-    rows = evaluate_methods(
-        clip.weights,
-        atoms,
-        encoded.concepts,
-        methods=tuple(methods or DEFAULT_METHODS),
-        layers=layers,
-        sparsity=sparsity,
-    )
-    text = f"layers {layers}, K={sparsity}, atoms=center, right, foldln\n" + format_rows(rows)
+    ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
+    layers = layers or default_layers(ws.weights.n_layers, last=2)
+    info = ws.clip.info
+
+    def request(**kw: Any) -> Any:
+        return DecompositionConfig(
+            info.model_name, info.pretrained, layers=tuple(layers), sparsity=sparsity, **kw
+        )
+
+    rows = [{"method": m, **evaluate_config(ws, request(method=m))} for m in methods or DEFAULT_METHODS]
+    text = f"layers {layers}, K={sparsity}, seed recipe (right, foldln, atoms center, image mean)\n"
+    text += format_rows(rows)
     results: dict[str, Any] = {
-        "model": clip.info.as_dict(),
+        "model": info.as_dict(),
         "layers": layers,
         "sparsity": sparsity,
         "methods": rows,
     }
     if settings:
-        mean = world_image_mean(clip)
-        variants = {
-            "atoms=raw": {"atoms": concept_atoms(encoded, mode="raw")},
-            "atoms=center": {},
-            "atoms=image-cone": {"atoms": concept_atoms(encoded, mode="image-cone", image_mean=mean)},
-            "no-fold-ln": {"fold_ln": False},
-            "polarity=positive": {"polarity": "positive"},
-            "sv-type=left": {"sv_type": "left"},
-        }
-        srows = []
-        for name, opts in variants.items():
-            a = opts.pop("atoms", atoms)
-            row = evaluate_methods(
-                clip.weights,
-                a,
-                encoded.concepts,
-                methods=("comp-0.3",),
-                layers=layers,
-                sparsity=sparsity,
-                **opts,
-            )[0]
-            srows.append({"setting": name, **row})
-        text += "\n\nsettings (comp-0.3)\n" + format_rows(srows, key="setting")
+        srows = [
+            {"setting": name, **evaluate_config(ws, request(**opts))} for name, opts in SETTINGS.items()
+        ]
+        text += "\n\nsettings (comp-0.3 unless named)\n" + format_rows(srows, key="setting")
         results["settings"] = srows
     return text, results

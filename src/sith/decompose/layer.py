@@ -1,0 +1,142 @@
+"""Explain one layer's singular vectors with concepts (METHOD.md §2–5): the pure core.
+
+:func:`decompose_layer`: weights + atoms (+ the image mean) → :class:`LayerDecomposition`.
+Loading, dictionaries, file names and resuming are the orchestration layer's
+(:mod:`sith.pipeline`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from sith.decompose.results import LayerDecomposition, used_concepts
+from sith.decompose.solvers import parse_method, solve
+from sith.errors import SithError
+from sith.factor import HeadSVD, check_layer, check_rank, singular_targets
+from sith.load.weights import VisionWeights
+
+log = logging.getLogger(__name__)
+
+#: ``seed``: explain exactly the sign the sign rule gives (METHOD.md §3). ``best`` and
+#: ``both`` are project options (§7): the better-fitting of ``±t``, or both stored.
+POLARITY_MODES = ("seed", "best", "both")
+
+
+def default_layers(n_layers: int, last: int = 4) -> list[int]:
+    """The seed's default: the last ``last`` layers (all of them if there are fewer)."""
+    return list(range(max(0, n_layers - last), n_layers))
+
+
+def default_rank(weights: VisionWeights, rank: int | None) -> int:
+    """``rank`` validated, or 64 capped at the head width when ``rank`` is None."""
+    return min(64, weights.d_head) if rank is None else check_rank(weights, rank)
+
+
+def check_sparsity(sparsity: int, n_atoms: int) -> int:
+    if not 1 <= sparsity <= n_atoms:
+        raise SithError(
+            f"sparsity {sparsity} is invalid for a dictionary of {n_atoms} concepts; "
+            f"pass --sparsity between 1 and {n_atoms}"
+        )
+    return sparsity
+
+
+def decompose_layer(
+    weights: VisionWeights,
+    atoms: Tensor,
+    concepts: list[str],
+    layer: int,
+    *,
+    sv_type: str = "right",
+    fold_ln: bool = True,
+    rank: int | None = None,
+    method: str = "comp-0.3",
+    sparsity: int = 5,
+    polarity: str = "seed",
+    image_mean: Tensor | None = None,
+    svd: HeadSVD | None = None,
+    device: str | torch.device | None = None,
+    config: dict[str, Any] | None = None,
+) -> LayerDecomposition:
+    """Decompose the top-``rank`` singular vectors of every head of ``layer``.
+
+    Args:
+        weights: the model's weight view.
+        atoms: ``(N, e)`` unit concept atoms (:func:`sith.encode.dictionary_atoms`).
+        concepts: the ``N`` concept strings.
+        polarity: ``"seed"`` explains ``t`` as the sign rule gives it (the seed's);
+            ``"best"`` whichever of ``t`` / ``−t`` fits with higher fidelity (ties → ``+``);
+            ``"both"`` does that and stores the other under ``alt``.
+        image_mean: ``(e,)`` the image mean subtracted from targets (METHOD.md §3); None
+            skips it (a project option).
+        svd: this layer's SVD for ``fold_ln``, if already computed.
+        config: the configuration record stored with the result (``config["layer"]`` is set).
+
+    Returns:
+        :class:`LayerDecomposition` with ``scores``/``indices`` ``(num_heads, rank, K)``.
+    """
+    if polarity not in POLARITY_MODES:
+        raise SithError(f"unknown polarity mode {polarity!r}; use one of {', '.join(POLARITY_MODES)}")
+    layer = check_layer(weights, layer)
+    rank = default_rank(weights, rank)
+    check_sparsity(sparsity, atoms.shape[0])
+    parse_method(method)
+    if atoms.shape[1] != weights.d_embed:
+        raise SithError(
+            f"dictionary embeddings have width {atoms.shape[1]} but the model's joint space has "
+            f"{weights.d_embed}; encode the dictionary with this model"
+        )
+    t = singular_targets(
+        weights, layer, fold_ln=fold_ln, sv_type=sv_type, rank=rank, image_mean=image_mean, svd=svd
+    )
+    H = t.vectors.shape[0]
+    flat = t.vectors.reshape(H * rank, -1)
+    targets = flat if polarity == "seed" else torch.cat([flat, -flat])
+    code = solve(targets, atoms, sparsity, method=method, device=device)
+    w, idx, fid = (x.cpu() for x in code)
+    n = H * rank
+    pol = torch.ones(n, dtype=torch.int8)
+    alt: dict[str, Tensor] = {}
+    if polarity != "seed":
+        neg_better = fid[n:] > fid[:n]
+        pol[neg_better] = -1
+        pick = torch.where(neg_better, torch.arange(n) + n, torch.arange(n))
+        other = torch.where(neg_better, torch.arange(n), torch.arange(n) + n)
+        if polarity == "both":
+            alt = {
+                "scores": w[other].reshape(H, rank, sparsity),
+                "indices": idx[other].reshape(H, rank, sparsity),
+                "fidelity": fid[other].reshape(H, rank),
+            }
+        w, idx, fid = w[pick], idx[pick], fid[pick]
+    scores = w.reshape(H, rank, sparsity)
+    indices = idx.reshape(H, rank, sparsity)
+    all_idx = torch.cat([indices.flatten(), alt["indices"].flatten()]) if alt else indices
+    record = {
+        **(config or {}),
+        "layer": layer,
+        "model": weights.info.as_dict(),
+        "sv_type": sv_type,
+        "fold_ln": fold_ln,
+        "rank": rank,
+        "method": method,
+        "sparsity": sparsity,
+        "polarity": polarity,
+        "image_mean": image_mean is not None,
+        "n_concepts": int(atoms.shape[0]),
+    }
+    return LayerDecomposition(
+        scores=scores,
+        indices=indices,
+        singular_values=t.singular_values.cpu(),
+        fidelity=fid.reshape(H, rank),
+        polarity=pol.reshape(H, rank),
+        tied=t.tied.cpu(),
+        concepts=used_concepts(all_idx, concepts),
+        config=record,
+        alt=alt,
+    )

@@ -1,0 +1,8 @@
+"""The orchestration layer above the five stages: one configuration object
+(:class:`DecompositionConfig`) and one :class:`Workspace` that the CLI, the API and the
+experiments call."""
+
+from sith.pipeline.config import CONTENT_FIELDS, DecompositionConfig
+from sith.pipeline.workspace import SEED_DICTIONARY, Workspace, tensor_hash
+
+__all__ = ["CONTENT_FIELDS", "SEED_DICTIONARY", "DecompositionConfig", "Workspace", "tensor_hash"]

@@ -1,0 +1,237 @@
+"""The orchestration layer: one loaded model, its inputs and its decompositions.
+
+A :class:`Workspace` holds one model, the data directory and per-run caches (encoded
+dictionaries, the image mean, each layer's SVD — computed once per run and reused by
+decompose, search and edit). Every command's work goes through it:
+:meth:`Workspace.decompose` writes files for a :class:`DecompositionConfig`;
+:meth:`Workspace.decompositions` returns them, recomputing any file whose stored
+configuration differs from the requested one (never a silent reuse, METHOD.md §6).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from torch import Tensor
+
+from sith import paths
+from sith.decompose import LayerDecomposition, decompose_layer, default_layers, default_rank
+from sith.decompose.layer import check_sparsity
+from sith.encode import (
+    POOLS,
+    EncodedPool,
+    Pool,
+    dictionary_atoms,
+    download_dictionary,
+    encode_pool,
+    load_image_mean,
+    read_pool,
+)
+from sith.errors import SithError
+from sith.factor import HeadSVD, check_layer, head_vo
+from sith.io import save_json, save_pt
+from sith.pipeline.config import DecompositionConfig
+
+log = logging.getLogger(__name__)
+
+#: The seed's default dictionary for any model (the organism's default is its own pool).
+SEED_DICTIONARY = "conceptnet"
+
+ImageMeanSource = Callable[[Any], tuple[Tensor, dict[str, Any]]]
+
+
+def tensor_hash(t: Tensor) -> str:
+    """16 hex digits of sha256 over a tensor's float32 bytes (content identity)."""
+    return hashlib.sha256(t.detach().float().contiguous().cpu().numpy().tobytes()).hexdigest()[:16]
+
+
+class Workspace:
+    """One loaded model + data dir, with per-run caches.
+
+    Args:
+        clip: a ``sith.load.LoadedClip``.
+        data_dir: the data root (the seed's layout).
+        device: compute device for the solvers.
+        progress: progress bars.
+        default_dictionary: the dictionary used when a configuration names none.
+        image_mean_source: for models whose image mean can be made without user data
+            (the organism: its world's images) — called when ``image_mean.pt`` is missing.
+    """
+
+    def __init__(
+        self,
+        clip: Any,
+        *,
+        data_dir: str | Path = paths.DEFAULT_DATA_DIR,
+        device: str = "cpu",
+        progress: bool = True,
+        default_dictionary: str = SEED_DICTIONARY,
+        image_mean_source: ImageMeanSource | None = None,
+    ) -> None:
+        self.clip = clip
+        self.data_dir = Path(data_dir)
+        self.device = device
+        self.progress = progress
+        self.default_dictionary = default_dictionary
+        self.image_mean_source = image_mean_source
+        self._encoded: dict[tuple[str, str | None], EncodedPool] = {}
+        self._svd: dict[tuple[int, bool], HeadSVD] = {}
+        self._image_mean: Tensor | None = None
+
+    @property
+    def weights(self) -> Any:
+        return self.clip.weights
+
+    # ------------------------------------------------------------------ inputs
+    def encoded(self, dictionary: str | None = None, template: str | None = None) -> EncodedPool:
+        """The dictionary encoded by this model (downloaded and encoded first if needed)."""
+        key = (dictionary or self.default_dictionary, template)
+        if key not in self._encoded:
+            self._encoded[key] = encode_pool(
+                self.clip,
+                self.pool(key[0]),
+                data_dir=self.data_dir,
+                template=template,
+                progress=self.progress,
+            )
+        return self._encoded[key]
+
+    def pool(self, dictionary: str | None = None) -> Pool:
+        """The concept pool (a known pool is downloaded first if it is not on disk yet)."""
+        name = dictionary or self.default_dictionary
+        if name in POOLS and not paths.dictionary_text_path(self.data_dir, name).exists():
+            log.warning("dictionary %r not downloaded yet: downloading it first", name)
+            download_dictionary(name, data_dir=self.data_dir)
+        return read_pool(name, data_dir=self.data_dir)
+
+    def image_mean(self) -> Tensor:
+        """The model's image mean ``(e,)`` (METHOD.md §4): ``image_mean.pt``, or made by the
+        model's own source (the organism); otherwise a one-line error naming the command."""
+        if self._image_mean is None:
+            info = self.clip.info
+            path = paths.image_mean_path(self.data_dir, info.model_name, info.pretrained)
+            if not path.exists() and self.image_mean_source is not None:
+                mean, meta = self.image_mean_source(self.clip)
+                record = {
+                    "mean": mean,
+                    "model_name": info.model_name,
+                    "pretrained": info.pretrained,
+                    "model_fingerprint": info.fingerprint,
+                    **meta,
+                }
+                save_pt(record, path)
+                save_json({k: v for k, v in record.items() if k != "mean"}, path.with_suffix(".json"))
+                log.info("wrote the image mean (%s) to %s", meta.get("source", "built-in"), path)
+            if not path.exists():
+                raise SithError(
+                    f"no image mean for {info.model_name} {info.pretrained} at {path}; make it with "
+                    "`sith image-mean --images DIR|SHARDS` (the seed uses CC12M), or pass --no-image-mean"
+                )
+            self._image_mean = load_image_mean(path, expect_model=info)
+        return self._image_mean
+
+    def svd(self, layer: int, fold_ln: bool) -> HeadSVD:
+        """Every head's SVD of ``layer`` (METHOD.md §2), computed once per run."""
+        key = (check_layer(self.weights, layer), fold_ln)
+        if key not in self._svd:
+            self._svd[key] = head_vo(self.weights, key[0], fold_ln=fold_ln).svd
+        return self._svd[key]
+
+    # ------------------------------------------------------------------ configs
+    def resolve(self, request: DecompositionConfig) -> DecompositionConfig:
+        """The request with concrete layers, rank, dictionary and every content hash."""
+        w = self.weights
+        layers = (
+            tuple(check_layer(w, i) for i in request.layers)
+            if request.layers
+            else tuple(default_layers(w.n_layers))
+        )
+        rank = default_rank(w, request.rank)
+        mean_hash = tensor_hash(self.image_mean()) if request.image_mean else ""
+        if request.atoms == "image-cone":
+            self.image_mean()
+        encoded = self.encoded(request.dictionary, request.template)
+        check_sparsity(request.sparsity, len(encoded))
+        return request.resolved(
+            model_name=self.clip.info.model_name,
+            pretrained=self.clip.info.pretrained,
+            fingerprint=self.clip.info.fingerprint,
+            layers=layers,
+            rank=rank,
+            dictionary=request.dictionary or self.default_dictionary,
+            dictionary_name=encoded.name,
+            dictionary_hash=encoded.pool_hash,
+            image_mean_hash=mean_hash,
+        )
+
+    def atoms(self, config: DecompositionConfig) -> Tensor:
+        """The dictionary atoms ``(N, e)`` of ``config`` (METHOD.md §4)."""
+        encoded = self.encoded(config.dictionary, config.template)
+        mean = self.image_mean() if config.atoms == "image-cone" else None
+        return dictionary_atoms(encoded.embeddings, mode=config.atoms, image_mean=mean)
+
+    # ------------------------------------------------------------------ decompositions
+    def stored(self, config: DecompositionConfig, layer: int) -> LayerDecomposition | None:
+        """The file of ``layer`` if it exists and was made with exactly ``config``; else None."""
+        path = config.path(self.data_dir, layer)
+        if not path.exists():
+            return None
+        dec = LayerDecomposition.load(path)
+        diff = config.mismatches(dec.config)
+        if diff:
+            log.warning("recomputing %s: made with another configuration (%s)", path.name, "; ".join(diff))
+            return None
+        return dec
+
+    def decompose(self, request: DecompositionConfig, *, force: bool = False) -> list[Path]:
+        """Write one decomposition file per layer of ``request``; finished layers whose stored
+        configuration matches are kept (so an interrupted run resumes) unless ``force``."""
+        config = self.resolve(request)
+        return [path for path, _ in self._ensure(config, force=force)]
+
+    def decompositions(
+        self, request: DecompositionConfig
+    ) -> tuple[DecompositionConfig, list[LayerDecomposition]]:
+        """The resolved configuration and its layers' decompositions (computed where missing
+        or made with another configuration)."""
+        config = self.resolve(request)
+        return config, [dec for _, dec in self._ensure(config, force=False)]
+
+    def _ensure(self, config: DecompositionConfig, *, force: bool) -> list[tuple[Path, LayerDecomposition]]:
+        out = []
+        atoms = None
+        for layer in config.layers or ():
+            path = config.path(self.data_dir, layer)
+            dec = None if force else self.stored(config, layer)
+            if dec is None:
+                if atoms is None:
+                    atoms = self.atoms(config)
+                dec = self.decompose_one(config, layer, atoms)
+                dec.save(path)
+                log.info("wrote %s", path)
+            out.append((path, dec))
+        return out
+
+    def decompose_one(self, config: DecompositionConfig, layer: int, atoms: Tensor) -> LayerDecomposition:
+        """One layer of ``config`` (resolved), not written."""
+        encoded = self.encoded(config.dictionary, config.template)
+        return decompose_layer(
+            self.weights,
+            atoms,
+            encoded.concepts,
+            layer,
+            sv_type=config.sv_type,
+            fold_ln=config.fold_ln,
+            rank=config.rank,
+            method=config.method,
+            sparsity=config.sparsity,
+            polarity=config.polarity,
+            image_mean=self.image_mean() if config.image_mean else None,
+            svd=self.svd(layer, config.fold_ln),
+            device=self.device,
+            config=config.record(),
+        )
