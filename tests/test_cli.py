@@ -72,7 +72,8 @@ def test_decompose_show_search_verify(workdir, capsys):
     assert paths[0].parent == Path(data) / "models" / "ViT-B-32" / "none" / "decompositions"
     d = torch.load(paths[1], weights_only=True)
     assert d["scores"].shape == (12, 4, 3) and d["indices"].shape == (12, 4, 3)
-    assert d["config"]["dictionary_name"] == "pool" and len(d["config"]["dictionary_hash"]) == 16
+    c = d["config"]  # a pool named by its file: stem + content hash (never one cache for two files)
+    assert len(c["dictionary_hash"]) == 16 and c["dictionary_name"] == f"pool-{c['dictionary_hash'][:8]}"
 
     code, out, _ = run(capsys, "show", str(paths[1]), "--head", "0", "3")
     assert code == 0 and out.count("\n") >= 2 + 8 and "layer" in out

@@ -152,7 +152,27 @@ def test_unreachable_source(tmp_path: Path) -> None:
 def test_read_custom_pool_path(tmp_path: Path) -> None:
     path = _write(tmp_path / "my pool.txt", "Zebra\nlion\nzebra\n")
     pool = read_pool(str(path), data_dir=tmp_path / "data")
-    assert pool.name == "my-pool" and pool.concepts == ["zebra", "lion"] and pool.path == path
+    assert pool.name == f"my-pool-{pool.hash[:8]}" and pool.path == path
+    assert pool.concepts == ["zebra", "lion"]
+
+
+def test_custom_pools_named_by_content(tmp_path: Path) -> None:
+    a = read_pool(str(_write(tmp_path / "a" / "words.txt", "dog\ncat\n")), data_dir=tmp_path)
+    b = read_pool(str(_write(tmp_path / "b" / "words.txt", "dog\nbird\n")), data_dir=tmp_path)
+    same = read_pool(str(_write(tmp_path / "c" / "words.txt", "Dog\ncat\n\n")), data_dir=tmp_path)
+    assert a.name.startswith("words-") and a.name != b.name  # never one cache for both
+    assert same.name == a.name  # same concepts after cleaning: same encoding
+
+
+def test_pool_file_must_be_utf8_text(tmp_path: Path) -> None:
+    bad = tmp_path / "latin1.txt"
+    bad.write_bytes("dog\ncat\ncaf\u00e9\n".encode("latin-1"))
+    with pytest.raises(SithError, match=r"latin1\.txt line 3 is not valid UTF-8.*convert the file"):
+        read_pool(str(bad), data_dir=tmp_path)
+    binary = tmp_path / "model.txt"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    with pytest.raises(SithError, match="binary file"):
+        read_pool(str(binary), data_dir=tmp_path)
 
 
 def test_read_named_custom_pool_in_data_dir(tmp_path: Path) -> None:

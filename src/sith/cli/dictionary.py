@@ -1,8 +1,13 @@
-"""``sith download-dictionary | encode-dictionary | image-mean``: the encode stage's inputs."""
+"""``sith download-dictionary | encode-dictionary | image-mean``: the encode stage's inputs.
+
+``encode-dictionary`` and ``image-mean`` also run under ``torchrun --nproc_per_node N -m sith``
+(work split across ranks; :mod:`sith.encode.commands`).
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from sith.cli.common import add_model_args, progress
@@ -34,22 +39,51 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     p.add_argument(
         "--template",
         default=None,
-        help='prompt template, e.g. "a photo of {}" (a project option; the seed encodes raw strings)',
+        help='prompt template, e.g. "a photo of {}" (a project option; the seed encodes raw strings; '
+        "written to NAME.tpl-<hex>.pt, never over the raw encoding)",
     )
+    add_precision_arg(p, default=None, default_text="fp16 on cuda, fp32 on cpu")
+    p.add_argument("--force", action="store_true", help="re-encode even if a reusable file exists")
     p.set_defaults(func=run_encode)
 
     p = sub.add_parser(
-        "image-mean", parents=[parent], help="mean image embedding over a folder or .tar shards"
+        "image-mean",
+        parents=[parent],
+        help="mean image embedding over a folder, file list or webdataset shards",
     )
     add_model_args(p)
     p.add_argument(
-        "--images", required=True, help="a folder of images, a .tar shard or a glob of shards"
+        "--images",
+        required=True,
+        help="a folder, a .txt list of image/shard paths, a .tar shard, a brace pattern "
+        "(cc12m/{00000..01242}.tar) or a glob; join several with ::",
     )
     p.add_argument(
         "--batch-size", type=int, default=64, help="images per forward pass (default 64)"
     )
-    p.add_argument("--skip-bad", action="store_true", help="skip and count unreadable images")
+    p.add_argument(
+        "--workers", type=int, default=2, help="DataLoader processes reading and decoding (default 2)"
+    )
+    add_precision_arg(p, default="fp32", default_text="fp32")
+    p.add_argument(
+        "--skip-bad",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="skip and count corrupt samples (default); --no-skip-bad fails on the first",
+    )
+    p.add_argument(
+        "--restart", action="store_true", help="discard the progress of an interrupted run first"
+    )
     p.set_defaults(func=run_image_mean)
+
+
+def add_precision_arg(p: argparse.ArgumentParser, *, default: str | None, default_text: str) -> None:
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "fp16", "bf16"),
+        default=default,
+        help=f"autocast precision of the tower; sums stay float64 (default: {default_text})",
+    )
 
 
 def run_download(args: argparse.Namespace) -> int:
@@ -59,37 +93,46 @@ def run_download(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_encode(args: argparse.Namespace) -> int:
-    from sith import api
+def _print_on_rank0(path: Path) -> None:
+    """Print the written path once (under torchrun every rank returns it)."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(path)
 
-    print(
-        api.encode_dictionary(
-            args.model_name,
-            args.pretrained,
-            dictionary=args.dictionary,
-            data_dir=args.data_dir,
-            device=args.device,
-            batch_size=args.batch_size,
-            template=args.template,
-            progress=progress(args),
-        )
+
+def run_encode(args: argparse.Namespace) -> int:
+    from sith.encode import commands
+
+    path = commands.encode_dictionary(
+        args.model_name,
+        args.pretrained,
+        dictionary=args.dictionary,
+        data_dir=args.data_dir,
+        device=args.device,
+        batch_size=args.batch_size,
+        template=args.template,
+        precision=args.precision,
+        force=args.force,
+        progress=progress(args),
     )
+    _print_on_rank0(path)
     return 0
 
 
 def run_image_mean(args: argparse.Namespace) -> int:
-    from sith import api
+    from sith.encode import commands
 
-    print(
-        api.image_mean(
-            args.model_name,
-            args.pretrained,
-            images=args.images,
-            data_dir=args.data_dir,
-            device=args.device,
-            batch_size=args.batch_size,
-            skip_bad=args.skip_bad,
-            progress=progress(args),
-        )
+    path = commands.image_mean(
+        args.model_name,
+        args.pretrained,
+        images=args.images,
+        data_dir=args.data_dir,
+        device=args.device,
+        batch_size=args.batch_size,
+        workers=args.workers,
+        precision=args.precision,
+        skip_bad=args.skip_bad,
+        restart=args.restart,
+        progress=progress(args),
     )
+    _print_on_rank0(path)
     return 0

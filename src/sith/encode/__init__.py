@@ -1,7 +1,7 @@
 """The encode stage: concept pools, their text embeddings, the image mean (METHOD.md §3)."""
 
 from sith.encode.atoms import ATOM_MODES, SEED_ATOM_MODE, concept_atom, dictionary_atoms
-from sith.encode.images import compute_image_mean, iter_images, load_image_mean
+from sith.encode.images import compute_image_mean, iter_images, load_image_mean, save_image_mean
 from sith.encode.pools import (
     POOLS,
     Pool,
@@ -29,4 +29,5 @@ __all__ = [
     "load_encoded",
     "load_image_mean",
     "read_pool",
+    "save_image_mean",
 ]

@@ -1,24 +1,34 @@
-"""Mean image embedding over an image collection (METHOD.md §3, modality gap).
+"""Mean image embedding over an image collection, on one process or many (METHOD.md §4, issue 10).
 
-``ī = (1/M) Σ_m  f(x_m) / ‖f(x_m)‖`` over ``M`` images, ``f`` the model's image
-tower. The seed computes it over CC12M; any collection works:
+``m = (1/M) Σ_i f(x_i) / ‖f(x_i)‖`` over the ``M`` readable images, ``f`` the model's
+image tower. The seed computes it over CC12M's webdataset shards; any source of
+:mod:`sith.encode.sources` works (folder, file list, shards by brace pattern or glob).
 
-* a folder of images, searched recursively (``.jpg .jpeg .png .webp .bmp``, any case,
-  sorted by path);
-* a webdataset ``.tar`` shard (image members in archive order);
-* a folder with no images but ``.tar`` shards, or a glob of shards (``shards/*.tar``).
+How the work runs:
 
-Saved to ``data/models/{model}/{pretrained}/image_mean.pt`` as
-``{"mean": (e,), "count", "skipped", "model_name", "pretrained", "model_fingerprint",
-"source"}``.
+* The source is cut into units (one per shard; loose files in chunks). Under torchrun
+  rank ``r`` of ``W`` takes units ``r, r+W, ...``; alone, it takes them all.
+* Images are read and decoded in DataLoader workers (:mod:`sith.encode.loader`), encoded
+  under autocast (``precision``), normalised and summed **per unit in float64**.
+* After each unit the rank rewrites its progress file
+  ``image_mean.progress/rank-{r}.pt`` (per-unit sums, counts, skipped, and the model,
+  precision and source hash they belong to). A restarted job skips every unit already
+  recorded (by any rank) and gets the same mean; files for another model, precision or
+  source are refused (``restart=True`` deletes them).
+* Corrupt samples are skipped and counted (never fatal unless ``skip_bad=False``).
+* The per-unit sums are added in unit order, all-reduced with the counts, and rank 0
+  writes ``image_mean.pt`` (a plain ``(e,)`` tensor, the seed's layout) with
+  ``image_mean.json`` beside it (:mod:`sith.encode.seedfiles`), then drops the progress.
 """
 
 from __future__ import annotations
 
-import glob
-import io
+import contextlib
+import json
 import logging
-import tarfile
+import os
+import shutil
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
@@ -27,16 +37,41 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
+from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 
 from sith import paths
+from sith.encode.distributed import (
+    DistContext,
+    agree,
+    all_reduce_max,
+    all_reduce_sum,
+    barrier,
+    checked,
+    gather_objects,
+)
+from sith.encode.loader import UnitImages, unit_samples
+from sith.encode.seedfiles import load_image_mean, save_image_mean
+from sith.encode.sources import FILES_PER_UNIT, ImageUnit, check_shard, make_units, units_digest
 from sith.errors import SithError
-from sith.io import load_pt, save_pt
+from sith.io import load_pt, save_json, save_pt
 from sith.load.weights import ModelInfo
 
 logger = logging.getLogger(__name__)
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
+__all__ = [
+    "PRECISIONS",
+    "autocast",
+    "compute_image_mean",
+    "iter_images",
+    "load_image_mean",
+    "save_image_mean",
+]
+
+PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+PROGRESS_FORMAT = "sith-image-mean-progress/1"
+#: Fault injection for tests: a rank raises after finishing this many units in one run.
+FAIL_AFTER_ENV = "SITH_FAIL_AFTER_UNITS"
 
 
 class ImageEncoder(Protocol):
@@ -54,68 +89,196 @@ class ImageEncoder(Protocol):
         ...
 
 
-ImageItem = tuple[str, Callable[[], bytes]]
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """Autocast for the towers at ``precision`` (``fp32``: none)."""
+    if precision not in PRECISIONS:
+        raise SithError(f"unknown precision {precision!r}; available: {', '.join(PRECISIONS)}")
+    dtype = PRECISIONS[precision]
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type, dtype=dtype)
 
 
-def _is_image(name: str) -> bool:
-    return name.lower().endswith(IMAGE_SUFFIXES)
+def iter_images(images: str | Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
+    """Every image of a source (:mod:`sith.encode.sources`) as ``(name, read bytes)``, in one process.
+
+    Sequential and simple (for grounding and small jobs); ``read()`` raises ``OSError`` for
+    a sample that could not be read. A shard that is not a tar is a SithError.
+    """
+    for unit in make_units(images):
+        problem = check_shard(unit.shard) if unit.shard else None
+        if problem:
+            raise SithError(problem)
+        for name, data in unit_samples(unit):
+            yield name, (lambda data=data, name=name: _bytes_or_raise(name, data))
 
 
-def _shard_items(shard: Path) -> Iterator[ImageItem]:
-    """``(name, read)`` for each image member of a tar shard, in archive order."""
-    try:
-        with tarfile.open(shard, mode="r|*") as tar:
-            for member in tar:
-                if member.isfile() and _is_image(member.name):
-                    fh = tar.extractfile(member)
-                    data = fh.read() if fh is not None else b""
-                    yield f"{shard}:{member.name}", lambda data=data: data
-    except tarfile.TarError as exc:
-        raise SithError(f"cannot read shard {shard} ({exc}); check it is a .tar archive") from None
+def _bytes_or_raise(name: str, data: bytes | None) -> bytes:
+    if data is None:
+        raise OSError(f"cannot read {name}")
+    return data
 
 
-def _list_sources(images: str | Path) -> tuple[list[Path], list[Path]]:
-    """``(image files, tar shards)`` named by ``images`` (see the module doc)."""
-    text = str(images)
-    if any(ch in text for ch in "*?["):
-        matches = sorted(Path(p) for p in glob.glob(text, recursive=True))
-        files = [p for p in matches if p.is_file()]
-        return [p for p in files if _is_image(p.name)], [p for p in files if p.suffix == ".tar"]
-    path = Path(text).expanduser()
-    if path.is_file():
-        return ([], [path]) if path.suffix == ".tar" else ([path], [])
-    if path.is_dir():
-        files = sorted(p for p in path.rglob("*") if p.is_file())
-        found = [p for p in files if _is_image(p.name)]
-        return (found, []) if found else ([], [p for p in files if p.suffix == ".tar"])
-    raise SithError(f"image source {text} does not exist; pass a folder, a .tar shard or a glob")
+# --------------------------------------------------------------------------- progress files
 
 
-def iter_images(images: str | Path) -> Iterator[ImageItem]:
-    """Every image of a folder, shard or glob of shards as ``(name, read bytes)``."""
-    files, shards = _list_sources(images)
-    if not files and not shards:
-        raise SithError(
-            f"no images found in {images} (looked for {' '.join(IMAGE_SUFFIXES)} and .tar shards)"
-        )
-    for f in files:
-        yield str(f), f.read_bytes
-    for shard in shards:
-        yield from _shard_items(shard)
+def progress_dir(target: Path) -> Path:
+    """``image_mean.pt`` → ``image_mean.progress/`` (per-rank records of finished units)."""
+    return target.with_name(target.stem + ".progress")
 
 
-class _BadImage(Exception):
-    def __init__(self, name: str, exc: Exception) -> None:
-        super().__init__(f"{name}: {exc}")
-        self.name = name
+def _progress_meta(info: ModelInfo, precision: str, digest: str, n_units: int) -> dict[str, Any]:
+    return {
+        "model_name": info.model_name,
+        "pretrained": info.pretrained,
+        "model_fingerprint": info.fingerprint,
+        "precision": precision,
+        "source_hash": digest,
+        "n_units": n_units,
+    }
 
 
-def _decode(clip: ImageEncoder, name: str, read: Callable[[], bytes]) -> Tensor:
-    try:
-        with Image.open(io.BytesIO(read())) as img:
-            return clip.preprocess(img.convert("RGB"))
-    except (OSError, ValueError, Image.DecompressionBombError) as exc:
-        raise _BadImage(name, exc) from None
+def read_progress(folder: Path, meta: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Finished units ``{key: {"sum", "count", "skipped"}}`` of every rank's progress file.
+
+    Raises:
+        SithError: a file that is not ours, or one for another model, precision or source.
+    """
+    merged: dict[str, dict[str, Any]] = {}
+    fix = f"delete {folder} or pass --restart to start over"
+    for f in sorted(folder.glob("rank-*.pt")):
+        data = load_pt(f, what="image-mean progress file")
+        if not isinstance(data, dict) or data.get("format") != PROGRESS_FORMAT:
+            raise SithError(f"{f} is not a sith image-mean progress file; {fix}")
+        found = data["meta"]
+        if found.get("model_fingerprint") != meta["model_fingerprint"] or (
+            found.get("model_name"), found.get("pretrained")) != (meta["model_name"], meta["pretrained"]):
+            raise SithError(
+                f"{f} was written by model {found.get('model_name')}/{found.get('pretrained')} "
+                f"(fingerprint {found.get('model_fingerprint')}), not {meta['model_name']}/"
+                f"{meta['pretrained']} ({meta['model_fingerprint']}); {fix}"
+            )
+        for key, what in (("precision", "--precision"), ("source_hash", "--images")):
+            if found.get(key) != meta[key]:
+                raise SithError(
+                    f"{f} was written with another {what} ({key} {found.get(key)!r}, now "
+                    f"{meta[key]!r}); rerun with the same {what} or {fix}"
+                )
+        merged.update(data["units"])
+    return merged
+
+
+def _write_progress(folder: Path, rank: int, meta: dict[str, Any], done: dict[str, Any],
+                    images: int) -> None:
+    save_pt({"format": PROGRESS_FORMAT, "meta": meta, "units": done}, folder / f"rank-{rank}.pt")
+    save_json({"units": len(done), "images": images}, folder / f"rank-{rank}.json")
+
+
+def _others_images(folder: Path | None, rank: int) -> tuple[int, int]:
+    """``(units, images)`` the other ranks report in their progress JSON (for the bar)."""
+    units = images = 0
+    if folder is None:
+        return 0, 0
+    for f in folder.glob("rank-*.json"):
+        if f.stem == f"rank-{rank}":
+            continue
+        with contextlib.suppress(OSError, ValueError):
+            rec = json.loads(f.read_text())
+            units, images = units + int(rec["units"]), images + int(rec["images"])
+    return units, images
+
+
+# --------------------------------------------------------------------------- the work
+
+
+class _Rank:
+    """One rank's pass over its units: encode, sum per unit, record progress, drive the bar."""
+
+    def __init__(self, clip: ImageEncoder, ctx: DistContext, *, precision: str, skip_bad: bool,
+                 folder: Path | None, meta: dict[str, Any], done: dict[str, Any], bar: tqdm | None,
+                 done_before: int) -> None:
+        self.clip, self.ctx, self.precision, self.skip_bad = clip, ctx, precision, skip_bad
+        self.folder, self.meta, self.done, self.bar = folder, meta, done, bar
+        self.done_before = done_before
+        self.images = self.finished = 0
+        self.fail_after = int(os.environ.get(FAIL_AFTER_ENV, "0") or 0)
+        self.start = self.last_bar = time.monotonic()
+
+    def run(self, todo: list[ImageUnit], *, batch_size: int, workers: int) -> None:
+        if not todo:
+            return
+        loader = DataLoader(UnitImages(todo, self.clip.preprocess, batch_size), batch_size=None,
+                            num_workers=workers)
+        sums: Tensor | None = None
+        counts = [0] * len(todo)
+        skipped = [0] * len(todo)
+        device = torch.device(self.clip.device)
+        for batch in loader:
+            for pos, n in batch["bad"].items():
+                skipped[pos] += n
+            if batch["bad_names"]:
+                if not self.skip_bad:
+                    raise SithError(
+                        f"cannot read image {batch['bad_names'][0]}; remove it or drop --no-skip-bad"
+                    )
+                logger.warning("skipping unreadable sample(s): %s", "; ".join(batch["bad_names"]))
+            if batch["pixels"] is not None:
+                with torch.no_grad(), autocast(device, self.precision):
+                    emb = self.clip.encode_images(batch["pixels"].to(device))
+                unit_emb = F.normalize(emb.detach().double(), dim=-1)
+                if sums is None:
+                    sums = torch.zeros(len(todo), unit_emb.shape[1], dtype=torch.float64, device=device)
+                sums.index_add_(0, batch["units"].to(device), unit_emb)
+                for pos in batch["units"].tolist():
+                    counts[pos] += 1
+                self.images += len(batch["units"])
+            for pos in batch["finished"]:
+                row = sums[pos].cpu() if sums is not None else torch.zeros(0, dtype=torch.float64)
+                self._unit_done(todo[pos], row, counts[pos], skipped[pos])
+            self._update_bar(force=bool(batch["finished"]))
+
+    def _unit_done(self, unit: ImageUnit, total: Tensor, count: int, skipped: int) -> None:
+        self.done[unit.key] = {"sum": total if count else total[:0], "count": count, "skipped": skipped}
+        self.finished += 1
+        if self.folder is not None:
+            _write_progress(self.folder, self.ctx.rank, self.meta, self.done, self.images)
+        if self.fail_after and self.finished >= self.fail_after:
+            raise RuntimeError(f"{FAIL_AFTER_ENV}={self.fail_after}: stopping after {self.finished} units")
+
+    def _update_bar(self, *, force: bool) -> None:
+        now = time.monotonic()
+        if self.bar is None or (not force and now - self.last_bar < 1.0):
+            return
+        self.last_bar = now
+        units, images = _others_images(self.folder, self.ctx.rank)
+        rate = (self.images + images) / max(now - self.start, 1e-9)
+        self.bar.n = min(self.bar.total, self.done_before + self.finished + units)
+        self.bar.set_postfix_str(f"{rate:.1f} images/s (all ranks)")
+
+
+def _local_total(done: dict[str, Any], keys: list[str]) -> tuple[Tensor | None, int, int]:
+    """Sum (float64, in unit order), count and skipped over this rank's units."""
+    total: Tensor | None = None
+    count = skipped = 0
+    for key in keys:
+        rec = done[key]
+        count += int(rec["count"])
+        skipped += int(rec["skipped"])
+        if rec["sum"].numel():
+            total = rec["sum"].double() if total is None else total + rec["sum"].double()
+    return total, count, skipped
+
+
+def _reduce(ctx: DistContext, total: Tensor | None, count: int,
+            skipped: int) -> tuple[Tensor | None, int, int]:
+    """Sum, count and skipped over all ranks (one float64 all-reduce)."""
+    width = all_reduce_max(ctx, 0 if total is None else int(total.shape[0]))
+    vec = torch.zeros(width + 2, dtype=torch.float64)
+    if total is not None:
+        vec[:width] = total
+    vec[width], vec[width + 1] = count, skipped
+    vec = all_reduce_sum(ctx, vec)
+    return (vec[:width] if width else None), int(vec[width]), int(vec[width + 1])
 
 
 def compute_image_mean(
@@ -124,104 +287,91 @@ def compute_image_mean(
     *,
     data_dir: str | Path | None = None,
     batch_size: int = 64,
-    skip_bad: bool = False,
+    workers: int = 0,
+    precision: str = "fp32",
+    skip_bad: bool = True,
+    restart: bool = False,
     progress: bool = True,
+    dist: DistContext | None = None,
+    files_per_unit: int = FILES_PER_UNIT,
 ) -> Tensor:
-    """Mean of L2-normalised image embeddings ``(e,)`` over a collection.
+    """Mean of L2-normalised image embeddings ``(e,)`` over a collection (see the module doc).
 
     Args:
-        clip: model handle (:class:`ImageEncoder`).
-        images: folder, ``.tar`` shard, or glob of shards.
-        data_dir: if given, save ``image_mean.pt`` there (:func:`sith.paths.image_mean_path`).
+        clip: model handle (:class:`ImageEncoder`), on this rank's device.
+        images: folder, file list, shard, brace pattern or glob (:mod:`sith.encode.sources`).
+        data_dir: if given, rank 0 writes ``image_mean.pt`` + ``.json`` there and progress
+            is recorded (resumable); ``None`` computes only.
         batch_size: images per forward pass.
-        skip_bad: skip (and count) unreadable images instead of failing.
-        progress: tqdm progress bar.
+        workers: DataLoader worker processes that read and decode (0: in this process).
+        precision: ``fp32``, ``fp16`` or ``bf16`` autocast for the tower; sums are float64.
+        skip_bad: skip and count unreadable samples (default); ``False`` fails on the first.
+        restart: discard recorded progress first.
+        progress: one tqdm bar (rank 0) with the rate over all ranks.
+        dist: the :class:`DistContext` (from :func:`sith.encode.distributed.distributed`);
+            ``None``: this process alone.
+        files_per_unit: loose image files per unit of work.
+
+    Returns:
+        The ``(e,)`` float32 mean, on every rank.
 
     Raises:
-        SithError: no images, or an unreadable image without ``skip_bad``.
+        SithError: bad source (nothing matches, a shard that is not a tar), progress files
+            from another model/precision/source, or no readable image; raised on every rank.
     """
+    ctx = dist or DistContext(device=torch.device(clip.device))
+    started = time.monotonic()
     if batch_size < 1:
-        raise SithError(f"batch_size must be >= 1, got {batch_size}; pass --batch-size 64")
-    total: Tensor | None = None
-    count = skipped = 0
-    batch: list[Tensor] = []
-
-    def flush() -> None:
-        nonlocal total, count
-        with torch.no_grad():
-            emb = clip.encode_images(torch.stack(batch).to(clip.device))
-        part = F.normalize(emb.detach().double().cpu(), dim=-1).sum(0)
-        total = part if total is None else total + part
-        count += len(batch)
-        batch.clear()
-
-    bar = tqdm(unit="image", desc="image mean", disable=not progress)
+        raise SithError(f"batch size must be >= 1, got {batch_size}; pass --batch-size 64")
+    if workers < 0:
+        raise SithError(f"workers must be >= 0, got {workers}; pass --workers 4")
+    autocast(torch.device(clip.device), precision)  # validates the name
+    units = checked(ctx, lambda: make_units(images, files_per_unit=files_per_unit))
+    digest = units_digest(units)
+    if len(set(gather_objects(ctx, digest))) > 1:
+        raise SithError(f"the ranks see different files for {images}; put the images on a filesystem "
+                        "every node sees, under the same path")
+    target = paths.image_mean_path(data_dir, clip.info.model_name, clip.info.pretrained) if data_dir else None
+    folder = progress_dir(target) if target is not None else None
+    meta = _progress_meta(clip.info, precision, digest, len(units))
+    if folder is not None and restart and ctx.is_main:
+        shutil.rmtree(folder, ignore_errors=True)
+    barrier(ctx)
+    recorded = checked(ctx, lambda: read_progress(folder, meta) if folder is not None else {})
+    mine = [units[i] for i in range(ctx.rank, len(units), ctx.world_size)]
+    done = {u.key: recorded[u.key] for u in mine if u.key in recorded}
+    todo = [u for u in mine if u.key not in recorded]
+    agree(ctx, next((p for u in todo if u.shard for p in [check_shard(u.shard)] if p), None))
+    if folder is not None:
+        folder.mkdir(parents=True, exist_ok=True)
+    already = sum(1 for u in units if u.key in recorded)
+    if already:
+        logger.info("resuming: %d of %d units already done", already, len(units))
+    bar = tqdm(total=len(units), initial=already, unit="unit", desc="image mean",
+               disable=not (progress and ctx.is_main))
+    worker = _Rank(clip, ctx, precision=precision, skip_bad=skip_bad, folder=folder, meta=meta,
+                   done=done, bar=bar, done_before=already)
     try:
-        for name, read in iter_images(images):
-            try:
-                batch.append(_decode(clip, name, read))
-            except _BadImage as bad:
-                if not skip_bad:
-                    raise SithError(
-                        f"cannot read image {bad}; remove it or pass skip_bad=True (--skip-bad)"
-                    ) from None
-                skipped += 1
-                logger.warning("skipping unreadable image %s", bad)
-            bar.update(1)
-            if len(batch) == batch_size:
-                flush()
-        if batch:
-            flush()
+        worker.run(todo, batch_size=batch_size, workers=workers)
+        error = None
+    except SithError as exc:
+        error = str(exc)
     finally:
         bar.close()
-    if total is None:
+    agree(ctx, error)
+    total, count, skipped = _reduce(ctx, *_local_total(done, [u.key for u in mine]))
+    if total is None or count == 0:
         raise SithError(f"no readable images in {images} ({skipped} skipped); check the source")
     if skipped:
-        logger.warning("image mean: skipped %d unreadable image(s) of %d", skipped, count + skipped)
+        logger.warning("image mean: skipped %d unreadable sample(s) of %d", skipped, count + skipped)
     mean = (total / count).float()
-    if data_dir is not None:
-        out = paths.image_mean_path(data_dir, clip.info.model_name, clip.info.pretrained)
-        save_pt(_mean_record(clip.info, mean, count, skipped, images), out)
-        logger.info("wrote image mean over %d images to %s", count, out)
+    if target is not None and ctx.is_main:
+        info = {"count": count, "skipped": skipped, "source": str(images), "source_hash": digest,
+                "n_units": len(units), "precision": precision, "world_size": ctx.world_size,
+                "batch_size": batch_size, "workers": workers, "seconds": round(time.monotonic() - started, 3),
+                "images_resumed": sum(int(r["count"]) for r in recorded.values())}
+        save_image_mean(mean, clip.info, target, info)
+        shutil.rmtree(folder, ignore_errors=True)
+        logger.info("wrote image mean over %d images (%d skipped) to %s", count, skipped, target)
+    barrier(ctx)
     return mean
-
-
-def _mean_record(
-    info: ModelInfo, mean: Tensor, count: int, skipped: int, source: str | Path
-) -> dict[str, Any]:
-    return {
-        "mean": mean,
-        "count": count,
-        "skipped": skipped,
-        "model_name": info.model_name,
-        "pretrained": info.pretrained,
-        "model_fingerprint": info.fingerprint,
-        "source": str(source),
-    }
-
-
-def load_image_mean(path: str | Path, *, expect_model: ModelInfo | None = None) -> Tensor:
-    """Load ``image_mean.pt`` ``(e,)``; refuse one computed with another model.
-
-    The check uses the fingerprint (the vision tower's weights, which alone decide the
-    image embeddings); without one, model name and tag.
-    """
-    data = load_pt(path, what="image mean")
-    if not isinstance(data, dict) or not isinstance(data.get("mean"), Tensor):
-        raise SithError(f"{path} is not a sith image mean; recompute it with compute-image-mean")
-    if expect_model is not None:
-        if expect_model.fingerprint:
-            ok = data.get("model_fingerprint") == expect_model.fingerprint
-        else:
-            ok = (data.get("model_name"), data.get("pretrained")) == (
-                expect_model.model_name,
-                expect_model.pretrained,
-            )
-        if not ok:
-            raise SithError(
-                f"{path} was computed with model {data.get('model_name')}/"
-                f"{data.get('pretrained')} (fingerprint {data.get('model_fingerprint')}), not "
-                f"{expect_model.model_name}/{expect_model.pretrained} "
-                f"({expect_model.fingerprint}); recompute the image mean for this model"
-            )
-    return data["mean"]

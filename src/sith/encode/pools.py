@@ -118,7 +118,7 @@ class Pool:
     """A cleaned concept pool.
 
     Attributes:
-        name: pool name (``laion``…, or a custom file's stem).
+        name: pool name (``laion``…, or ``{stem}-{hash8}`` for a file named by path).
         concepts: ``N`` cleaned, distinct concept strings, in file order.
         hash: :func:`sith.io.sha256_text` of ``concepts``.
         path: the text file it was read from.
@@ -366,8 +366,8 @@ def resolve_pool_path(dictionary: str, *, data_dir: str | Path) -> tuple[str, Pa
     """``(name, path)`` for a pool name, the organism pool, or a text-file path.
 
     Order: ``organism`` → packaged file; a ``POOLS`` name → ``data/dictionaries/NAME.txt``;
-    an existing file → custom pool named by its stem; a plain name with a file in
-    ``data/dictionaries`` → that file.
+    an existing file → custom pool (:func:`read_pool` names it stem + content hash); a plain
+    name with a file in ``data/dictionaries`` → that file.
     """
     if dictionary == ORGANISM_POOL:
         return ORGANISM_POOL, _organism_pool_path()
@@ -391,18 +391,51 @@ def resolve_pool_path(dictionary: str, *, data_dir: str | Path) -> tuple[str, Pa
     )
 
 
+def read_utf8_lines(path: str | Path, *, what: str = "dictionary file") -> list[str]:
+    """The lines of a UTF-8 text file, decoded strictly.
+
+    Raises:
+        SithError: unreadable file, a binary file (NUL bytes), or bytes that are not
+            UTF-8 (the message names the file and the line).
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise SithError(f"cannot read {what} {path}: {exc.strerror}; check it") from None
+    if b"\x00" in raw:
+        raise SithError(f"{what} {path} is a binary file, not text; pass a text file, one entry a line")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise SithError(
+            f"{what} {path} line {line} is not valid UTF-8 ({exc.reason}); convert the file to UTF-8"
+        ) from None
+    return text.removeprefix("\ufeff").splitlines()
+
+
+def pool_name(path: Path, concepts: list[str]) -> str:
+    """A custom pool file's name: ``{stem}-{8 hex of its content hash}``.
+
+    Two different ``words.txt`` in different folders never share a cache or a
+    decomposition file name; the same concepts under any path do.
+    """
+    return f"{paths.slug(path.stem)}-{sha256_text(concepts)[:8]}"
+
+
 def read_pool(dictionary: str, *, data_dir: str | Path = paths.DEFAULT_DATA_DIR) -> Pool:
     """Read and clean a pool by name or path (see :func:`resolve_pool_path`).
 
+    A pool named by a file path is named :func:`pool_name` (stem + content hash).
+
     Raises:
-        SithError: missing file, or fewer than 2 distinct concepts after cleaning (a
-            pool of one concept has nothing to choose from, and centering zeroes it).
+        SithError: missing, binary or non-UTF-8 file, or fewer than 2 distinct concepts
+            after cleaning (a pool of one concept has nothing to choose from, and
+            centering zeroes it).
     """
     name, path = resolve_pool_path(str(dictionary), data_dir=data_dir)
-    try:
-        lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
-    except OSError as exc:
-        raise SithError(f"cannot read dictionary file {path}: {exc.strerror}; check it") from None
+    lines = read_utf8_lines(path)
     concepts = clean_concepts(lines)
     if not concepts:
         raise SithError(f"dictionary file {path} has no concepts after cleaning; fill it")
@@ -414,4 +447,6 @@ def read_pool(dictionary: str, *, data_dir: str | Path = paths.DEFAULT_DATA_DIR)
     dropped = sum(1 for line in lines if line.strip()) - len(concepts)
     if dropped > 0:
         logger.info("pool %s: dropped %d duplicate/comment lines", name, dropped)
+    if name not in POOLS and name != ORGANISM_POOL and Path(str(dictionary)).expanduser().is_file():
+        name = pool_name(path, concepts)
     return Pool(name=name, concepts=concepts, hash=sha256_text(concepts), path=path)
