@@ -19,14 +19,10 @@ from pathlib import Path
 SRC = Path(__file__).resolve().parents[1] / "src"
 ROOT = "sith"
 
-# Cycles outside the load/organism lane, to be removed by the work on issue 8 that owns
-# those files (decompose/, edit/, api.py, factor.py, organism/evaluate.py). Each entry is
-# the sorted tuple of the modules of one strongly connected component. The module-level
-# graph has none; through function-level imports, api.decompose/workspace imports
-# organism.evaluate.organism_image_mean and organism.evaluate imports api.workspace.
-ALLOWED_UNTIL_FIXED: set[tuple[str, ...]] = {("sith.api", "sith.organism.evaluate")}
-# Private names used across modules, same owners: cli/edit.py calls api._load.
-PRIVATE_ALLOWED_UNTIL_FIXED: set[str] = {"sith.cli.edit -> sith.api._load"}
+# Known circles / private names still to remove (each entry a sorted tuple of one strongly
+# connected component, or "importer -> module.name"). Empty: none is allowed.
+ALLOWED_UNTIL_FIXED: set[tuple[str, ...]] = set()
+PRIVATE_ALLOWED_UNTIL_FIXED: set[str] = set()
 
 
 def _module_name(path: Path) -> str:

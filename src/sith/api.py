@@ -34,11 +34,13 @@ __all__ = [
     "search",
     "show",
     "verify",
+    "load_model",
     "workspace",
 ]
 
 
-def _load(model_name: str | None, pretrained: str | None, device: str = "cpu"):  # noqa: ANN202
+def load_model(model_name: str | None, pretrained: str | None, device: str = "cpu"):  # noqa: ANN201
+    """The model (``sith.load.LoadedClip``) by name and tag; None gives the built-in organism."""
     from sith.load import load_clip
     from sith.load.clip import default_names
 
@@ -58,19 +60,12 @@ def workspace(
     its world's images when missing (512 images, seed 12345)."""
     from sith.load import DEFAULT_MODEL
 
-    clip = _load(model_name, pretrained, device)
+    clip = load_model(model_name, pretrained, device)
     if clip.info.model_name != DEFAULT_MODEL:
         return Workspace(clip, data_dir=data_dir, device=device, progress=progress)
-    from sith.organism.evaluate import organism_image_mean
+    from sith.organism.inputs import organism_workspace
 
-    return Workspace(
-        clip,
-        data_dir=data_dir,
-        device=device,
-        progress=progress,
-        default_dictionary="organism",
-        image_mean_source=organism_image_mean,
-    )
+    return organism_workspace(clip, data_dir=data_dir, device=device, progress=progress)
 
 
 def config_from(ws: Workspace, **kw) -> DecompositionConfig:  # noqa: ANN003
@@ -234,7 +229,7 @@ def verify(
     weights and the model's real attention forward pass (hooks, removed afterwards)."""
     from sith.load import verify as verify_clip
 
-    return verify_clip(_load(model_name, pretrained, device))
+    return verify_clip(load_model(model_name, pretrained, device))
 
 
 def download_dictionary(
@@ -249,49 +244,26 @@ def download_dictionary(
 def encode_dictionary(
     model_name: str | None = None,
     pretrained: str | None = None,
-    *,
-    dictionary: str | None = None,
-    data_dir: str | Path = DEFAULT_DATA_DIR,
-    device: str = "cpu",
-    batch_size: int = 256,
-    template: str | None = None,
-    progress: bool = True,
+    **options,  # noqa: ANN003 - see sith.pipeline.encoding.encode_dictionary
 ) -> Path:
-    """Encode a concept pool with the model's own text tower (cached, resumable);
-    returns the path of ``data/models/{model}/{pretrained}/dictionaries/NAME.pt``."""
-    if batch_size < 1:
-        raise SithError(f"--batch-size must be >= 1, got {batch_size}")
-    from sith.encode import encode_pool
-    from sith.paths import encoded_dictionary_path
+    """Encode a concept pool with the model's own text tower (cached, resumable, torchrun-aware);
+    returns ``data/models/{model}/{pretrained}/dictionaries/NAME.pt`` (the seed's plain tensor).
+    Options: :func:`sith.pipeline.encoding.encode_dictionary`."""
+    from sith.pipeline.encoding import encode_dictionary as run
 
-    ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
-    pool = ws.pool(dictionary)
-    encode_pool(
-        ws.clip, pool, data_dir=data_dir, batch_size=batch_size, template=template, progress=progress
-    )
-    return encoded_dictionary_path(data_dir, ws.clip.info.model_name, ws.clip.info.pretrained, pool.name)
+    return run(model_name, pretrained, **options)
 
 
 def image_mean(
     model_name: str | None = None,
     pretrained: str | None = None,
-    *,
-    images: str | Path,
-    data_dir: str | Path = DEFAULT_DATA_DIR,
-    device: str = "cpu",
-    batch_size: int = 64,
-    skip_bad: bool = False,
-    progress: bool = True,
+    **options,  # noqa: ANN003 - see sith.pipeline.encoding.image_mean
 ) -> Path:
-    """Mean unit image embedding over an image folder or ``.tar`` shards → ``image_mean.pt``."""
-    from sith.encode import compute_image_mean
-    from sith.paths import image_mean_path
+    """Mean unit image embedding over a folder, file list or webdataset shards →
+    ``image_mean.pt`` (the seed's plain tensor). Options: :func:`sith.pipeline.encoding.image_mean`."""
+    from sith.pipeline.encoding import image_mean as run
 
-    clip = _load(model_name, pretrained, device)
-    compute_image_mean(
-        clip, images, data_dir=data_dir, batch_size=batch_size, progress=progress, skip_bad=skip_bad
-    )
-    return image_mean_path(data_dir, clip.info.model_name, clip.info.pretrained)
+    return run(model_name, pretrained, **options)
 
 
 def edit(

@@ -1,7 +1,7 @@
 """``sith download-dictionary | encode-dictionary | image-mean``: the encode stage's inputs.
 
 ``encode-dictionary`` and ``image-mean`` also run under ``torchrun --nproc_per_node N -m sith``
-(work split across ranks; :mod:`sith.encode.commands`).
+(work split across ranks; :mod:`sith.pipeline.encoding`).
 """
 
 from __future__ import annotations
@@ -100,7 +100,7 @@ def _print_on_rank0(path: Path) -> None:
 
 
 def run_encode(args: argparse.Namespace) -> int:
-    from sith.encode import commands
+    from sith.pipeline import encoding as commands
 
     path = commands.encode_dictionary(
         args.model_name,
@@ -119,7 +119,7 @@ def run_encode(args: argparse.Namespace) -> int:
 
 
 def run_image_mean(args: argparse.Namespace) -> int:
-    from sith.encode import commands
+    from sith.pipeline import encoding as commands
 
     path = commands.image_mean(
         args.model_name,

@@ -80,7 +80,7 @@ def run_edit(args: argparse.Namespace) -> int:
     if args.apply_log or args.undo_log:
         if args.output is None:
             raise SithError("--apply-log/--undo-log need --output PATH for the checkpoint to write")
-        clip = api._load(args.model_name, args.pretrained, args.device)
+        clip = api.load_model(args.model_name, args.pretrained, args.device)
         if args.apply_log:
             ckpt, log_file = apply_log(clip, args.apply_log, args.output)
             print(f"{ckpt}\n{log_file}")

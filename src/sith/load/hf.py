@@ -157,14 +157,24 @@ def _preprocessor(src: str, is_dir: bool) -> dict[str, Any]:
 
 
 def _tokenizer(src: str, context_length: int) -> Any:
+    """The model's own tokenizer, or the OpenAI CLIP BPE when it has none (or an empty one:
+    recent transformers build a vocabulary-less tokenizer from a bare config, which maps every
+    word to the same ids and would make every concept embedding identical)."""
     transformers = require_transformers()
     try:
-        return transformers.AutoTokenizer.from_pretrained(src)
+        tok = transformers.AutoTokenizer.from_pretrained(src)
+        if _distinguishes_words(tok):
+            return tok
     except Exception:  # noqa: BLE001 - no tokenizer files: use the OpenAI CLIP BPE
-        log.warning(
-            "%s has no tokenizer files; using open_clip's SimpleTokenizer (OpenAI CLIP BPE)", src
-        )
-        return open_clip.SimpleTokenizer(context_length=context_length)
+        pass
+    log.warning("%s has no usable tokenizer; using open_clip's SimpleTokenizer (OpenAI CLIP BPE)", src)
+    return open_clip.SimpleTokenizer(context_length=context_length)
+
+
+def _distinguishes_words(tok: Any) -> bool:
+    """Whether ``tok`` gives two different words different token ids."""
+    ids = tok(["red", "water"], padding=True)["input_ids"]
+    return list(ids[0]) != list(ids[1])
 
 
 def _hf_tag(name: str, pretrained: str | None) -> str:

@@ -121,32 +121,6 @@ def format_rows(rows: list[dict[str, Any]], key: str = "method") -> str:
     return "\n".join(lines)
 
 
-def world_image_mean(clip: Any, *, n: int = 512, seed: int = 12345, batch_size: int = 128) -> Tensor:
-    """Mean unit image embedding ``(e,)`` over ``n`` fresh world images (the organism's CC12M)."""
-    import torch.nn.functional as F
-
-    from sith.organism.world import sample
-    from sith.organism.zeroshot import loaded_encoders
-
-    encode_image = loaded_encoders(clip, batch_size=batch_size).encode_image
-    total = None
-    for start in range(0, n, batch_size):
-        batch = sample(min(batch_size, n - start), seed=seed + start)
-        emb = F.normalize(encode_image(torch.as_tensor(batch.images).float()), dim=-1)
-        total = emb.sum(0) if total is None else total + emb.sum(0)
-    return total / n
-
-
-#: The organism's image mean: this many world images from this seed (recorded with it).
-IMAGE_MEAN_IMAGES, IMAGE_MEAN_SEED = 512, 12345
-
-
-def organism_image_mean(clip: Any) -> tuple[Tensor, dict[str, Any]]:
-    """The organism's image mean and its provenance (a ``Workspace`` image-mean source)."""
-    mean = world_image_mean(clip, n=IMAGE_MEAN_IMAGES, seed=IMAGE_MEAN_SEED)
-    return mean, {"source": "organism world", "count": IMAGE_MEAN_IMAGES, "seed": IMAGE_MEAN_SEED}
-
-
 #: ``sith organism eval --settings``: the seed's recipe and one row per project option.
 SETTINGS = {
     "seed (comp-0.3)": {},
@@ -174,10 +148,13 @@ def evaluate(
 ) -> tuple[str, dict[str, Any]]:
     """What ``sith organism eval`` prints and writes: one row per method (seed recipe
     otherwise) and, with ``settings``, one row per project option (all ``comp-0.3``)."""
-    from sith.api import workspace
+    from sith.load import load_clip
+    from sith.load.clip import default_names
+    from sith.organism.inputs import organism_workspace
     from sith.pipeline import DecompositionConfig
 
-    ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
+    clip = load_clip(*default_names(model_name, pretrained), device=device)
+    ws = organism_workspace(clip, data_dir=data_dir, device=device, progress=progress)
     layers = layers or default_layers(ws.weights.n_layers, last=2)
     info = ws.clip.info
 

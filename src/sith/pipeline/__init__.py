@@ -3,6 +3,13 @@
 experiments call."""
 
 from sith.pipeline.config import CONTENT_FIELDS, DecompositionConfig
-from sith.pipeline.workspace import SEED_DICTIONARY, Workspace, tensor_hash
+from sith.pipeline.workspace import SEED_DICTIONARY, Workspace, model_default_dictionary, tensor_hash
 
-__all__ = ["CONTENT_FIELDS", "SEED_DICTIONARY", "DecompositionConfig", "Workspace", "tensor_hash"]
+__all__ = [
+    "CONTENT_FIELDS",
+    "SEED_DICTIONARY",
+    "DecompositionConfig",
+    "Workspace",
+    "model_default_dictionary",
+    "tensor_hash",
+]

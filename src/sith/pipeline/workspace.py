@@ -30,16 +30,23 @@ from sith.encode import (
     encode_pool,
     load_image_mean,
     read_pool,
+    save_image_mean,
 )
+from sith.encode.pools import ORGANISM_POOL
 from sith.errors import SithError
 from sith.factor import HeadSVD, check_layer, head_vo
-from sith.io import save_json, save_pt
+from sith.load import DEFAULT_MODEL
 from sith.pipeline.config import DecompositionConfig
 
 log = logging.getLogger(__name__)
 
 #: The seed's default dictionary for any model (the organism's default is its own pool).
 SEED_DICTIONARY = "conceptnet"
+
+
+def model_default_dictionary(model_name: str) -> str:
+    """``conceptnet`` (the seed's default); the built-in organism's own pool for the organism."""
+    return ORGANISM_POOL if model_name == DEFAULT_MODEL else SEED_DICTIONARY
 
 ImageMeanSource = Callable[[Any], tuple[Tensor, dict[str, Any]]]
 
@@ -69,14 +76,16 @@ class Workspace:
         data_dir: str | Path = paths.DEFAULT_DATA_DIR,
         device: str = "cpu",
         progress: bool = True,
-        default_dictionary: str = SEED_DICTIONARY,
+        default_dictionary: str | None = None,
         image_mean_source: ImageMeanSource | None = None,
     ) -> None:
         self.clip = clip
         self.data_dir = Path(data_dir)
         self.device = device
         self.progress = progress
-        self.default_dictionary = default_dictionary
+        self.default_dictionary = default_dictionary or model_default_dictionary(
+            clip.info.model_name
+        )
         self.image_mean_source = image_mean_source
         self._encoded: dict[tuple[str, str | None], EncodedPool] = {}
         self._svd: dict[tuple[int, bool], HeadSVD] = {}
@@ -116,22 +125,14 @@ class Workspace:
             path = paths.image_mean_path(self.data_dir, info.model_name, info.pretrained)
             if not path.exists() and self.image_mean_source is not None:
                 mean, meta = self.image_mean_source(self.clip)
-                record = {
-                    "mean": mean,
-                    "model_name": info.model_name,
-                    "pretrained": info.pretrained,
-                    "model_fingerprint": info.fingerprint,
-                    **meta,
-                }
-                save_pt(record, path)
-                save_json({k: v for k, v in record.items() if k != "mean"}, path.with_suffix(".json"))
+                save_image_mean(mean, info, path, meta)
                 log.info("wrote the image mean (%s) to %s", meta.get("source", "built-in"), path)
             if not path.exists():
                 raise SithError(
                     f"no image mean for {info.model_name} {info.pretrained} at {path}; make it with "
                     "`sith image-mean --images DIR|SHARDS` (the seed uses CC12M), or pass --no-image-mean"
                 )
-            self._image_mean = load_image_mean(path, expect_model=info)
+            self._image_mean = load_image_mean(path, expect_model=info, expect_width=self.weights.d_embed)
         return self._image_mean
 
     def svd(self, layer: int, fold_ln: bool) -> HeadSVD:

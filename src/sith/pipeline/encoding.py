@@ -1,4 +1,4 @@
-"""The Python functions behind ``sith encode-dictionary`` and ``sith image-mean`` (issue 10).
+"""Orchestration of the encode stage's inputs: ``sith encode-dictionary`` and ``sith image-mean``.
 
 Each loads the model, joins the torchrun job if there is one
 (:func:`sith.encode.distributed.distributed`: gloo on CPU, nccl on CUDA with one GPU per
@@ -7,7 +7,7 @@ the seed-layout file; every rank returns its path.
 
 Example::
 
-    from sith.encode.commands import image_mean
+    from sith.pipeline.encoding import image_mean
     image_mean("ViT-B-32", "laion2b_s34b_b79k", images="cc12m/{00000..01242}.tar",
                device="cuda", precision="bf16", workers=8)
 """
@@ -23,10 +23,10 @@ from sith.encode.pools import POOLS, download_dictionary, read_pool
 from sith.encode.sources import make_units
 from sith.encode.text import encode_pool, encoded_path
 from sith.errors import SithError
-from sith.load import DEFAULT_MODEL, load_clip
+from sith.load import load_clip
 from sith.load.clip import LoadedClip, default_names
 from sith.paths import DEFAULT_DATA_DIR, dictionary_text_path, image_mean_path
-from sith.pipeline.workspace import SEED_DICTIONARY
+from sith.pipeline.workspace import model_default_dictionary
 
 __all__ = ["encode_dictionary", "image_mean"]
 
@@ -59,8 +59,7 @@ def encode_dictionary(
         raise SithError(f"--batch-size must be >= 1, got {batch_size}")
     with distributed(device) as ctx:
         clip = _load(model_name, pretrained, ctx)
-        organism = clip.info.model_name == DEFAULT_MODEL
-        name = dictionary or ("organism" if organism else SEED_DICTIONARY)
+        name = dictionary or model_default_dictionary(clip.info.model_name)
         if name in POOLS and not dictionary_text_path(data_dir, name).exists():
             checked(ctx, lambda: download_dictionary(name, data_dir=data_dir) if ctx.is_main else None)
             barrier(ctx)
