@@ -90,7 +90,7 @@ def test_bad_input(folder, tmp_path, capsys):
     empty = tmp_path / "empty"
     empty.mkdir()
     code, _, err = run(capsys, "ground", "--images", str(empty), "--output-dir", str(tmp_path / "o"), "-q")
-    assert code == 2 and err.startswith("error: no images found") and err.count("\n") == 1
+    assert code == 2 and err.startswith("error: no images") and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
 
     bad = tmp_path / "mixed"
