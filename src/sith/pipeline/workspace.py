@@ -123,7 +123,7 @@ class Workspace:
         if self._image_mean is None:
             info = self.clip.info
             path = paths.image_mean_path(self.data_dir, info.model_name, info.pretrained)
-            if not path.exists() and self.image_mean_source is not None:
+            if self.image_mean_source is not None and not self._usable_image_mean(path):
                 mean, meta = self.image_mean_source(self.clip)
                 save_image_mean(mean, info, path, meta)
                 log.info("wrote the image mean (%s) to %s", meta.get("source", "built-in"), path)
@@ -134,6 +134,17 @@ class Workspace:
                 )
             self._image_mean = load_image_mean(path, expect_model=info, expect_width=self.weights.d_embed)
         return self._image_mean
+
+    def _usable_image_mean(self, path: Path) -> bool:
+        """Whether ``path`` holds this model's image mean (a stale one is remade by the source)."""
+        if not path.exists():
+            return False
+        try:
+            load_image_mean(path, expect_model=self.clip.info, expect_width=self.weights.d_embed)
+        except SithError as exc:
+            log.warning("remaking the image mean: %s", exc)
+            return False
+        return True
 
     def svd(self, layer: int, fold_ln: bool) -> HeadSVD:
         """Every head's SVD of ``layer`` (METHOD.md §2), computed once per run."""
