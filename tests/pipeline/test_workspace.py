@@ -40,8 +40,10 @@ def test_seed_name_and_record(data):
     assert cfg["options"] == {} and cfg["rank"] == 4 and cfg["image_mean"] is True
     assert len(cfg["image_mean_hash"]) == 16 and cfg["fingerprint"] == ws.clip.info.fingerprint
     assert (data / "models" / "sith-organism" / "v1" / "image_mean.json").is_file()
-    assert isinstance(torch.load(data / "models" / "sith-organism" / "v1" / "image_mean.pt",
-                                 weights_only=True), torch.Tensor)
+    assert isinstance(
+        torch.load(data / "models" / "sith-organism" / "v1" / "image_mean.pt", weights_only=True),
+        torch.Tensor,
+    )
 
 
 def test_options_never_overwrite_the_seed_file(data):
@@ -56,9 +58,7 @@ def test_options_never_overwrite_the_seed_file(data):
     ):
         (path,) = ws.decompose(sith.config_from(ws, layers=[4], rank=4, **opts))
         assert path != seed and tag in path.name, path.name
-        assert LayerDecomposition.load(path).config["options"] == {
-            k: v for k, v in opts.items()
-        }
+        assert LayerDecomposition.load(path).config["options"] == {k: v for k, v in opts.items()}
     assert seed.read_bytes() == before
     (ncomp,) = ws.decompose(sith.config_from(ws, layers=[4], rank=4, method="ncomp-0.3"))
     assert "ncomp-0.3" in ncomp.name and seed.read_bytes() == before
@@ -140,17 +140,25 @@ def test_edit_follows_sv_type(data):
     atom = ws.atoms(config)[ws.encoded().concepts.index("water")]
     expect = set()
     for layer in (4, 5):
-        t = singular_targets(ws.weights, layer, sv_type="left", rank=config.rank, image_mean=ws.image_mean())
+        t = singular_targets(
+            ws.weights, layer, sv_type="left", rank=config.rank, image_mean=ws.image_mean()
+        )
         for h, i in ((t.vectors @ atom).abs() >= 0.3).nonzero().tolist():
             expect.add((layer, h, i))
     assert {(e.layer, e.head, e.index) for e in left.edits} == expect
-    assert {(e.layer, e.head, e.index) for e in left.edits} != {(e.layer, e.head, e.index) for e in right.edits}
+    assert {(e.layer, e.head, e.index) for e in left.edits} != {
+        (e.layer, e.head, e.index) for e in right.edits
+    }
 
 
 def test_edit_log_records_the_decomposition_configuration(data, tmp_path):
     plan, ckpt, log = sith.edit(
-        suppress=["water"], layers=[5], rank=8, output=tmp_path / "clean.v1.safetensors",
-        data_dir=data, progress=False,
+        suppress=["water"],
+        layers=[5],
+        rank=8,
+        output=tmp_path / "clean.v1.safetensors",
+        data_dir=data,
+        progress=False,
     )
     assert log.name == "clean.v1.edit-log.json"  # only the last suffix is replaced
     record = json.loads(log.read_text())
@@ -170,3 +178,14 @@ def test_config_validation_and_unresolved_use():
         DecompositionConfig("m", "t").file_name(3)
     assert DecompositionConfig("m", "t").is_seed
     assert not DecompositionConfig("m", "t", method="lasso").is_seed
+
+
+def test_api_all_is_complete():
+    import inspect
+
+    public = {
+        n
+        for n, f in vars(sith).items()
+        if inspect.isfunction(f) and f.__module__ == "sith.api" and not n.startswith("_")
+    }
+    assert public <= set(sith.__all__), public - set(sith.__all__)
