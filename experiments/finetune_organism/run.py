@@ -219,7 +219,8 @@ def main() -> None:
     for key in ("shifted/full", "shifted/lora", "train/full"):
         r = results[key]
         lines.append(
-            f"| {key} | {r['loss_first_last'][0]} → {r['loss_first_last'][1]} | {r['spurious']['worst_group']:.3f} "
+            f"| {key} | {r['loss_first_last'][0]} → {r['loss_first_last'][1]} "
+            f"| {r['spurious']['worst_group']:.3f} "
             f"| {r['spurious']['average']:.3f} | {r['heads_changed']} | {r['mean_rel_energy']:.4f} "
             f"| {r['inside_both_own_basis']:.3f} | {r['inside_both_other_head_basis (null)']:.3f} "
             f"| {r['own_beats_null_heads']:.2f} | {r['read_angle_mean']:.1f} | {r['write_angle_mean']:.1f} |"
