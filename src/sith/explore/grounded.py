@@ -22,7 +22,7 @@ reader of :mod:`sith.explore.extras` also produces, with ``img`` an index into a
 table of ``data:`` URIs instead of an inline ``src``, so an image kept by many components
 is stored once). At most ``MAX_IMAGES`` per sign; ``heat`` is the patch map of the terms
 pushing the activation *towards that sign* (``max(±term, 0)``), quantised to 0–35 relative
-to the largest over the component's shown images of that sign and written as one string of
+to the image's largest (where in the image; ``score`` says how much) and written as one string of
 ``gh·gw`` base-36 digits, row-major (grids are square: ``sith ground`` refuses others).
 
 A grounding is used only if it is of the same model (fingerprint), of fold-ln
@@ -189,8 +189,8 @@ def component_images(
             for s, sign in enumerate((1, -1)):
                 cols = [j for j in range(index.shape[3]) if int(index[s, h, i, j]) >= 0][:MAX_IMAGES]
                 heat = (sign * record["patches"][s, h, i, cols].float()).clamp_min(0)
-                top = float(heat.max()) if heat.numel() else 0.0
-                heat = (heat * (HEAT_LEVELS / top) if top > 0 else heat).round().to(torch.int64)
+                top = heat.amax(dim=-1, keepdim=True).clamp_min(1e-12)
+                heat = (heat * (HEAT_LEVELS / top)).round().to(torch.int64)
                 for n, j in enumerate(cols):
                     gi = int(index[s, h, i, j])
                     img = table.id(finder, names[gi])
@@ -248,8 +248,10 @@ def read_ground_dir(
         theirs = record["config"].get("model", {})
         if theirs.get("fingerprint") != model.get("fingerprint"):
             problem = (
-                f"{path} grounds another model ({theirs.get('model_name')} {theirs.get('pretrained')}, "
-                f"these decompositions are {model.get('model_name')} {model.get('pretrained')})"
+                f"{path} grounds another model ({theirs.get('model_name')} {theirs.get('pretrained')} "
+                f"{theirs.get('fingerprint')}, "
+                f"these decompositions are {model.get('model_name')} {model.get('pretrained')} "
+                f"{model.get('fingerprint')})"
             )
             if strict:
                 raise SithError(problem + "; pass a grounding made for this model")

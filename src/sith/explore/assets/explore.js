@@ -236,8 +236,8 @@
       (im.label ? " · " + im.label : "");
     const box = el("div", { class: "thumb" + (im.sign < 0 ? " neg" : ""), title: tip }, el("img", { src: src, alt: im.label || "" }));
     if (im.heat) {
-      // a base-36 string over a square grid, 0–35 on one scale per row (sith ground), or a
-      // 2-D list scaled per image (JSON reader)
+      // a base-36 string over a square grid, 0–35 (sith ground, already scaled per image),
+      // or a 2-D list of any numbers (JSON reader), scaled here per image
       const packed = typeof im.heat === "string";
       const heat = packed ? chunks([...im.heat].map((c) => parseInt(c, 36)), Math.round(Math.sqrt(im.heat.length))) : im.heat;
       const rows = heat.length, cols = heat[0].length;
@@ -284,7 +284,8 @@
           pol < 0 ? el("span", { class: "flag neg", title: "the explanation is of −v (polarity)" }, "−v") : null,
           e ? el("span", { class: "flag edit", title: e.reason || "edited" }, "α = " + fmt(e.alpha, 2)) : null,
           judge !== undefined ? el("span", { class: "flag judge", title: "judge score" }, "judge " + judge) : null)),
-      el("div", {}, el("div", { class: "expls" }, expls), thumbs(l, h, i)));
+      el("div", {}, el("div", { class: "expls" }, expls)),
+      thumbs(l, h, i));
   }
   function renderMore(ctx, upto) {
     const end = Math.min(upto, ctx.n);
