@@ -171,3 +171,16 @@ def test_browser_shows_both_rows_with_patch_maps(page, grounded, shots):
     assert title.startswith("top image, activation") and " on " in title
     page.locator("#c0").scroll_into_view_if_needed()
     page.screenshot(path=str(shots / "explore-grounding.png"))
+
+
+def test_grounding_given_as_folder_summary_or_layer_file(grounded, tmp_path):
+    want = page_json(grounded["page"])["grounding"]
+    for given in (
+        grounded["folder"],
+        grounded["folder"] / "summary.json",
+        grounded["folder"] / "layer-05.pt",
+    ):
+        out = build_explorer(
+            data_dir=grounded["data"], grounding=given, output=tmp_path / "g.html", progress=False
+        )
+        assert page_json(out)["grounding"] == want

@@ -293,10 +293,10 @@ def load_groundings(
 ) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
     """``(entries, image URIs)`` for the page from ``given`` or, if None, ``default_root``.
 
-    ``given`` may be a ``sith ground`` folder, a folder of such folders (and/or JSON
-    files), a grounding JSON (:func:`sith.explore.extras.read_grounding`) or a layer
-    ``.pt``'s folder's ``summary.json``. Later sources (sorted by name) override earlier
-    ones for the same component.
+    ``given`` may be a ``sith ground`` folder (or its ``summary.json`` or a layer ``.pt``,
+    meaning that folder), a folder of such folders and/or grounding JSON files, or one
+    grounding JSON (:func:`sith.explore.extras.read_grounding`). Later sources (sorted by
+    name) override earlier ones for the same component.
     """
     table = ImageTable()
     root = Path(given) if given is not None else default_root
@@ -304,7 +304,7 @@ def load_groundings(
         raise SithError(
             f"grounding not found: {root}; pass a `sith ground` output folder or a grounding JSON"
         )
-    if root.is_file() and root.name == "summary.json":
+    if root.is_file() and (root.name == "summary.json" or root.suffix == ".pt"):
         root = root.parent
     if root.is_file():
         return read_grounding(root), []
