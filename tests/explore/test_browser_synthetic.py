@@ -94,7 +94,7 @@ def test_grounding_thumbnails_and_compare(page, synthetic_page, shots):
     )
     assert page.locator("#heatstrip span").count() == RANK
     assert page.locator(".flag.judge").all_inner_texts() == ["judge 4"]
-    page.screenshot(path=str(shots / "explore-grounding.png"))
+    page.screenshot(path=str(shots / "explore-synthetic.png"))
     page.goto(synthetic_page.as_uri() + "#")
     page.wait_for_selector("#grid")
     before = page.locator('a.cell[data-l="1"][data-h="3"]').get_attribute("style")

@@ -46,3 +46,11 @@ def test_bad_input_one_line_no_page(tmp_path, capsys):
     assert code == 2 and "different models are mixed" in io.err and io.err.count("\n") == 1
     assert "Traceback" not in io.err
     assert not out.exists() and not list(tmp_path.glob(".page.html*"))
+
+
+def test_missing_grounding_one_line(tmp_path, capsys):
+    write_set(tmp_path, [0])
+    out = tmp_path / "page.html"
+    code, io = _run(capsys, "--data-dir", tmp_path, "--output", out, "--grounding", tmp_path / "none")
+    assert code == 2 and io.err.startswith("error: grounding not found") and io.err.count("\n") == 1
+    assert not out.exists()

@@ -35,7 +35,8 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         "--grounding",
         type=Path,
         default=None,
-        help="grounding JSON with top images (default: any in {model dir}/grounding/*.json)",
+        help="a `sith ground` output folder or a grounding JSON "
+        "(default: every one in {model dir}/grounding/)",
     )
     p.add_argument("--compare", type=Path, default=None, help="compare JSON with per-head changes")
     p.add_argument("--judge", type=Path, default=None, help="judge JSON with a score per component")

@@ -23,10 +23,10 @@ from sith.explore.extras import (
     read_blur_words,
     read_compare,
     read_edit_log,
-    read_grounding,
     read_judge,
 )
 from sith.explore.gather import decomposition_dir, find_decompositions
+from sith.explore.grounded import load_groundings
 from sith.io import save_text
 from sith.load.clip import default_names
 from sith.paths import DEFAULT_DATA_DIR, model_dir
@@ -147,14 +147,13 @@ def build_explorer(
     main["meta"]["sith_version"] = __version__
     main["edits"] = read_edit_log(edit_log, dset.model) if edit_log else None
     main["blur"] = read_blur_words(blur_words) if blur_words else []
-    grounding_files = (
-        [Path(grounding)]
-        if grounding
-        else sorted((model_dir(data_dir, model_name, pretrained) / "grounding").glob("*.json"))
+    main["grounding"], main["gimages"] = load_groundings(
+        grounding,
+        model_dir(data_dir, model_name, pretrained) / "grounding",
+        {layer: d for (layer, _), d in dset.files.items()},
+        dset.model,
+        dset.config,
     )
-    main["grounding"] = {}
-    for f in grounding_files:
-        main["grounding"].update(read_grounding(f))
     main["compare"] = read_compare(compare) if compare else {}
     main["judge"] = read_judge(judge) if judge else {}
     main["queries"] = ranked_queries(

@@ -222,28 +222,48 @@
     if (!rows.length) rows.push(el("div", { class: "muted" }, "no concept (all weights 0)"));
     return [el("div", { class: "label" }, label + (fidelity === undefined ? "" : " · fidelity " + fmt(fidelity, 2))), rows];
   }
+  // Grounding: top images of each sign, one row per sign. An image is inline (`src`, the
+  // JSON reader) or an index into the shared table D.gimages (`img`, `sith ground` output).
+  function chunks(a, n) {
+    const out = [];
+    for (let j = 0; j < a.length; j += n) out.push(a.slice(j, j + n));
+    return out;
+  }
+  function thumb(im) {
+    const src = im.src || (D.gimages || [])[im.img];
+    if (!src) return null;
+    const tip = (im.sign < 0 ? "bottom" : "top") + " image" + (im.score === undefined ? "" : ", activation " + fmt(im.score, 3)) +
+      (im.label ? " · " + im.label : "");
+    const box = el("div", { class: "thumb" + (im.sign < 0 ? " neg" : ""), title: tip }, el("img", { src: src, alt: im.label || "" }));
+    if (im.heat) {
+      // a base-36 string over a square grid, 0–35 (sith ground, already scaled per image),
+      // or a 2-D list of any numbers (JSON reader), scaled here per image
+      const packed = typeof im.heat === "string";
+      const heat = packed ? chunks([...im.heat].map((c) => parseInt(c, 36)), Math.round(Math.sqrt(im.heat.length))) : im.heat;
+      const rows = heat.length, cols = heat[0].length;
+      const cv = el("canvas", { width: cols, height: rows });
+      const ctx = cv.getContext("2d");
+      const flat = heat.flat();
+      const lo = packed ? 0 : Math.min(...flat), hi = packed ? 35 : Math.max(...flat);
+      heat.forEach((row, y) => row.forEach((v, x) => {
+        const t = hi > lo ? Math.min(1, Math.max(0, (v - lo) / (hi - lo))) : 0;
+        ctx.fillStyle = "rgba(240, 62, 62, " + t.toFixed(3) + ")";
+        ctx.fillRect(x, y, 1, 1);
+      }));
+      box.append(cv);
+    }
+    if (im.score !== undefined) box.append(el("span", {}, fmt(im.score, 2)));
+    return box;
+  }
   function thumbs(l, h, i) {
     const imgs = (D.grounding || {})[key3(l, h, i)];
     if (!imgs) return null;
-    return el("div", { class: "thumbs" }, imgs.map((im) => {
-      const box = el("div", { class: "thumb" + (im.sign < 0 ? " neg" : ""), title: (im.sign < 0 ? "bottom" : "top") + " image" + (im.score === undefined ? "" : ", activation " + fmt(im.score, 3)) },
-        el("img", { src: im.src, alt: "" }));
-      if (im.heat) {
-        const rows = im.heat.length, cols = im.heat[0].length;
-        const cv = el("canvas", { width: cols, height: rows });
-        const ctx = cv.getContext("2d");
-        const flat = im.heat.flat();
-        const lo = Math.min(...flat), hi = Math.max(...flat);
-        im.heat.forEach((row, y) => row.forEach((v, x) => {
-          const t = hi > lo ? (v - lo) / (hi - lo) : 0;
-          ctx.fillStyle = "rgba(240, 62, 62, " + t.toFixed(3) + ")";
-          ctx.fillRect(x, y, 1, 1);
-        }));
-        box.append(cv);
-      }
-      if (im.score !== undefined) box.append(el("span", {}, fmt(im.score, 2)));
-      return box;
-    }));
+    const rows = [1, -1].map((sign) => imgs.filter((im) => (im.sign < 0 ? -1 : 1) === sign))
+      .filter((row) => row.length)
+      .map((row) => el("div", { class: "thumbs", "data-sign": row[0].sign < 0 ? "-" : "+" },
+        el("span", { class: "sign", title: row[0].sign < 0 ? "most negative activations" : "largest activations" }, row[0].sign < 0 ? "−" : "+"),
+        row.map(thumb)));
+    return el("div", { class: "grounding" }, rows);
   }
   function compRow(ctx, i) {
     const { l, h, ld, main } = ctx;
@@ -264,7 +284,8 @@
           pol < 0 ? el("span", { class: "flag neg", title: "the explanation is of −v (polarity)" }, "−v") : null,
           e ? el("span", { class: "flag edit", title: e.reason || "edited" }, "α = " + fmt(e.alpha, 2)) : null,
           judge !== undefined ? el("span", { class: "flag judge", title: "judge score" }, "judge " + judge) : null)),
-      el("div", {}, el("div", { class: "expls" }, expls), thumbs(l, h, i)));
+      el("div", {}, el("div", { class: "expls" }, expls)),
+      thumbs(l, h, i));
   }
   function renderMore(ctx, upto) {
     const end = Math.min(upto, ctx.n);
