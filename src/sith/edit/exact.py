@@ -42,9 +42,10 @@ class ComponentEdit:
 
 
 def check_alpha(alpha: float) -> float:
-    if not math.isfinite(alpha) or alpha < 0:
+    """A finite α (METHOD.md §6: 0 suppresses, < 0 negates, > 1 amplifies)."""
+    if not math.isfinite(alpha):
         raise SithError(
-            f"alpha {alpha} is invalid: use a finite value >= 0 (0 removes, >1 amplifies)"
+            f"alpha {alpha} is invalid: use a finite value (0 removes, <0 negates, >1 amplifies)"
         )
     return float(alpha)
 
