@@ -59,6 +59,11 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     p.add_argument(
         "--layers", type=parse_layers, nargs="+", default=None, help="analysed layers (default: last 4)"
     )
+    p.add_argument(
+        "--dictionary",
+        default=None,
+        help="concept pool name or text file (default: conceptnet; the organism's own pool)",
+    )
     p.add_argument("--methods", default="topk,mp,omp,comp-0.2,comp-0.3,comp-0.4", help="fidelity: methods")
     p.add_argument("--ks", default="5,10,20,50", help="fidelity: sparsities K")
     p.set_defaults(func=run_experiment)
@@ -90,6 +95,7 @@ def run_experiment(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         n_boot=args.n_boot,
         layers=tuple(layers) if layers else None,
+        dictionary=args.dictionary,
         task_concepts=tuple(split_concepts(args.task_concepts)) if args.task_concepts else None,
         progress=progress(args),
         command="sith " + shlex.join(sys.argv[1:]) if sys.argv else "",

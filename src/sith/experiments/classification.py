@@ -168,7 +168,7 @@ def run(ws: Any, opts: Options, out_dir: Path, judge: Judge | None = None) -> di
             opts.dataset, opts.root, ws.data_dir, split, opts.batch_size, opts.n_boot, opts.progress
         )
         classes, primary, shown = measure.class_names, PRIMARY_DATASET, ["top1"]
-    analysis = analyse(ws, layers=opts.layers)
+    analysis = analyse(ws, layers=opts.layers, dictionary=opts.dictionary)
     concepts = list(opts.task_concepts) if opts.task_concepts else task_concepts(analysis, classes)
     unrelated = task_concepts(analysis, list(unrelated_classes(opts.dataset)))
     r = relevance(analysis, concepts)

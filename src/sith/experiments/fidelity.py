@@ -163,14 +163,23 @@ def run(
         raise SithError("sith experiment fidelity is data-free: drop --dataset (it reads only the weights)")
     if not methods or not ks:
         raise SithError("pass at least one --methods entry and one --ks value")
-    base = DecompositionConfig(ws.clip.info.model_name, ws.clip.info.pretrained, layers=opts.layers)
+    base = DecompositionConfig(
+        ws.clip.info.model_name, ws.clip.info.pretrained, layers=opts.layers, dictionary=opts.dictionary
+    )
     encoded = ws.encoded(base.dictionary, base.template)
     ks = tuple(k for k in ks if k <= len(encoded))
     if not ks:
         raise SithError(f"every --ks value exceeds the dictionary's {len(encoded)} concepts")
     configs = [
         ws.resolve(
-            DecompositionConfig(base.model_name, base.pretrained, layers=opts.layers, method=m, sparsity=k)
+            DecompositionConfig(
+                base.model_name,
+                base.pretrained,
+                layers=opts.layers,
+                dictionary=opts.dictionary,
+                method=m,
+                sparsity=k,
+            )
         )
         for m in methods
         for k in ks
@@ -186,7 +195,12 @@ def run(
     comp = {
         k: ws.resolve(
             DecompositionConfig(
-                base.model_name, base.pretrained, layers=opts.layers, method="comp-0.3", sparsity=k
+                base.model_name,
+                base.pretrained,
+                layers=opts.layers,
+                dictionary=opts.dictionary,
+                method="comp-0.3",
+                sparsity=k,
             )
         )
         for k in ks

@@ -171,6 +171,7 @@ class Options:
         batch_size: images per forward pass (benchmarks).
         n_boot: bootstrap resamples (benchmarks).
         layers: analysed layers (None: the last 4).
+        dictionary: concept pool name or text file (None: the model's default).
         task_concepts: the embedding judge's task concepts (None: the experiment's default).
         progress: progress bars.
         command: the command line, recorded in the results.
@@ -185,6 +186,7 @@ class Options:
     batch_size: int = 64
     n_boot: int = 1000
     layers: tuple[int, ...] | None = None
+    dictionary: str | None = None
     task_concepts: tuple[str, ...] | None = None
     progress: bool = True
     command: str = ""

@@ -135,7 +135,7 @@ def run(ws: Any, opts: Options, out_dir: Path, judge: Judge | None = None) -> di
         measure = WaterbirdsGroups(
             opts.root, ws.data_dir, opts.split, opts.batch_size, opts.n_boot, opts.progress
         )
-    analysis = analyse(ws, layers=opts.layers)
+    analysis = analyse(ws, layers=opts.layers, dictionary=opts.dictionary)
     judge = judge or embedding_judge(ws.clip, analysis.reference())
     design = EditDesign(task_for(opts.dataset, opts.task_concepts), UNRELATED, zero_rule(3), 0.0, opts.draws)
     conditions, record = judged_conditions(analysis, judge, design)
