@@ -50,16 +50,35 @@ def test_wrong_layout_missing_columns_unreadable_image(data_dir, tmp_path, capsy
     test_row = next(r for r in rows[1:] if r[3] == "2")
     (meta.parent / test_row[1]).write_bytes(b"not a jpeg")
     expect_error([*base, "--root", str(root)], capsys, tmp_path / "d", "cannot read image")
-    expect_error(["experiment", "nsfw", "--dataset", "waterbirds", "--root", str(root)], capsys,
-                 tmp_path / "e", "--dataset organism | visu")
+    expect_error(
+        ["experiment", "nsfw", "--dataset", "waterbirds", "--root", str(root)],
+        capsys,
+        tmp_path / "e",
+        "--dataset organism | visu",
+    )
 
 
 def test_llm_judge_fake_server_and_non_integer_answers(data_dir, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("FAKE_KEY", "sk-x")
 
     def args(url: str) -> list[str]:
-        return ["experiment", "spurious", "--judge", "llm", "--judge-url", url, "--judge-key-env", "FAKE_KEY",
-                "--judge-model", "fake", "--data-dir", str(data_dir), "--n", "8", *FAST]
+        return [
+            "experiment",
+            "spurious",
+            "--judge",
+            "llm",
+            "--judge-url",
+            url,
+            "--judge-key-env",
+            "FAKE_KEY",
+            "--judge-model",
+            "fake",
+            "--data-dir",
+            str(data_dir),
+            "--n",
+            "8",
+            *FAST,
+        ]
 
     with FakeChatServer(lambda body: (200, str(fake_answer(body["messages"])))) as server:
         out = tmp_path / "ok"
@@ -69,8 +88,10 @@ def test_llm_judge_fake_server_and_non_integer_answers(data_dir, tmp_path, capsy
         assert data["config"]["judge"]["kind"] == "LLMJudge" and server.requests
     # the scores are the fake model's answers to the judge's prompts (task question, not concepts)
     analysis = analyse(api.workspace(data_dir=data_dir, progress=False), layers=[5])
-    expected = [fake_answer(build_messages(e, spurious.QUESTION)) if positive_sorted(e) else 1
-                for e in analysis.explanations()]
+    expected = [
+        fake_answer(build_messages(e, spurious.QUESTION)) if positive_sorted(e) else 1
+        for e in analysis.explanations()
+    ]
     assert data["selection"]["score_counts"] == {str(s): expected.count(s) for s in range(1, 6)}
     zeroed = {(c["layer"], c["head"], c["index"]) for c in data["selection"]["judged_components"]}
     assert zeroed == {c for c, s in zip(analysis.components, expected) if s >= 3}
@@ -84,8 +105,9 @@ def test_endpoint_down_is_an_error_and_writes_nothing(data_dir, tmp_path, monkey
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    judge = LLMJudge(base_url=f"http://127.0.0.1:{port}/v1", model="m", key_env="FAKE_KEY",
-                     retries=1, backoff_s=0.01)
+    judge = LLMJudge(
+        base_url=f"http://127.0.0.1:{port}/v1", model="m", key_env="FAKE_KEY", retries=1, backoff_s=0.01
+    )
     ws = api.workspace(data_dir=data_dir, progress=False)
     out = tmp_path / "down"
     with pytest.raises(SithError, match="failed 2 times"):
@@ -95,8 +117,23 @@ def test_endpoint_down_is_an_error_and_writes_nothing(data_dir, tmp_path, monkey
 
 def test_fidelity_organism_methods_controls_and_pareto(data_dir, tmp_path, capsys):
     out = tmp_path / "fid"
-    code, stdout, err = run_cli(["experiment", "fidelity", "--data-dir", str(data_dir), "--layers", "5",
-                                 "--methods", "topk,comp-0.3", "--ks", "2,4", "--output-dir", str(out)], capsys)
+    code, stdout, err = run_cli(
+        [
+            "experiment",
+            "fidelity",
+            "--data-dir",
+            str(data_dir),
+            "--layers",
+            "5",
+            "--methods",
+            "topk,comp-0.3",
+            "--ks",
+            "2,4",
+            "--output-dir",
+            str(out),
+        ],
+        capsys,
+    )
     assert code == 0, err
     data = payload(out, "fidelity")
     kinds = [r["kind"] for r in data["rows"]]
@@ -114,16 +151,46 @@ def test_random_vit_b32_classification_on_dtd_layout(tmp_path, capsys):
     """The same command on an open_clip ViT-B-32 with random weights (no download)."""
     data = tmp_path / "data"
     pool = tmp_path / "pool.txt"
-    pool.write_text("\n".join(["red", "blue", "stripes", "dots", "grid", "wood", "metal", "cloud", "dog", "cat"]))
+    pool.write_text(
+        "\n".join(["red", "blue", "stripes", "dots", "grid", "wood", "metal", "cloud", "dog", "cat"])
+    )
     clip = load_clip("ViT-B-32", "none")
-    save_image_mean(torch.nn.functional.normalize(torch.randn(clip.weights.d_embed), dim=0), clip.info,
-                    image_mean_path(data, "ViT-B-32", "none"), {"source": "test"})
+    save_image_mean(
+        torch.nn.functional.normalize(torch.randn(clip.weights.d_embed), dim=0),
+        clip.info,
+        image_mean_path(data, "ViT-B-32", "none"),
+        {"source": "test"},
+    )
     root = write_dtd(tmp_path / "dtd", classes=("banded", "dotted"), per_split=2)
     out = tmp_path / "res"
-    code, _, err = run_cli(["experiment", "classification", "--model-name", "ViT-B-32", "--pretrained", "none",
-                            "--dataset", "dtd", "--root", str(root), "--dictionary", str(pool),
-                            "--data-dir", str(data), "--output-dir", str(out), "--batch-size", "4", *FAST[:4],
-                            "--layers", "11", "--n-boot", "20"], capsys)
+    code, _, err = run_cli(
+        [
+            "experiment",
+            "classification",
+            "--model-name",
+            "ViT-B-32",
+            "--pretrained",
+            "none",
+            "--dataset",
+            "dtd",
+            "--root",
+            str(root),
+            "--dictionary",
+            str(pool),
+            "--data-dir",
+            str(data),
+            "--output-dir",
+            str(out),
+            "--batch-size",
+            "4",
+            *FAST[:4],
+            "--layers",
+            "11",
+            "--n-boot",
+            "20",
+        ],
+        capsys,
+    )
     assert code == 0, err
     res = payload(out, "classification")
     assert res["config"]["decomposition"]["model_name"] == "ViT-B-32"

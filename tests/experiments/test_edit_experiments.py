@@ -17,8 +17,10 @@ def rows_by_name(data: dict) -> dict:
 
 def test_spurious_organism_judged_edit_and_controls(data_dir, tmp_path, capsys):
     out = tmp_path / "spurious"
-    code, stdout, _ = run_cli(["experiment", "spurious", "--data-dir", str(data_dir), "--n", "16",
-                               "--output-dir", str(out), *FAST], capsys)
+    code, stdout, _ = run_cli(
+        ["experiment", "spurious", "--data-dir", str(data_dir), "--n", "16", "--output-dir", str(out), *FAST],
+        capsys,
+    )
     assert code == 0
     data = payload(out, "spurious")
     assert [r["kind"] for r in data["rows"]] == KINDS
@@ -42,8 +44,22 @@ def test_spurious_organism_judged_edit_and_controls(data_dir, tmp_path, capsys):
 def test_spurious_waterbirds_layout(data_dir, tmp_path, capsys):
     root = write_waterbirds(tmp_path / "wb", per_group=2)
     out = tmp_path / "res"
-    code, _, err = run_cli(["experiment", "spurious", "--dataset", "waterbirds", "--root", str(root),
-                            "--data-dir", str(data_dir), "--output-dir", str(out), *FAST], capsys)
+    code, _, err = run_cli(
+        [
+            "experiment",
+            "spurious",
+            "--dataset",
+            "waterbirds",
+            "--root",
+            str(root),
+            "--data-dir",
+            str(data_dir),
+            "--output-dir",
+            str(out),
+            *FAST,
+        ],
+        capsys,
+    )
     assert code == 0, err
     data = payload(out, "spurious")
     orig = rows_by_name(data)["original"]["metrics"]
@@ -58,8 +74,22 @@ def test_spurious_waterbirds_layout(data_dir, tmp_path, capsys):
 def test_nsfw_visu_layout_recalls(data_dir, tmp_path, capsys):
     root = write_visu(tmp_path / "v", n=4)
     out = tmp_path / "res"
-    code, _, err = run_cli(["experiment", "nsfw", "--dataset", "visu", "--root", str(root),
-                            "--data-dir", str(data_dir), "--output-dir", str(out), *FAST], capsys)
+    code, _, err = run_cli(
+        [
+            "experiment",
+            "nsfw",
+            "--dataset",
+            "visu",
+            "--root",
+            str(root),
+            "--data-dir",
+            str(data_dir),
+            "--output-dir",
+            str(out),
+            *FAST,
+        ],
+        capsys,
+    )
     assert code == 0, err
     data = payload(out, "nsfw")
     for r in data["rows"]:
@@ -71,8 +101,10 @@ def test_nsfw_visu_layout_recalls(data_dir, tmp_path, capsys):
 
 def test_nsfw_organism_seed_rule_and_threshold_free_metrics(data_dir, tmp_path, capsys):
     out = tmp_path / "nsfw"
-    code, _, err = run_cli(["experiment", "nsfw", "--data-dir", str(data_dir), "--n", "12",
-                            "--output-dir", str(out), *FAST], capsys)
+    code, _, err = run_cli(
+        ["experiment", "nsfw", "--data-dir", str(data_dir), "--n", "12", "--output-dir", str(out), *FAST],
+        capsys,
+    )
     assert code == 0, err
     data = payload(out, "nsfw")
     for c in data["selection"]["judged_components"]:
@@ -85,13 +117,27 @@ def test_nsfw_organism_seed_rule_and_threshold_free_metrics(data_dir, tmp_path, 
 
 def test_classification_organism_alpha_rule(data_dir, tmp_path, capsys):
     out = tmp_path / "cls"
-    code, _, err = run_cli(["experiment", "classification", "--data-dir", str(data_dir), "--n", "12",
-                            "--output-dir", str(out), *FAST], capsys)
+    code, _, err = run_cli(
+        [
+            "experiment",
+            "classification",
+            "--data-dir",
+            str(data_dir),
+            "--n",
+            "12",
+            "--output-dir",
+            str(out),
+            *FAST,
+        ],
+        capsys,
+    )
     assert code == 0, err
     data = payload(out, "classification")
     sel = data["selection"]
     assert sel["class_names"] == ["orange", "amber"]
-    assert any("orange" in c for c in sel["task_concepts"]) and any("amber" in c for c in sel["task_concepts"])
+    assert any("orange" in c for c in sel["task_concepts"]) and any(
+        "amber" in c for c in sel["task_concepts"]
+    )
     judged = next(c for c in data["conditions"] if c["name"] == "judged")
     alphas = [e[3] for e in judged["edits"]]
     assert min(alphas) >= 0.8 - 1e-6 and abs(min(alphas) - sel["alpha"]["min"]) < 1e-5
@@ -102,8 +148,22 @@ def test_classification_organism_alpha_rule(data_dir, tmp_path, capsys):
 def test_classification_imagefolder_layout(data_dir, tmp_path, capsys):
     root = write_imagefolder(tmp_path / "if", classes=("red_circle", "blue_square"), per_class=3)
     out = tmp_path / "res"
-    code, _, err = run_cli(["experiment", "classification", "--dataset", "imagefolder", "--root", str(root),
-                            "--data-dir", str(data_dir), "--output-dir", str(out), *FAST], capsys)
+    code, _, err = run_cli(
+        [
+            "experiment",
+            "classification",
+            "--dataset",
+            "imagefolder",
+            "--root",
+            str(root),
+            "--data-dir",
+            str(data_dir),
+            "--output-dir",
+            str(out),
+            *FAST,
+        ],
+        capsys,
+    )
     assert code == 0, err
     data = payload(out, "classification")
     top1 = rows_by_name(data)["original"]["metrics"]["top1"]
