@@ -5,7 +5,16 @@ from __future__ import annotations
 
 import json
 
-from sith.datasets.fixtures import write_imagefolder, write_visu, write_waterbirds
+import pytest
+
+from sith.datasets.fixtures import (
+    write_dtd,
+    write_fgvc_aircraft,
+    write_flowers102,
+    write_imagefolder,
+    write_visu,
+    write_waterbirds,
+)
 from tests.experiments.conftest import FAST, leftovers, payload, run_cli
 
 KINDS = ["original", "judged", "random", "unrelated", "alignment", "alignment"]
@@ -170,3 +179,31 @@ def test_classification_imagefolder_layout(data_dir, tmp_path, capsys):
     assert top1["low"] <= top1["value"] <= top1["high"]
     assert json.loads((out / "classification.json").read_text())["config"]["dataset"] == "imagefolder"
     assert not leftovers(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["flowers102", "fgvc_aircraft", "dtd"])
+def test_classification_torchvision_layouts(name, data_dir, tmp_path, capsys):
+    writers = {"flowers102": write_flowers102, "fgvc_aircraft": write_fgvc_aircraft, "dtd": write_dtd}
+    root = writers[name](tmp_path / name, per_split=2)
+    out = tmp_path / "res"
+    code, _, err = run_cli(
+        [
+            "experiment",
+            "classification",
+            "--dataset",
+            name,
+            "--root",
+            str(root),
+            "--data-dir",
+            str(data_dir),
+            "--output-dir",
+            str(out),
+            *FAST,
+        ],
+        capsys,
+    )
+    assert code == 0, err
+    data = payload(out, "classification")
+    assert len(data["selection"]["class_names"]) == (102 if name == "flowers102" else 3)  # all 102 names
+    unrelated = data["selection"]["unrelated_classes"]
+    assert ("rose" in unrelated) == (name == "fgvc_aircraft")
