@@ -214,6 +214,12 @@ def bar_plot(rows: list[dict[str, Any]], metrics: list[str], title: str, path: P
             label="random draws" if j == 0 and vals else None,
             zorder=3,
         )
+    values = [r["metrics"][m]["value"] for r in rows for m in metrics if m in r["metrics"]]
+    low = min((v for v in values if v == v), default=0.0)
+    ax.set_ylim(
+        max(0.0, low - 0.1) if low > 0.3 else min(0.0, low - 0.05),
+        1.02 if max(values, default=1) <= 1 else None,
+    )
     ax.set_xticks([j + 0.4 - width / 2 for j in range(len(metrics))], metrics, fontsize=8)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     ax.set_title(title, fontsize=9)
