@@ -12,12 +12,12 @@ import logging
 import sys
 
 from sith import __version__
-from sith.cli import analyse, dictionary, edit, explore, ground, judge, organism
+from sith.cli import analyse, dictionary, edit, experiment, explore, ground, judge, organism
 from sith.cli.common import quiet_parent
 from sith.errors import SithError
 
 #: Command groups, in the order ``sith --help`` lists them.
-COMMAND_GROUPS = (analyse, dictionary, edit, explore, ground, judge, organism)
+COMMAND_GROUPS = (analyse, dictionary, edit, experiment, explore, ground, judge, organism)
 
 
 def build_parser() -> argparse.ArgumentParser:

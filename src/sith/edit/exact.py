@@ -41,15 +41,18 @@ class ComponentEdit:
     reason: str = ""
 
 
-def check_alpha(alpha: float) -> float:
-    if not math.isfinite(alpha) or alpha < 0:
+def check_alpha(alpha: float, *, allow_negative: bool = False) -> float:
+    """A finite α ≥ 0; with ``allow_negative`` any finite α (METHOD.md §6: α < 0 negates)."""
+    if not math.isfinite(alpha) or (alpha < 0 and not allow_negative):
         raise SithError(
             f"alpha {alpha} is invalid: use a finite value >= 0 (0 removes, >1 amplifies)"
         )
     return float(alpha)
 
 
-def check_component(weights: VisionWeights, edit: ComponentEdit) -> ComponentEdit:
+def check_component(
+    weights: VisionWeights, edit: ComponentEdit, *, allow_negative: bool = False
+) -> ComponentEdit:
     layer = check_layer(weights, edit.layer)
     if not 0 <= edit.head < weights.n_heads:
         raise SithError(
@@ -60,7 +63,8 @@ def check_component(weights: VisionWeights, edit: ComponentEdit) -> ComponentEdi
             f"component index {edit.index} is out of range: heads have rank {weights.d_head} "
             f"(indices 0..{weights.d_head - 1})"
         )
-    return ComponentEdit(layer, edit.head, edit.index, check_alpha(edit.alpha), edit.reason)
+    alpha = check_alpha(edit.alpha, allow_negative=allow_negative)
+    return ComponentEdit(layer, edit.head, edit.index, alpha, edit.reason)
 
 
 #: ``‖R·pinv(R)·u − u‖`` above this means ``W_O`` alone cannot carry the edit exactly.
@@ -80,11 +84,13 @@ def rank_one_updates(
     *,
     fold_ln: bool,
     svd_of: SvdOf | None = None,
+    allow_negative: bool = False,
 ) -> list[tuple[ComponentEdit, float, Tensor, Tensor]]:
     """The exact update of each edit: ``(edit, s_i, x (dh,), v_i (d,))`` with
     ``Δ W_O^h = (α−1)·s_i·x·v_iᵀ`` (float64; METHOD.md §6). ``svd_of(layer, fold_ln)``
-    supplies each layer's SVD (a run's cache, or computed here)."""
-    edits = [check_component(weights, e) for e in edits]
+    supplies each layer's SVD (a run's cache, or computed here); ``allow_negative`` accepts
+    α < 0 (negation, METHOD.md §6; the experiments' NSFW rule)."""
+    edits = [check_component(weights, e, allow_negative=allow_negative) for e in edits]
     out = []
     for layer in sorted({e.layer for e in edits}):
         U, S, Vh = svd_of(layer, fold_ln) if svd_of is not None else layer_svd(weights, layer, fold_ln)
@@ -108,10 +114,12 @@ def edited_head_outputs(
     *,
     fold_ln: bool,
     svd_of: SvdOf | None = None,
+    allow_negative: bool = False,
 ) -> dict[int, Tensor]:
     """New per-head ``W_O`` ``(H, dh, d)`` for every edited layer (float32)."""
     new: dict[int, Tensor] = {}
-    for e, s, x, y in rank_one_updates(weights, edits, fold_ln=fold_ln, svd_of=svd_of):
+    updates = rank_one_updates(weights, edits, fold_ln=fold_ln, svd_of=svd_of, allow_negative=allow_negative)
+    for e, s, x, y in updates:
         W = new.setdefault(e.layer, weights.layers[e.layer].W_O.double().clone())
         W[e.head] += (e.alpha - 1.0) * s * torch.outer(x, y)
     return {k: v.float() for k, v in new.items()}

@@ -8,7 +8,8 @@ Two documented selection rules, both polarities considered:
   its explanation — the explained polarity, and the other one when the decomposition
   was made with ``--both-polarities`` — with weight ``≥ threshold``.
 
-Both are measured on the organism in ``experiments/edit_organism`` (README, docs/choices.md).
+Both were measured on the organism (docs/choices.md); the experiments select by judging the
+explanations instead and report this rule as a control (``sith experiment``, docs/experiments.md).
 
 ``max_per_layer`` keeps only the strongest matches (largest weight or ``|cos|``) per layer.
 """

@@ -1,0 +1,199 @@
+"""What every experiment shares: the model's workspace, its decompositions, judging them.
+
+An experiment analyses the components (singular vectors) of the seed recipe's
+decompositions (METHOD.md §2–§6) of the analysed layers, judges their explanations for a
+:class:`Task` and edits some of them. A component is ``(layer, head, index)``.
+
+Public API::
+
+    Task(name, question, concepts)         a judge task: question (LLM judge), concepts (embedding judge)
+    Analysis(ws, config, decompositions)    .components .explanations() .reference() .atoms()
+    analyse(ws, **options) -> Analysis      decompositions of the seed recipe (cached files reused)
+    embedding_judge(clip, reference)        EmbeddingJudge on the model's own text tower
+    judge_components(judge, analysis, task) -> Judged(scores (n,), relevance (n,) | None)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from sith.decompose.results import LayerDecomposition
+from sith.errors import SithError
+from sith.judge import EmbeddingJudge, Explanation, Judge
+from sith.pipeline import DecompositionConfig, Workspace
+
+Component = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class Task:
+    """A judge task: ``question`` goes to the LLM judge, ``concepts`` to the embedding judge."""
+
+    name: str
+    question: str
+    concepts: tuple[str, ...]
+
+    def record(self) -> dict[str, Any]:
+        return {"name": self.name, "question": self.question, "concepts": list(self.concepts)}
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """The analysed layers' decompositions; components in (layer, head, index) order."""
+
+    ws: Workspace
+    config: DecompositionConfig
+    decompositions: tuple[LayerDecomposition, ...]
+
+    @property
+    def components(self) -> list[Component]:
+        return [
+            (int(d.config["layer"]), h, i)
+            for d in self.decompositions
+            for h in range(d.num_heads)
+            for i in range(d.rank)
+        ]
+
+    @property
+    def layers(self) -> list[int]:
+        return [int(d.config["layer"]) for d in self.decompositions]
+
+    def explanations(self) -> list[Explanation]:
+        """One explanation per component (same order as :attr:`components`)."""
+        return [
+            d.explanation(h, i)
+            for d in self.decompositions
+            for h in range(d.num_heads)
+            for i in range(d.rank)
+        ]
+
+    def reference(self) -> list[str]:
+        """Every concept the decompositions use (the embedding judge's centring set)."""
+        return sorted({c for d in self.decompositions for c in d.concepts.values()})
+
+    def singular_values(self) -> Tensor:
+        """``(n,)`` singular value of each component."""
+        return torch.cat([d.singular_values.reshape(-1).float() for d in self.decompositions])
+
+
+def analyse(ws: Workspace, **options: Any) -> Analysis:
+    """Decompositions of ``ws``'s model (``options``: :class:`DecompositionConfig` fields;
+    defaults are the seed recipe: last 4 layers, ``comp-0.3``, K = 5, right, foldln)."""
+    layers = options.pop("layers", None)
+    request = DecompositionConfig(
+        ws.clip.info.model_name,
+        ws.clip.info.pretrained,
+        layers=tuple(layers) if layers else None,
+        **options,
+    )
+    config, decs = ws.decompositions(request)
+    return Analysis(ws, config, tuple(decs))
+
+
+class CachedTextEncoder:
+    """``encode(list[str]) -> (n, e)`` float32 on the CPU from a model's text tower, each string
+    encoded once per run (judges call it many times with overlapping concept lists)."""
+
+    def __init__(self, clip: Any) -> None:
+        self.clip = clip
+        self.cache: dict[str, Tensor] = {}
+
+    def __call__(self, texts: list[str]) -> Tensor:
+        todo = [t for t in dict.fromkeys(texts) if t not in self.cache]
+        if todo:
+            emb = self.clip.encode_text(todo).float().cpu()
+            self.cache.update(zip(todo, emb))
+        if not texts:
+            return torch.zeros(0, self.clip.weights.d_embed)
+        return torch.stack([self.cache[t] for t in texts])
+
+
+def text_encoder(clip: Any) -> CachedTextEncoder:
+    """A cached text encoder of ``clip`` (:class:`CachedTextEncoder`)."""
+    return CachedTextEncoder(clip)
+
+
+def embedding_judge(clip: Any, reference: list[str]) -> EmbeddingJudge:
+    """The offline judge on ``clip``'s text tower, centred on ``reference`` (docs/judges.md)."""
+    return EmbeddingJudge(text_encoder(clip), None, reference=reference)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """Per component: ``scores`` (n,) int 1–5 and ``relevance`` (n,) raw R (embedding judge), else None."""
+
+    scores: Tensor
+    relevance: Tensor | None
+
+    def ranking_key(self) -> Tensor:
+        """A score to rank by: the 1–5 score, ties broken by relevance when known."""
+        key = self.scores.double()
+        if self.relevance is not None:
+            key = key + 1e-3 * torch.sigmoid(self.relevance.double())
+        return key
+
+
+def judge_explanations(judge: Judge, explanations: list[Explanation], task: Task) -> Judged:
+    """Score explanations for ``task``: the embedding judge reads ``task.concepts``, any other
+    judge (the LLM judge) reads ``task.question``."""
+    if isinstance(judge, EmbeddingJudge):
+        if not task.concepts:
+            raise SithError(
+                f"task {task.name!r} has no concepts for the embedding judge; pass --task-concepts"
+            )
+        rel = judge.relevance(explanations, ", ".join(task.concepts))
+        return Judged(torch.tensor(rel.scores, dtype=torch.long), torch.tensor(rel.raw, dtype=torch.float64))
+    scores = judge.score(explanations, task.question)
+    return Judged(torch.tensor([int(s) for s in scores], dtype=torch.long), None)
+
+
+def judge_components(judge: Judge, analysis: Analysis, task: Task) -> Judged:
+    """Score every analysed component's explanation for ``task``."""
+    return judge_explanations(judge, analysis.explanations(), task)
+
+
+@dataclass(frozen=True)
+class Options:
+    """The common settings of an experiment run (the ``sith experiment`` flags).
+
+    Attributes:
+        dataset: ``organism`` or a benchmark name (:data:`sith.experiments.data.DATASETS`).
+        root: the benchmark's folder (not used for the organism).
+        split: the benchmark split measured.
+        seeds: fresh image seeds (organism).
+        n: images per measurement on the organism (per group: n // 2 for spurious).
+        draws: random-control draws.
+        batch_size: images per forward pass (benchmarks).
+        n_boot: bootstrap resamples (benchmarks).
+        layers: analysed layers (None: the last 4).
+        dictionary: concept pool name or text file (None: the model's default).
+        task_concepts: the embedding judge's task concepts (None: the experiment's default).
+        progress: progress bars.
+        command: the command line, recorded in the results.
+    """
+
+    dataset: str = "organism"
+    root: Path | None = None
+    split: str = "test"
+    seeds: int = 3
+    n: int = 200
+    draws: int = 5
+    batch_size: int = 64
+    n_boot: int = 1000
+    layers: tuple[int, ...] | None = None
+    dictionary: str | None = None
+    task_concepts: tuple[str, ...] | None = None
+    progress: bool = True
+    command: str = ""
+
+    def record(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["root"] = None if self.root is None else str(self.root)
+        out["layers"] = None if self.layers is None else list(self.layers)
+        out["task_concepts"] = None if self.task_concepts is None else list(self.task_concepts)
+        return out

@@ -1,0 +1,86 @@
+"""The pieces of the edit experiments: rules, controls, comparison, result files, negation."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import sith.api as api
+from sith.edit import ComponentEdit
+from sith.experiments import nsfw, spurious
+from sith.experiments.controls import Condition, edited_model, random_draws, top_ranked
+from sith.experiments.results import beats, from_seeds, verdict, write_results
+from sith.experiments.setup import analyse
+from sith.factor import head_vo
+
+COMPS = [(layer, h, i) for layer in (4, 5) for h in range(2) for i in range(3)]
+
+
+def test_seed_rules():
+    s = torch.tensor([1, 2, 3, 4, 5])
+    assert nsfw.seed_rule(s) == [1.0, 1.0, -1.0, 0.0, 0.0]
+    assert spurious.zero_rule(3)(s) == [1.0, 1.0, 0.0, 0.0, 0.0]
+
+
+def test_random_draws_keep_per_layer_counts_and_alphas():
+    chosen = (ComponentEdit(4, 0, 1, 0.0), ComponentEdit(5, 1, 2, -1.0), ComponentEdit(5, 0, 0, 0.0))
+    draws = random_draws(COMPS, chosen, draws=6, seed=1)
+    assert len(draws) == 6 and len({d.edits for d in draws}) > 1  # draws differ
+    for d in draws:
+        assert sorted(e.layer for e in d.edits) == [4, 5, 5]
+        assert sorted(e.alpha for e in d.edits) == [-1.0, 0.0, 0.0]
+        assert len({(e.layer, e.head, e.index) for e in d.edits}) == 3
+    assert random_draws(COMPS, chosen, draws=2, seed=1)[0].edits == draws[0].edits  # seeded
+
+
+def test_top_ranked_gives_strongest_alpha_to_highest_key():
+    key = torch.arange(len(COMPS), dtype=torch.float64)
+    chosen = (ComponentEdit(4, 0, 0, 0.5), ComponentEdit(4, 0, 1, -1.0))
+    got = top_ranked(COMPS, key, chosen, "x")
+    assert [(e.layer, e.head, e.index, e.alpha) for e in got] == [(5, 1, 2, -1.0), (5, 1, 1, 0.5)]
+
+
+def test_beats_and_verdict_need_every_seed():
+    a, b = from_seeds([0.8, 0.7, 0.9]), from_seeds([0.7, 0.7, 0.8])
+    assert not beats(a, b, True)  # a tie on one seed is not a win
+    assert beats(from_seeds([0.8, 0.8, 0.9]), b, True) and beats(b, a, False) is False
+    rows = [
+        {"condition": "original", "kind": "original", "metrics": {"m": from_seeds([0.5, 0.5])}},
+        {"condition": "judged", "kind": "judged", "metrics": {"m": from_seeds([0.7, 0.6])}},
+        {"condition": "random-1", "kind": "random", "metrics": {"m": from_seeds([0.6, 0.65])}},
+    ]
+    v = verdict(rows, {"m": True})["m"]
+    assert (
+        v["beats_original"]
+        and not v["beats_all_controls"]
+        and v["beats"] == {"original": True, "random-1": False}
+    )
+
+
+def test_write_results_replaces_only_when_complete(tmp_path):
+    out = tmp_path / "res"
+    write_results(out, "x", {"a": 1}, csv_body="c\n", markdown="m\n", plot=None)
+    assert json.loads((out / "x.json").read_text()) == {"a": 1, "complete": True}
+
+    def broken_plot(path):
+        raise RuntimeError("plot failed")
+
+    with pytest.raises(RuntimeError):
+        write_results(out, "x", {"a": 2}, csv_body="c\n", markdown="m\n", plot=broken_plot)
+    assert json.loads((out / "x.json").read_text())["a"] == 1  # the old complete result is intact
+    assert [p.name for p in tmp_path.iterdir()] == ["res"]
+
+
+def test_negation_edit_is_exact(data_dir):
+    """α = −1 (the NSFW rule's 'negate') flips exactly that singular value (METHOD.md §6)."""
+    analysis = analyse(api.workspace(data_dir=data_dir, progress=False), layers=[5])
+    model = edited_model(analysis, Condition("neg", "judged", (ComponentEdit(5, 2, 1, -1.0),)))
+    before = analysis.ws.svd(5, True)
+    after = head_vo(model.weights, 5, fold_ln=True).dense.double()
+    U, S, Vh = (t.double() for t in before)
+    expected = U[2] @ torch.diag(S[2]) @ Vh[2]
+    expected -= 2 * S[2, 1] * torch.outer(U[2, :, 1], Vh[2, 1])
+    assert torch.allclose(after[2], expected, atol=1e-4)
+    assert torch.allclose(after[0], (U[0] @ torch.diag(S[0]) @ Vh[0]), atol=1e-4)
