@@ -5,7 +5,7 @@ vector and a concept), which never reads the explanations. The experiments now s
 judging the explanations and print every control beside the edit (docs/experiments.md).
 This wrapper runs the three commands with the settings of ``experiments/README.md``:
 
-    python experiments/edit_organism/run.py        # writes experiments/results/{spurious,nsfw,classification}/
+    python experiments/edit_organism/run.py  # writes experiments/results/{spurious,nsfw,classification}/
 """
 
 from __future__ import annotations
