@@ -80,8 +80,13 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         "measure zero-shot accuracy (with shuffled and random controls)",
     )
     e.add_argument("--n-images", type=int, default=1000, help="world images for --grounded (default 1000)")
-    e.add_argument("--image-seed", type=int, default=None, help="seed of the --grounded world images (default: "
-                   "sith.organism.grounded.GROUND_SEED, never used in training)")
+    e.add_argument(
+        "--image-seed",
+        type=int,
+        default=None,
+        help="seed of the --grounded world images (default: sith.organism.grounded.GROUND_SEED, "
+        "never used in training)",
+    )
     e.add_argument("--n-zeroshot", type=int, default=200, help="images per factor for --faithfulness")
     e.add_argument("--null-seed", type=int, default=0, help="seed of the null baselines (default 0)")
     e.add_argument("--no-nulls", action="store_true", help="skip the null baselines (methods table only)")

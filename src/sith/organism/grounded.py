@@ -100,7 +100,9 @@ def flatten(decs: list[LayerDecomposition]) -> Explained:
     return Explained(keys, scores, indices)
 
 
-def named(ex: Explained, mapping: dict[int, tuple[str, str]], *, share: float = SHARE) -> list[dict[str, Any]]:
+def named(
+    ex: Explained, mapping: dict[int, tuple[str, str]], *, share: float = SHARE
+) -> list[dict[str, Any]]:
     """Every (component, world value) pair an explanation names, per rule (module doc).
 
     Returns:
@@ -209,8 +211,12 @@ def polarity_of(decs: list[LayerDecomposition]) -> Tensor:
 
 
 def grounded_report(
-    ex: Explained, activations: np.ndarray, labels: dict[str, np.ndarray], mapping: dict[int, tuple[str, str]],
-    *, share: float = SHARE,
+    ex: Explained,
+    activations: np.ndarray,
+    labels: dict[str, np.ndarray],
+    mapping: dict[int, tuple[str, str]],
+    *,
+    share: float = SHARE,
 ) -> dict[str, Any]:
     """Named pairs of ``ex`` scored against ``activations (n, N)``: ``summary`` + ``items``."""
     scored = score_named(named(ex, mapping, share=share), activations, labels)

@@ -164,11 +164,13 @@ def random_directions(
         H, r, d = Vh.shape
         dirs = unit(centering(torch.randn(H, r, d, generator=g, dtype=torch.float64)))
         coef = torch.einsum("hrd,hjd->hjr", Vh, dirs)  # ⟨v_r, dir_j⟩ per head
-        cols.append(torch.einsum("nhr,hjr->nhj", acts[layer].double(), coef).reshape(acts[layer].shape[0], -1))
+        proj = torch.einsum("nhr,hjr->nhj", acts[layer].double(), coef)
+        cols.append(proj.reshape(proj.shape[0], -1))
         codes.append(solve(joint_targets(ws.weights, dirs.reshape(H * r, d), mean), atoms, config.sparsity,
                            method=config.method))
         keys += [(layer, h, j) for h in range(H) for j in range(r)]
-    ex = Explained(keys, torch.cat([c.weights.cpu() for c in codes]), torch.cat([c.indices.cpu() for c in codes]))
+    scores = torch.cat([c.weights.cpu() for c in codes])
+    ex = Explained(keys, scores, torch.cat([c.indices.cpu() for c in codes]))
     return ex, torch.cat(cols, dim=1)
 
 

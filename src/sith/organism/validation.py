@@ -18,7 +18,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sith.organism.evaluate import score
 from sith.organism.faithfulness import faithfulness, format_faithfulness
 from sith.organism.grounded import (
     AUC_GOOD,
@@ -44,6 +43,7 @@ from sith.organism.nulls import (
     shuffled,
     untrained_vision,
 )
+from sith.organism.scoring import score
 
 STATIC = ("mean_recall", "learned_recall", "purity", "fidelity", "coherence")
 GROUNDED = ("mean_auc", "share_auc_good", "precision_lift")
@@ -131,7 +131,10 @@ def validate(ws: Any, request: Any, opts: Options, *, progress: bool = False) ->
             "image_seed": opts.image_seed,
             "share": opts.share,
             "auc_good": AUC_GOOD,
-            "rules": {rule: {"rows": rows, "separates": separation(rows, GROUNDED)} for rule, rows in per_rule.items()},
+            "rules": {
+                rule: {"rows": rows, "separates": separation(rows, GROUNDED)}
+                for rule, rows in per_rule.items()
+            },
             "items": {k: r["items"] for k, r in reports.items()},
         }
         text += "\n\n" + format_grounded(results["grounded"])
@@ -157,12 +160,12 @@ def _flag(ok: bool) -> str:
 
 def format_static(rows: dict[str, dict[str, Any]], sep: dict[str, bool], config: Any) -> str:
     head = f"{'nulls (' + config.method + ', layers ' + ','.join(map(str, config.layers)) + ')':<34}"
-    head += "".join(f"{m:>16}" for m in STATIC)
+    head += "".join(f"{m:>19}" for m in STATIC)
     lines = [head, "-" * len(head)]
     for name, r in rows.items():
-        lines.append(f"{name:<34}" + "".join(f"{r[m]:>16.3f}" for m in STATIC))
-    lines.append(f"{'trained vs nulls (margin ' + str(MARGIN) + ')':<34}" + "".join(f"{_flag(sep[m]):>16}"
-                                                                                  for m in STATIC))
+        lines.append(f"{name:<34}" + "".join(f"{r[m]:>19.3f}" for m in STATIC))
+    flags = "".join(f"{_flag(sep[m]):>19}" for m in STATIC)
+    lines.append(f"{'trained vs nulls (margin ' + str(MARGIN) + ')':<34}" + flags)
     return "\n".join(lines)
 
 
@@ -178,7 +181,8 @@ def format_grounded(g: dict[str, Any]) -> str:
             lines.append(f"{name:<46}{r['count']:>5}{r['mean_auc']:>10.3f}{r['share_auc_good']:>10.3f}"
                          f"{r['mean_precision']:>9.3f}{r['mean_base_rate']:>7.3f}{r['precision_lift']:>7.3f}")
         sep = block["separates"]
-        lines.append(f"{'trained vs nulls':<46}{'':>5}{_flag(sep['mean_auc']):>10} {_flag(sep['share_auc_good'])}"
-                     f" {_flag(sep['precision_lift'])}")
+        lines.append(f"trained vs nulls (margin {MARGIN}): mean AUC {_flag(sep['mean_auc'])}; AUC >= "
+                     f"{g['auc_good']} share {_flag(sep['share_auc_good'])}; precision lift "
+                     f"{_flag(sep['precision_lift'])}")
     return "\n".join(lines)
 
