@@ -45,6 +45,8 @@ AUC_GOOD = 0.75
 #: tests 10_000_019 — none of them collide with this.
 GROUND_SEED = 20_251_125
 RULES = ("top", "share")
+#: The factors the organism learned (zero-shot ≥ 0.9; position and count are at chance).
+LEARNED = ("shape", "color", "size", "background")
 
 
 def concept_factors(concepts: list[str]) -> dict[int, tuple[str, str]]:
@@ -148,11 +150,16 @@ def score_named(
 
 def summarise(scored: list[dict[str, Any]], *, good: float = AUC_GOOD) -> dict[str, Any]:
     """Per rule: ``count``, ``mean_auc``, ``share_auc_good`` (AUC ≥ ``good``),
-    ``mean_precision``, ``mean_base_rate`` and the same per factor."""
+    ``mean_precision``, ``mean_base_rate``, ``grounded_recall`` (share of the learned
+    factors' values named by at least one component with AUC ≥ ``good``) and the same
+    statistics per factor."""
     out: dict[str, Any] = {}
+    n_values = sum(len(FACTORS[f]) for f in LEARNED)
     for rule in RULES:
         rows = [s for s in scored if s["rule"] == rule]
         out[rule] = _stats(rows, good)
+        found = {(s["factor"], s["value"]) for s in rows if s["factor"] in LEARNED and s["auc"] >= good}
+        out[rule]["grounded_recall"] = len(found) / n_values
         out[rule]["per_factor"] = {
             f: _stats([s for s in rows if s["factor"] == f], good)
             for f in sorted({s["factor"] for s in rows})

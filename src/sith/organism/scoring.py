@@ -22,11 +22,8 @@ import torch
 from torch import Tensor
 
 from sith.decompose.results import LayerDecomposition
-from sith.organism.grounded import concept_factors
+from sith.organism.grounded import LEARNED, concept_factors
 from sith.organism.world import FACTORS
-
-#: The factors the organism learned (zero-shot ≥ 0.9; position and count are at chance).
-LEARNED = ("shape", "color", "size", "background")
 
 
 def top_concepts(dec: LayerDecomposition) -> Tensor:

@@ -46,7 +46,7 @@ from sith.organism.nulls import (
 from sith.organism.scoring import score
 
 STATIC = ("mean_recall", "learned_recall", "purity", "fidelity", "coherence")
-GROUNDED = ("mean_auc", "share_auc_good", "precision_lift")
+GROUNDED = ("mean_auc", "share_auc_good", "precision_lift", "grounded_recall")
 TRAINED = "trained"
 
 
@@ -175,14 +175,15 @@ def format_grounded(g: dict[str, Any]) -> str:
     for rule, block in g["rules"].items():
         what = "top concept" if rule == "top" else f"any concept with weight share >= {g['share']}"
         head = f"{'named by ' + what:<46}{'n':>5}{'mean AUC':>10}{'AUC>=' + str(g['auc_good']):>10}" \
-               f"{'prec@20':>9}{'base':>7}{'lift':>7}"
+               f"{'prec@20':>9}{'base':>7}{'lift':>7}{'g-recall':>10}"
         lines += ["", head, "-" * len(head)]
         for name, r in block["rows"].items():
             lines.append(f"{name:<46}{r['count']:>5}{r['mean_auc']:>10.3f}{r['share_auc_good']:>10.3f}"
-                         f"{r['mean_precision']:>9.3f}{r['mean_base_rate']:>7.3f}{r['precision_lift']:>7.3f}")
+                         f"{r['mean_precision']:>9.3f}{r['mean_base_rate']:>7.3f}{r['precision_lift']:>7.3f}"
+                         f"{r['grounded_recall']:>10.3f}")
         sep = block["separates"]
         lines.append(f"trained vs nulls (margin {MARGIN}): mean AUC {_flag(sep['mean_auc'])}; AUC >= "
                      f"{g['auc_good']} share {_flag(sep['share_auc_good'])}; precision lift "
-                     f"{_flag(sep['precision_lift'])}")
+                     f"{_flag(sep['precision_lift'])}; grounded recall {_flag(sep['grounded_recall'])}")
     return "\n".join(lines)
 
