@@ -50,6 +50,7 @@ def test_planted_component_whose_activation_is_the_label_has_auc_one():
     assert by[(2, "share")]["value"] == "sand" and by[(2, "share")]["auc"] == 0.5  # constant activation
     top = rep["summary"]["top"]
     assert top["count"] == 2 and top["mean_auc"] == 0.5 and top["share_auc_good"] == 0.5
+    assert top["grounded_recall"] == pytest.approx(1 / 27)  # red of 8 + 10 + 3 + 6 learned values
 
 
 def test_share_rule_threshold_and_explained_sign():

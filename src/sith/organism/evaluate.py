@@ -16,7 +16,14 @@ from typing import Any
 from sith.decompose import default_layers
 from sith.load import load_clip
 from sith.load.clip import default_names
-from sith.organism.grounded import concept_factors
+from sith.organism.grounded import (
+    WorldActivations,
+    concept_factors,
+    flatten,
+    grounded_report,
+    polarity_of,
+    world_activations,
+)
 from sith.organism.inputs import organism_workspace
 from sith.organism.scoring import LEARNED, score, top_concepts
 from sith.organism.validation import Options, validate
@@ -31,33 +38,50 @@ __all__ = [
 DEFAULT_METHODS = ("topk", "mp", "omp", "comp-0.1", "comp-0.3", "comp-0.5", "ncomp-0.3", "somp", "lasso")
 
 
-def evaluate_config(ws: Any, request: Any) -> dict[str, Any]:
-    """One :func:`score` row for a decomposition configuration (nothing written)."""
+def evaluate_config(ws: Any, request: Any, world: WorldActivations | None = None) -> dict[str, Any]:
+    """One :func:`score` row for a decomposition configuration (nothing written); with
+    ``world`` (grounded activations of the same layers and rank) also its grounded summary
+    per naming rule (fold-ln right vectors only: the activations are theirs)."""
     config = ws.resolve(request)
     atoms = ws.atoms(config)
     decs = [ws.decompose_one(config, layer, atoms) for layer in config.layers]
     seed_atoms = ws.atoms(config.resolved(atoms="center"))
-    return {
+    row = {
         "layers": list(config.layers),
         "options": config.options(),
         **score(decs, ws.encoded().concepts, seed_atoms),
     }
+    if world is not None and config.fold_ln and config.sv_type == "right":
+        ex = flatten(decs)
+        mapping = concept_factors(ws.encoded(config.dictionary).concepts)
+        row["grounded"] = grounded_report(ex, world.of(ex.keys, polarity_of(decs)), world.labels, mapping)[
+            "summary"
+        ]
+    return row
 
 
 def format_rows(rows: list[dict[str, Any]], key: str = "method") -> str:
     factors = list(FACTORS)
+    grounded = any("grounded" in r for r in rows)
     head = (
         f"{key:<22}"
         + "".join(f"{f[:6]:>7}" for f in factors)
         + f"{'recall':>8}{'purity':>8}{'fid':>7}{'coher':>7}"
+        + (f"{'| n':>5}{'AUC':>7}{'>=.75':>7}{'g-rec':>7}" if grounded else "")
     )
     lines = [head, "-" * len(head)]
     for r in rows:
+        g = r.get("grounded", {}).get("top")
         lines.append(
             f"{str(r[key]):<22}"
             + "".join(f"{r['recall'][f]:>7.2f}" for f in factors)
             + f"{r['mean_recall']:>8.2f}{r['purity']:>8.2f}{r['fidelity']:>7.2f}{r['coherence']:>7.2f}"
+            + (f"{g['count']:>5}{g['mean_auc']:>7.2f}{g['share_auc_good']:>7.2f}{g['grounded_recall']:>7.2f}"
+               if g else "")
         )
+    if grounded:
+        lines.append("(| grounded, top-concept rule: named components, mean AUC, share with AUC >= 0.75, "
+                     "grounded recall)")
     return "\n".join(lines)
 
 
@@ -103,7 +127,15 @@ def evaluate(
             info.model_name, info.pretrained, layers=tuple(layers), sparsity=sparsity, **kw
         )
 
-    rows = [{"method": m, **evaluate_config(ws, request(method=m))} for m in methods or DEFAULT_METHODS]
+    opts = options or Options()
+    world = None
+    if opts.grounded:
+        base = ws.resolve(request())
+        world = world_activations(ws.clip, list(base.layers), base.rank, n_images=opts.n_images,
+                                  seed=opts.image_seed, progress=progress)
+    rows = [
+        {"method": m, **evaluate_config(ws, request(method=m), world)} for m in methods or DEFAULT_METHODS
+    ]
     text = f"layers {layers}, K={sparsity}, seed recipe (right, foldln, atoms center, image mean)\n"
     text += format_rows(rows)
     results: dict[str, Any] = {
@@ -114,12 +146,11 @@ def evaluate(
     }
     if settings:
         srows = [
-            {"setting": name, **evaluate_config(ws, request(**opts))} for name, opts in SETTINGS.items()
+            {"setting": name, **evaluate_config(ws, request(**kw), world)} for name, kw in SETTINGS.items()
         ]
         text += "\n\nsettings (comp-0.3 unless named)\n" + format_rows(srows, key="setting")
         results["settings"] = srows
-    opts = options or Options()
     if nulls or opts.grounded or opts.faithful:
-        vtext, results["validation"] = validate(ws, request(), opts, progress=progress)
+        vtext, results["validation"] = validate(ws, request(), opts, world=world, progress=progress)
         text += vtext
     return text, results

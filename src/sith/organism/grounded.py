@@ -108,7 +108,8 @@ def named(
     """Every (component, world value) pair an explanation names, per rule (module doc).
 
     Returns:
-        dicts with ``row`` (index into ``ex``), ``rule``, ``factor``, ``value``, ``concept_index``.
+        dicts with ``row`` (index into ``ex``), ``component`` (its ``(layer, head, index)``),
+        ``rule``, ``factor``, ``value``, ``concept_index``.
     """
     out = []
     w = ex.scores.abs()
@@ -127,7 +128,8 @@ def named(
                 hits["share"].setdefault(mapping[j], j)
         for rule in RULES:
             for (factor, value), j in hits[rule].items():
-                out.append({"row": row, "rule": rule, "factor": factor, "value": value, "concept_index": j})
+                out.append({"row": row, "component": list(ex.keys[row]), "rule": rule, "factor": factor,
+                            "value": value, "concept_index": j})
     return out
 
 

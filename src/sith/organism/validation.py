@@ -24,6 +24,7 @@ from sith.organism.grounded import (
     GROUND_SEED,
     RULES,
     SHARE,
+    WorldActivations,
     concept_factors,
     flatten,
     grounded_report,
@@ -83,8 +84,12 @@ def separation(rows: dict[str, dict[str, float]], metrics: tuple[str, ...]) -> d
     }
 
 
-def validate(ws: Any, request: Any, opts: Options, *, progress: bool = False) -> tuple[str, dict[str, Any]]:
-    """The trained organism's seed-recipe metrics beside the three nulls (module doc)."""
+def validate(
+    ws: Any, request: Any, opts: Options, *, world: WorldActivations | None = None, progress: bool = False
+) -> tuple[str, dict[str, Any]]:
+    """The trained organism's seed-recipe metrics beside the three nulls (module doc);
+    ``world``: the trained model's grounded activations if already computed (same layers, rank,
+    images)."""
     t0 = time.perf_counter()
     config, decs = decompositions(ws, request)
     atoms = ws.atoms(config)
@@ -109,8 +114,10 @@ def validate(ws: Any, request: Any, opts: Options, *, progress: bool = False) ->
     text = "\n\n" + format_static(static, results["static"]["separates"], config)
     if opts.grounded:
         mapping = concept_factors(concepts)
-        wa = world_activations(ws.clip, list(config.layers), config.rank, n_images=opts.n_images,
-                               seed=opts.image_seed, progress=progress)
+        wa = world if world is not None else world_activations(
+            ws.clip, list(config.layers), config.rank, n_images=opts.n_images, seed=opts.image_seed,
+            progress=progress,
+        )
         wa_u = world_activations(clip_u, list(config.layers), config.rank, n_images=opts.n_images,
                                  seed=opts.image_seed, progress=progress)
         ex, ex_u = flatten(decs), flatten(decs_u)
