@@ -147,6 +147,7 @@ def test_organism_eval_grounded_end_to_end(tmp_path, capsys):
     res = json.loads(out.read_text())
     rows = {r["method"]: r for r in res["methods"]}
     assert rows["comp-0.3"]["coherence"] > rows["omp"]["coherence"]  # the methods table still works
+    assert rows["comp-0.3"]["grounded"]["top"]["count"] > 0  # with grounded columns per method
     v = res["validation"]
     names = {"trained", "untrained vision", "shuffled explanations", "random targets"}
     assert set(v["static"]["rows"]) == names
@@ -155,7 +156,8 @@ def test_organism_eval_grounded_end_to_end(tmp_path, capsys):
     assert st["shuffled explanations"]["mean_recall"] == st["trained"]["mean_recall"]
     top = v["grounded"]["rules"]["top"]["rows"]
     assert top["trained"]["count"] > 0 and 0 <= top["trained"]["mean_auc"] <= 1
-    assert set(v["grounded"]["rules"]["top"]["separates"]) == {"mean_auc", "share_auc_good", "precision_lift"}
+    metrics = {"mean_auc", "share_auc_good", "precision_lift", "grounded_recall"}
+    assert set(v["grounded"]["rules"]["top"]["separates"]) == metrics
     # the trained organism's explanations are grounded better than shuffled ones
     assert top["trained"]["mean_auc"] > top["shuffled explanations"]["mean_auc"] + 0.05
 
