@@ -25,16 +25,18 @@ from sith.pipeline import DecompositionConfig, Workspace
 __all__ = [
     "DecompositionConfig",
     "Workspace",
+    "check_decomposition_options",
+    "config_from",
     "decompose",
-    "edit",
     "download_dictionary",
+    "edit",
     "encode_dictionary",
     "format_hits",
     "image_mean",
+    "load_model",
     "search",
     "show",
     "verify",
-    "load_model",
     "workspace",
 ]
 
@@ -108,9 +110,12 @@ def show(
     if fmt == "csv":
         return to_csv(rows)
     c = result.config
+    options = c.get("options") or {}
+    recipe = "seed recipe" if not options else "options: " + ", ".join(f"{k}={v}" for k, v in options.items())
     head = (
         f"# {c['model']['model_name']} {c['model']['pretrained']} | layer {c['layer']} {c['sv_type']} "
-        f"{'foldln' if c['fold_ln'] else 'nofoldln'} | {c['dictionary']} | {c['method']} K={c['sparsity']}"
+        f"{'foldln' if c['fold_ln'] else 'nofoldln'} | {c.get('dictionary_name') or c.get('dictionary')} | "
+        f"{c['method']} K={c['sparsity']} | {recipe}"
     )
     return head + "\n" + format_table(rows)
 
@@ -297,7 +302,7 @@ def edit(
     from sith.edit import ComponentEdit, apply_plan, plan_edits
     from sith.edit.run import default_output
 
-    request = config_from_options(decomposition)
+    request = check_decomposition_options(decomposition)
     ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
     config, decs, concepts, atoms = None, [], None, None
     if suppress or amplify:
@@ -345,7 +350,7 @@ def edit(
     return plan, ckpt, log_file
 
 
-def config_from_options(options: dict) -> dict:
+def check_decomposition_options(options: dict) -> dict:
     """Check the decomposition options passed to :func:`edit` (those of :func:`decompose`)."""
     allowed = {
         "layers",
