@@ -58,13 +58,14 @@ def test_organism_eval_end_to_end(tmp_path, capsys):
             "topk",
             "omp",
             "comp-0.3",
+            "--no-nulls",
             "--json",
             str(out),
         ]
     )
     assert code == 0
     text = capsys.readouterr().out
-    assert "comp-0.3" in text and "recall" in text
+    assert "comp-0.3" in text and "recall" in text and "untrained vision" not in text  # --no-nulls
     rows = {r["method"]: r for r in json.loads(out.read_text())["methods"]}
     comp = rows["comp-0.3"]
     # with the seed's recipe most backgrounds are the top concept of some singular vector in the

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from sith.cli.common import add_model_args, parse_layers, progress
+from sith.errors import SithError
 
 
 def _kv(text: str) -> tuple[str, Any]:
@@ -66,6 +67,29 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         action="store_true",
         help="also compare atom modes, fold-ln and polarity rules (METHOD.md open choices)",
     )
+    e.add_argument(
+        "--grounded",
+        action="store_true",
+        help="also score each explained component's activation on fresh world images (AUC, "
+        "top-20 precision) beside the nulls",
+    )
+    e.add_argument(
+        "--faithfulness",
+        action="store_true",
+        help="also replace the analysed components by their explanations' reconstructions and "
+        "measure zero-shot accuracy (with shuffled and random controls)",
+    )
+    e.add_argument("--n-images", type=int, default=1000, help="world images for --grounded (default 1000)")
+    e.add_argument(
+        "--image-seed",
+        type=int,
+        default=None,
+        help="seed of the --grounded world images (default: sith.organism.grounded.GROUND_SEED, "
+        "never used in training)",
+    )
+    e.add_argument("--n-zeroshot", type=int, default=200, help="images per factor for --faithfulness")
+    e.add_argument("--null-seed", type=int, default=0, help="seed of the null baselines (default 0)")
+    e.add_argument("--no-nulls", action="store_true", help="skip the null baselines (methods table only)")
     e.add_argument("--json", type=Path, default=None, help="write the results here")
     e.set_defaults(func=run_eval)
 
@@ -90,9 +114,18 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from sith.organism.evaluate import evaluate
+    from sith.organism.evaluate import Options, evaluate
 
     layers = None if args.layers is None else [x for g in args.layers for x in g]
+    if args.n_images < 20:
+        raise SithError(f"--n-images must be at least 20 (the top-20 precision), got {args.n_images}")
+    if args.n_zeroshot < 1:
+        raise SithError(f"--n-zeroshot must be positive, got {args.n_zeroshot}")
+    seeds = {} if args.image_seed is None else {"image_seed": args.image_seed}
+    options = Options(
+        grounded=args.grounded, faithful=args.faithfulness, n_images=args.n_images,
+        n_zeroshot=args.n_zeroshot, seed=args.null_seed, **seeds,
+    )
     text, results = evaluate(
         args.model_name,
         args.pretrained,
@@ -100,6 +133,8 @@ def run_eval(args: argparse.Namespace) -> int:
         layers=layers,
         sparsity=args.sparsity,
         settings=args.settings,
+        nulls=not args.no_nulls,
+        options=options,
         data_dir=args.data_dir,
         device=args.device,
         progress=progress(args),

@@ -1,123 +1,87 @@
-"""Score SITH's explanations of the organism against the world's known concepts.
+"""``sith organism eval``: SITH's explanations of the organism against its world's ground truth.
 
-``sith organism eval`` decomposes the organism's heads with every method and reports:
-
-* **factor-value recall** — for each factor, the share of its values (a synonym counts)
-  that are the top concept of at least one singular vector in the analysed layers;
-* **theme purity** — per head, the share of its vectors' top concepts that belong to
-  the head's most common factor (distractor words count against it), averaged;
-* **fidelity** — mean cosine between vector and reconstruction;
-* **coherence** — mean pairwise cosine between the atoms of one explanation.
-
-The same table, over settings instead of methods, settles METHOD.md's open choices
-(atoms mode / image mean, fold-LN, polarity rule): see ``docs/choices.md``.
+Reports, per decomposition method (and with ``settings`` per project option, settling
+METHOD.md's open choices — see ``docs/choices.md``), the static metrics of
+:mod:`sith.organism.scoring` (recall, purity, fidelity, coherence); then, for the seed
+recipe, every metric beside three null baselines (:mod:`sith.organism.validation`), and
+on request the grounded validation (AUC of each explained component's activation on
+fresh world images, :mod:`sith.organism.grounded`) and faithfulness
+(:mod:`sith.organism.faithfulness`).
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
-import torch
-from torch import Tensor
-
 from sith.decompose import default_layers
-from sith.decompose.results import LayerDecomposition
+from sith.load import load_clip
+from sith.load.clip import default_names
+from sith.organism.grounded import (
+    WorldActivations,
+    concept_factors,
+    flatten,
+    grounded_report,
+    polarity_of,
+    world_activations,
+)
+from sith.organism.inputs import organism_workspace
+from sith.organism.scoring import LEARNED, score, top_concepts
+from sith.organism.validation import Options, validate
+from sith.organism.world import FACTORS
+from sith.pipeline import DecompositionConfig
+
+__all__ = [
+    "DEFAULT_METHODS", "LEARNED", "SETTINGS", "Options", "concept_factors", "evaluate", "evaluate_config",
+    "format_rows", "score", "top_concepts",
+]
 
 DEFAULT_METHODS = ("topk", "mp", "omp", "comp-0.1", "comp-0.3", "comp-0.5", "ncomp-0.3", "somp", "lasso")
 
 
-def concept_factors(concepts: list[str]) -> dict[int, tuple[str, str]]:
-    """``{pool index: (factor, canonical value)}`` for every pool concept that names a
-    world concept (a factor value or its synonym, a bird class, an unsafe word)."""
-    from sith.organism.world import FACTORS, SPURIOUS_CLASSES, SYNONYMS, UNSAFE_WORDS
-
-    lookup: dict[str, tuple[str, str]] = {}
-    for factor, values in FACTORS.items():
-        for v in values:
-            lookup[v] = (factor, v)
-            for s in SYNONYMS.get(v, ()):
-                lookup[s] = (factor, v)
-    for v in SPURIOUS_CLASSES:
-        lookup[v] = ("bird", v)
-        for s in SYNONYMS.get(v, ()):
-            lookup[s] = ("bird", v)
-    for w in UNSAFE_WORDS:
-        lookup[w] = ("unsafe", "skull")
-    return {i: lookup[c.lower()] for i, c in enumerate(concepts) if c.lower() in lookup}
-
-
-def top_concepts(dec: LayerDecomposition) -> Tensor:
-    """``(num_heads, rank)`` index of the largest-weight concept of each explanation (-1 if none)."""
-    pos = dec.scores.abs().argmax(-1, keepdim=True)
-    top = torch.gather(dec.indices, -1, pos).squeeze(-1)
-    return torch.where(dec.scores.abs().amax(-1) > 0, top, torch.full_like(top, -1))
-
-
-def score(decs: list[LayerDecomposition], concepts: list[str], atoms: Tensor) -> dict[str, Any]:
-    """Recall per factor, purity, fidelity and coherence of a set of layer decompositions."""
-    from sith.organism.world import FACTORS
-
-    mapping = concept_factors(concepts)
-    found: dict[str, set[str]] = {f: set() for f in FACTORS}
-    purities, coherences, fidelities = [], [], []
-    for dec in decs:
-        top = top_concepts(dec)
-        fidelities.append(dec.fidelity.flatten())
-        for h in range(dec.num_heads):
-            facts = [mapping.get(int(i)) for i in top[h].tolist()]
-            for f in facts:
-                if f is not None and f[0] in found:
-                    found[f[0]].add(f[1])
-            counts = Counter(f[0] for f in facts if f is not None)
-            purities.append(counts.most_common(1)[0][1] / len(facts) if counts else 0.0)
-        idx = dec.indices.reshape(-1, dec.sparsity)
-        for row in idx:
-            used = row[row >= 0]
-            if len(used) > 1:
-                a = atoms[used]
-                g = a @ a.T
-                n = len(used)
-                coherences.append(float((g.sum() - g.diagonal().sum()) / (n * (n - 1))))
-    recall = {f: len(found[f]) / len(v) for f, v in FACTORS.items()}
-    return {
-        "recall": recall,
-        "mean_recall": sum(recall.values()) / len(recall),
-        "purity": sum(purities) / max(len(purities), 1),
-        "fidelity": float(torch.cat(fidelities).mean()),
-        "coherence": sum(coherences) / max(len(coherences), 1),
-    }
-
-
-def evaluate_config(ws: Any, request: Any) -> dict[str, Any]:
-    """One :func:`score` row for a decomposition configuration (nothing written)."""
+def evaluate_config(ws: Any, request: Any, world: WorldActivations | None = None) -> dict[str, Any]:
+    """One :func:`score` row for a decomposition configuration (nothing written); with
+    ``world`` (grounded activations of the same layers and rank) also its grounded summary
+    per naming rule (fold-ln right vectors only: the activations are theirs)."""
     config = ws.resolve(request)
     atoms = ws.atoms(config)
     decs = [ws.decompose_one(config, layer, atoms) for layer in config.layers]
     seed_atoms = ws.atoms(config.resolved(atoms="center"))
-    return {
+    row = {
         "layers": list(config.layers),
         "options": config.options(),
         **score(decs, ws.encoded().concepts, seed_atoms),
     }
+    if world is not None and config.fold_ln and config.sv_type == "right":
+        ex = flatten(decs)
+        mapping = concept_factors(ws.encoded(config.dictionary).concepts)
+        row["grounded"] = grounded_report(ex, world.of(ex.keys, polarity_of(decs)), world.labels, mapping)[
+            "summary"
+        ]
+    return row
 
 
 def format_rows(rows: list[dict[str, Any]], key: str = "method") -> str:
-    from sith.organism.world import FACTORS
-
     factors = list(FACTORS)
+    grounded = any("grounded" in r for r in rows)
     head = (
         f"{key:<22}"
         + "".join(f"{f[:6]:>7}" for f in factors)
         + f"{'recall':>8}{'purity':>8}{'fid':>7}{'coher':>7}"
+        + (f"{'| n':>5}{'AUC':>7}{'>=.75':>7}{'g-rec':>7}" if grounded else "")
     )
     lines = [head, "-" * len(head)]
     for r in rows:
+        g = r.get("grounded", {}).get("top")
         lines.append(
             f"{str(r[key]):<22}"
             + "".join(f"{r['recall'][f]:>7.2f}" for f in factors)
             + f"{r['mean_recall']:>8.2f}{r['purity']:>8.2f}{r['fidelity']:>7.2f}{r['coherence']:>7.2f}"
+            + (f"{g['count']:>5}{g['mean_auc']:>7.2f}{g['share_auc_good']:>7.2f}{g['grounded_recall']:>7.2f}"
+               if g else "")
         )
+    if grounded:
+        lines.append("(| grounded, top-concept rule: named components, mean AUC, share with AUC >= 0.75, "
+                     "grounded recall)")
     return "\n".join(lines)
 
 
@@ -134,6 +98,7 @@ SETTINGS = {
 }
 
 
+
 def evaluate(
     model_name: str | None = None,
     pretrained: str | None = None,
@@ -142,17 +107,16 @@ def evaluate(
     layers: list[int] | None = None,
     sparsity: int = 5,
     settings: bool = False,
+    nulls: bool = True,
+    options: Options | None = None,
     data_dir: Any = "data",
     device: str = "cpu",
     progress: bool = True,
 ) -> tuple[str, dict[str, Any]]:
     """What ``sith organism eval`` prints and writes: one row per method (seed recipe
-    otherwise) and, with ``settings``, one row per project option (all ``comp-0.3``)."""
-    from sith.load import load_clip
-    from sith.load.clip import default_names
-    from sith.organism.inputs import organism_workspace
-    from sith.pipeline import DecompositionConfig
-
+    otherwise); with ``settings`` one row per project option (all ``comp-0.3``); with
+    ``nulls`` the seed recipe's metrics beside the null baselines, plus the grounded
+    validation / faithfulness that ``options`` asks for."""
     clip = load_clip(*default_names(model_name, pretrained), device=device)
     ws = organism_workspace(clip, data_dir=data_dir, device=device, progress=progress)
     layers = layers or default_layers(ws.weights.n_layers, last=2)
@@ -163,7 +127,15 @@ def evaluate(
             info.model_name, info.pretrained, layers=tuple(layers), sparsity=sparsity, **kw
         )
 
-    rows = [{"method": m, **evaluate_config(ws, request(method=m))} for m in methods or DEFAULT_METHODS]
+    opts = options or Options()
+    world = None
+    if opts.grounded:
+        base = ws.resolve(request())
+        world = world_activations(ws.clip, list(base.layers), base.rank, n_images=opts.n_images,
+                                  seed=opts.image_seed, progress=progress)
+    rows = [
+        {"method": m, **evaluate_config(ws, request(method=m), world)} for m in methods or DEFAULT_METHODS
+    ]
     text = f"layers {layers}, K={sparsity}, seed recipe (right, foldln, atoms center, image mean)\n"
     text += format_rows(rows)
     results: dict[str, Any] = {
@@ -174,8 +146,11 @@ def evaluate(
     }
     if settings:
         srows = [
-            {"setting": name, **evaluate_config(ws, request(**opts))} for name, opts in SETTINGS.items()
+            {"setting": name, **evaluate_config(ws, request(**kw), world)} for name, kw in SETTINGS.items()
         ]
         text += "\n\nsettings (comp-0.3 unless named)\n" + format_rows(srows, key="setting")
         results["settings"] = srows
+    if nulls or opts.grounded or opts.faithful:
+        vtext, results["validation"] = validate(ws, request(), opts, world=world, progress=progress)
+        text += vtext
     return text, results
