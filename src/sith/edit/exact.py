@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -32,13 +32,18 @@ LOG_FORMAT = "sith-edit-log/1"
 
 @dataclass(frozen=True)
 class ComponentEdit:
-    """Scale singular component ``index`` of ``head`` in ``layer`` by ``alpha``."""
+    """Scale singular component ``index`` of ``head`` in ``layer`` by ``alpha``.
+
+    ``score`` is what selected it (``|cos|`` or an explanation weight, :mod:`sith.edit.select`);
+    None for a component named by index.
+    """
 
     layer: int
     head: int
     index: int
     alpha: float
     reason: str = ""
+    score: float | None = None
 
 
 def check_alpha(alpha: float) -> float:
@@ -60,7 +65,7 @@ def check_component(weights: VisionWeights, edit: ComponentEdit) -> ComponentEdi
             f"component index {edit.index} is out of range: heads have rank {weights.d_head} "
             f"(indices 0..{weights.d_head - 1})"
         )
-    return ComponentEdit(layer, edit.head, edit.index, check_alpha(edit.alpha), edit.reason)
+    return replace(edit, layer=layer, alpha=check_alpha(edit.alpha))
 
 
 #: ``‖R·pinv(R)·u − u‖`` above this means ``W_O`` alone cannot carry the edit exactly.

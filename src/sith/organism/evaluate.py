@@ -20,6 +20,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from sith.decompose import default_layers
 from sith.decompose.results import LayerDecomposition
@@ -106,16 +107,17 @@ def format_rows(rows: list[dict[str, Any]], key: str = "method") -> str:
     from sith.organism.world import FACTORS
 
     factors = list(FACTORS)
+    width = {f: max(7, len(f) + 1) for f in factors}  # full factor names, never cut
     head = (
         f"{key:<22}"
-        + "".join(f"{f[:6]:>7}" for f in factors)
+        + "".join(f"{f:>{width[f]}}" for f in factors)
         + f"{'recall':>8}{'purity':>8}{'fid':>7}{'coher':>7}"
     )
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(
             f"{str(r[key]):<22}"
-            + "".join(f"{r['recall'][f]:>7.2f}" for f in factors)
+            + "".join(f"{r['recall'][f]:>{width[f]}.2f}" for f in factors)
             + f"{r['mean_recall']:>8.2f}{r['purity']:>8.2f}{r['fidelity']:>7.2f}{r['coherence']:>7.2f}"
         )
     return "\n".join(lines)
@@ -153,6 +155,9 @@ def evaluate(
     from sith.organism.inputs import organism_workspace
     from sith.pipeline import DecompositionConfig
 
+    methods = list(methods or DEFAULT_METHODS)
+    for m in methods:  # bad flags fail before the model loads
+        DecompositionConfig("", "", method=m, sparsity=sparsity)
     clip = load_clip(*default_names(model_name, pretrained), device=device)
     ws = organism_workspace(clip, data_dir=data_dir, device=device, progress=progress)
     layers = layers or default_layers(ws.weights.n_layers, last=2)
@@ -163,7 +168,16 @@ def evaluate(
             info.model_name, info.pretrained, layers=tuple(layers), sparsity=sparsity, **kw
         )
 
-    rows = [{"method": m, **evaluate_config(ws, request(method=m))} for m in methods or DEFAULT_METHODS]
+    names = methods + (list(SETTINGS) if settings else [])
+    bar = tqdm(total=len(names), desc="organism eval", unit="config", disable=not progress)
+
+    def run(name: str, config: Any) -> dict[str, Any]:
+        bar.set_postfix_str(name)
+        out = evaluate_config(ws, config)
+        bar.update()
+        return out
+
+    rows = [{"method": m, **run(m, request(method=m))} for m in methods]
     text = f"layers {layers}, K={sparsity}, seed recipe (right, foldln, atoms center, image mean)\n"
     text += format_rows(rows)
     results: dict[str, Any] = {
@@ -174,8 +188,9 @@ def evaluate(
     }
     if settings:
         srows = [
-            {"setting": name, **evaluate_config(ws, request(**opts))} for name, opts in SETTINGS.items()
+            {"setting": name, **run(name, request(**opts))} for name, opts in SETTINGS.items()
         ]
         text += "\n\nsettings (comp-0.3 unless named)\n" + format_rows(srows, key="setting")
         results["settings"] = srows
+    bar.close()
     return text, results
