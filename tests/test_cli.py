@@ -246,8 +246,10 @@ def test_edit_by_concept_on_the_organism(tmp_path, capsys):
     code, out, err = run(capsys, "-q", "edit", "--suppress", "skull", "--dry-run", "--data-dir", data)
     assert code == 0, err
     lines = out.strip().splitlines()
-    n = int(lines[-1].split()[0])
-    assert n >= 1 and len(lines) == n + 2
+    n = int(lines[-2].split()[0])
+    assert n >= 1 and len(lines) == n + 3 and lines[-1].startswith("# score:")
+    scores = [float(line.split()[5]) for line in lines[1 : n + 1]]  # the |cos| that selected each
+    assert all(0.3 <= s <= 1.0 for s in scores), lines
     assert not list(Path(data).rglob("*.safetensors"))  # dry run writes no checkpoint
     code, _, err = run(capsys, "-q", "edit", "--suppress", "skul", "--dry-run", "--data-dir", data)
     assert code == 2 and "nearest: skull" in err
@@ -268,3 +270,4 @@ def test_edit_by_concept_on_the_organism(tmp_path, capsys):
     record = json.loads((tmp_path / "clean.edit-log.json").read_text())
     assert 1 <= len(record["edits"]) <= 4 and record["selection"]["rule"] == "alignment"
     assert all(e["explanation"] for e in record["edits"])
+    assert all(e["score"] >= 0.3 for e in record["edits"])

@@ -226,12 +226,16 @@ def verify(
 
 
 def download_dictionary(
-    name: str, *, data_dir: str | Path = DEFAULT_DATA_DIR, source: str | None = None
+    name: str,
+    *,
+    data_dir: str | Path = DEFAULT_DATA_DIR,
+    source: str | None = None,
+    progress: bool = True,
 ) -> Path:
     """Write ``data/dictionaries/NAME.txt`` from the pool's public source (or ``source``)."""
     from sith.encode import download_dictionary as _download
 
-    return _download(name, data_dir=data_dir, source=source)
+    return _download(name, data_dir=data_dir, source=source, progress=progress)
 
 
 def encode_dictionary(
@@ -288,9 +292,13 @@ def edit(
     decomposition configuration. Returns ``(plan, checkpoint_path | None, log_path | None)``.
     """
     from sith.edit import ComponentEdit, apply_plan, plan_edits
-    from sith.edit.run import default_output
+    from sith.edit.exact import check_alpha
+    from sith.edit.run import check_selection, default_output
 
     request = config_from_options(decomposition)
+    for alpha in (suppress_alpha, amplify_alpha, *(c[3] for c in components or [] if len(c) > 3)):
+        check_alpha(alpha)  # flags that need no model fail before it loads
+    check_selection(threshold, max_per_layer)
     ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
     config, decs, concepts, atoms = None, [], None, None
     if suppress or amplify:

@@ -40,13 +40,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def configure_logging(*, quiet: bool) -> None:
+    """``sith: message`` lines on stderr: sith's own at INFO (WARNING with ``-q``); other
+    libraries' only at ERROR (their warnings, e.g. open_clip's "initialized randomly" for
+    ``--pretrained none``, concern choices the user made explicitly)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("sith: %(message)s"))
+    handler.addFilter(lambda r: r.name.startswith("sith") or r.levelno >= logging.ERROR)
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, handlers=[handler], force=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    quiet = getattr(args, "quiet", False)
-    logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO, format="sith: %(message)s", force=True
-    )
+    configure_logging(quiet=getattr(args, "quiet", False))
     try:
         return int(args.func(args) or 0)
     except SithError as exc:

@@ -113,11 +113,15 @@ def run_edit(args: argparse.Namespace) -> int:
     from sith import api
     from sith.decompose.report import rows_to_csv, to_json
     from sith.edit import apply_log, undo_log
+    from sith.edit.run import read_log
     from sith.errors import SithError
 
     if args.apply_log or args.undo_log:
+        if args.apply_log and args.undo_log:
+            raise SithError("pass --apply-log or --undo-log, not both")
         if args.output is None:
             raise SithError("--apply-log/--undo-log need --output PATH for the checkpoint to write")
+        read_log(args.apply_log or args.undo_log)  # a malformed log fails before the model loads
         clip = api.load_model(args.model_name, args.pretrained, args.device)
         if args.apply_log:
             ckpt, log_file = apply_log(clip, args.apply_log, args.output)

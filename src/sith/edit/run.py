@@ -221,9 +221,10 @@ def apply_plan(
     return saved, save_json(record, log_path_for(saved))
 
 
-def read_log(path: str | Path) -> dict[str, Any]:
+def read_log(path: str | Path, *, updates: bool = True) -> dict[str, Any]:
     """A ``sith edit`` log, every key and type checked (:func:`log_problem`); any problem
-    raises one :class:`SithError` naming the file and the key."""
+    raises one :class:`SithError` naming the file and the key. ``updates=False`` skips the
+    rank-one updates (for readers that only list the components, e.g. ``sith explore``)."""
     path = Path(path)
     try:
         record = json.loads(read_text(path, what="edit log"))
@@ -231,9 +232,9 @@ def read_log(path: str | Path) -> dict[str, Any]:
         raise SithError(
             f"{path} is not valid JSON (line {exc.lineno}); pass a log written by `sith edit`"
         ) from None
-    problem = log_problem(record)
+    problem = log_problem(record, updates=updates)
     if problem:
-        raise SithError(f"{path} is not a valid sith edit log: {problem}; pass a log written by `sith edit`")
+        raise SithError(f"{path} is not a sith edit log ({problem}); pass a log written by `sith edit`")
     return record
 
 
@@ -245,7 +246,7 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
 
 
-def _entry_problem(e: Any, where: str) -> str | None:
+def _entry_problem(e: Any, where: str, updates: bool) -> str | None:
     if not isinstance(e, dict):
         return f"{where} is not an object"
     for key in ("layer", "head", "index"):
@@ -255,6 +256,8 @@ def _entry_problem(e: Any, where: str) -> str | None:
         return f"{where}.alpha is {e.get('alpha')!r}, not a finite number >= 0"
     if not isinstance(e.get("reason", ""), str):
         return f"{where}.reason is not a string"
+    if not updates:
+        return None
     u = e.get("update")
     if not isinstance(u, dict) or not _is_number(u.get("scale")):
         return f"{where}.update needs a finite number 'scale'"
@@ -265,7 +268,7 @@ def _entry_problem(e: Any, where: str) -> str | None:
     return None
 
 
-def log_problem(record: Any) -> str | None:
+def log_problem(record: Any, *, updates: bool = True) -> str | None:
     """What is wrong with a parsed edit log (None: nothing): the format tag, ``model``
     (``model_name``, ``pretrained``, ``fingerprint`` strings), ``fold_ln`` (bool) and each
     entry of ``edits`` (integer ``layer/head/index``, finite ``alpha >= 0``, an ``update``
@@ -280,13 +283,13 @@ def log_problem(record: Any) -> str | None:
     for key in ("model_name", "pretrained", "fingerprint"):
         if not isinstance(model.get(key), str):
             return f"model.{key} is missing or not a string"
-    if not isinstance(record.get("fold_ln"), bool):
+    if updates and not isinstance(record.get("fold_ln"), bool):
         return "'fold_ln' is missing or not true/false"
     edits = record.get("edits")
     if not isinstance(edits, list) or not edits:
         return "'edits' is missing or empty"
     for n, e in enumerate(edits):
-        problem = _entry_problem(e, f"edits[{n}]")
+        problem = _entry_problem(e, f"edits[{n}]", updates)
         if problem:
             return problem
     output = record.get("output", {})

@@ -59,7 +59,7 @@ def read_edit_log(path: str | Path, model: dict[str, Any]) -> dict[str, Any]:
 
     Returns ``{"file", "model", "edits": [{layer, head, index, alpha, reason}]}``.
     """
-    record = read_log(path)  # every key and type checked
+    record = read_log(path, updates=False)  # every key and type checked
     other = record["model"]
     if other.get("fingerprint") != model.get("fingerprint"):
         raise SithError(
