@@ -32,7 +32,8 @@ def _log(**changes) -> dict:
     }
     record = {
         "format": "sith-edit-log/1",
-        "model": {"model_name": "sith-organism", "pretrained": "v1", "source": "open_clip", "fingerprint": "f"},
+        "model": {"model_name": "sith-organism", "pretrained": "v1", "source": "open_clip",
+                  "fingerprint": "f"},
         "fold_ln": True,
         "edits": [entry],
     }
@@ -77,7 +78,8 @@ def scratch(tmp_path_factory) -> dict[str, str]:
     (root / "images").mkdir()
     for name, text in LOGS.items():
         (root / f"{name}.json").write_text(json.dumps(text))
-    places = {"root": str(root), "dec": str(dec), "afile": str(root / "afile"), "images": str(root / "images")}
+    places = {"root": str(root), "dec": str(dec), "afile": str(root / "afile")}
+    places["images"] = str(root / "images")
     places.update({p.stem: str(p) for p in root.iterdir() if p.is_file()})
     return places
 
