@@ -23,6 +23,9 @@ from sith.cli import analyse, dictionary, edit, explore, ground, judge, organism
 from sith.cli.common import SithParser, quiet_parent
 from sith.errors import SithError, os_error_text
 
+#: The name of the stderr handler :func:`configure_logging` installs on the root logger.
+LOG_HANDLER = "sith-cli"
+
 #: Command groups, in the order ``sith --help`` lists them.
 COMMAND_GROUPS = (analyse, dictionary, edit, explore, ground, judge, organism)
 
@@ -44,10 +47,15 @@ def configure_logging(*, quiet: bool) -> None:
     """``sith: message`` lines on stderr: sith's own at INFO (WARNING with ``-q``); other
     libraries' only at ERROR (their warnings, e.g. open_clip's "initialized randomly" for
     ``--pretrained none``, concern choices the user made explicitly)."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == LOG_HANDLER]:  # an earlier main() call's
+        root.removeHandler(old)
     handler = logging.StreamHandler(sys.stderr)
+    handler.set_name(LOG_HANDLER)
     handler.setFormatter(logging.Formatter("sith: %(message)s"))
     handler.addFilter(lambda r: r.name.startswith("sith") or r.levelno >= logging.ERROR)
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, handlers=[handler], force=True)
+    root.addHandler(handler)
+    root.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
 def main(argv: list[str] | None = None) -> int:
