@@ -103,7 +103,7 @@ def timed(fn, *args, **kwargs) -> tuple[float, object]:
     return time.perf_counter() - t, out
 
 
-def run_w1(B: int, N: int, e: int, k: int, n_sub: int, mm: dict) -> dict:
+def run_w1(B: int, N: int, e: int, k: int, n_sub: int, mm: dict, repeats: int = 1) -> dict:
     """W1; ``mm`` collects every matmul-rate measurement of the run (one before each method)."""
     A = unit_rows(N, e, seed=1)
     Y = unit_rows(B, e, seed=2)
@@ -111,9 +111,14 @@ def run_w1(B: int, N: int, e: int, k: int, n_sub: int, mm: dict) -> dict:
     An, Yn = A.numpy(), Y.numpy()
     rows = {}
     for method in ("comp-0.3", "omp", "somp"):
-        adjacent = matmul_rate(e)["best_flops"]  # the CPU is shared: measure next to each run
-        mm["adjacent_flops"].append(adjacent)
-        wall, code = timed(solve, Y, A, k, method=method)
+        best = None
+        for _ in range(repeats):  # the CPU is shared: rate measured next to each run, best pair kept
+            adjacent = matmul_rate(e)["best_flops"]
+            mm["adjacent_flops"].append(adjacent)
+            wall, code = timed(solve, Y, A, k, method=method)
+            if best is None or wall * adjacent < best[0] * best[1]:
+                best = (wall, adjacent, code)
+        wall, adjacent, code = best
         flops = matmuls_per_solve(method, k) * 2.0 * B * N * e
         row = {
             "wall_s": wall,
@@ -251,6 +256,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="small sizes, for a smoke test")
     p.add_argument("--skip-w2", action="store_true", help="skip the 1M-atom workload")
     p.add_argument("--out", type=Path, default=RESULTS, help="JSON results path")
+    p.add_argument(
+        "--repeats", type=int, default=1,
+        help="W1: rate + solve pairs per method; the pair with the lowest ratio is kept (shared CPUs)",
+    )
     p.add_argument("--w2-worker", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.w2_worker:
@@ -268,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         "cpu": platform.processor() or platform.machine(),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "matmul": mm,
-        "w1": run_w1(B, N, e, k, n_sub, mm),
+        "w1": run_w1(B, N, e, k, n_sub, mm, args.repeats),
     }
     if not args.skip_w2:
         n2 = 100_000 if args.quick else 1_000_000

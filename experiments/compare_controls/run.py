@@ -37,10 +37,10 @@ def null_hit_rate(data: str, n: int = 200, seed: int = 0) -> str:
     """The same "named water or land" test on ``n`` random centred residual directions explained
     exactly as ΔW's are (top 2 concepts of each polarity): the chance rate."""
     import torch
+    from sith.decompose.pipeline import prepare_dictionary
 
     from sith.compare.explain import centred_atoms, delta_targets
     from sith.decompose import solve
-    from sith.decompose.pipeline import prepare_dictionary
     from sith.load import load_clip
 
     clip = load_clip("sith-organism", "v1")

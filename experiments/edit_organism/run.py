@@ -23,8 +23,8 @@ import time
 from pathlib import Path
 
 import torch
-
 from sith.decompose.pipeline import decompose_layer, default_layers, prepare_dictionary
+
 from sith.edit import edited_head_outputs, plan_edits
 from sith.encode import concept_atoms
 from sith.load import load_clip, with_head_outputs

@@ -27,16 +27,18 @@ log = logging.getLogger(__name__)
 __all__ = [
     "DecompositionConfig",
     "Workspace",
+    "check_decomposition_options",
+    "config_from",
     "decompose",
-    "edit",
     "download_dictionary",
+    "edit",
     "encode_dictionary",
     "format_hits",
     "image_mean",
+    "load_model",
     "search",
     "show",
     "verify",
-    "load_model",
     "workspace",
 ]
 
@@ -295,7 +297,7 @@ def edit(
     from sith.edit.exact import check_alpha
     from sith.edit.run import check_selection, default_output
 
-    request = config_from_options(decomposition)
+    request = check_decomposition_options(decomposition)
     for alpha in (suppress_alpha, amplify_alpha, *(c[3] for c in components or [] if len(c) > 3)):
         check_alpha(alpha)  # flags that need no model fail before it loads
     check_selection(threshold, max_per_layer)
@@ -347,7 +349,7 @@ def edit(
     return plan, ckpt, log_file
 
 
-def config_from_options(options: dict) -> dict:
+def check_decomposition_options(options: dict) -> dict:
     """Check the decomposition options passed to :func:`edit` (those of :func:`decompose`)."""
     allowed = {
         "layers",

@@ -8,6 +8,7 @@ Loading, dictionaries, file names and resuming are the orchestration layer's
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -61,6 +62,7 @@ def decompose_layer(
     svd: HeadSVD | None = None,
     device: str | torch.device | None = None,
     config: dict[str, Any] | None = None,
+    heads: Sequence[int] | None = None,
 ) -> LayerDecomposition:
     """Decompose the top-``rank`` singular vectors of every head of ``layer``.
 
@@ -75,6 +77,7 @@ def decompose_layer(
             skips it (a project option).
         svd: this layer's SVD for ``fold_ln``, if already computed.
         config: the configuration record stored with the result (``config["layer"]`` is set).
+        heads: only these heads (in this order; default all) — the pieces of a resumable run.
 
     Returns:
         :class:`LayerDecomposition` with ``scores``/``indices`` ``(num_heads, rank, K)``.
@@ -93,28 +96,15 @@ def decompose_layer(
     t = singular_targets(
         weights, layer, fold_ln=fold_ln, sv_type=sv_type, rank=rank, image_mean=image_mean, svd=svd
     )
-    H = t.vectors.shape[0]
-    flat = t.vectors.reshape(H * rank, -1)
+    sel = slice(None) if heads is None else torch.as_tensor(list(heads), dtype=torch.long)
+    H = t.vectors[sel].shape[0]
+    flat = t.vectors[sel].reshape(H * rank, -1)
     targets = flat if polarity == "seed" else torch.cat([flat, -flat])
     code = solve(targets, atoms, sparsity, method=method, device=device)
-    w, idx, fid = (x.cpu() for x in code)
-    n = H * rank
-    pol = torch.ones(n, dtype=torch.int8)
-    alt: dict[str, Tensor] = {}
-    if polarity != "seed":
-        neg_better = fid[n:] > fid[:n]
-        pol[neg_better] = -1
-        pick = torch.where(neg_better, torch.arange(n) + n, torch.arange(n))
-        other = torch.where(neg_better, torch.arange(n), torch.arange(n) + n)
-        if polarity == "both":
-            alt = {
-                "scores": w[other].reshape(H, rank, sparsity),
-                "indices": idx[other].reshape(H, rank, sparsity),
-                "fidelity": fid[other].reshape(H, rank),
-            }
-        w, idx, fid = w[pick], idx[pick], fid[pick]
-    scores = w.reshape(H, rank, sparsity)
-    indices = idx.reshape(H, rank, sparsity)
+    w, idx, fid, pol, alt = choose_polarity(*(x.cpu() for x in code), polarity=polarity)
+    shape = (H, rank, sparsity)
+    scores, indices = w.reshape(shape), idx.reshape(shape)
+    alt = {k: v.reshape(shape if v.dim() == 2 else shape[:2]) for k, v in alt.items()}
     all_idx = torch.cat([indices.flatten(), alt["indices"].flatten()]) if alt else indices
     record = {
         **(config or {}),
@@ -132,11 +122,29 @@ def decompose_layer(
     return LayerDecomposition(
         scores=scores,
         indices=indices,
-        singular_values=t.singular_values.cpu(),
+        singular_values=t.singular_values[sel].cpu(),
         fidelity=fid.reshape(H, rank),
         polarity=pol.reshape(H, rank),
-        tied=t.tied.cpu(),
+        tied=t.tied[sel].cpu(),
         concepts=used_concepts(all_idx, concepts),
         config=record,
         alt=alt,
     )
+
+
+def choose_polarity(
+    w: Tensor, idx: Tensor, fid: Tensor, *, polarity: str
+) -> tuple[Tensor, Tensor, Tensor, Tensor, dict[str, Tensor]]:
+    """Pick each vector's explained sign from a code of ``n`` targets (``seed``) or ``2n``
+    (``t`` then ``−t``; ``best``/``both``). Returns ``w, idx, fid, polarity (n,), alt``."""
+    if polarity == "seed":
+        return w, idx, fid, torch.ones(fid.shape[0], dtype=torch.int8), {}
+    n = fid.shape[0] // 2
+    neg_better = fid[n:] > fid[:n]
+    pol = torch.where(neg_better, -1, 1).to(torch.int8)
+    pick = torch.where(neg_better, torch.arange(n) + n, torch.arange(n))
+    other = torch.where(neg_better, torch.arange(n), torch.arange(n) + n)
+    alt = {}
+    if polarity == "both":
+        alt = {"scores": w[other], "indices": idx[other], "fidelity": fid[other]}
+    return w[pick], idx[pick], fid[pick], pol, alt

@@ -134,9 +134,12 @@ def show(
     if fmt == "csv":
         return to_csv(rows)
     c = result.config
+    options = c.get("options") or {}
+    recipe = "seed recipe" if not options else "options: " + ", ".join(f"{k}={v}" for k, v in options.items())
     head = (
         f"# {c['model']['model_name']} {c['model']['pretrained']} | layer {c['layer']} {c['sv_type']} "
-        f"{'foldln' if c['fold_ln'] else 'nofoldln'} | {c['dictionary']} | {c['method']} K={c['sparsity']}"
+        f"{'foldln' if c['fold_ln'] else 'nofoldln'} | {c.get('dictionary_name') or c.get('dictionary')} | "
+        f"{c['method']} K={c['sparsity']} | {recipe}"
     )
     return head + "\n" + format_table(rows) + "\n" + LEGEND + "\n"
 

@@ -74,6 +74,41 @@ class LayerDecomposition:
         ]
         return sorted(pairs, key=lambda p: -abs(p[1]))
 
+    @classmethod
+    def concat_heads(cls, parts: list[LayerDecomposition]) -> LayerDecomposition:
+        """Join decompositions of consecutive head ranges of one layer (same configuration)."""
+        cat = lambda name: torch.cat([getattr(p, name) for p in parts])  # noqa: E731
+        alt = {k: torch.cat([p.alt[k] for p in parts]) for k in parts[0].alt}
+        concepts: dict[int, str] = {}
+        for p in parts:
+            concepts.update(p.concepts)
+        return cls(
+            scores=cat("scores"),
+            indices=cat("indices"),
+            singular_values=cat("singular_values"),
+            fidelity=cat("fidelity"),
+            polarity=cat("polarity"),
+            tied=cat("tied"),
+            concepts=dict(sorted(concepts.items())),
+            config=parts[0].config,
+            alt=alt,
+        )
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> LayerDecomposition:
+        """The inverse of :meth:`to_dict` (no checks)."""
+        return cls(
+            scores=d["scores"],
+            indices=d["indices"],
+            singular_values=d["singular_values"],
+            fidelity=d["fidelity"],
+            polarity=d["polarity"],
+            tied=d["tied"],
+            concepts={int(k): v for k, v in d["concepts"].items()},
+            config=d["config"],
+            alt={k[4:]: v for k, v in d.items() if k.startswith("alt_")},
+        )
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "format": FORMAT,
@@ -106,24 +141,12 @@ class LayerDecomposition:
         dictionary raises :class:`SithError`."""
         d = load_pt(path, what="decomposition")
         if not isinstance(d, dict) or d.get("format") != FORMAT:
-            raise SithError(
-                f"{path} is not a sith decomposition file; create one with `sith decompose`"
-            )
+            raise SithError(f"{path} is not a sith decomposition file; create one with `sith decompose`")
         try:
             cfg = d["config"]
             model = cfg["model"]
             int(cfg["layer"])
-            result = cls(
-                scores=d["scores"],
-                indices=d["indices"],
-                singular_values=d["singular_values"],
-                fidelity=d["fidelity"],
-                polarity=d["polarity"],
-                tied=d["tied"],
-                concepts={int(k): v for k, v in d["concepts"].items()},
-                config=cfg,
-                alt={k[4:]: v for k, v in d.items() if k.startswith("alt_")},
-            )
+            result = cls.from_dict(d)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise SithError(
                 f"{path} is a damaged sith decomposition file (bad or missing {exc}); "

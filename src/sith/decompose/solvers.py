@@ -39,40 +39,19 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
 from sith.decompose import _kernels
+from sith.decompose.options import DEFAULT_L1, DEFAULT_LAMBDA, lasso, ncomp, somp
+from sith.decompose.running import FORMS, SparseCode, check_lambda, greedy_kernel, run_chunks
 from sith.errors import SithError
 
 #: The seed's methods (METHOD.md §5) and the project's options (§7).
 SEED_METHODS = ("comp", "omp", "mp", "topk")
 OPTION_METHODS = ("ncomp", "somp", "lasso")
 METHODS = SEED_METHODS + OPTION_METHODS
-DEFAULT_LAMBDA = 0.3
-DEFAULT_L1 = 0.05
-UNIT_TOL = 1e-3
-SLICE_ELEMENTS = 1 << 25  # target rows × atoms per correlation slice (128 MiB in float32)
-LASSO_ELEMENTS = 1 << 25  # target rows × atoms per lasso chunk (3 such float32 matrices)
-_FORMS = (
-    "comp-<λ ≥ 0> (e.g. comp-0.3), omp, mp, topk; options: ncomp-<λ in [0,1]>, somp, lasso[-<l1 ≥ 0>]"
-)
-
-
-class SparseCode(NamedTuple):
-    """A sparse code per target (same shapes for every method).
-
-    Attributes:
-        weights: ``(B, K)`` float32; 0 where fewer than ``K`` atoms were selected.
-        indices: ``(B, K)`` int64 atom indices; -1 where unused.
-        fidelity: ``(B,)`` float32 ``cos(y, Σ_i w_i a_i)`` (0 if the reconstruction is 0).
-    """
-
-    weights: Tensor
-    indices: Tensor
-    fidelity: Tensor
 
 
 def parse_method(spec: str) -> tuple[str, dict]:
@@ -87,10 +66,10 @@ def parse_method(spec: str) -> tuple[str, dict]:
     text = str(spec).strip().lower()
     name, sep, arg = text.partition("-")
     if name not in METHODS:
-        raise SithError(f"unknown method {spec!r}; valid forms: {_FORMS}")
+        raise SithError(f"unknown method {spec!r}; valid forms: {FORMS}")
     if name in ("omp", "mp", "topk", "somp"):
         if sep:
-            raise SithError(f"method {name} takes no parameter (got {spec!r}); valid forms: {_FORMS}")
+            raise SithError(f"method {name} takes no parameter (got {spec!r}); valid forms: {FORMS}")
         return name, {}
     if not sep:
         return name, ({"l1": DEFAULT_L1} if name == "lasso" else {"lam": DEFAULT_LAMBDA})
@@ -100,12 +79,12 @@ def parse_method(spec: str) -> tuple[str, dict]:
         value = math.nan
     if name == "lasso":
         if not (math.isfinite(value) and value >= 0.0):
-            raise SithError(f"lasso l1 must be a number ≥ 0 (got {spec!r}); valid forms: {_FORMS}")
+            raise SithError(f"lasso l1 must be a number ≥ 0 (got {spec!r}); valid forms: {FORMS}")
         return name, {"l1": value}
     high = 1.0 if name == "ncomp" else math.inf
     if not (math.isfinite(value) and 0.0 <= value <= high):
         bound = "in [0, 1]" if name == "ncomp" else "≥ 0"
-        raise SithError(f"{name} λ must be a number {bound} (got {spec!r}); valid forms: {_FORMS}")
+        raise SithError(f"{name} λ must be a number {bound} (got {spec!r}); valid forms: {FORMS}")
     return name, {"lam": value}
 
 
@@ -115,110 +94,6 @@ def is_seed_method(spec: str) -> bool:
 
 
 # ------------------------------------------------------------------------ checking
-
-
-def _check_unit(x: Tensor, what: str) -> None:
-    dev = (torch.linalg.vector_norm(x, dim=1) - 1.0).abs()
-    worst = float(dev.max()) if dev.numel() else 0.0
-    if not worst <= UNIT_TOL:  # also catches NaN
-        raise SithError(
-            f"{what} rows must have unit L2 norm (worst |‖row‖−1| = {worst:.3g} > {UNIT_TOL}); "
-            "normalise them first, e.g. torch.nn.functional.normalize(x, dim=1)"
-        )
-
-
-def _check_int(value: object, what: str, *, low: int, high: int | None, fix: str) -> int:
-    ok = isinstance(value, int) and not isinstance(value, bool)
-    if not ok or value < low or (high is not None and value > high):
-        bound = f"between {low} and {high}" if high is not None else f"≥ {low}"
-        raise SithError(f"{what} must be an integer {bound} (got {value!r}); {fix}")
-    return int(value)
-
-
-def _prepare(
-    targets: Tensor, atoms: Tensor, k: int, device: str | torch.device | None
-) -> tuple[Tensor, Tensor, int]:
-    """Validate and move to the compute device as float32 (no copy when already there)."""
-    for x, what in ((targets, "targets"), (atoms, "atoms")):
-        if not isinstance(x, Tensor) or x.dim() != 2 or not x.is_floating_point():
-            raise SithError(f"{what} must be a 2-D floating tensor (rows = vectors); got {x!r:.60}")
-    if targets.shape[1] != atoms.shape[1]:
-        raise SithError(
-            f"targets have width {targets.shape[1]} but atoms have {atoms.shape[1]}; "
-            "encode the dictionary with the same model"
-        )
-    if atoms.shape[0] == 0:
-        raise SithError("the dictionary has no atoms; use a non-empty concept pool")
-    k = _check_int(k, "sparsity", low=1, high=atoms.shape[0], fix="choose --sparsity in that range")
-    dev = torch.device(device) if device is not None else targets.device
-    Y = targets.detach().to(dev, torch.float32)
-    A = atoms.detach().to(dev, torch.float32)
-    _check_unit(Y, "targets")
-    _check_unit(A, "atoms")
-    return Y, A, k
-
-
-Kernel = Callable[[Tensor, Tensor, int, int], tuple[Tensor, Tensor]]
-
-
-def _run(
-    targets: Tensor,
-    atoms: Tensor,
-    k: int,
-    kernel: Kernel,
-    *,
-    chunk_size: int | None,
-    device: str | torch.device | None,
-    atom_chunk: int | None,
-    rows_per_target: int = 1,
-    default_chunk: Callable[[int], int] | None = None,
-) -> SparseCode:
-    """Validate, then run ``kernel(Y_chunk, A, k, atom_chunk)`` over target chunks."""
-    Y, A, k = _prepare(targets, atoms, k, device)
-    B, N = Y.shape[0], A.shape[0]
-    if chunk_size is not None:
-        _check_int(chunk_size, "chunk_size", low=1, high=None, fix="pass a positive chunk size")
-    if atom_chunk is not None:
-        _check_int(atom_chunk, "atom_chunk", low=1, high=None, fix="pass a positive atom chunk")
-    if chunk_size is None:
-        chunk_size = default_chunk(N) if default_chunk is not None else max(B, 1)
-    if atom_chunk is None:
-        rows = max(1, min(B, chunk_size)) * rows_per_target
-        atom_chunk = max(1024, SLICE_ELEMENTS // rows)
-    atom_chunk = min(atom_chunk, N)
-    parts: list[tuple[Tensor, Tensor, Tensor]] = []
-    for lo in range(0, B, chunk_size):
-        y = Y[lo : lo + chunk_size]
-        w, i = kernel(y, A, k, atom_chunk)
-        w = torch.where(i >= 0, w, torch.zeros_like(w)).float()
-        w, i = _kernels.order_by_weight(w, i.long())
-        parts.append((w, i.long(), _kernels.fidelity(y, A, w, i)))
-    if not parts:
-        empty = torch.empty(0, k, device=Y.device)
-        return SparseCode(empty, empty.long(), torch.empty(0, device=Y.device))
-    return SparseCode(*(torch.cat(x) for x in zip(*parts, strict=True)))
-
-
-# ---------------------------------------------------------------- public solvers
-
-
-def _greedy(mode: str, lam: float, tol: float) -> Kernel:
-    def kernel(Y: Tensor, A: Tensor, k: int, ac: int) -> tuple[Tensor, Tensor]:
-        return _kernels.greedy_pursuit(Y, A, k, mode=mode, lam=lam, tol=tol, atom_chunk=ac)
-
-    return kernel
-
-
-def _check_tol(tol: float) -> float:
-    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
-        raise SithError(f"tol must be a finite number ≥ 0 (got {tol!r}); pass e.g. tol=1e-6")
-    return float(tol)
-
-
-def _check_lambda(lam: float, high: float) -> float:
-    if not (isinstance(lam, (int, float)) and math.isfinite(lam) and 0.0 <= lam <= high):
-        raise SithError(f"λ must be in [0, {high}] (got {lam!r}); valid forms: {_FORMS}")
-    return float(lam)
 
 
 def comp(
@@ -240,8 +115,8 @@ def comp(
     Returns:
         :class:`SparseCode` ``(B, k)``, weights ``≥ 0``, sorted by weight descending.
     """
-    kern = _greedy("seed", _check_lambda(lam, math.inf), 0.0)
-    return _run(targets, atoms, k, kern, chunk_size=chunk_size, device=device, atom_chunk=atom_chunk)
+    kern = greedy_kernel("seed", check_lambda(lam, math.inf), 0.0)
+    return run_chunks(targets, atoms, k, kern, chunk_size=chunk_size, device=device, atom_chunk=atom_chunk)
 
 
 def omp(
@@ -275,7 +150,7 @@ def mp(
     def kernel(Y: Tensor, A: Tensor, k: int, ac: int) -> tuple[Tensor, Tensor]:
         return _kernels.matching_pursuit(Y, A, k, atom_chunk=ac)
 
-    return _run(targets, atoms, k, kernel, chunk_size=chunk_size, device=device, atom_chunk=atom_chunk)
+    return run_chunks(targets, atoms, k, kernel, chunk_size=chunk_size, device=device, atom_chunk=atom_chunk)
 
 
 def topk(
@@ -297,107 +172,7 @@ def topk(
         _, idx = _kernels.topk_scan(Y, A, k, ac)
         return _kernels.nnls_refit(Y, A, idx), idx
 
-    return _run(targets, atoms, k, kernel, chunk_size=chunk_size, device=device, atom_chunk=atom_chunk)
-
-
-def ncomp(
-    targets: Tensor,
-    atoms: Tensor,
-    k: int,
-    *,
-    lam: float = DEFAULT_LAMBDA,
-    tol: float = 1e-6,
-    chunk_size: int | None = None,
-    device: str | torch.device | None = None,
-    atom_chunk: int | None = None,
-) -> SparseCode:
-    """Project option (METHOD.md §7): COMP with a normalised score and early stop.
-
-    Step ``t > 1`` picks, among not-yet-chosen atoms with ``⟨a_j, r⟩ ≥ tol``,
-    ``argmax_j (1−λ)·⟨a_j, r⟩/‖r‖ + λ·mean_{s∈S}⟨a_j, a_s⟩``; step 1 the atom of largest
-    correlation; NNLS coefficients. A target with no positively correlated atom stops.
-
-    Returns:
-        :class:`SparseCode` ``(B, k)``, weights ``≥ 0``, sorted by weight descending.
-    """
-    kern = _greedy("ncomp", _check_lambda(lam, 1.0), _check_tol(tol))
-    return _run(
-        targets, atoms, k, kern, chunk_size=chunk_size, device=device, atom_chunk=atom_chunk,
-        rows_per_target=2,
-    )
-
-
-def somp(
-    targets: Tensor,
-    atoms: Tensor,
-    k: int,
-    *,
-    tol: float = 1e-6,
-    chunk_size: int | None = None,
-    device: str | torch.device | None = None,
-    atom_chunk: int | None = None,
-) -> SparseCode:
-    """Project option (METHOD.md §7): signed OMP with least-squares coefficients.
-
-    Step ``t`` picks ``argmax_j |⟨a_j, r⟩|`` and refits ``w = argmin ‖y − Σ w_i a_i‖`` on
-    the support (Pati et al. 1993; ``sklearn.linear_model.orthogonal_mp``). A target stops
-    when ``max_j |⟨a_j, r⟩| ≤ tol``.
-
-    Returns:
-        :class:`SparseCode` ``(B, k)``, weights signed, sorted by weight descending.
-    """
-    kern = _greedy("omp", 0.0, _check_tol(tol))
-    return _run(targets, atoms, k, kern, chunk_size=chunk_size, device=device, atom_chunk=atom_chunk)
-
-
-def lasso(
-    targets: Tensor,
-    atoms: Tensor,
-    k: int,
-    *,
-    l1: float = DEFAULT_L1,
-    rho: float = 1.0,
-    max_iter: int = 1000,
-    tol: float = 1e-6,
-    chunk_size: int | None = None,
-    device: str | torch.device | None = None,
-    atom_chunk: int | None = None,
-) -> SparseCode:
-    """Project option: SpLiCE's non-negative lasso by ADMM, then the ``k`` largest weights.
-
-    Solves ``min_w ½‖y − Aᵀw‖² + l1·‖w‖₁`` s.t. ``w ≥ 0`` (Bhalla et al. 2024, SpLiCE;
-    ADMM as in Boyd et al. 2011 §6.4 with the Woodbury identity, see
-    :func:`sith.decompose._kernels.admm_nn_lasso`), keeps the ``k`` largest entries of
-    the solution unchanged (ties → lowest index; zero entries → unused slots).
-    By default ``chunk_size`` keeps the three ``(chunk_size, N)`` ADMM matrices near 384 MiB.
-
-    Returns:
-        :class:`SparseCode` ``(B, k)``, weights ``≥ 0`` by weight descending.
-    """
-    if not (isinstance(l1, (int, float)) and math.isfinite(l1) and l1 >= 0):
-        raise SithError(f"lasso l1 must be a finite number ≥ 0 (got {l1!r}); valid forms: {_FORMS}")
-    if not (isinstance(rho, (int, float)) and math.isfinite(rho) and rho > 0):
-        raise SithError(f"lasso rho must be a finite number > 0 (got {rho!r}); pass e.g. rho=1.0")
-    max_iter = _check_int(max_iter, "max_iter", low=1, high=None, fix="pass e.g. max_iter=1000")
-    tol = _check_tol(tol)
-
-    def kernel(Y: Tensor, A: Tensor, k: int, ac: int) -> tuple[Tensor, Tensor]:
-        z, _ = _kernels.admm_nn_lasso(
-            Y, A, l1=float(l1), rho=float(rho), max_iter=max_iter, tol=tol, atom_chunk=ac
-        )
-        v, i = _kernels.topk_rows(z, k)
-        return v, torch.where(v > 0, i, torch.full_like(i, -1))
-
-    return _run(
-        targets,
-        atoms,
-        k,
-        kernel,
-        chunk_size=chunk_size,
-        device=device,
-        atom_chunk=atom_chunk,
-        default_chunk=lambda n: max(1, LASSO_ELEMENTS // n),
-    )
+    return run_chunks(targets, atoms, k, kernel, chunk_size=chunk_size, device=device, atom_chunk=atom_chunk)
 
 
 _SOLVERS: dict[str, Callable[..., SparseCode]] = {

@@ -126,8 +126,9 @@ def _legacy_mean(path: Path, data: dict[str, Any], expect_model: ModelInfo | Non
         raise SithError(f"{path} is not an image mean; recompute it with `sith image-mean`")
     if expect_model is not None and not same_model(data, expect_model):
         raise SithError(
-            f"{path} was computed with model {data.get('model_name')}/{data.get('pretrained')}, "
-            f"not {expect_model.model_name}/{expect_model.pretrained}; recompute the image mean "
+            f"{path} was computed with model {data.get('model_name')}/{data.get('pretrained')} "
+            f"(fingerprint {data.get('model_fingerprint')}), not {expect_model.model_name}/"
+            f"{expect_model.pretrained} ({expect_model.fingerprint}); recompute the image mean "
             "for this model with `sith image-mean`"
         )
     return mean.float().reshape(-1)

@@ -35,10 +35,14 @@ from sith.encode import (
 from sith.encode.pools import ORGANISM_POOL
 from sith.errors import SithError
 from sith.factor import HeadSVD, check_layer, head_vo
+from sith.io import load_pt, save_pt
 from sith.load import DEFAULT_MODEL
 from sith.pipeline.config import DecompositionConfig
 
 log = logging.getLogger(__name__)
+
+#: Heads decomposed between two saves of an interrupted-layer checkpoint.
+HEADS_PER_PIECE = 4
 
 #: The seed's default dictionary for any model (the organism's default is its own pool).
 SEED_DICTIONARY = "conceptnet"
@@ -47,6 +51,7 @@ SEED_DICTIONARY = "conceptnet"
 def model_default_dictionary(model_name: str) -> str:
     """``conceptnet`` (the seed's default); the built-in organism's own pool for the organism."""
     return ORGANISM_POOL if model_name == DEFAULT_MODEL else SEED_DICTIONARY
+
 
 ImageMeanSource = Callable[[Any], tuple[Tensor, dict[str, Any]]]
 
@@ -83,9 +88,7 @@ class Workspace:
         self.data_dir = Path(data_dir)
         self.device = device
         self.progress = progress
-        self.default_dictionary = default_dictionary or model_default_dictionary(
-            clip.info.model_name
-        )
+        self.default_dictionary = default_dictionary or model_default_dictionary(clip.info.model_name)
         self.image_mean_source = image_mean_source
         self._encoded: dict[tuple[str, str | None], EncodedPool] = {}
         self._svd: dict[tuple[int, bool], HeadSVD] = {}
@@ -123,7 +126,7 @@ class Workspace:
         if self._image_mean is None:
             info = self.clip.info
             path = paths.image_mean_path(self.data_dir, info.model_name, info.pretrained)
-            if not path.exists() and self.image_mean_source is not None:
+            if self.image_mean_source is not None and not self._usable_image_mean(path):
                 mean, meta = self.image_mean_source(self.clip)
                 save_image_mean(mean, info, path, meta)
                 log.info("wrote the image mean (%s) to %s", meta.get("source", "built-in"), path)
@@ -134,6 +137,17 @@ class Workspace:
                 )
             self._image_mean = load_image_mean(path, expect_model=info, expect_width=self.weights.d_embed)
         return self._image_mean
+
+    def _usable_image_mean(self, path: Path) -> bool:
+        """Whether ``path`` holds this model's image mean (a stale one is remade by the source)."""
+        if not path.exists():
+            return False
+        try:
+            load_image_mean(path, expect_model=self.clip.info, expect_width=self.weights.d_embed)
+        except SithError as exc:
+            log.warning("remaking the image mean: %s", exc)
+            return False
+        return True
 
     def svd(self, layer: int, fold_ln: bool) -> HeadSVD:
         """Every head's SVD of ``layer`` (METHOD.md §2), computed once per run."""
@@ -211,14 +225,62 @@ class Workspace:
             if dec is None:
                 if atoms is None:
                     atoms = self.atoms(config)
-                dec = self.decompose_one(config, layer, atoms)
-                dec.save(path)
+                dec = self.decompose_resumable(config, layer, atoms, path, force=force)
                 log.info("wrote %s", path)
             out.append((path, dec))
         return out
 
-    def decompose_one(self, config: DecompositionConfig, layer: int, atoms: Tensor) -> LayerDecomposition:
-        """One layer of ``config`` (resolved), not written."""
+    def decompose_resumable(
+        self, config: DecompositionConfig, layer: int, atoms: Tensor, path: Path, *, force: bool = False
+    ) -> LayerDecomposition:
+        """One layer, ``HEADS_PER_PIECE`` heads at a time; after each piece the finished heads are
+        saved to ``{file}.partial.pt``, so an interrupted layer resumes where it stopped."""
+        partial = path.with_name(path.stem + ".partial.pt")
+        parts = [] if force else self._partial_parts(config, layer, partial)
+        done = sum(p.num_heads for p in parts)
+        n_heads = self.weights.n_heads
+        for lo in range(done, n_heads, HEADS_PER_PIECE):
+            parts.append(
+                self.decompose_one(
+                    config, layer, atoms, heads=range(lo, min(n_heads, lo + HEADS_PER_PIECE))
+                )
+            )
+            if lo + HEADS_PER_PIECE < n_heads:
+                save_pt(
+                    {"config": config.record(), "layer": layer, "parts": [p.to_dict() for p in parts]},
+                    partial,
+                )
+        dec = LayerDecomposition.concat_heads(parts)
+        dec.save(path)
+        partial.unlink(missing_ok=True)
+        return dec
+
+    def _partial_parts(
+        self, config: DecompositionConfig, layer: int, partial: Path
+    ) -> list[LayerDecomposition]:
+        """The finished pieces of an interrupted run of exactly this configuration and layer."""
+        if not partial.exists():
+            return []
+        try:
+            state = load_pt(partial, what="partial decomposition")
+            if state.get("layer") != layer or config.mismatches(state.get("config", {})):
+                raise SithError("made with another configuration")
+            parts = [LayerDecomposition.from_dict(d) for d in state["parts"]]
+        except (SithError, KeyError, TypeError, AttributeError) as exc:
+            log.warning("ignoring %s (%s): starting the layer again", partial.name, exc)
+            return []
+        log.info(
+            "resuming layer %d from %s (%d heads done)",
+            layer,
+            partial.name,
+            sum(p.num_heads for p in parts),
+        )
+        return parts
+
+    def decompose_one(
+        self, config: DecompositionConfig, layer: int, atoms: Tensor, *, heads: range | None = None
+    ) -> LayerDecomposition:
+        """One layer of ``config`` (resolved; ``heads``: only those), not written."""
         encoded = self.encoded(config.dictionary, config.template)
         return decompose_layer(
             self.weights,
@@ -235,4 +297,5 @@ class Workspace:
             svd=self.svd(layer, config.fold_ln),
             device=self.device,
             config=config.record(),
+            heads=heads,
         )

@@ -1,0 +1,126 @@
+"""The project's solver options (METHOD.md §7; never the default): ``ncomp-λ``, ``somp``,
+``lasso[-l1]``. Same interface and output as the seed's solvers (:mod:`sith.decompose.solvers`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor
+
+from sith.decompose import _kernels
+from sith.decompose.running import (
+    FORMS,
+    SparseCode,
+    check_int,
+    check_lambda,
+    check_tol,
+    greedy_kernel,
+    run_chunks,
+)
+from sith.errors import SithError
+
+DEFAULT_LAMBDA = 0.3
+DEFAULT_L1 = 0.05
+LASSO_ELEMENTS = 1 << 25  # target rows × atoms per lasso chunk (3 such float32 matrices)
+
+
+def ncomp(
+    targets: Tensor,
+    atoms: Tensor,
+    k: int,
+    *,
+    lam: float = DEFAULT_LAMBDA,
+    tol: float = 1e-6,
+    chunk_size: int | None = None,
+    device: str | torch.device | None = None,
+    atom_chunk: int | None = None,
+) -> SparseCode:
+    """Project option (METHOD.md §7): COMP with a normalised score and early stop.
+
+    Step ``t > 1`` picks, among not-yet-chosen atoms with ``⟨a_j, r⟩ ≥ tol``,
+    ``argmax_j (1−λ)·⟨a_j, r⟩/‖r‖ + λ·mean_{s∈S}⟨a_j, a_s⟩``; step 1 the atom of largest
+    correlation; NNLS coefficients. A target with no positively correlated atom stops.
+
+    Returns:
+        :class:`SparseCode` ``(B, k)``, weights ``≥ 0``, sorted by weight descending.
+    """
+    kern = greedy_kernel("ncomp", check_lambda(lam, 1.0), check_tol(tol))
+    return run_chunks(
+        targets, atoms, k, kern, chunk_size=chunk_size, device=device, atom_chunk=atom_chunk,
+        rows_per_target=2,
+    )
+
+
+def somp(
+    targets: Tensor,
+    atoms: Tensor,
+    k: int,
+    *,
+    tol: float = 1e-6,
+    chunk_size: int | None = None,
+    device: str | torch.device | None = None,
+    atom_chunk: int | None = None,
+) -> SparseCode:
+    """Project option (METHOD.md §7): signed OMP with least-squares coefficients.
+
+    Step ``t`` picks ``argmax_j |⟨a_j, r⟩|`` and refits ``w = argmin ‖y − Σ w_i a_i‖`` on
+    the support (Pati et al. 1993; ``sklearn.linear_model.orthogonal_mp``). A target stops
+    when ``max_j |⟨a_j, r⟩| ≤ tol``.
+
+    Returns:
+        :class:`SparseCode` ``(B, k)``, weights signed, sorted by weight descending.
+    """
+    kern = greedy_kernel("omp", 0.0, check_tol(tol))
+    return run_chunks(targets, atoms, k, kern, chunk_size=chunk_size, device=device, atom_chunk=atom_chunk)
+
+
+def lasso(
+    targets: Tensor,
+    atoms: Tensor,
+    k: int,
+    *,
+    l1: float = DEFAULT_L1,
+    rho: float = 1.0,
+    max_iter: int = 1000,
+    tol: float = 1e-6,
+    chunk_size: int | None = None,
+    device: str | torch.device | None = None,
+    atom_chunk: int | None = None,
+) -> SparseCode:
+    """Project option: SpLiCE's non-negative lasso by ADMM, then the ``k`` largest weights.
+
+    Solves ``min_w ½‖y − Aᵀw‖² + l1·‖w‖₁`` s.t. ``w ≥ 0`` (Bhalla et al. 2024, SpLiCE;
+    ADMM as in Boyd et al. 2011 §6.4 with the Woodbury identity, see
+    :func:`sith.decompose._kernels.admm_nn_lasso`), keeps the ``k`` largest entries of
+    the solution unchanged (ties → lowest index; zero entries → unused slots).
+    By default ``chunk_size`` keeps the three ``(chunk_size, N)`` ADMM matrices near 384 MiB.
+
+    Returns:
+        :class:`SparseCode` ``(B, k)``, weights ``≥ 0`` by weight descending.
+    """
+    if not (isinstance(l1, (int, float)) and math.isfinite(l1) and l1 >= 0):
+        raise SithError(f"lasso l1 must be a finite number ≥ 0 (got {l1!r}); valid forms: {FORMS}")
+    if not (isinstance(rho, (int, float)) and math.isfinite(rho) and rho > 0):
+        raise SithError(f"lasso rho must be a finite number > 0 (got {rho!r}); pass e.g. rho=1.0")
+    max_iter = check_int(max_iter, "max_iter", low=1, high=None, fix="pass e.g. max_iter=1000")
+    tol = check_tol(tol)
+
+    def kernel(Y: Tensor, A: Tensor, k: int, ac: int) -> tuple[Tensor, Tensor]:
+        z, _ = _kernels.admm_nn_lasso(
+            Y, A, l1=float(l1), rho=float(rho), max_iter=max_iter, tol=tol, atom_chunk=ac
+        )
+        v, i = _kernels.topk_rows(z, k)
+        return v, torch.where(v > 0, i, torch.full_like(i, -1))
+
+    return run_chunks(
+        targets,
+        atoms,
+        k,
+        kernel,
+        chunk_size=chunk_size,
+        device=device,
+        atom_chunk=atom_chunk,
+        default_chunk=lambda n: max(1, LASSO_ELEMENTS // n),
+    )
