@@ -55,7 +55,13 @@ def check_alpha(alpha: float) -> float:
 
 
 def check_component(weights: VisionWeights, edit: ComponentEdit) -> ComponentEdit:
-    layer = check_layer(weights, edit.layer)
+    """``edit`` with its layer made non-negative; SithError naming the first bad field."""
+    n = weights.n_layers
+    if not -n <= edit.layer < n:
+        raise SithError(
+            f"layer {edit.layer} is out of range: this model has layers 0..{n - 1} (LAYER:HEAD:INDEX)"
+        )
+    layer = edit.layer % n
     if not 0 <= edit.head < weights.n_heads:
         raise SithError(
             f"head {edit.head} is out of range: layers have heads 0..{weights.n_heads - 1}"
