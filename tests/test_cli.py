@@ -246,8 +246,10 @@ def test_edit_by_concept_on_the_organism(tmp_path, capsys):
     code, out, err = run(capsys, "-q", "edit", "--suppress", "skull", "--dry-run", "--data-dir", data)
     assert code == 0, err
     lines = out.strip().splitlines()
-    n = int(lines[-1].split()[0])
-    assert n >= 1 and len(lines) == n + 2
+    n = int(lines[-2].split()[0])
+    assert n >= 1 and len(lines) == n + 3 and lines[-1].startswith("# score:")
+    scores = [float(line.split()[5]) for line in lines[1 : n + 1]]  # the |cos| that selected each
+    assert all(0.3 <= s <= 1.0 for s in scores), lines
     assert not list(Path(data).rglob("*.safetensors"))  # dry run writes no checkpoint
     code, _, err = run(capsys, "-q", "edit", "--suppress", "skul", "--dry-run", "--data-dir", data)
     assert code == 2 and "nearest: skull" in err
@@ -268,3 +270,52 @@ def test_edit_by_concept_on_the_organism(tmp_path, capsys):
     record = json.loads((tmp_path / "clean.edit-log.json").read_text())
     assert 1 <= len(record["edits"]) <= 4 and record["selection"]["rule"] == "alignment"
     assert all(e["explanation"] for e in record["edits"])
+    assert all(e["score"] >= 0.3 for e in record["edits"])
+
+
+def test_search_exports_json_and_csv(workdir, capsys):
+    args = ["-q", "search", "water", *MODEL, "--data-dir", str(workdir / "data"),
+            "--dictionary", str(workdir / "pool.txt"), "--layers", "11", "--top", "5"]
+    code, table, err = run(capsys, *args)
+    assert code == 0, err
+    code, out, err = run(capsys, *args, "--json")
+    assert code == 0, err
+    hits = json.loads(out)
+    assert [h["rank"] for h in hits] == [1, 2, 3, 4, 5] and all(h["layer"] == 11 for h in hits)
+    assert all(0 <= h["cosine"] <= 1 and h["polarity"] in "+-" for h in hits)
+    first = table.strip().splitlines()[1].split()  # the table's first hit is the JSON's first
+    assert [int(first[2]), int(first[3])] == [hits[0]["head"], hits[0]["index"]]
+    code, out, err = run(capsys, *args, "--csv")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [int(r["index"]) for r in rows] == [h["index"] for h in hits]
+
+
+def test_edit_plan_exports_json_and_csv(workdir, capsys):
+    args = ["-q", "edit", *MODEL, "--data-dir", str(workdir / "data"), "--component", "11:0:0",
+            "--component", "10:3:1:2.0", "--dry-run"]
+    code, out, err = run(capsys, *args, "--json")
+    assert code == 0, err
+    plan = json.loads(out)
+    assert plan["checkpoint"] is None and plan["log"] is None
+    assert [(c["layer"], c["head"], c["index"], c["alpha"]) for c in plan["components"]] == [
+        (10, 3, 1, 2.0), (11, 0, 0, 0.0)
+    ]
+    assert all(c["singular_value"] > 0 and c["score"] is None for c in plan["components"])
+    code, out, err = run(capsys, *args, "--csv")
+    assert code == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [(r["layer"], r["alpha"]) for r in rows] == [("10", "2.0"), ("11", "0.0")]
+
+
+def test_edit_without_output_announces_the_path(tmp_path, capsys):
+    from sith.organism.model import asset_path
+
+    if not asset_path("organism-v1.json").exists():
+        pytest.skip("organism not shipped")
+    data = tmp_path / "data"
+    code, out, err = run(capsys, "edit", "--component", "5:0:0", "--data-dir", str(data))
+    assert code == 0, err
+    ckpt = Path(out.strip().splitlines()[-2])
+    assert ckpt.is_file() and data in ckpt.parents
+    assert f"sith: no --output given: writing the edited model to {ckpt}" in err.splitlines()

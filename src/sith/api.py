@@ -11,16 +11,18 @@ Example::
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch
 
-from sith.decompose.report import explanation_rows, format_table, to_csv, to_json
-from sith.decompose.results import LayerDecomposition
+from sith.decompose import report
 from sith.decompose.search import SearchHit, rank_heads
 from sith.errors import SithError
 from sith.paths import DEFAULT_DATA_DIR
 from sith.pipeline import DecompositionConfig, Workspace
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DecompositionConfig",
@@ -88,36 +90,12 @@ def show(
     heads: list[int] | None = None,
     fmt: str = "table",
 ) -> str:
-    """A decomposition file as a text table, JSON or CSV (``fmt`` = table | json | csv).
+    """A decomposition file as a text table (with a legend of its columns), JSON or CSV
+    (``fmt`` = table | json | csv); :func:`sith.decompose.report.show`.
 
-    ``layer`` filters (a file holds one layer: a different layer gives an empty result
-    with a message); ``heads`` keeps only those heads.
+    ``layer`` checks the file holds that layer; ``heads`` keeps only those heads.
     """
-    result = LayerDecomposition.load(file)
-    if layer is not None and layer != int(result.config["layer"]):
-        raise SithError(
-            f"{file} holds layer {result.config['layer']}, not {layer}; drop --layer or pick its file"
-        )
-    if heads is not None:
-        bad = [h for h in heads if not 0 <= h < result.num_heads]
-        if bad:
-            raise SithError(
-                f"head {bad[0]} is out of range: this layer has heads 0..{result.num_heads - 1}"
-            )
-    rows = explanation_rows(result, heads=heads)
-    if fmt == "json":
-        return to_json(rows)
-    if fmt == "csv":
-        return to_csv(rows)
-    c = result.config
-    options = c.get("options") or {}
-    recipe = "seed recipe" if not options else "options: " + ", ".join(f"{k}={v}" for k, v in options.items())
-    head = (
-        f"# {c['model']['model_name']} {c['model']['pretrained']} | layer {c['layer']} {c['sv_type']} "
-        f"{'foldln' if c['fold_ln'] else 'nofoldln'} | {c.get('dictionary_name') or c.get('dictionary')} | "
-        f"{c['method']} K={c['sparsity']} | {recipe}"
-    )
-    return head + "\n" + format_table(rows)
+    return report.show(file, layer=layer, heads=heads, fmt=fmt)
 
 
 def decompose(
@@ -217,7 +195,19 @@ def search(
     )
 
 
-def format_hits(hits: list[SearchHit]) -> str:
+def format_hits(hits: list[SearchHit], *, fmt: str = "table") -> str:
+    """Search hits as a text table, JSON or CSV (``fmt`` = table | json | csv); columns: rank,
+    layer, head, index, polarity (+: the concept aligns with the vector, -: with its
+    negation), ``|cos|`` and the singular value."""
+    report.check_format(fmt)
+    if fmt != "table":
+        rows = [
+            {"rank": n, **h._asdict(), "polarity": "+" if h.polarity > 0 else "-"}
+            for n, h in enumerate(hits, 1)
+        ]
+        if fmt == "json":
+            return report.to_json(rows)
+        return report.rows_to_csv(rows, ["rank", *SearchHit._fields])
     lines = [f"{'rank':>4} {'layer':>5} {'head':>4} {'idx':>4} {'pol':>3} {'|cos|':>6} {'sigma':>9}"]
     for n, h in enumerate(hits, 1):
         pol = "+" if h.polarity > 0 else "-"
@@ -238,12 +228,16 @@ def verify(
 
 
 def download_dictionary(
-    name: str, *, data_dir: str | Path = DEFAULT_DATA_DIR, source: str | None = None
+    name: str,
+    *,
+    data_dir: str | Path = DEFAULT_DATA_DIR,
+    source: str | None = None,
+    progress: bool = True,
 ) -> Path:
     """Write ``data/dictionaries/NAME.txt`` from the pool's public source (or ``source``)."""
     from sith.encode import download_dictionary as _download
 
-    return _download(name, data_dir=data_dir, source=source)
+    return _download(name, data_dir=data_dir, source=source, progress=progress)
 
 
 def encode_dictionary(
@@ -300,9 +294,13 @@ def edit(
     decomposition configuration. Returns ``(plan, checkpoint_path | None, log_path | None)``.
     """
     from sith.edit import ComponentEdit, apply_plan, plan_edits
-    from sith.edit.run import default_output
+    from sith.edit.exact import check_alpha
+    from sith.edit.run import check_selection, default_output
 
     request = check_decomposition_options(decomposition)
+    for alpha in (suppress_alpha, amplify_alpha, *(c[3] for c in components or [] if len(c) > 3)):
+        check_alpha(alpha)  # flags that need no model fail before it loads
+    check_selection(threshold, max_per_layer)
     ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
     config, decs, concepts, atoms = None, [], None, None
     if suppress or amplify:
@@ -338,6 +336,7 @@ def edit(
         output = default_output(
             data_dir, ws.clip, "-".join(["edited", *(suppress or []), *(amplify or [])])[:80]
         )
+        log.info("no --output given: writing the edited model to %s", output)
     selection = {
         "suppress": suppress or [],
         "amplify": amplify or [],

@@ -1,7 +1,10 @@
 """Atomic, safe file I/O shared by every stage.
 
 Every file is written to a temporary sibling and renamed into place, so an
-interrupted run never leaves a half-written file. Every ``.pt`` is read with
+interrupted run never leaves a half-written file; the file gets the permissions of a
+normally created one (``0666 & ~umask``, 0644 under the usual umask 022), not the 0600 of
+a temporary file. A folder or file that cannot be written raises :class:`SithError`
+naming the path. Text is written and read as UTF-8. Every ``.pt`` is read with
 ``torch.load(..., weights_only=True)``.
 """
 
@@ -11,25 +14,44 @@ import hashlib
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from sith.errors import SithError
+from sith.errors import SithError, os_error_text
+
+
+def current_umask() -> int:
+    """The process's umask (read by setting and restoring it)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
-    """Call ``write(tmp_path)`` then rename ``tmp_path`` to ``path`` atomically."""
+    """Call ``write(tmp_path)`` then rename ``tmp_path`` to ``path`` atomically.
+
+    The result has mode ``0666 & ~umask`` (a folder written by ``write``: ``0777 & ~umask``).
+    An unwritable location raises :class:`SithError` naming it; nothing is left behind.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise SithError(os_error_text(exc, path.parent)) from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         write(tmp_path)
+        mode = 0o777 if tmp_path.is_dir() else 0o666
+        os.chmod(tmp_path, mode & ~current_umask())
         os.replace(tmp_path, path)
+    except OSError as exc:
+        raise SithError(os_error_text(exc, path)) from None
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
@@ -53,12 +75,31 @@ def save_pt(obj: Any, path: str | os.PathLike) -> Path:
 def save_json(obj: Any, path: str | os.PathLike) -> Path:
     """Write pretty JSON through :func:`atomic_write`."""
     text = json.dumps(obj, indent=2, sort_keys=False) + "\n"
-    return atomic_write(path, lambda p: p.write_text(text))
+    return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
 def save_text(text: str, path: str | os.PathLike) -> Path:
-    """Write text through :func:`atomic_write`."""
-    return atomic_write(path, lambda p: p.write_text(text))
+    """Write UTF-8 text through :func:`atomic_write`."""
+    return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
+def read_text(path: str | os.PathLike, *, what: str = "file") -> str:
+    """A UTF-8 text file's content; a missing, unreadable or non-UTF-8 file raises
+    :class:`SithError` naming the file (and the line of the first bad byte)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SithError(f"{what} not found: {path}; check the path")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SithError(os_error_text(exc, path)) from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise SithError(
+            f"{what} {path} is not UTF-8 text (line {line}, byte {exc.start}); save it as UTF-8"
+        ) from None
 
 
 def load_pt(path: str | os.PathLike, *, what: str = "file") -> Any:
@@ -67,7 +108,9 @@ def load_pt(path: str | os.PathLike, *, what: str = "file") -> Any:
     if not path.is_file():
         raise SithError(f"{what} not found: {path}; check the path")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch's warnings about a foreign file: we say it in one line
+            warnings.simplefilter("ignore")
+            return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is the user's file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SithError(

@@ -7,10 +7,13 @@ from pathlib import Path
 
 from sith.cli.common import (
     add_decomposition_args,
+    add_format_args,
     add_model_args,
     add_svd_args,
     decomposition_options,
+    emit,
     flat_layers,
+    output_format,
     parse_layers,
     progress,
 )
@@ -29,12 +32,9 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         "show", parents=[parent], help="print a decomposition as a table, JSON or CSV"
     )
     p.add_argument("file", type=Path, help="a decomposition .pt written by sith decompose")
-    p.add_argument("--layer", type=int, default=None, help="label rows with this layer")
+    p.add_argument("--layer", type=int, default=None, help="check that the file holds this layer")
     p.add_argument("--head", type=int, nargs="+", default=None, help="only these heads")
-    fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help="JSON instead of a table")
-    fmt.add_argument("--csv", action="store_true", help="CSV instead of a table")
-    p.add_argument("--output", type=Path, default=None, help="write to a file instead of stdout")
+    add_format_args(p)
     p.set_defaults(func=run_show)
 
     p = sub.add_parser(
@@ -50,6 +50,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
                    help="subtract the image mean from targets (seed, default)")
     p.add_argument("--layers", type=parse_layers, nargs="+", default=None, help="default: all")
     p.add_argument("--top", type=int, default=20, help="how many components to list (default 20)")
+    add_format_args(p)
     p.set_defaults(func=run_search)
 
     p = sub.add_parser(
@@ -77,16 +78,9 @@ def run_decompose(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
-    from sith import api
+    from sith.decompose.report import show  # torch only: `sith show` starts fast
 
-    fmt = "json" if args.json else "csv" if args.csv else "table"
-    text = api.show(args.file, layer=args.layer, heads=args.head, fmt=fmt)
-    if args.output:
-        from sith.io import save_text
-
-        print(save_text(text, args.output))
-    else:
-        print(text, end="" if text.endswith("\n") else "\n")
+    emit(show(args.file, layer=args.layer, heads=args.head, fmt=output_format(args)), args.output)
     return 0
 
 
@@ -108,7 +102,7 @@ def run_search(args: argparse.Namespace) -> int:
         device=args.device,
         progress=progress(args),
     )
-    print(api.format_hits(hits))
+    emit(api.format_hits(hits, fmt=output_format(args)), args.output)
     return 0
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import NoReturn
 
 from sith.organism import ORGANISM_NAME, ORGANISM_TAG
 
@@ -11,6 +13,52 @@ METHOD_HELP = (
     "seed methods: comp-<lambda> (default comp-0.3), omp (non-negative), mp, topk; "
     "project options: ncomp-<lambda> (normalised COMP score), somp (signed OMP), lasso[-<l1>]"
 )
+
+
+class SithParser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one line, like every other sith error:
+    ``error: <problem> (see `sith CMD --help`)``, exit 2 (subparsers inherit the class)."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {' '.join(message.split())} (see `{self.prog} --help`)", file=sys.stderr)
+        sys.exit(2)
+
+
+def add_format_args(p: argparse.ArgumentParser, *, output: bool = True) -> None:
+    """``--json | --csv`` (a table by default) and ``--output FILE``."""
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="JSON instead of a table")
+    fmt.add_argument("--csv", action="store_true", help="CSV instead of a table")
+    if output:
+        p.add_argument(
+            "--output", type=Path, default=None, help="write the table to this file instead of stdout"
+        )
+
+
+def output_format(args: argparse.Namespace) -> str:
+    """``table``, ``json`` or ``csv`` from :func:`add_format_args`' flags."""
+    return "json" if args.json else "csv" if args.csv else "table"
+
+
+def emit(text: str, output: Path | None) -> None:
+    """Print ``text``, or write it (atomically, UTF-8) to ``output`` and print the path."""
+    if output is None:
+        print(text, end="" if text.endswith("\n") else "\n")
+        return
+    from sith.io import save_text
+
+    print(save_text(text if text.endswith("\n") else text + "\n", output))
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value}")
+    return value
 
 
 def parse_layers(text: str) -> list[int]:

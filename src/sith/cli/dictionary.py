@@ -89,7 +89,11 @@ def add_precision_arg(p: argparse.ArgumentParser, *, default: str | None, defaul
 def run_download(args: argparse.Namespace) -> int:
     from sith import api
 
-    print(api.download_dictionary(args.dictionary, data_dir=args.data_dir, source=args.source))
+    print(
+        api.download_dictionary(
+            args.dictionary, data_dir=args.data_dir, source=args.source, progress=progress(args)
+        )
+    )
     return 0
 
 

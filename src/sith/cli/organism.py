@@ -32,7 +32,12 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         parents=[parent],
         help="train the organism CLIP on the synthetic world (CPU, resumable)",
     )
-    t.add_argument("--out-dir", type=Path, default=Path("runs/organism"))
+    t.add_argument(
+        "--out-dir",
+        type=Path,
+        default=Path("runs/organism"),
+        help="checkpoints and log.jsonl go here (default: runs/organism)",
+    )
     t.add_argument(
         "--set",
         type=_kv,
@@ -41,7 +46,9 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         metavar="KEY=VALUE",
         help="override a TrainConfig field, e.g. --set steps=200 --set vision_layers=4",
     )
-    t.add_argument("--no-resume", action="store_true")
+    t.add_argument(
+        "--no-resume", action="store_true", help="start from step 0 even if --out-dir holds a checkpoint"
+    )
     t.set_defaults(func=run_train)
 
     x = osub.add_parser(
@@ -49,23 +56,34 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         parents=[parent],
         help="write a training checkpoint as the packaged organism (fp16)",
     )
-    x.add_argument("checkpoint", type=Path)
+    x.add_argument("checkpoint", type=Path, help="a checkpoint written by `sith organism train`")
     x.add_argument(
         "--out-dir", type=Path, default=None, help="default: the package's assets folder"
     )
     x.set_defaults(func=run_export)
 
     e = osub.add_parser(
-        "eval", parents=[parent], help="score SITH's explanations against the world's ground truth"
+        "eval",
+        parents=[parent],
+        help="score SITH's explanations against the world's ground truth",
+        description="Decompose the organism with each method and score the explanations against "
+        "the world's known concepts (factor recall, theme purity, fidelity, coherence). The recipe "
+        "is docs/method.md; the settings it compares are docs/choices.md.",
     )
     add_model_args(e)
-    e.add_argument("--methods", nargs="+", default=None)
+    e.add_argument(
+        "--methods",
+        nargs="+",
+        default=None,
+        help="decomposition methods to score (default: topk mp omp comp-0.1/0.3/0.5 ncomp-0.3 somp lasso)",
+    )
     e.add_argument("--layers", type=parse_layers, nargs="+", default=None, help="default: last 2")
-    e.add_argument("--sparsity", type=int, default=5)
+    e.add_argument("--sparsity", type=int, default=5, help="concepts per vector, K (default 5)")
     e.add_argument(
         "--settings",
         action="store_true",
-        help="also compare atom modes, fold-ln and polarity rules (METHOD.md open choices)",
+        help="also compare atom modes, fold-ln and polarity rules (project options, docs/method.md; "
+        "docs/choices.md)",
     )
     e.add_argument(
         "--grounded",
@@ -90,7 +108,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     e.add_argument("--n-zeroshot", type=int, default=200, help="images per factor for --faithfulness")
     e.add_argument("--null-seed", type=int, default=0, help="seed of the null baselines (default 0)")
     e.add_argument("--no-nulls", action="store_true", help="skip the null baselines (methods table only)")
-    e.add_argument("--json", type=Path, default=None, help="write the results here")
+    e.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     e.set_defaults(func=run_eval)
 
 

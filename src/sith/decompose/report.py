@@ -1,13 +1,29 @@
-"""Readable views of decompositions: table rows, text table, JSON and CSV (``sith show``)."""
+"""Readable views of decompositions: table rows, text table, JSON and CSV (``sith show``).
+
+Also the generic row exporters (:func:`to_json`, :func:`rows_to_csv`) that ``sith search``
+and the ``sith edit`` plan use. Imports torch only (``sith show`` starts fast).
+"""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+from pathlib import Path
 from typing import Any
 
 from sith.decompose.results import LayerDecomposition
+from sith.errors import SithError
+
+#: Output formats of every table a command prints.
+FORMATS = ("table", "json", "csv")
+
+#: The legend printed under ``sith show``'s table (METHOD.md §2 sign rule, §5 fidelity).
+LEGEND = (
+    "# sigma: singular value; fid: fidelity, cos(target, weighted sum of the concepts' atoms), "
+    "1 = exact; pol: + explains the vector with the sign rule's sign, - its negation; "
+    "* after idx: singular value nearly tied (vector not identifiable); concepts: (weight)"
+)
 
 
 def explanation_rows(
@@ -62,8 +78,70 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def to_json(rows: list[dict[str, Any]]) -> str:
+def to_json(rows: Any) -> str:
     return json.dumps(rows, indent=1)
+
+
+def rows_to_csv(rows: list[dict[str, Any]], fields: list[str]) -> str:
+    """CSV of ``rows`` with the columns ``fields``; list cells (explanations) are written as
+    ``concept (weight); ...`` text."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(fields)
+    for r in rows:
+        writer.writerow([_cell(r.get(f)) for f in fields])
+    return buf.getvalue()
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, list):
+        return "; ".join(f"{c} ({w:.4f})" for c, w in value)
+    return "" if value is None else value
+
+
+def check_format(fmt: str) -> str:
+    if fmt not in FORMATS:
+        raise SithError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def show(
+    file: str | Path,
+    *,
+    layer: int | None = None,
+    heads: list[int] | None = None,
+    fmt: str = "table",
+) -> str:
+    """A decomposition file as a text table (with a header and a legend), JSON or CSV.
+
+    ``layer`` checks the file holds that layer; ``heads`` keeps only those heads.
+    """
+    check_format(fmt)
+    result = LayerDecomposition.load(file)
+    if layer is not None and layer != int(result.config["layer"]):
+        raise SithError(
+            f"{file} holds layer {result.config['layer']}, not {layer}; drop --layer or pick its file"
+        )
+    if heads is not None:
+        bad = [h for h in heads if not 0 <= h < result.num_heads]
+        if bad:
+            raise SithError(
+                f"head {bad[0]} is out of range: this layer has heads 0..{result.num_heads - 1}"
+            )
+    rows = explanation_rows(result, heads=heads)
+    if fmt == "json":
+        return to_json(rows)
+    if fmt == "csv":
+        return to_csv(rows)
+    c = result.config
+    options = c.get("options") or {}
+    recipe = "seed recipe" if not options else "options: " + ", ".join(f"{k}={v}" for k, v in options.items())
+    head = (
+        f"# {c['model']['model_name']} {c['model']['pretrained']} | layer {c['layer']} {c['sv_type']} "
+        f"{'foldln' if c['fold_ln'] else 'nofoldln'} | {c.get('dictionary_name') or c.get('dictionary')} | "
+        f"{c['method']} K={c['sparsity']} | {recipe}"
+    )
+    return head + "\n" + format_table(rows) + "\n" + LEGEND + "\n"
 
 
 def to_csv(rows: list[dict[str, Any]]) -> str:

@@ -142,18 +142,27 @@ class LayerDecomposition:
         d = load_pt(path, what="decomposition")
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise SithError(f"{path} is not a sith decomposition file; create one with `sith decompose`")
-        cfg = d["config"]
-        if expect_fingerprint and cfg["model"]["fingerprint"] != expect_fingerprint:
+        try:
+            cfg = d["config"]
+            model = cfg["model"]
+            int(cfg["layer"])
+            result = cls.from_dict(d)
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             raise SithError(
-                f"{path} was made for another model ({cfg['model']['model_name']} "
-                f"{cfg['model']['pretrained']}); decompose this model first with `sith decompose`"
+                f"{path} is a damaged sith decomposition file (bad or missing {exc}); "
+                "re-run `sith decompose`"
+            ) from None
+        if expect_fingerprint and model["fingerprint"] != expect_fingerprint:
+            raise SithError(
+                f"{path} was made for another model ({model['model_name']} "
+                f"{model['pretrained']}); decompose this model first with `sith decompose`"
             )
         if expect_dictionary_hash and cfg["dictionary_hash"] != expect_dictionary_hash:
             raise SithError(
                 f"{path} was made from another version of dictionary {cfg['dictionary']!r}; "
                 "re-run `sith decompose`"
             )
-        return cls.from_dict(d)
+        return result
 
 
 def used_concepts(indices: Tensor, concepts: list[str]) -> dict[int, str]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import torch
@@ -32,13 +32,18 @@ LOG_FORMAT = "sith-edit-log/1"
 
 @dataclass(frozen=True)
 class ComponentEdit:
-    """Scale singular component ``index`` of ``head`` in ``layer`` by ``alpha``."""
+    """Scale singular component ``index`` of ``head`` in ``layer`` by ``alpha``.
+
+    ``score`` is what selected it (``|cos|`` or an explanation weight, :mod:`sith.edit.select`);
+    None for a component named by index.
+    """
 
     layer: int
     head: int
     index: int
     alpha: float
     reason: str = ""
+    score: float | None = None
 
 
 def check_alpha(alpha: float, *, allow_negative: bool = False) -> float:
@@ -53,7 +58,13 @@ def check_alpha(alpha: float, *, allow_negative: bool = False) -> float:
 def check_component(
     weights: VisionWeights, edit: ComponentEdit, *, allow_negative: bool = False
 ) -> ComponentEdit:
-    layer = check_layer(weights, edit.layer)
+    """``edit`` with its layer made non-negative; SithError naming the first bad field."""
+    n = weights.n_layers
+    if not -n <= edit.layer < n:
+        raise SithError(
+            f"layer {edit.layer} is out of range: this model has layers 0..{n - 1} (LAYER:HEAD:INDEX)"
+        )
+    layer = edit.layer % n
     if not 0 <= edit.head < weights.n_heads:
         raise SithError(
             f"head {edit.head} is out of range: layers have heads 0..{weights.n_heads - 1}"
@@ -63,8 +74,7 @@ def check_component(
             f"component index {edit.index} is out of range: heads have rank {weights.d_head} "
             f"(indices 0..{weights.d_head - 1})"
         )
-    alpha = check_alpha(edit.alpha, allow_negative=allow_negative)
-    return ComponentEdit(layer, edit.head, edit.index, alpha, edit.reason)
+    return replace(edit, layer=layer, alpha=check_alpha(edit.alpha, allow_negative=allow_negative))
 
 
 #: ``‖R·pinv(R)·u − u‖`` above this means ``W_O`` alone cannot carry the edit exactly.

@@ -1,34 +1,41 @@
 """``sith edit`` as functions: choose components, apply exact edits, save model + log.
 
-:func:`edit_model` edits by explicit component or by concept; :func:`apply_log`
-reproduces a logged edit on the original model; :func:`undo_log` restores the
-original weights from an edited model and its log. Outputs are written atomically:
-the checkpoint first, then the log, each via temp + rename.
+:func:`plan_edits` decides the components (by index or by concept) and validates them
+completely — ranges, α, threshold, and that ``W_O`` can carry each edit — so a dry run
+refuses exactly what a real run refuses; :func:`apply_plan` writes. :func:`apply_log`
+reproduces a logged edit on the original model; :func:`undo_log` restores the original
+weights from an edited model and its log; both read logs with :func:`read_log`, which
+checks every key and type. Outputs are written atomically: the checkpoint first, then
+the log, each via temp + rename.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from sith.decompose.results import LayerDecomposition
 from sith.edit.exact import (
+    LOG_FORMAT,
     ComponentEdit,
     SvdOf,
     check_alpha,
+    check_component,
     check_log,
     edit_log,
     edited_head_outputs,
     edits_from_log,
     layer_svd,
+    rank_one_updates,
     undo_head_outputs,
 )
 from sith.edit.select import RULES, concept_indices, select_by_alignment, select_by_weight
 from sith.errors import SithError
-from sith.io import save_json
+from sith.io import read_text, save_json
 from sith.paths import DEFAULT_DATA_DIR, model_dir
 
 log = logging.getLogger(__name__)
@@ -36,7 +43,13 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class EditPlan:
-    """The components an edit touches, with the explanations that justify them."""
+    """The components an edit touches, with the explanations that justify them.
+
+    ``rows()`` gives one dict per component: layer, head, index, singular value, α, the
+    ``score`` that selected it (``|cos|`` for the alignment rule, the concept's explanation
+    weight for the weight rule; None for a component named by index), the reason and the
+    component's explanation ``[(concept, weight), ...]``.
+    """
 
     edits: list[ComponentEdit]
     fold_ln: bool
@@ -51,6 +64,7 @@ class EditPlan:
                 "index": e.index,
                 "singular_value": self.singular_values.get((e.layer, e.head, e.index)),
                 "alpha": e.alpha,
+                "score": e.score,
                 "reason": e.reason,
                 "explanation": self.explanations.get((e.layer, e.head, e.index), []),
             }
@@ -105,6 +119,8 @@ def plan_edits(
         raise SithError(f"unknown selection rule {rule!r}; use one of {', '.join(RULES)}")
     check_alpha(suppress_alpha)
     check_alpha(amplify_alpha)
+    check_selection(threshold, max_per_layer)
+    components = [check_component(weights, e) for e in components or []]
     decompositions = decompositions or []
     for d in decompositions:
         if d.config["model"]["fingerprint"] != weights.info.fingerprint:
@@ -114,7 +130,7 @@ def plan_edits(
         if bool(d.config["fold_ln"]) != fold_ln:
             flag = "--fold-ln" if d.config["fold_ln"] else "--no-fold-ln"
             raise SithError(f"the decomposition was made with {flag}; pass the same flag to `sith edit`")
-    edits = list(components or [])
+    edits = list(components)
     for names, alpha, verb in (
         (suppress, suppress_alpha, "suppress"),
         (amplify, amplify_alpha, "amplify"),
@@ -160,12 +176,24 @@ def plan_edits(
             raise SithError(f"component {key} is both suppressed and amplified; name it once")
         seen[key] = e
     plan = EditPlan(list(seen.values()), fold_ln)
-    for layer, h, i in seen:
-        S = svd_of(layer, fold_ln).S
-        if i < S.shape[1]:
-            plan.singular_values[(layer, h, i)] = float(S[h, i])
+    if not plan.edits:
+        raise SithError("no component matches the edit; lower --threshold or name other concepts")
+    # the exact updates validate every edit as the real run does (W_O must carry it)
+    for e, s, _, _ in rank_one_updates(weights, plan.edits, fold_ln=fold_ln, svd_of=svd_of):
+        plan.singular_values[(e.layer, e.head, e.index)] = s
     _explain(plan, decompositions)
     return plan
+
+
+def check_selection(threshold: float | None, max_per_layer: int | None) -> None:
+    """Refuse a negative or non-finite ``--threshold`` and a ``--max-per-layer`` below 1."""
+    if threshold is not None and (not math.isfinite(threshold) or threshold < 0):
+        raise SithError(
+            f"--threshold {threshold} is invalid: use a value >= 0 (|cos| for the alignment rule, "
+            "an explanation weight for the weight rule)"
+        )
+    if max_per_layer is not None and max_per_layer < 1:
+        raise SithError(f"--max-per-layer must be >= 1, got {max_per_layer}")
 
 
 def apply_plan(
@@ -193,19 +221,100 @@ def apply_plan(
     return saved, save_json(record, log_path_for(saved))
 
 
-def read_log(path: str | Path) -> dict[str, Any]:
+def read_log(path: str | Path, *, updates: bool = True) -> dict[str, Any]:
+    """A ``sith edit`` log, every key and type checked (:func:`log_problem`); any problem
+    raises one :class:`SithError` naming the file and the key. ``updates=False`` skips the
+    rank-one updates (for readers that only list the components, e.g. ``sith explore``)."""
     path = Path(path)
-    if not path.is_file():
-        raise SithError(f"edit log not found: {path}; check the path")
     try:
-        return json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise SithError(f"{path} is not valid JSON; pass a log written by `sith edit`") from None
+        record = json.loads(read_text(path, what="edit log"))
+    except json.JSONDecodeError as exc:
+        raise SithError(
+            f"{path} is not valid JSON (line {exc.lineno}); pass a log written by `sith edit`"
+        ) from None
+    problem = log_problem(record, updates=updates)
+    if problem:
+        raise SithError(f"{path} is not a sith edit log ({problem}); pass a log written by `sith edit`")
+    return record
+
+
+def _is_int(x: Any) -> bool:
+    return isinstance(x, int) and not isinstance(x, bool)
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _entry_problem(e: Any, where: str, updates: bool) -> str | None:
+    if not isinstance(e, dict):
+        return f"{where} is not an object"
+    for key in ("layer", "head", "index"):
+        if not _is_int(e.get(key)):
+            return f"{where}.{key} is {e.get(key)!r}, not an integer"
+    if not _is_number(e.get("alpha")) or e["alpha"] < 0:
+        return f"{where}.alpha is {e.get('alpha')!r}, not a finite number >= 0"
+    if not isinstance(e.get("reason", ""), str):
+        return f"{where}.reason is not a string"
+    if not updates:
+        return None
+    u = e.get("update")
+    if not isinstance(u, dict) or not _is_number(u.get("scale")):
+        return f"{where}.update needs a finite number 'scale'"
+    for key in ("x", "y"):
+        v = u.get(key)
+        if not isinstance(v, list) or not v or not all(_is_number(a) for a in v):
+            return f"{where}.update.{key} is not a non-empty list of finite numbers"
+    return None
+
+
+def log_problem(record: Any, *, updates: bool = True) -> str | None:
+    """What is wrong with a parsed edit log (None: nothing): the format tag, ``model``
+    (``model_name``, ``pretrained``, ``fingerprint`` strings), ``fold_ln`` (bool) and each
+    entry of ``edits`` (integer ``layer/head/index``, finite ``alpha >= 0``, an ``update``
+    with a finite ``scale`` and number lists ``x``, ``y``)."""
+    if not isinstance(record, dict):
+        return "it is not a JSON object"
+    if record.get("format") != LOG_FORMAT:
+        return f"'format' is {record.get('format')!r}, not {LOG_FORMAT!r}"
+    model = record.get("model")
+    if not isinstance(model, dict):
+        return f"'model' is {model!r}, not an object"
+    for key in ("model_name", "pretrained", "fingerprint"):
+        if not isinstance(model.get(key), str):
+            return f"model.{key} is missing or not a string"
+    if updates and not isinstance(record.get("fold_ln"), bool):
+        return "'fold_ln' is missing or not true/false"
+    edits = record.get("edits")
+    if not isinstance(edits, list) or not edits:
+        return "'edits' is missing or empty"
+    for n, e in enumerate(edits):
+        problem = _entry_problem(e, f"edits[{n}]", updates)
+        if problem:
+            return problem
+    output = record.get("output", {})
+    if not isinstance(output, dict):
+        return "'output' is not an object"
+    return None
+
+
+def check_log_shapes(record: dict[str, Any], weights: Any, log_file: str | Path) -> None:
+    """Every logged component exists in ``weights`` and its update has the head's sizes
+    (``x``: dh, ``y``: d)."""
+    for n, e in enumerate(record["edits"]):
+        check_component(weights, ComponentEdit(e["layer"], e["head"], e["index"], e["alpha"]))
+        x, y = e["update"]["x"], e["update"]["y"]
+        if len(x) != weights.d_head or len(y) != weights.d_model:
+            raise SithError(
+                f"{log_file} edits[{n}].update has sizes ({len(x)}, {len(y)}) but this model's heads need "
+                f"({weights.d_head}, {weights.d_model}); pass the log written for this model"
+            )
 
 
 def apply_log(clip: Any, log_file: str | Path, output: str | Path) -> tuple[Path, Path]:
     """Reproduce a logged edit on the original model ``clip`` (same components, same α)."""
     record = check_log(read_log(log_file), clip.weights)
+    check_log_shapes(record, clip.weights, log_file)
     plan = EditPlan(edits_from_log(record), bool(record["fold_ln"]))
     for e in record["edits"]:
         plan.explanations[(int(e["layer"]), int(e["head"]), int(e["index"]))] = e.get("explanation", [])
@@ -217,6 +326,7 @@ def undo_log(edited_clip: Any, log_file: str | Path, output: str | Path) -> Path
     from sith.load import save_model, with_head_outputs
 
     record = check_log(read_log(log_file), edited_clip.weights, edited=True)
+    check_log_shapes(record, edited_clip.weights, log_file)
     expected = record.get("output", {}).get("fingerprint")
     if expected and expected != edited_clip.weights.info.fingerprint:
         raise SithError("this model is not the output of that edit log; pass the edited checkpoint it names")

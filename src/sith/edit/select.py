@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable
+from dataclasses import replace
 
 import torch
 from torch import Tensor
@@ -57,11 +58,11 @@ def _cap(
     scored.sort(key=lambda s: (s[1].layer, -s[0], s[1].head, s[1].index))
     kept: list[ComponentEdit] = []
     per_layer: dict[int, int] = {}
-    for _, e in scored:
+    for score, e in scored:
         if max_per_layer is not None and per_layer.get(e.layer, 0) >= max_per_layer:
             continue
         per_layer[e.layer] = per_layer.get(e.layer, 0) + 1
-        kept.append(e)
+        kept.append(replace(e, score=round(score, 4)))
     return kept
 
 

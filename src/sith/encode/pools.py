@@ -159,9 +159,24 @@ def clean_concepts(lines: Iterable[str]) -> list[str]:
 # --------------------------------------------------------------------------- parsers
 
 
-def parse_lines(stream: IO[bytes]) -> Iterator[str]:
-    """A plain text list, one concept a line (UTF-8, undecodable bytes replaced)."""
-    yield from io.TextIOWrapper(stream, encoding="utf-8", errors="replace")
+def parse_lines(stream: IO[bytes], *, source: str = "the source") -> Iterator[str]:
+    """A plain text list, one concept a line, decoded strictly as UTF-8.
+
+    Raises:
+        SithError: a binary file (NUL bytes) or a line that is not UTF-8 (named).
+    """
+    for n, raw in enumerate(stream, 1):
+        if b"\x00" in raw:
+            raise SithError(
+                f"{source} is a binary file, not a text list (line {n}); "
+                "pass a UTF-8 text file, one concept a line"
+            )
+        try:
+            yield raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise SithError(
+                f"{source} line {n} is not valid UTF-8 ({exc.reason}); convert the file to UTF-8"
+            ) from None
 
 
 def parse_wordnet_index(lines: Iterable[str]) -> Iterator[str]:
@@ -294,7 +309,7 @@ def _raw_concepts(name: str, source: str | Path, *, progress: bool) -> list[str]
         return list(parse_wordnet_dir(Path(source)))
     with open_source(source, progress=progress) as stream:
         if kind == "lines":
-            return list(parse_lines(stream))
+            return list(parse_lines(stream, source=str(source)))
         if kind == "wordnet":
             return list(parse_wordnet_tar(stream))
         return parse_conceptnet(stream)

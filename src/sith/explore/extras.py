@@ -34,8 +34,9 @@ from typing import Any
 
 from PIL import Image
 
-from sith.edit.exact import LOG_FORMAT
+from sith.edit.run import read_log
 from sith.errors import SithError
+from sith.io import read_text
 
 log = logging.getLogger(__name__)
 
@@ -58,10 +59,8 @@ def read_edit_log(path: str | Path, model: dict[str, Any]) -> dict[str, Any]:
 
     Returns ``{"file", "model", "edits": [{layer, head, index, alpha, reason}]}``.
     """
-    record = read_json(path, "edit log")
-    if not isinstance(record, dict) or record.get("format") != LOG_FORMAT or "edits" not in record:
-        raise SithError(f"{path} is not a sith edit log; pass a JSON file written by `sith edit`")
-    other = record.get("model") or {}
+    record = read_log(path, updates=False)  # every key and type checked
+    other = record["model"]
     if other.get("fingerprint") != model.get("fingerprint"):
         raise SithError(
             f"{path} is an edit log for another model ({other.get('model_name')} {other.get('pretrained')}, "
@@ -83,10 +82,8 @@ def read_edit_log(path: str | Path, model: dict[str, Any]) -> dict[str, Any]:
 
 def read_blur_words(path: str | Path) -> list[str]:
     """One word or phrase a line (``#`` comments and blank lines skipped), lower-cased."""
-    path = Path(path)
-    if not path.is_file():
-        raise SithError(f"blur-words file not found: {path}; pass a text file, one word a line")
-    words = [line.split("#", 1)[0].strip().lower() for line in path.read_text(encoding="utf-8").splitlines()]
+    text = read_text(path, what="blur-words file")  # strict UTF-8, the bad line named
+    words = [line.split("#", 1)[0].strip().lower() for line in text.splitlines()]
     return sorted({w for w in words if w})
 
 

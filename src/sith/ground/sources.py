@@ -29,6 +29,7 @@ from torch import Tensor
 
 from sith.encode.images import iter_images
 from sith.errors import SithError
+from sith.io import read_text
 from sith.organism.world import sample
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ def read_file_list(path: Path) -> list[Path]:
     """The image paths of a file list (module doc); SithError if it names none."""
     base = path.parent
     out = []
-    for line in path.read_text().splitlines():
+    for line in read_text(path, what="image list").splitlines():
         line = line.strip()
         if not line or line.startswith("#"):
             continue

@@ -53,7 +53,7 @@ class AnswerCache:
 def read_cache(path: Path) -> dict[str, dict]:
     """The answers of a cache file; a corrupt or foreign file is the user's error."""
     try:
-        data = json.loads(path.read_text())
+        data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
         raise SithError(
             f"cannot read judge cache {path} ({type(exc).__name__}); delete it to start over"

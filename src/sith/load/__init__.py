@@ -10,24 +10,41 @@ Public API::
     wrap_open_clip(model, *, model_name, ...) -> LoadedClip
     register_loader(Loader(...)), register_backend(Backend(...)), backend(source)
 
-Backends register themselves on import (:mod:`sith.load.registry`); this package imports
-every built-in one (open_clip, Hugging Face, the organism), so ``import sith.load``
-is all a user needs.
+Backends register themselves on import (:mod:`sith.load.registry`). Importing this package
+is cheap (torch only): the names that need a model library (``load_clip``, ``LoadedClip``,
+``wrap_open_clip``, ``save_model``, ...) are imported on first use (PEP 562), and the
+registry imports the built-in backends (open_clip, Hugging Face, the organism) the first
+time a backend or loader is asked for — so ``import sith.load`` is still all a user needs,
+and commands that never load a model (``sith show``) never import open_clip.
 """
 
-from sith.load import hf, organism  # noqa: F401 - importing a backend registers it
-from sith.load.clip import (
-    DEFAULT_MODEL,
-    DEFAULT_PRETRAINED,
-    LoadedClip,
-    extract_weights,
-    load_clip,
-)
-from sith.load.openclip import wrap_open_clip
+from importlib import import_module
+from typing import Any
+
 from sith.load.registry import Backend, Loader, backend, register_backend, register_loader
 from sith.load.verify import verify
 from sith.load.weights import LayerWeights, ModelInfo, VisionWeights, split_heads
-from sith.load.writeback import save_model, with_head_outputs
+from sith.organism import ORGANISM_NAME as DEFAULT_MODEL
+from sith.organism import ORGANISM_TAG as DEFAULT_PRETRAINED
+
+#: Names imported on first use, and the module that defines each.
+LAZY = {
+    "LoadedClip": "sith.load.clip",
+    "extract_weights": "sith.load.clip",
+    "load_clip": "sith.load.clip",
+    "wrap_open_clip": "sith.load.openclip",
+    "save_model": "sith.load.writeback",
+    "with_head_outputs": "sith.load.writeback",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in LAZY:
+        raise AttributeError(f"module 'sith.load' has no attribute {name!r}")
+    value = getattr(import_module(LAZY[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Backend",

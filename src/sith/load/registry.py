@@ -3,7 +3,9 @@
 The load stage is extended by registration, not by editing a dispatcher: each backend
 module (:mod:`sith.load.openclip`, :mod:`sith.load.hf`, :mod:`sith.load.organism`)
 calls :func:`register_backend` and/or :func:`register_loader` when it is imported, and
-``sith/load/__init__.py`` imports them all. :mod:`sith.load.clip` only asks this module.
+this module imports them (once, by name) the first time a backend or loader is asked for
+or registered, so that a command that never loads a model never imports a model library.
+:mod:`sith.load.clip` only asks this module.
 
 * A :class:`Backend` is what a model library must provide once a model is in memory
   (weight extraction, encoders, hooks for verification, write-back, saving); it is found
@@ -12,13 +14,15 @@ calls :func:`register_backend` and/or :func:`register_loader` when it is importe
   are asked in ``order`` (smallest first) and the first whose ``claims(name)`` is true
   loads the model.
 
-This module imports no backend and no ``LoadedClip`` (it is a leaf of the load stage).
+At import time this module imports no backend and no ``LoadedClip`` (it is a leaf of the
+load stage).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Any
 
 import torch
@@ -78,21 +82,37 @@ class Loader:
 _BACKENDS: dict[str, Backend] = {}
 _LOADERS: dict[str, Loader] = {}
 
+#: The built-in backends, imported (and so registered) on first use of the registry.
+BUILTIN_BACKENDS = ("sith.load.openclip", "sith.load.hf", "sith.load.organism")
+_builtins = {"loaded": False}
+
+
+def load_builtin_backends() -> None:
+    """Import the built-in backends once (each registers itself; they import open_clip)."""
+    if _builtins["loaded"]:
+        return
+    _builtins["loaded"] = True
+    for name in BUILTIN_BACKENDS:
+        import_module(name)
+
 
 def register_backend(be: Backend) -> Backend:
     """Register (or replace) the backend for ``be.source``; returns it."""
+    load_builtin_backends()  # a user's replacement is never overwritten by a later built-in import
     _BACKENDS[be.source] = be
     return be
 
 
 def register_loader(loader: Loader) -> Loader:
     """Register (or replace) a loader under ``loader.name``; returns it."""
+    load_builtin_backends()
     _LOADERS[loader.name] = loader
     return loader
 
 
 def backend(source: str) -> Backend:
     """The registered backend for ``source`` (``"open_clip"``, ``"hf"``)."""
+    load_builtin_backends()
     try:
         return _BACKENDS[source]
     except KeyError:
@@ -103,6 +123,7 @@ def backend(source: str) -> Backend:
 
 def backend_of(model: nn.Module) -> Backend:
     """The backend that owns a model object; SithError for anything no backend owns."""
+    load_builtin_backends()
     for be in _BACKENDS.values():
         if be.owns(model):
             return be
@@ -114,6 +135,7 @@ def backend_of(model: nn.Module) -> Backend:
 
 def loaders() -> list[Loader]:
     """The registered loaders in the order they are asked."""
+    load_builtin_backends()
     return sorted(_LOADERS.values(), key=lambda lo: (lo.order, lo.name))
 
 

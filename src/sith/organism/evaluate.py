@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tqdm.auto import tqdm
+
 from sith.decompose import default_layers
 from sith.load import load_clip
 from sith.load.clip import default_names
@@ -63,9 +65,10 @@ def evaluate_config(ws: Any, request: Any, world: WorldActivations | None = None
 def format_rows(rows: list[dict[str, Any]], key: str = "method") -> str:
     factors = list(FACTORS)
     grounded = any("grounded" in r for r in rows)
+    width = {f: max(7, len(f) + 1) for f in factors}  # full factor names, never cut
     head = (
         f"{key:<22}"
-        + "".join(f"{f[:6]:>7}" for f in factors)
+        + "".join(f"{f:>{width[f]}}" for f in factors)
         + f"{'recall':>8}{'purity':>8}{'fid':>7}{'coher':>7}"
         + (f"{'| n':>5}{'AUC':>7}{'>=.75':>7}{'g-rec':>7}" if grounded else "")
     )
@@ -74,7 +77,7 @@ def format_rows(rows: list[dict[str, Any]], key: str = "method") -> str:
         g = r.get("grounded", {}).get("top")
         lines.append(
             f"{str(r[key]):<22}"
-            + "".join(f"{r['recall'][f]:>7.2f}" for f in factors)
+            + "".join(f"{r['recall'][f]:>{width[f]}.2f}" for f in factors)
             + f"{r['mean_recall']:>8.2f}{r['purity']:>8.2f}{r['fidelity']:>7.2f}{r['coherence']:>7.2f}"
             + (f"{g['count']:>5}{g['mean_auc']:>7.2f}{g['share_auc_good']:>7.2f}{g['grounded_recall']:>7.2f}"
                if g else "")
@@ -117,6 +120,9 @@ def evaluate(
     otherwise); with ``settings`` one row per project option (all ``comp-0.3``); with
     ``nulls`` the seed recipe's metrics beside the null baselines, plus the grounded
     validation / faithfulness that ``options`` asks for."""
+    methods = list(methods or DEFAULT_METHODS)
+    for m in methods:  # bad flags fail before the model loads
+        DecompositionConfig("", "", method=m, sparsity=sparsity)
     clip = load_clip(*default_names(model_name, pretrained), device=device)
     ws = organism_workspace(clip, data_dir=data_dir, device=device, progress=progress)
     layers = layers or default_layers(ws.weights.n_layers, last=2)
@@ -133,9 +139,16 @@ def evaluate(
         base = ws.resolve(request())
         world = world_activations(ws.clip, list(base.layers), base.rank, n_images=opts.n_images,
                                   seed=opts.image_seed, progress=progress)
-    rows = [
-        {"method": m, **evaluate_config(ws, request(method=m), world)} for m in methods or DEFAULT_METHODS
-    ]
+    names = methods + (list(SETTINGS) if settings else [])
+    bar = tqdm(total=len(names), desc="organism eval", unit="config", disable=not progress)
+
+    def run(name: str, config: Any) -> dict[str, Any]:
+        bar.set_postfix_str(name)
+        out = evaluate_config(ws, config, world)
+        bar.update()
+        return out
+
+    rows = [{"method": m, **run(m, request(method=m))} for m in methods]
     text = f"layers {layers}, K={sparsity}, seed recipe (right, foldln, atoms center, image mean)\n"
     text += format_rows(rows)
     results: dict[str, Any] = {
@@ -146,10 +159,11 @@ def evaluate(
     }
     if settings:
         srows = [
-            {"setting": name, **evaluate_config(ws, request(**kw), world)} for name, kw in SETTINGS.items()
+            {"setting": name, **run(name, request(**kw))} for name, kw in SETTINGS.items()
         ]
         text += "\n\nsettings (comp-0.3 unless named)\n" + format_rows(srows, key="setting")
         results["settings"] = srows
+    bar.close()
     if nulls or opts.grounded or opts.faithful:
         vtext, results["validation"] = validate(ws, request(), opts, world=world, progress=progress)
         text += vtext

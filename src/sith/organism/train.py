@@ -90,7 +90,26 @@ class TrainConfig:
         unknown = sorted(set(data) - names)
         if unknown:
             raise SithError(f"unknown TrainConfig fields {unknown}; valid: {sorted(names)}")
-        return cls(**data)  # type: ignore[arg-type]
+        defaults = cls()
+        return cls(**{k: _typed(k, v, getattr(defaults, k)) for k, v in data.items()})  # type: ignore[arg-type]
+
+
+def _typed(name: str, value: object, default: object) -> object:
+    """``value`` checked against the type of the field's default (``--set KEY=VALUE``)."""
+    if isinstance(default, bool):
+        ok, want = isinstance(value, bool), "true or false"
+    elif isinstance(default, int):
+        ok, want = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif isinstance(default, float):
+        ok, want = isinstance(value, int | float) and not isinstance(value, bool), "a number"
+    elif isinstance(default, tuple):
+        ok, want = isinstance(value, list | tuple) and all(isinstance(x, str) for x in value), "a list"
+        value = tuple(value) if ok else value  # type: ignore[arg-type]
+    else:
+        ok, want = True, ""
+    if not ok:
+        raise SithError(f"TrainConfig.{name} must be {want}, got {value!r}; e.g. --set {name}={default!r}")
+    return value
 
 
 def _validate(c: TrainConfig) -> None:
