@@ -122,59 +122,17 @@ def plan_edits(
     check_selection(threshold, max_per_layer)
     components = [check_component(weights, e) for e in components or []]
     decompositions = decompositions or []
-    for d in decompositions:
-        if d.config["model"]["fingerprint"] != weights.info.fingerprint:
-            raise SithError(
-                "the decomposition was made for another model; run `sith decompose` on this model"
-            )
-        if bool(d.config["fold_ln"]) != fold_ln:
-            flag = "--fold-ln" if d.config["fold_ln"] else "--no-fold-ln"
-            raise SithError(f"the decomposition was made with {flag}; pass the same flag to `sith edit`")
+    check_decompositions(decompositions, weights, fold_ln=fold_ln)
     edits = list(components)
-    for names, alpha, verb in (
-        (suppress, suppress_alpha, "suppress"),
-        (amplify, amplify_alpha, "amplify"),
-    ):
-        if not names:
-            continue
-        if concepts is None:
-            raise SithError("editing by concept needs a dictionary; pass --dictionary")
-        idx = concept_indices(names, concepts)
-        reason = f"{verb} {', '.join(names)}"
-        if rule == "weight":
-            if not decompositions:
-                raise SithError("no decomposition to select from; run `sith decompose` first")
-            edits += select_by_weight(
-                decompositions,
-                idx,
-                alpha=alpha,
-                threshold=0.1 if threshold is None else threshold,
-                max_per_layer=max_per_layer,
-                reason=reason,
-            )
-        else:
-            if atoms is None:
-                raise SithError("the alignment rule needs the dictionary's atoms; pass --dictionary")
-            layers = sorted({int(d.config["layer"]) for d in decompositions}) or list(range(weights.n_layers))
-            edits += select_by_alignment(
-                weights,
-                atoms[idx],
-                layers=layers,
-                alpha=alpha,
-                fold_ln=fold_ln,
-                sv_type=sv_type,
-                threshold=0.3 if threshold is None else threshold,
-                max_per_layer=max_per_layer,
-                reason=reason,
-                image_mean=image_mean,
+    for names, alpha, verb in ((suppress, suppress_alpha, "suppress"), (amplify, amplify_alpha, "amplify")):
+        if names:
+            edits += select_by_concepts(
+                weights, names, alpha=alpha, reason=f"{verb} {', '.join(names)}", rule=rule,
+                concepts=concepts, decompositions=decompositions, atoms=atoms, threshold=threshold,
+                max_per_layer=max_per_layer, fold_ln=fold_ln, sv_type=sv_type, image_mean=image_mean,
                 svd_of=svd_of,
             )
-    seen: dict[tuple[int, int, int], ComponentEdit] = {}
-    for e in edits:
-        key = (e.layer % weights.n_layers, e.head, e.index)
-        if key in seen and seen[key].alpha != e.alpha:
-            raise SithError(f"component {key} is both suppressed and amplified; name it once")
-        seen[key] = e
+    seen = merge_edits(edits, weights.n_layers)
     plan = EditPlan(list(seen.values()), fold_ln)
     if not plan.edits:
         raise SithError("no component matches the edit; lower --threshold or name other concepts")
@@ -183,6 +141,68 @@ def plan_edits(
         plan.singular_values[(e.layer, e.head, e.index)] = s
     _explain(plan, decompositions)
     return plan
+
+
+def check_decompositions(decompositions: list[LayerDecomposition], weights: Any, *, fold_ln: bool) -> None:
+    """Refuse decompositions made for another model or with the other ``fold_ln``."""
+    for d in decompositions:
+        if d.config["model"]["fingerprint"] != weights.info.fingerprint:
+            raise SithError(
+                "the decomposition was made for another model; run `sith decompose` on this model"
+            )
+        if bool(d.config["fold_ln"]) != fold_ln:
+            flag = "--fold-ln" if d.config["fold_ln"] else "--no-fold-ln"
+            raise SithError(f"the decomposition was made with {flag}; pass the same flag to `sith edit`")
+
+
+def select_by_concepts(
+    weights: Any,
+    names: list[str],
+    *,
+    alpha: float,
+    reason: str,
+    rule: str,
+    concepts: list[str] | None,
+    decompositions: list[LayerDecomposition],
+    atoms: Any,
+    threshold: float | None,
+    max_per_layer: int | None,
+    fold_ln: bool,
+    sv_type: str,
+    image_mean: Any,
+    svd_of: SvdOf,
+) -> list[ComponentEdit]:
+    """The components that carry the concepts ``names`` under ``rule`` (:mod:`sith.edit.select`)."""
+    if concepts is None:
+        raise SithError("editing by concept needs a dictionary; pass --dictionary")
+    idx = concept_indices(names, concepts)
+    if rule == "weight":
+        if not decompositions:
+            raise SithError("no decomposition to select from; run `sith decompose` first")
+        return select_by_weight(
+            decompositions, idx, alpha=alpha, threshold=0.1 if threshold is None else threshold,
+            max_per_layer=max_per_layer, reason=reason,
+        )
+    if atoms is None:
+        raise SithError("the alignment rule needs the dictionary's atoms; pass --dictionary")
+    layers = sorted({int(d.config["layer"]) for d in decompositions}) or list(range(weights.n_layers))
+    return select_by_alignment(
+        weights, atoms[idx], layers=layers, alpha=alpha, fold_ln=fold_ln, sv_type=sv_type,
+        threshold=0.3 if threshold is None else threshold, max_per_layer=max_per_layer, reason=reason,
+        image_mean=image_mean, svd_of=svd_of,
+    )
+
+
+def merge_edits(edits: list[ComponentEdit], n_layers: int) -> dict[tuple[int, int, int], ComponentEdit]:
+    """One edit per component (a later duplicate with the same α wins); a component both
+    suppressed and amplified is refused."""
+    seen: dict[tuple[int, int, int], ComponentEdit] = {}
+    for e in edits:
+        key = (e.layer % n_layers, e.head, e.index)
+        if key in seen and seen[key].alpha != e.alpha:
+            raise SithError(f"component {key} is both suppressed and amplified; name it once")
+        seen[key] = e
+    return seen
 
 
 def check_selection(threshold: float | None, max_per_layer: int | None) -> None:
