@@ -27,7 +27,6 @@ log = logging.getLogger(__name__)
 __all__ = [
     "DecompositionConfig",
     "Workspace",
-    "check_decomposition_options",
     "config_from",
     "decompose",
     "download_dictionary",
@@ -144,7 +143,7 @@ def decompose(
         image_mean=image_mean,
         template=template,
     )
-    DecompositionConfig("", "", **{**request, "layers": None})  # validate flags before loading
+    DecompositionConfig.check_options(request)  # bad flags fail before the model loads
     ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
     return ws.decompose(config_from(ws, **request), force=force)
 
@@ -297,18 +296,18 @@ def edit(
     from sith.edit.exact import check_alpha
     from sith.edit.run import check_selection, default_output
 
-    request = check_decomposition_options(decomposition)
+    options = DecompositionConfig.check_options(decomposition, command="edit")
     for alpha in (suppress_alpha, amplify_alpha, *(c[3] for c in components or [] if len(c) > 3)):
         check_alpha(alpha)  # flags that need no model fail before it loads
     check_selection(threshold, max_per_layer)
     ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
+    request = config_from(ws, **options)
     config, decs, concepts, atoms = None, [], None, None
     if suppress or amplify:
-        config, decs = ws.decompositions(config_from(ws, **request))
+        config, decs = ws.decompositions(request)
         concepts = ws.encoded(config.dictionary, config.template).concepts
         if rule == "alignment":
             atoms = ws.atoms(config)
-    fold_ln = request.get("fold_ln", True)
     plan = plan_edits(
         ws.clip,
         components=[
@@ -319,14 +318,14 @@ def edit(
         amplify=amplify,
         suppress_alpha=suppress_alpha,
         amplify_alpha=amplify_alpha,
-        fold_ln=fold_ln,
+        fold_ln=request.fold_ln,
         decompositions=decs,
         concepts=concepts,
         atoms=atoms,
         rule=rule,
         threshold=threshold,
         max_per_layer=max_per_layer,
-        sv_type=request.get("sv_type", "right"),
+        sv_type=request.sv_type,
         image_mean=ws.image_mean() if config is not None and config.image_mean else None,
         svd_of=ws.svd,
     )
@@ -347,25 +346,3 @@ def edit(
     }
     ckpt, log_file = apply_plan(ws.clip, plan, output, extra={"selection": selection}, svd_of=ws.svd)
     return plan, ckpt, log_file
-
-
-def check_decomposition_options(options: dict) -> dict:
-    """Check the decomposition options passed to :func:`edit` (those of :func:`decompose`)."""
-    allowed = {
-        "layers",
-        "rank",
-        "method",
-        "sparsity",
-        "dictionary",
-        "sv_type",
-        "fold_ln",
-        "polarity",
-        "atoms",
-        "image_mean",
-        "template",
-    }
-    unknown = sorted(set(options) - allowed)
-    if unknown:
-        raise SithError(f"unknown option {unknown[0]!r} for edit; use the options of decompose")
-    DecompositionConfig("", "", **{**options, "layers": None})
-    return dict(options)

@@ -122,7 +122,7 @@ def evaluate(
     validation / faithfulness that ``options`` asks for."""
     methods = list(methods or DEFAULT_METHODS)
     for m in methods:  # bad flags fail before the model loads
-        DecompositionConfig("", "", method=m, sparsity=sparsity)
+        DecompositionConfig.check_options({"method": m, "sparsity": sparsity})
     clip = load_clip(*default_names(model_name, pretrained), device=device)
     ws = organism_workspace(clip, data_dir=data_dir, device=device, progress=progress)
     layers = layers or default_layers(ws.weights.n_layers, last=2)

@@ -47,6 +47,13 @@ CONTENT_FIELDS = (
 )
 
 
+#: Fields filled by :meth:`DecompositionConfig.resolved` from the loaded model and inputs;
+#: every other field is a request option (the keyword options of ``sith.api.decompose``).
+RESOLVED_FIELDS = (
+    "model_name", "pretrained", "fingerprint", "dictionary_name", "dictionary_hash", "image_mean_hash"
+)
+
+
 @dataclass(frozen=True)
 class DecompositionConfig:
     """Everything that decides a decomposition's content.
@@ -175,6 +182,21 @@ class DecompositionConfig:
             if have != want:
                 out.append(f"{name}: {have!r} → {want!r}")
         return out
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any], *, command: str = "decompose") -> dict[str, Any]:
+        """Validate request options before any model is loaded (unknown names, bad values)."""
+        allowed = {f.name for f in fields(cls)} - set(RESOLVED_FIELDS)
+        unknown = sorted(set(options) - allowed)
+        if unknown:
+            raise SithError(f"unknown option {unknown[0]!r} for {command}; use the options of decompose")
+        cls("", "", **{**options, "layers": None})
+        return dict(options)
+
+    @property
+    def uses_image_mean(self) -> bool:
+        """Whether the image mean enters this decomposition (targets, or image-cone atoms)."""
+        return self.image_mean or self.atoms == "image-cone"
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> DecompositionConfig:

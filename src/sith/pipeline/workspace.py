@@ -122,32 +122,35 @@ class Workspace:
 
     def image_mean(self) -> Tensor:
         """The model's image mean ``(e,)`` (METHOD.md §4): ``image_mean.pt``, or made by the
-        model's own source (the organism); otherwise a one-line error naming the command."""
+        model's own source (the organism) when missing or stale; otherwise a one-line error
+        naming the command that makes it."""
         if self._image_mean is None:
             info = self.clip.info
             path = paths.image_mean_path(self.data_dir, info.model_name, info.pretrained)
-            if self.image_mean_source is not None and not self._usable_image_mean(path):
-                mean, meta = self.image_mean_source(self.clip)
-                save_image_mean(mean, info, path, meta)
-                log.info("wrote the image mean (%s) to %s", meta.get("source", "built-in"), path)
-            if not path.exists():
+            mean = self._read_image_mean(path) if path.exists() else None
+            if mean is None and self.image_mean_source is None:
                 raise SithError(
                     f"no image mean for {info.model_name} {info.pretrained} at {path}; make it with "
                     "`sith image-mean --images DIR|SHARDS` (the seed uses CC12M), or pass --no-image-mean"
                 )
-            self._image_mean = load_image_mean(path, expect_model=info, expect_width=self.weights.d_embed)
+            if mean is None:
+                made, meta = self.image_mean_source(self.clip)
+                save_image_mean(made, info, path, meta)
+                log.info("wrote the image mean (%s) to %s", meta.get("source", "built-in"), path)
+                mean = self._read_image_mean(path)
+            self._image_mean = mean
         return self._image_mean
 
-    def _usable_image_mean(self, path: Path) -> bool:
-        """Whether ``path`` holds this model's image mean (a stale one is remade by the source)."""
-        if not path.exists():
-            return False
+    def _read_image_mean(self, path: Path) -> Tensor | None:
+        """``path`` checked against this model; a stale file is None when the model's own source
+        can remake it (and an error otherwise)."""
         try:
-            load_image_mean(path, expect_model=self.clip.info, expect_width=self.weights.d_embed)
+            return load_image_mean(path, expect_model=self.clip.info, expect_width=self.weights.d_embed)
         except SithError as exc:
+            if self.image_mean_source is None:
+                raise
             log.warning("remaking the image mean: %s", exc)
-            return False
-        return True
+            return None
 
     def svd(self, layer: int, fold_ln: bool) -> HeadSVD:
         """Every head's SVD of ``layer`` (METHOD.md §2), computed once per run."""
@@ -166,9 +169,7 @@ class Workspace:
             else tuple(default_layers(w.n_layers))
         )
         rank = default_rank(w, request.rank)
-        mean_hash = tensor_hash(self.image_mean()) if request.image_mean else ""
-        if request.atoms == "image-cone":
-            self.image_mean()
+        mean_hash = tensor_hash(self.image_mean()) if request.uses_image_mean else ""
         encoded = self.encoded(request.dictionary, request.template)
         check_sparsity(request.sparsity, len(encoded))
         return request.resolved(
