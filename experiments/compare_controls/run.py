@@ -37,18 +37,19 @@ def null_hit_rate(data: str, n: int = 200, seed: int = 0) -> str:
     """The same "named water or land" test on ``n`` random centred residual directions explained
     exactly as ΔW's are (top 2 concepts of each polarity): the chance rate."""
     import torch
-    from sith.decompose.pipeline import prepare_dictionary
 
-    from sith.compare.explain import centred_atoms, delta_targets
     from sith.decompose import solve
+    from sith.encode import dictionary_atoms
+    from sith.factor import joint_targets
     from sith.load import load_clip
+    from sith.pipeline import Workspace
 
     clip = load_clip("sith-organism", "v1")
-    pool = prepare_dictionary(clip, "organism", data_dir=data, progress=False)
+    pool = Workspace(clip, data_dir=data, progress=False).encoded("organism")
     g = torch.Generator().manual_seed(seed)
     x = torch.randn(n, clip.weights.d_model, generator=g)
     x = x - x.mean(-1, keepdim=True)
-    code = solve(delta_targets(clip.weights, torch.cat([x, -x])), centred_atoms(pool.embeddings), 5)
+    code = solve(joint_targets(clip.weights, torch.cat([x, -x]), None), dictionary_atoms(pool.embeddings), 5)
     names = [[pool.concepts[int(i)] for i, w in zip(code.indices[j], code.weights[j]) if w > 0][:2]
              for j in range(2 * n)]
     hits = sum(any(c in WORDS for c in names[j] + names[n + j]) for j in range(n))

@@ -35,8 +35,8 @@ class LayerDecomposition:
             vector ``p``, -1 if of ``-p`` (sign rule: :mod:`sith.factor`).
         tied: ``(num_heads, rank)`` bool, nearly tied singular values (vector not identifiable).
         concepts: dictionary index → concept string, for every index used.
-        config: provenance and parameters (see :func:`sith.decompose.pipeline.decompose_layer`).
-        alt: for ``--both-polarities``: ``scores``/``indices``/``fidelity`` of the other polarity.
+        config: the configuration record (:meth:`sith.pipeline.DecompositionConfig.record` plus the layer).
+        alt: for ``--polarity both``: ``scores``/``indices``/``fidelity`` of the other polarity.
     """
 
     scores: Tensor

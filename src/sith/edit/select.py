@@ -6,7 +6,7 @@ Two documented selection rules, both polarities considered:
   joint-space vector ``p`` and a named concept's atom ``c``.
 * ``weight``: a component is chosen when one of the named concepts appears in
   its explanation — the explained polarity, and the other one when the decomposition
-  was made with ``--both-polarities`` — with weight ``≥ threshold``.
+  was made with ``--polarity both`` — with weight ``≥ threshold``.
 
 Both were measured on the organism (docs/choices.md); the experiments select by judging the
 explanations instead and report this rule as a control (``sith experiment``, docs/experiments.md).
