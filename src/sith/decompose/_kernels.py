@@ -114,8 +114,8 @@ def nnls_gram(G: Tensor, b: Tensor, used: Tensor, w0: Tensor, *, tol: float = 1e
     This is ``min ‖y − Σ_i w_i a_i‖²`` over the support with ``G = S Sᵀ``, ``b = S y``
     (METHOD.md §5, the coefficients of ``comp``/``omp``/``topk`` and the ``ncomp`` option).
     Every row runs the active-set method in lock-step; each iteration either accepts a
-    feasible least-squares solve and adds the slot of largest positive gradient, or steps back to the boundary and
-    drops the blocking slots.
+    feasible least-squares solve and adds the slot of largest positive gradient, or steps
+    back to the boundary and drops the blocking slots.
 
     Args:
         G: ``(B, t, t)`` float64. b: ``(B, t)`` float64.
