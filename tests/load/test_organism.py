@@ -51,7 +51,7 @@ def test_organism_dispatch_with_stand_in(monkeypatch, tmp_path) -> None:
 
     calls = []
 
-    def build(pretrained: bool = True):
+    def build(pretrained: bool = True, tag: str = "v1"):
         calls.append(pretrained)
         return tiny_open_clip(seed=1 if pretrained else 2)
 
@@ -59,7 +59,7 @@ def test_organism_dispatch_with_stand_in(monkeypatch, tmp_path) -> None:
         "sith": {"image_size": 32, "image_mean": [0.5, 0.5, 0.5], "image_std": [0.25, 0.25, 0.25]}
     }
     monkeypatch.setattr(model_mod, "build_organism", build)
-    monkeypatch.setattr(model_mod, "organism_config", lambda: cfg)
+    monkeypatch.setattr(model_mod, "organism_config", lambda tag="v1": cfg)
     clip = load_clip()
     assert calls == [True] and clip.info.pretrained == "v1" and clip.info.source == "open_clip"
     assert clip.image_mean == (0.5, 0.5, 0.5) and clip.image_std == (0.25, 0.25, 0.25)

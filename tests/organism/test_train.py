@@ -30,6 +30,8 @@ def tiny(**kw: object) -> T.TrainConfig:
     (dict(image_size=36, patch_size=8), "patch"),
     (dict(hard_negative_frac=0.9), "hard_negative_frac"),
     (dict(lr=0.0), "lr"),
+    (dict(caption_rates={"shape": 0.9}), "caption_rates keys"),
+    (dict(caption_rates={"size": 1.5}), "probabilities"),
 ])
 def test_bad_configs_raise_one_line_sith_error(bad: dict, match: str) -> None:
     with pytest.raises(SithError, match=match) as info:
@@ -203,3 +205,41 @@ def test_missing_assets_raise_sith_error(tmp_path: Path, monkeypatch: pytest.Mon
     monkeypatch.setattr(M, "ASSET_DIR", tmp_path)
     with pytest.raises(SithError, match="missing"):
         M.build_organism()
+
+
+def test_caption_rates_change_what_captions_name() -> None:
+    """Default (empty) rates draw exactly v1's batches; raised rates name size more often."""
+    base = tiny(batch_size=64, hard_negative_frac=0.0)
+    same = T.make_batch(tiny(batch_size=64, hard_negative_frac=0.0, caption_rates={}), 3)
+    assert T.make_batch(base, 3)[1] == same[1]
+    sizes = ("small", "medium", "large", "tiny", "little", "big", "huge", "mid-sized")
+
+    def share(config: T.TrainConfig) -> float:
+        caps = [c for step in range(4) for c in T.make_batch(config, step)[1]]
+        return float(np.mean([any(w in c.split() for w in sizes) for c in caps]))
+
+    never = tiny(batch_size=64, hard_negative_frac=0.0, caption_rates={"size": 0.0})
+    always = tiny(batch_size=64, hard_negative_frac=0.0, caption_rates={"size": 1.0})
+    assert share(never) == 0.0 and share(always) == 1.0
+    assert 0.3 < share(base) < 0.7
+    assert T.TrainConfig.from_dict(always.to_dict()) == always
+
+
+def test_init_from_starts_at_the_given_weights(tmp_path: Path) -> None:
+    import sith.organism.model as M
+
+    first = T.train(tiny(steps=2, checkpoint_every=2), out_dir=tmp_path / "a", progress=False)
+    warm = tiny(steps=1, checkpoint_every=1, lr=1e-12, warmup=0)
+    M.export_organism(first, out_dir=tmp_path / "export")
+    exported = tmp_path / "export" / M.WEIGHTS_FILE
+    for source in (first, exported):
+        out = tmp_path / f"b-{source.suffix}"
+        state = load_pt(T.train(warm, out_dir=out, progress=False, init_from=source))
+        start = load_pt(first)["model"]
+        for k, v in start.items():  # lr ~ 0: the weights are where the warm start put them
+            tol = 2e-3 if source.suffix == ".safetensors" else 1e-6
+            torch.testing.assert_close(state["model"][k], v, rtol=tol, atol=tol)
+        assert state["init_from"] and state["image_mean"] == load_pt(first)["image_mean"]
+    with pytest.raises(SithError, match="does not match"):
+        T.train(tiny(steps=1, vision_width=64), out_dir=tmp_path / "c", progress=False,
+                init_from=first)

@@ -1,6 +1,6 @@
 """The built-in model organism as a registered loader (METHOD.md §1).
 
-``load_clip("sith-organism", tag)``: ``tag`` is ``"v1"`` (the shipped weights),
+``load_clip("sith-organism", tag)``: ``tag`` is a shipped tag (``ORGANISM_TAGS``),
 ``""``/``"none"`` (the same architecture, randomly initialised) or a checkpoint file
 (e.g. an edited organism written by :func:`sith.load.save_model`). The organism is an
 open_clip ``CLIP`` (:func:`sith.organism.model.build_organism`), so the open_clip
@@ -18,14 +18,12 @@ from sith.load.clip import LoadedClip
 from sith.load.openclip import check_architecture, wrap_open_clip
 from sith.load.registry import Loader, is_none_tag, register_loader
 from sith.load.writeback import is_checkpoint_path, load_checkpoint_into
-from sith.organism import ORGANISM_NAME, ORGANISM_TAG
+from sith.organism import ORGANISM_NAME, ORGANISM_TAG, ORGANISM_TAGS
 from sith.organism import model as organism_model
-
-ORGANISM_TAGS = (ORGANISM_TAG,)
 
 
 def load_organism(model_name: str, pretrained: str | None, device: torch.device) -> LoadedClip:
-    """The organism with tag ``"v1"``, ``""``/``"none"`` (random) or a checkpoint file."""
+    """The organism with a shipped tag, ``""``/``"none"`` (random) or a checkpoint file."""
     tag = "" if is_none_tag(pretrained) else str(pretrained).strip()
     path = tag if tag and is_checkpoint_path(tag) else ""
     if tag and not path and tag not in ORGANISM_TAGS:
@@ -33,11 +31,12 @@ def load_organism(model_name: str, pretrained: str | None, device: torch.device)
             f"unknown pretrained tag {tag!r} for {ORGANISM_NAME}; valid tags: "
             f"{', '.join(ORGANISM_TAGS)} (or none, or a checkpoint file)"
         )
-    model = organism_model.build_organism(pretrained=(tag in ORGANISM_TAGS))
+    shipped = tag if tag in ORGANISM_TAGS else ORGANISM_TAG  # random/checkpoint: the default's config
+    model = organism_model.build_organism(pretrained=(tag in ORGANISM_TAGS), tag=shipped)
     check_architecture(model, ORGANISM_NAME)
     if path:
         load_checkpoint_into(model, path, ORGANISM_NAME)
-    cfg = organism_model.organism_config().get("sith", {})
+    cfg = organism_model.organism_config(shipped).get("sith", {})
     mean, std = cfg.get("image_mean"), cfg.get("image_std")
     return wrap_open_clip(
         model,

@@ -6,5 +6,7 @@ model, the shipped assets and the CLI all read them from here); it imports nothi
 
 ORGANISM_NAME = "sith-organism"
 ORGANISM_TAG = "v1"
+#: Every shipped organism (assets ``organism-{tag}.*``); ``ORGANISM_TAG`` is the default.
+ORGANISM_TAGS = ("v1",)
 
-__all__ = ["ORGANISM_NAME", "ORGANISM_TAG"]
+__all__ = ["ORGANISM_NAME", "ORGANISM_TAG", "ORGANISM_TAGS"]

@@ -1,12 +1,13 @@
 """The shipped model organism: config, asset paths and :func:`build_organism`.
 
-Assets (``sith/organism/assets/``):
+Assets (``sith/organism/assets/``), per shipped tag (:data:`sith.organism.ORGANISM_TAGS`;
+the default is :data:`sith.organism.ORGANISM_TAG`):
 
-* ``organism-v1.json`` — open_clip model config (``embed_dim``, ``vision_cfg``,
+* ``organism-{tag}.json`` — open_clip model config (``embed_dim``, ``vision_cfg``,
   ``text_cfg``) plus a ``"sith"`` section: ``image_size``, ``image_mean``/``image_std``
   (normalisation of ``[0, 1]`` images), ``context_length``, ``seed``,
   ``generator_version``, ``train_config``, ``training_time_s`` and ``measured`` accuracies.
-* ``organism-v1.safetensors`` — the open_clip ``CLIP`` state dict in float16.
+* ``organism-{tag}.safetensors`` — the open_clip ``CLIP`` state dict in float16.
 * ``pool.txt`` — the concept pool: world vocabulary, short phrases and distractors.
 """
 
@@ -20,19 +21,31 @@ import torch
 
 from sith.errors import SithError
 from sith.io import atomic_write, load_pt, save_json
-from sith.organism import ORGANISM_NAME, ORGANISM_TAG
+from sith.organism import ORGANISM_NAME, ORGANISM_TAG, ORGANISM_TAGS
 from sith.organism.train import build_model
 from sith.organism.zeroshot import Encoders, clip_encoders
 
 ASSET_DIR = Path(__file__).resolve().parent / "assets"
-CONFIG_FILE = f"organism-{ORGANISM_TAG}.json"
-WEIGHTS_FILE = f"organism-{ORGANISM_TAG}.safetensors"
 POOL_FILE = "pool.txt"
-_ASSETS = (CONFIG_FILE, WEIGHTS_FILE, POOL_FILE)
+
+
+def config_file(tag: str = ORGANISM_TAG) -> str:
+    """The config asset's name for ``tag`` (``organism-{tag}.json``)."""
+    return f"organism-{tag}.json"
+
+
+def weights_file(tag: str = ORGANISM_TAG) -> str:
+    """The weights asset's name for ``tag`` (``organism-{tag}.safetensors``)."""
+    return f"organism-{tag}.safetensors"
+
+
+CONFIG_FILE = config_file()
+WEIGHTS_FILE = weights_file()
+_ASSETS = tuple(f(t) for t in ORGANISM_TAGS for f in (config_file, weights_file)) + (POOL_FILE,)
 
 
 def asset_path(name: str) -> Path:
-    """Path of a shipped asset (``organism-v1.json``, ``organism-v1.safetensors``, ``pool.txt``).
+    """Path of a shipped asset (``organism-{tag}.json``, ``organism-{tag}.safetensors``, ``pool.txt``).
 
     Raises SithError for an unknown name or a missing file.
     """
@@ -45,51 +58,58 @@ def asset_path(name: str) -> Path:
     return path
 
 
-def organism_config() -> dict:
+def _check_tag(tag: str) -> str:
+    if tag not in ORGANISM_TAGS:
+        raise SithError(f"unknown organism tag {tag!r}; shipped tags: {', '.join(ORGANISM_TAGS)}")
+    return tag
+
+
+def organism_config(tag: str = ORGANISM_TAG) -> dict:
     """The organism's open_clip model config with its ``"sith"`` section (a fresh copy)."""
-    return json.loads(asset_path(CONFIG_FILE).read_text())
+    return json.loads(asset_path(config_file(_check_tag(tag))).read_text())
 
 
-def build_organism(pretrained: bool = True) -> open_clip.CLIP:
-    """The organism as an open_clip ``CLIP`` in eval mode, float32.
+def build_organism(pretrained: bool = True, tag: str = ORGANISM_TAG) -> open_clip.CLIP:
+    """The organism ``tag`` as an open_clip ``CLIP`` in eval mode, float32.
 
     Args:
         pretrained: load the shipped weights; ``False`` gives the same architecture
             with open_clip's random initialisation.
+        tag: which shipped organism (:data:`sith.organism.ORGANISM_TAGS`).
 
     Raises:
         SithError: if the assets are missing or do not match the architecture.
     """
-    cfg = organism_config()
+    cfg = organism_config(tag)
     model = build_model(cfg)
     if pretrained:
         from safetensors.torch import load_file
 
-        state = load_file(str(asset_path(WEIGHTS_FILE)))
+        state = load_file(str(asset_path(weights_file(tag))))
         try:
             model.load_state_dict({k: v.float() for k, v in state.items()})
         except RuntimeError as exc:
-            raise SithError(f"organism weights do not match {CONFIG_FILE} "
+            raise SithError(f"organism weights do not match {config_file(tag)} "
                             f"({str(exc).splitlines()[0][:100]}); reinstall sith") from None
     return model.float().eval()
 
 
-def organism_encoders(model: torch.nn.Module | None = None) -> Encoders:
-    """:class:`~sith.organism.zeroshot.Encoders` for the organism (or an edited copy of it),
-    with the shipped normalisation, context length and image size."""
-    sith_cfg = organism_config()["sith"]
+def organism_encoders(model: torch.nn.Module | None = None, tag: str = ORGANISM_TAG) -> Encoders:
+    """:class:`~sith.organism.zeroshot.Encoders` for the organism ``tag`` (or an edited copy
+    of it), with the shipped normalisation, context length and image size."""
+    sith_cfg = organism_config(tag)["sith"]
     return clip_encoders(
-        build_organism() if model is None else model, mean=sith_cfg["image_mean"],
+        build_organism(tag=tag) if model is None else model, mean=sith_cfg["image_mean"],
         std=sith_cfg["image_std"], context_length=sith_cfg["context_length"],
         image_size=sith_cfg["image_size"],
     )
 
 
 def export_organism(
-    checkpoint: str | Path, *, out_dir: str | Path = ASSET_DIR,
+    checkpoint: str | Path, *, out_dir: str | Path = ASSET_DIR, tag: str = ORGANISM_TAG,
     measured: dict | None = None, measured_by: str = "",
 ) -> Path:
-    """Write ``organism-v1.safetensors`` (fp16) and ``organism-v1.json`` from a training
+    """Write ``organism-{tag}.safetensors`` (fp16) and ``organism-{tag}.json`` from a training
     checkpoint made by :func:`sith.organism.train.train`; returns the json path."""
     from safetensors.torch import save_file
 
@@ -97,14 +117,15 @@ def export_organism(
     tc = state["train_config"]
     out = Path(out_dir)
     weights = {k: v.detach().to(torch.float16).contiguous() for k, v in state["model"].items()}
-    atomic_write(out / WEIGHTS_FILE, lambda p: save_file(weights, str(p)))
+    atomic_write(out / weights_file(tag), lambda p: save_file(weights, str(p)))
     cfg = dict(state["model_config"])
     cfg["sith"] = {
-        "name": ORGANISM_NAME, "tag": ORGANISM_TAG, "image_size": tc["image_size"],
+        "name": ORGANISM_NAME, "tag": tag, "image_size": tc["image_size"],
         "image_mean": state["image_mean"], "image_std": state["image_std"],
         "context_length": tc["context_length"], "seed": tc["seed"],
         "generator_version": state["generator_version"], "steps": state["step"],
         "training_time_s": round(float(state["elapsed_s"]), 1), "train_config": tc,
         "measured": measured or {}, "measured_by": measured_by,
+        "init_from": state.get("init_from", ""),
     }
-    return save_json(cfg, out / CONFIG_FILE)
+    return save_json(cfg, out / config_file(tag))

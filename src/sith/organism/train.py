@@ -23,7 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from sith.errors import SithError
 from sith.io import load_pt, save_pt
-from sith.organism.captions import make_captions, positives
+from sith.organism.captions import DEFAULT_RATES, make_captions, positives
 from sith.organism.world import (
     FACTORS,
     GENERATOR_VERSION,
@@ -76,6 +76,9 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 100
     threads: int = 2
+    caption_rates: dict[str, float] = field(default_factory=dict)
+    """Overrides of :data:`sith.organism.captions.DEFAULT_RATES` (how often a caption
+    names each factor); empty = the defaults (organism-v1's run)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "twin_factors", tuple(self.twin_factors))
@@ -102,6 +105,10 @@ def _typed(name: str, value: object, default: object) -> object:
         ok, want = isinstance(value, int) and not isinstance(value, bool), "an integer"
     elif isinstance(default, float):
         ok, want = isinstance(value, int | float) and not isinstance(value, bool), "a number"
+    elif isinstance(default, dict):
+        ok = isinstance(value, dict) and all(
+            isinstance(x, int | float) and not isinstance(x, bool) for x in value.values())
+        want = 'a JSON object of numbers, e.g. {"size": 0.8}'
     elif isinstance(default, tuple):
         ok, want = isinstance(value, list | tuple) and all(isinstance(x, str) for x in value), "a list"
         value = tuple(value) if ok else value  # type: ignore[arg-type]
@@ -138,6 +145,11 @@ def _validate(c: TrainConfig) -> None:
     if bad or not c.twin_factors:
         raise SithError(f"twin_factors {list(c.twin_factors)} invalid; choose a non-empty "
                         f"subset of {list(TWIN_FACTORS)}")
+    unknown = sorted(set(c.caption_rates) - set(DEFAULT_RATES))
+    if unknown:
+        raise SithError(f"caption_rates keys {unknown} unknown; choose from {sorted(DEFAULT_RATES)}")
+    if any(not 0.0 <= float(v) <= 1.0 for v in c.caption_rates.values()):
+        raise SithError(f"caption_rates must be probabilities in [0, 1], got {c.caption_rates}")
     if not c.lr > 0 or c.weight_decay < 0 or c.warmup < 0:
         raise SithError("lr must be > 0, weight_decay and warmup >= 0; fix the TrainConfig")
 
@@ -228,9 +240,9 @@ def make_batch(config: TrainConfig, step: int) -> tuple[np.ndarray, list[str], n
     images = render(labels, rng, image_size=config.image_size)
     paired = {k: np.concatenate([base[k][:h], twin[k]]) for k in base}
     rest = {k: base[k][h:] for k in base}
-    rates = {_TWIN_RATE[f]: 1.0 for f in config.twin_factors}
+    rates = {**config.caption_rates, **{_TWIN_RATE[f]: 1.0 for f in config.twin_factors}}
     cap_p, men_p = make_captions(paired, rng, rates=rates)
-    cap_r, men_r = make_captions(rest, rng)
+    cap_r, men_r = make_captions(rest, rng, rates=config.caption_rates)
     # reorder captions to match images: [paired originals, rest, twins]
     captions = cap_p[:h] + cap_r + cap_p[h:]
     mentions = {k: np.concatenate([men_p[k][:h], men_r[k], men_p[k][h:]]) for k in men_p}
@@ -277,14 +289,41 @@ def _load_resume(path: Path, config: TrainConfig) -> dict | None:
     return state
 
 
+def load_init(path: str | Path) -> dict:
+    """A warm start for :func:`train`: ``{"model", "image_mean", "image_std", "source"}`` from
+    a training checkpoint, or from an exported organism (``organism-*.safetensors`` with its
+    ``.json`` beside it; the weights are widened from fp16 to fp32)."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        meta = path.with_suffix(".json")
+        if not meta.is_file():
+            raise SithError(f"{path} has no {meta.name} beside it; pass a training checkpoint "
+                            "or an exported organism with its json")
+        sith_cfg = json.loads(meta.read_text())["sith"]
+        model = {k: v.float() for k, v in load_file(str(path)).items()}
+        return {"model": model, "image_mean": sith_cfg["image_mean"],
+                "image_std": sith_cfg["image_std"],
+                "source": f"{sith_cfg['name']}:{sith_cfg['tag']}"}
+    state = load_pt(path, what="organism checkpoint")
+    return {"model": state["model"], "image_mean": state["image_mean"],
+            "image_std": state["image_std"], "source": str(path.name)}
+
+
 def train(config: TrainConfig, *, out_dir: str | Path, resume: bool = True,
-          progress: bool = True) -> Path:
+          progress: bool = True, init_from: str | Path | None = None) -> Path:
     """Train the organism; returns the path of the final checkpoint.
 
     Writes ``out_dir/checkpoint.pt`` (a dict: ``model``, ``optimizer``, ``step``,
     ``train_config``, ``model_config``, ``image_mean``, ``image_std``, ``elapsed_s``,
-    ``generator_version``) every ``checkpoint_every`` steps and at the end, and appends
-    one JSON line per 25 steps to ``out_dir/log.jsonl``.
+    ``generator_version``, ``init_from``) every ``checkpoint_every`` steps and at the end,
+    and appends one JSON line per 25 steps to ``out_dir/log.jsonl``.
+
+    ``init_from`` (:func:`load_init`) starts from trained weights instead of a random
+    initialisation (continued training with another caption mix or schedule); the
+    normalisation constants come with them. Steps, warm-up and schedule are those of
+    ``config``; the optimizer state starts fresh.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -300,8 +339,18 @@ def train(config: TrainConfig, *, out_dir: str | Path, resume: bool = True,
         opt.load_state_dict(state["optimizer"])
         start, elapsed = int(state["step"]), float(state["elapsed_s"])
         mean, std = state["image_mean"], state["image_std"]
-    else:
+        init_source = state.get("init_from", "")
+    elif init_from is not None:
+        init = load_init(init_from)
+        try:
+            model.load_state_dict(init["model"])
+        except RuntimeError as exc:
+            raise SithError(f"{init_from} does not match the TrainConfig's architecture "
+                            f"({str(exc).splitlines()[0][:100]})") from None
         start, elapsed = 0, 0.0
+        mean, std, init_source = init["image_mean"], init["image_std"], init["source"]
+    else:
+        start, elapsed, init_source = 0, 0.0, ""
         mean, std = image_stats(config.seed, image_size=config.image_size)
 
     def snapshot(step: int) -> None:
@@ -309,6 +358,7 @@ def train(config: TrainConfig, *, out_dir: str | Path, resume: bool = True,
             "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
             "train_config": config.to_dict(), "model_config": mcfg, "image_mean": mean,
             "image_std": std, "elapsed_s": elapsed, "generator_version": GENERATOR_VERSION,
+            "init_from": init_source,
         }, ckpt)
 
     model.train()

@@ -1,0 +1,63 @@
+"""Candidate successors of the shipped organism (issue 11, item 6), trained and scored alike.
+
+v1 misses issue 11's grounded goal (docs/organism.md): few components are named by shape or
+size words, and the bird-named ones do not respond to birds. Each candidate changes the
+recipe in a stated way; after training it is evaluated zero-shot (as run_final.py) and
+written to ``OUT/eval.json``, then exported to ``OUT/export/organism-{tag}.*``. Whether it
+replaces v1 is decided by ``experiments/organism/accept.py`` (criteria fixed beforehand),
+never here.
+
+* ``warm``: v1's weights + 800 steps at lr 3e-4 on fresh batches (seed 1) whose captions
+  name every learned factor more often (object 0.95, size/colour 0.85, background 0.75).
+* ``heads16``: from scratch, 16 heads of width 8 in the same 128-wide tower (same compute,
+  twice the heads, rank 8 each), captions naming size 80% and the object 95%, 1400 steps.
+
+Run (background; warm ~30 min, heads16 ~55 min on 2 CPU cores):
+    OMP_WAIT_POLICY=PASSIVE setsid nohup python experiments/organism/candidates.py NAME OUT > OUT.log 2>&1 &
+    python experiments/organism/accept.py OUT/export/organism-v2.safetensors OUT/accept.json
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+from run_final import evaluate_checkpoint
+
+from sith.io import save_json
+from sith.organism.model import asset_path, export_organism
+from sith.organism.train import TrainConfig, train
+
+CANDIDATES: dict[str, tuple[TrainConfig, str | None]] = {
+    "warm": (TrainConfig(
+        steps=800, batch_size=128, lr=3e-4, warmup=50, threads=2, seed=1,
+        hard_negative_frac=0.375, twin_factors=("shape", "shape", "size", "bird"),
+        caption_rates={"object": 0.95, "size": 0.85, "color": 0.85, "background": 0.75},
+    ), "organism-v1.safetensors"),
+    "heads16": (TrainConfig(
+        steps=1400, batch_size=128, lr=1e-3, warmup=100, threads=2, seed=0, vision_heads=16,
+        hard_negative_frac=0.375, twin_factors=("shape", "shape", "size", "bird"),
+        caption_rates={"object": 0.95, "size": 0.8},
+    ), None),
+}
+TAG = "v2"
+
+if __name__ == "__main__":
+    if len(sys.argv) < 3 or sys.argv[1] not in CANDIDATES:
+        sys.exit(f"usage: candidates.py {{{'|'.join(CANDIDATES)}}} OUT [--eval-only]")
+    name, out = sys.argv[1], Path(sys.argv[2])
+    config, init = CANDIDATES[name]
+    t0 = time.time()
+    if "--eval-only" not in sys.argv:
+        train(config, out_dir=out, init_from=asset_path(init) if init else None)
+    torch.set_num_threads(2)
+    res = evaluate_checkpoint(out / "checkpoint.pt")
+    print(json.dumps(res, indent=1), flush=True)
+    save_json(res, out / "eval.json")
+    export_organism(out / "checkpoint.pt", out_dir=out / "export", tag=TAG, measured=res,
+                    measured_by=f"python experiments/organism/candidates.py {name} OUT "
+                                "(zeroshot.evaluate, n=400 per factor, seed EVAL_SEED)")
+    print(f"done in {time.time() - t0:.0f}s", flush=True)
