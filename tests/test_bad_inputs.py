@@ -180,6 +180,21 @@ BEFORE_MODEL = [
         "steps",
     ),
     _case(
+        "organism train --init-from missing",
+        ["organism", "train", "--init-from", "{root}/none.safetensors", "--out-dir", "{root}/run"],
+        "none.safetensors",
+    ),
+    _case(
+        "organism train caption_rates bad",
+        ["organism", "train", "--set", "caption_rates=0.5", "--out-dir", "{root}/run"],
+        "caption_rates",
+    ),
+    _case(
+        "organism export bad tag",
+        ["organism", "export", "{root}/none.pt", "--tag", "../x", "--out-dir", "{root}/exp"],
+        "--tag",
+    ),
+    _case(
         "organism export missing",
         ["organism", "export", "{root}/none.pt", "--out-dir", "{root}/exp"],
         "none.pt",

@@ -72,3 +72,23 @@ def test_organism_dispatch_with_stand_in(monkeypatch, tmp_path) -> None:
     path = save_model(clip, tmp_path / "organism-edit.safetensors")
     again = load_clip("sith-organism", str(path))
     assert calls[-1] is False and again.info.fingerprint == clip.info.fingerprint
+
+
+def test_exported_organism_is_built_from_its_own_config(organism, tmp_path) -> None:
+    """The head count is invisible in a state dict: an exported organism's json decides it,
+    while a bare checkpoint of the same weights gets the shipped architecture."""
+    import json
+    import shutil
+
+    from sith.organism.model import asset_path, config_file, organism_config, weights_file
+
+    cfg = organism_config()
+    cfg["vision_cfg"]["head_width"] = cfg["vision_cfg"]["width"] // 16  # 16 heads, same shapes
+    exported = tmp_path / weights_file("v9")
+    shutil.copy(asset_path(weights_file()), exported)
+    exported.with_suffix(".json").write_text(json.dumps(cfg))
+    assert load_clip("sith-organism", str(exported)).weights.n_heads == 16
+    bare = tmp_path / "bare.safetensors"
+    shutil.copy(asset_path(weights_file()), bare)
+    assert load_clip("sith-organism", str(bare)).weights.n_heads == organism.weights.n_heads == 8
+    assert config_file("v9") == exported.with_suffix(".json").name

@@ -44,7 +44,15 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a TrainConfig field, e.g. --set steps=200 --set vision_layers=4",
+        help="override a TrainConfig field, e.g. --set steps=200 --set vision_layers=4 "
+        "--set 'caption_rates={\"size\": 0.8}'",
+    )
+    t.add_argument(
+        "--init-from",
+        type=Path,
+        default=None,
+        help="start from these weights (a training checkpoint or an exported organism-*.safetensors) "
+        "instead of a random initialisation",
     )
     t.add_argument(
         "--no-resume", action="store_true", help="start from step 0 even if --out-dir holds a checkpoint"
@@ -60,6 +68,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     x.add_argument(
         "--out-dir", type=Path, default=None, help="default: the package's assets folder"
     )
+    x.add_argument("--tag", default=None, help="the exported organism's tag (default: the shipped default)")
     x.set_defaults(func=run_export)
 
     e = osub.add_parser(
@@ -116,16 +125,21 @@ def run_train(args: argparse.Namespace) -> int:
     from sith.organism.train import TrainConfig, train
 
     config = TrainConfig.from_dict(dict(args.set))
-    print(train(config, out_dir=args.out_dir, resume=not args.no_resume, progress=progress(args)))
+    print(train(config, out_dir=args.out_dir, resume=not args.no_resume, progress=progress(args),
+                init_from=args.init_from))
     return 0
 
 
 def run_export(args: argparse.Namespace) -> int:
+    from sith.organism import ORGANISM_TAG
     from sith.organism.model import ASSET_DIR, export_organism
 
+    tag = args.tag or ORGANISM_TAG
+    if not tag.replace("-", "").replace("_", "").isalnum():
+        raise SithError(f"--tag {tag!r} must be letters, digits, '-' or '_' (it names the files)")
     print(
         export_organism(
-            args.checkpoint, out_dir=args.out_dir or ASSET_DIR, measured_by="sith organism export"
+            args.checkpoint, out_dir=args.out_dir or ASSET_DIR, tag=tag, measured_by="sith organism export"
         )
     )
     return 0

@@ -2,7 +2,9 @@
 
 ``load_clip("sith-organism", tag)``: ``tag`` is a shipped tag (``ORGANISM_TAGS``),
 ``""``/``"none"`` (the same architecture, randomly initialised) or a checkpoint file
-(e.g. an edited organism written by :func:`sith.load.save_model`). The organism is an
+(e.g. an edited organism written by :func:`sith.load.save_model`; an exported organism,
+``organism-{tag}.safetensors`` with its ``.json`` beside it, is built from that json's
+architecture and normalisation). The organism is an
 open_clip ``CLIP`` (:func:`sith.organism.model.build_organism`), so the open_clip
 backend does everything after loading; its image normalisation, context length and
 image size come from the shipped config.
@@ -20,6 +22,7 @@ from sith.load.registry import Loader, is_none_tag, register_loader
 from sith.load.writeback import is_checkpoint_path, load_checkpoint_into
 from sith.organism import ORGANISM_NAME, ORGANISM_TAG, ORGANISM_TAGS
 from sith.organism import model as organism_model
+from sith.organism.train import build_model
 
 
 def load_organism(model_name: str, pretrained: str | None, device: torch.device) -> LoadedClip:
@@ -31,12 +34,16 @@ def load_organism(model_name: str, pretrained: str | None, device: torch.device)
             f"unknown pretrained tag {tag!r} for {ORGANISM_NAME}; valid tags: "
             f"{', '.join(ORGANISM_TAGS)} (or none, or a checkpoint file)"
         )
+    exported = organism_model.exported_config(path) if path else None
     shipped = tag if tag in ORGANISM_TAGS else ORGANISM_TAG  # random/checkpoint: the default's config
-    model = organism_model.build_organism(pretrained=(tag in ORGANISM_TAGS), tag=shipped)
+    if exported is not None:  # an exported organism: its own architecture and normalisation
+        model = build_model(exported).float().eval()
+    else:
+        model = organism_model.build_organism(pretrained=(tag in ORGANISM_TAGS), tag=shipped)
     check_architecture(model, ORGANISM_NAME)
     if path:
         load_checkpoint_into(model, path, ORGANISM_NAME)
-    cfg = organism_model.organism_config(shipped).get("sith", {})
+    cfg = (exported or organism_model.organism_config(shipped)).get("sith", {})
     mean, std = cfg.get("image_mean"), cfg.get("image_std")
     return wrap_open_clip(
         model,

@@ -69,6 +69,24 @@ def organism_config(tag: str = ORGANISM_TAG) -> dict:
     return json.loads(asset_path(config_file(_check_tag(tag))).read_text())
 
 
+def exported_config(weights: str | Path) -> dict | None:
+    """The config of an exported organism (``organism-*.json`` beside its ``.safetensors``,
+    as :func:`export_organism` writes them), or None for any other checkpoint.
+
+    The head count is not visible in a state dict's shapes, so a checkpoint exported with
+    another architecture must be built from its own config, not the shipped one.
+    """
+    meta = Path(weights).with_suffix(".json")
+    if Path(weights).suffix != ".safetensors" or not meta.is_file():
+        return None
+    try:
+        cfg = json.loads(meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    ok = isinstance(cfg, dict) and {"embed_dim", "vision_cfg", "text_cfg", "sith"} <= set(cfg)
+    return cfg if ok and cfg["sith"].get("name") == ORGANISM_NAME else None
+
+
 def build_organism(pretrained: bool = True, tag: str = ORGANISM_TAG) -> open_clip.CLIP:
     """The organism ``tag`` as an open_clip ``CLIP`` in eval mode, float32.
 

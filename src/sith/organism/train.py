@@ -294,6 +294,9 @@ def load_init(path: str | Path) -> dict:
     a training checkpoint, or from an exported organism (``organism-*.safetensors`` with its
     ``.json`` beside it; the weights are widened from fp16 to fp32)."""
     path = Path(path)
+    if not path.is_file():
+        raise SithError(f"--init-from {path} not found; pass a training checkpoint.pt or an "
+                        "exported organism-*.safetensors")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -325,6 +328,7 @@ def train(config: TrainConfig, *, out_dir: str | Path, resume: bool = True,
     normalisation constants come with them. Steps, warm-up and schedule are those of
     ``config``; the optimizer state starts fresh.
     """
+    init = load_init(init_from) if init_from is not None else None  # bad input before any write
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     ckpt = out / CHECKPOINT_NAME
@@ -340,8 +344,7 @@ def train(config: TrainConfig, *, out_dir: str | Path, resume: bool = True,
         start, elapsed = int(state["step"]), float(state["elapsed_s"])
         mean, std = state["image_mean"], state["image_std"]
         init_source = state.get("init_from", "")
-    elif init_from is not None:
-        init = load_init(init_from)
+    elif init is not None:
         try:
             model.load_state_dict(init["model"])
         except RuntimeError as exc:
