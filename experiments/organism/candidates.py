@@ -11,8 +11,11 @@ never here.
   name every learned factor more often (object 0.95, size/colour 0.85, background 0.75).
 * ``heads16``: from scratch, 16 heads of width 8 in the same 128-wide tower (same compute,
   twice the heads, rank 8 each), captions naming size 80% and the object 95%, 1400 steps.
+* ``split16``: v1's weights read as 16 heads of width 8 (the state dict is the same; each
+  16-d head becomes two 8-d heads with softmaxes of their own), then ``warm``'s 800 steps
+  and captions: does a finer head split, started from a working model, specialise heads?
 
-Run (background; warm ~30 min, heads16 ~55 min on 2 CPU cores):
+Run (background; warm and split16 ~30 min, heads16 ~55 min on 2 CPU cores):
     OMP_WAIT_POLICY=PASSIVE setsid nohup python experiments/organism/candidates.py NAME OUT > OUT.log 2>&1 &
     python experiments/organism/accept.py OUT/export/organism-v2.safetensors OUT/accept.json
 """
@@ -42,6 +45,11 @@ CANDIDATES: dict[str, tuple[TrainConfig, str | None]] = {
         hard_negative_frac=0.375, twin_factors=("shape", "shape", "size", "bird"),
         caption_rates={"object": 0.95, "size": 0.8},
     ), None),
+    "split16": (TrainConfig(
+        steps=800, batch_size=128, lr=3e-4, warmup=50, threads=2, seed=1, vision_heads=16,
+        hard_negative_frac=0.375, twin_factors=("shape", "shape", "size", "bird"),
+        caption_rates={"object": 0.95, "size": 0.85, "color": 0.85, "background": 0.75},
+    ), "organism-v1.safetensors"),
 }
 TAG = "v2"
 

@@ -1,4 +1,4 @@
-"""Pools: cleaning, download from file:// sources, WordNet/ConceptNet parsers, read_pool errors."""
+"""Pools: download from file:// sources, WordNet/ConceptNet parsers, read_pool errors."""
 
 from __future__ import annotations
 
@@ -10,13 +10,8 @@ from pathlib import Path
 import pytest
 
 from sith.encode import pools
-from sith.encode.pools import (
-    POOLS,
-    clean_concepts,
-    download_dictionary,
-    parse_conceptnet,
-    read_pool,
-)
+from sith.encode.pool_formats import parse_conceptnet
+from sith.encode.pools import POOLS, download_dictionary, read_pool
 from sith.errors import SithError
 from sith.io import sha256_text
 
@@ -33,18 +28,6 @@ def _write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def test_clean_concepts_rules() -> None:
-    raw = ["  Dog ", "dog", "# a comment", "", "   ", "hot\t\tdog", "Hot Dog", "a\x00b", "Café",
-           "cat"]
-    assert clean_concepts(raw) == ["dog", "hot dog", "a b", "café", "cat"]
-
-
-def test_clean_is_idempotent() -> None:
-    once = clean_concepts(["  A  B ", "c\u200bd", "ＡＢＣ"])
-    assert clean_concepts(once) == once
-    assert once == ["a b", "c d", "abc"]
 
 
 @pytest.mark.parametrize("name", ["laion", "efros"])

@@ -2,14 +2,8 @@
 
 from sith.encode.atoms import ATOM_MODES, SEED_ATOM_MODE, concept_atom, dictionary_atoms
 from sith.encode.images import compute_image_mean, iter_images, load_image_mean, save_image_mean
-from sith.encode.pools import (
-    POOLS,
-    Pool,
-    PoolSource,
-    clean_concepts,
-    download_dictionary,
-    read_pool,
-)
+from sith.encode.pool_formats import clean_concepts
+from sith.encode.pools import POOLS, Pool, PoolSource, download_dictionary, read_pool
 from sith.encode.text import EncodedPool, encode_pool, load_encoded
 
 __all__ = [
