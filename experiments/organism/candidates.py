@@ -14,6 +14,11 @@ never here.
 * ``split16``: v1's weights read as 16 heads of width 8 (the state dict is the same; each
   16-d head becomes two 8-d heads with softmaxes of their own), then ``warm``'s 800 steps
   and captions: does a finer head split, started from a working model, specialise heads?
+* ``split16-keep``: ``split16`` without bird twins in the 800 extra steps (twins: shape,
+  shape, size, size). ``split16`` passed the grounding criteria but lost the planted
+  shortcut (worst group 3.6 points below the average, criterion ≥ 5); bird twins teach the
+  bird apart from its habitat, so leaving them out should keep the shortcut. Judged by the
+  same accept.py, then a second draw (image seed 7, null seed 1) with the same thresholds.
 
 Run (background; warm and split16 ~30 min, heads16 ~55 min on 2 CPU cores):
     OMP_WAIT_POLICY=PASSIVE setsid nohup python experiments/organism/candidates.py NAME OUT > OUT.log 2>&1 &
@@ -48,6 +53,11 @@ CANDIDATES: dict[str, tuple[TrainConfig, str | None]] = {
     "split16": (TrainConfig(
         steps=800, batch_size=128, lr=3e-4, warmup=50, threads=2, seed=1, vision_heads=16,
         hard_negative_frac=0.375, twin_factors=("shape", "shape", "size", "bird"),
+        caption_rates={"object": 0.95, "size": 0.85, "color": 0.85, "background": 0.75},
+    ), "organism-v1.safetensors"),
+    "split16-keep": (TrainConfig(
+        steps=800, batch_size=128, lr=3e-4, warmup=50, threads=2, seed=1, vision_heads=16,
+        hard_negative_frac=0.375, twin_factors=("shape", "shape", "size", "size"),
         caption_rates={"object": 0.95, "size": 0.85, "color": 0.85, "background": 0.75},
     ), "organism-v1.safetensors"),
 }
