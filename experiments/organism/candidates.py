@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -39,27 +40,20 @@ from sith.io import save_json
 from sith.organism.model import asset_path, export_organism
 from sith.organism.train import TrainConfig, train
 
+WARM = TrainConfig(
+    steps=800, batch_size=128, lr=3e-4, warmup=50, threads=2, seed=1,
+    hard_negative_frac=0.375, twin_factors=("shape", "shape", "size", "bird"),
+    caption_rates={"object": 0.95, "size": 0.85, "color": 0.85, "background": 0.75},
+)
 CANDIDATES: dict[str, tuple[TrainConfig, str | None]] = {
-    "warm": (TrainConfig(
-        steps=800, batch_size=128, lr=3e-4, warmup=50, threads=2, seed=1,
-        hard_negative_frac=0.375, twin_factors=("shape", "shape", "size", "bird"),
-        caption_rates={"object": 0.95, "size": 0.85, "color": 0.85, "background": 0.75},
-    ), "organism-v1.safetensors"),
-    "heads16": (TrainConfig(
-        steps=1400, batch_size=128, lr=1e-3, warmup=100, threads=2, seed=0, vision_heads=16,
-        hard_negative_frac=0.375, twin_factors=("shape", "shape", "size", "bird"),
+    "warm": (WARM, "organism-v1.safetensors"),
+    "heads16": (replace(
+        WARM, steps=1400, lr=1e-3, warmup=100, seed=0, vision_heads=16,
         caption_rates={"object": 0.95, "size": 0.8},
     ), None),
-    "split16": (TrainConfig(
-        steps=800, batch_size=128, lr=3e-4, warmup=50, threads=2, seed=1, vision_heads=16,
-        hard_negative_frac=0.375, twin_factors=("shape", "shape", "size", "bird"),
-        caption_rates={"object": 0.95, "size": 0.85, "color": 0.85, "background": 0.75},
-    ), "organism-v1.safetensors"),
-    "split16-keep": (TrainConfig(
-        steps=800, batch_size=128, lr=3e-4, warmup=50, threads=2, seed=1, vision_heads=16,
-        hard_negative_frac=0.375, twin_factors=("shape", "shape", "size", "size"),
-        caption_rates={"object": 0.95, "size": 0.85, "color": 0.85, "background": 0.75},
-    ), "organism-v1.safetensors"),
+    "split16": (replace(WARM, vision_heads=16), "organism-v1.safetensors"),
+    "split16-keep": (replace(WARM, vision_heads=16, twin_factors=("shape", "shape", "size", "size")),
+                     "organism-v1.safetensors"),
 }
 TAG = "v2"
 
