@@ -18,9 +18,9 @@ never here.
   shape, size, size). ``split16`` passed the grounding criteria but lost the planted
   shortcut (worst group 3.6 points below the average, criterion ≥ 5); bird twins teach the
   bird apart from its habitat, so leaving them out should keep the shortcut. Judged by the
-  same accept.py, then a second draw (image seed 7, null seed 1) with the same thresholds.
+  same accept.py and, only if it passes, a second draw (image seed 7, null seed 1).
 
-Run (background; warm and split16 ~30 min, heads16 ~55 min on 2 CPU cores):
+Run (background; warm, split16 and split16-keep 20–30 min, heads16 ~55 min on 2 CPU cores):
     OMP_WAIT_POLICY=PASSIVE setsid nohup python experiments/organism/candidates.py NAME OUT > OUT.log 2>&1 &
     python experiments/organism/accept.py OUT/export/organism-v2.safetensors OUT/accept.json
 """
