@@ -2,9 +2,10 @@
 4 layers for a task and for unrelated control tasks, with the fixed a-priori cut-offs.
 
     PYTHONPATH=src python experiments/judges/organism_control.py [--out experiments/judges/results]
+    PYTHONPATH=src python experiments/judges/organism_control.py --score-by lead
 
-Writes ``organism_control.json`` and ``organism_control.md``: per task, how many of the
-components score 1..5 and the five most relevant explanations. Nothing is tuned here.
+Writes ``organism_control{,-lead}.json`` and ``.md``: per task, how many of the components
+score 1..5 and the five most relevant explanations. Nothing is tuned here.
 """
 
 from __future__ import annotations
@@ -32,14 +33,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("experiments/judges/results"))
     ap.add_argument("--data-dir", type=Path, default=Path("data"))
+    ap.add_argument("--score-by", choices=("mean", "lead"), default="mean", help="what the judge bins")
     args = ap.parse_args()
+    stem = "organism_control" + ("" if args.score_by == "mean" else f"-{args.score_by}")
     paths = api.decompose(layers=[2, 3, 4, 5], data_dir=args.data_dir, progress=False)
     decs = [LayerDecomposition.load(p) for p in paths]
     results = {}
     for name, task in TASKS.items():
         rows = []
         for dec in decs:
-            judge = embedding_judge_for(dec, split_concepts(task))
+            judge = embedding_judge_for(dec, split_concepts(task), score_by=args.score_by)
             rows += judge_decomposition(dec, task, judge)
         hist = Counter(r.score for r in rows)
         top = sorted(rows, key=lambda r: -(r.relevance or 0.0))[:5]
@@ -60,7 +63,8 @@ def main() -> None:
                 for r in top
             ],
         }
-    save_json({"tasks": results, "files": [str(p) for p in paths]}, args.out / "organism_control.json")
+    record = {"tasks": results, "files": [str(p) for p in paths], "score_by": args.score_by}
+    save_json(record, args.out / f"{stem}.json")
     lines = [
         "| task | concepts | 1 | 2 | 3 | 4 | 5 | ≥3 | top explanation |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -71,7 +75,7 @@ def main() -> None:
             f"| {name} | {r['task_concepts']} | {s[1]} | {s[2]} | {s[3]} | {s[4]} | {s[5]} | "
             f"{r['n_ge_3']} / {r['n_components']} | {r['top'][0]['explanation']} |"
         )
-    save_text("\n".join(lines) + "\n", args.out / "organism_control.md")
+    save_text("\n".join(lines) + "\n", args.out / f"{stem}.md")
     print("\n".join(lines))
     print(json.dumps({k: v["top"][:3] for k, v in results.items()}, indent=1)[:3000])
 

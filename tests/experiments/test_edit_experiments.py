@@ -122,6 +122,20 @@ def test_nsfw_organism_seed_rule_and_threshold_free_metrics(data_dir, tmp_path, 
     assert set(m) >= {"skull_auc", "skull_best_threshold_acc", "other_factors"}
     assert 0.5 <= m["skull_best_threshold_acc"]["value"] <= 1.0
     assert "skull_auc" in data["verdict"]
+    assert data["config"]["judge"]["score_by"] == "mean"
+
+
+def test_nsfw_lead_score_option_is_recorded_and_classification_refuses_it(data_dir, tmp_path, capsys):
+    out = tmp_path / "nsfw-lead"
+    args = ["--data-dir", str(data_dir), "--n", "12", "--judge-score-by", "lead", *FAST]
+    code, _, err = run_cli(["experiment", "nsfw", *args, "--output-dir", str(out)], capsys)
+    assert code == 0, err
+    data = payload(out, "nsfw")
+    assert data["config"]["judge"]["score_by"] == "lead" and data["config"]["judge_score_by"] == "lead"
+    cls = ["experiment", "classification", *args, "--output-dir", str(tmp_path / "c")]
+    code, _, err = run_cli(cls, capsys)
+    assert code == 2 and "--judge-score-by" in err and err.count("\n") == 1
+    assert not (tmp_path / "c").exists()
 
 
 def test_classification_organism_alpha_rule(data_dir, tmp_path, capsys):

@@ -61,6 +61,13 @@ def test_embedding_judge_cli(decomp, capsys):
     assert by[(0, 0)]["score"] > by[(0, 1)]["score"]
     assert by[(0, 0)]["relevance"] > by[(1, 0)]["relevance"]
     assert by[(1, 1)]["score"] == 1 and all(r["layer"] == 5 for r in rows)
+    lead = ["judge", str(decomp), "--task", "t", "--task-concepts", "water,ocean", "--judge-score-by", "lead"]
+    assert main([*lead, "--json", "-q"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [r["relevance"] for r in rows] == pytest.approx([r["relevance"] for r in by.values()])
+    with pytest.raises(SystemExit) as bad:
+        main([*lead[:-1], "max"])
+    assert bad.value.code == 2 and "invalid choice" in capsys.readouterr().err
 
 
 def test_llm_judge_cli_csv_and_cache(decomp, tmp_path, capsys, monkeypatch, caplog):

@@ -67,3 +67,21 @@ def test_fixed_cutoffs(r, s):
 def test_bad_cutoffs_refused():
     with pytest.raises(SithError, match="cutoffs"):
         EmbeddingJudge(encode, ["water"], cutoffs=(0.5, 0.3, 0.6, 0.7))
+
+
+def test_lead_scores_the_largest_weight_concept_only():
+    # led by a task word, diluted by three unrelated concepts: R_mean is low, lead is the word's match
+    expl = [[("water", 0.4), ("red", 0.3), ("dog", 0.3), ("car", 0.3)], [("red", 0.6), ("water", 0.5)]]
+    mean = EmbeddingJudge(encode, ["water"], reference=list(FAMILY)).relevance(expl, "t")
+    lead = EmbeddingJudge(encode, ["water"], reference=list(FAMILY), score_by="lead").relevance(expl, "t")
+    assert mean.raw == pytest.approx(lead.raw) and mean.mean == pytest.approx(lead.mean)
+    assert mean.lead == pytest.approx(lead.lead)
+    assert lead.lead[0] == pytest.approx(1.0, abs=1e-5)  # the task word itself
+    assert lead.scores[0] == 5 and mean.scores[0] < 3
+    assert lead.lead[1] < DEFAULT_CUTOFFS[0] and lead.scores[1] == 1  # led by an unrelated word
+    assert mean.scores[1] > lead.scores[1]
+
+
+def test_bad_score_by_refused():
+    with pytest.raises(SithError, match="score_by"):
+        EmbeddingJudge(encode, ["water"], score_by="max")

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from sith.cli.common import add_model_args, flat_layers, parse_layers, progress
-from sith.cli.judge import add_llm_args, llm_judge_from_args
+from sith.cli.judge import add_llm_args, add_score_by_arg, llm_judge_from_args
 
 NAMES = ("fidelity", "spurious", "nsfw", "classification")
 DATASETS = ("organism", "waterbirds", "visu", "flowers102", "dtd", "fgvc_aircraft", "imagefolder")
@@ -50,6 +50,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         default=None,
         help="comma-separated concepts of the judged task (embedding judge; default per experiment)",
     )
+    add_score_by_arg(p)
     p.add_argument("--seeds", type=int, default=3, help="fresh image seeds on the organism (default 3)")
     p.add_argument("--n", type=int, default=200, help="images per organism measurement (default 200)")
     p.add_argument("--draws", type=int, default=5, help="random-control draws (default 5)")
@@ -97,6 +98,7 @@ def run_experiment(args: argparse.Namespace) -> int:
         layers=tuple(layers) if layers else None,
         dictionary=args.dictionary,
         task_concepts=tuple(split_concepts(args.task_concepts)) if args.task_concepts else None,
+        judge_score_by=args.judge_score_by,
         progress=progress(args),
         command="sith " + shlex.join(sys.argv[1:]) if sys.argv else "",
     )
@@ -105,6 +107,10 @@ def run_experiment(args: argparse.Namespace) -> int:
     if args.name == "classification" and judge is not None:
         raise SithError(
             "sith experiment classification uses the paper's relevance R (embedding); drop --judge llm"
+        )
+    if args.name == "classification" and args.judge_score_by != "mean":
+        raise SithError(
+            "sith experiment classification uses the relevance R, not a 1-5 score; drop --judge-score-by"
         )
     ws = workspace(
         args.model_name, args.pretrained, data_dir=args.data_dir, device=args.device, progress=progress(args)

@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         default=None,
         help="embedding judge: comma-separated task concepts (default: --task split at commas)",
     )
+    add_score_by_arg(p)
     add_llm_args(p)
     p.add_argument("--device", default="cpu", help="torch device for the embedding judge's text tower")
     fmt = p.add_mutually_exclusive_group()
@@ -33,6 +34,16 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     fmt.add_argument("--csv", action="store_true", help="CSV instead of a table")
     p.add_argument("--output", type=Path, default=None, help="write to a file instead of stdout")
     p.set_defaults(func=run_judge)
+
+
+def add_score_by_arg(p: argparse.ArgumentParser) -> None:
+    """The embedding judge's ``--judge-score-by`` flag (docs/judges.md)."""
+    p.add_argument(
+        "--judge-score-by",
+        choices=("mean", "lead"),
+        default="mean",
+        help="embedding judge: bin R_mean (default) or the leading concept's match (lead)",
+    )
 
 
 def add_llm_args(p: argparse.ArgumentParser) -> None:
@@ -88,7 +99,7 @@ def run_judge(args: argparse.Namespace) -> int:
         judge = llm_judge_from_args(args, args.file.parent / "judge-cache.json")
     else:
         concepts = None if args.task_concepts is None else split_concepts(args.task_concepts)
-        judge = embedding_judge_for(dec, concepts, device=args.device)
+        judge = embedding_judge_for(dec, concepts, device=args.device, score_by=args.judge_score_by)
     rows = judge_decomposition(dec, args.task, judge)
     text = format_judged(rows, "json" if args.json else "csv" if args.csv else "table")
     if args.output:

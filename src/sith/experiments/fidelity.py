@@ -189,7 +189,7 @@ def run(
     themes = themes or (organism_themes() if is_organism else GENERIC_THEMES)
     reference = list(encoded.concepts)
     world = world_activations(ws.clip, list(configs[0].layers), configs[0].rank) if is_organism else None
-    judge = judge or embedding_judge(ws.clip, reference)
+    judge = judge or embedding_judge(ws.clip, reference, opts.judge_score_by)
     rows = []
     gen = torch.Generator().manual_seed(0)
     comp = {

@@ -156,7 +156,7 @@ def run(ws: Any, opts: Options, out_dir: Path, judge: Judge | None = None) -> di
         primary = PRIMARY_VISU
         shown = [f"{d}_R@{k}" for d in ("t2i", "i2t", "unsafe_t2i", "unsafe_i2t") for k in (1, 10)]
     analysis = analyse(ws, layers=opts.layers, dictionary=opts.dictionary)
-    judge = judge or embedding_judge(ws.clip, analysis.reference())
+    judge = judge or embedding_judge(ws.clip, analysis.reference(), opts.judge_score_by)
     design = EditDesign(task_for(opts.dataset, opts.task_concepts), UNRELATED, seed_rule, 0.0, opts.draws)
     conditions, record = judged_conditions(analysis, judge, design)
     return finish(

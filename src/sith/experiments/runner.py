@@ -158,7 +158,12 @@ def organism_seeds(count: int) -> list[int]:
 def judge_record(judge: Judge) -> dict[str, Any]:
     """The judge's configuration for the results file."""
     if isinstance(judge, EmbeddingJudge):
-        return {"kind": "embedding", "cutoffs": list(judge.cutoffs), "center": judge.center}
+        return {
+            "kind": "embedding",
+            "cutoffs": list(judge.cutoffs),
+            "center": judge.center,
+            "score_by": judge.score_by,
+        }
     return {
         "kind": type(judge).__name__,
         "model": getattr(judge, "model", None),

@@ -9,7 +9,7 @@ Public API::
     Task(name, question, concepts)         a judge task: question (LLM judge), concepts (embedding judge)
     Analysis(ws, config, decompositions)    .components .explanations() .reference() .atoms()
     analyse(ws, **options) -> Analysis      decompositions of the seed recipe (cached files reused)
-    embedding_judge(clip, reference)        EmbeddingJudge on the model's own text tower
+    embedding_judge(clip, reference, score_by)  EmbeddingJudge on the model's own text tower
     judge_components(judge, analysis, task) -> Judged(scores (n,), relevance (n,) | None)
 """
 
@@ -118,9 +118,9 @@ def text_encoder(clip: Any) -> CachedTextEncoder:
     return CachedTextEncoder(clip)
 
 
-def embedding_judge(clip: Any, reference: list[str]) -> EmbeddingJudge:
+def embedding_judge(clip: Any, reference: list[str], score_by: str = "mean") -> EmbeddingJudge:
     """The offline judge on ``clip``'s text tower, centred on ``reference`` (docs/judges.md)."""
-    return EmbeddingJudge(text_encoder(clip), None, reference=reference)
+    return EmbeddingJudge(text_encoder(clip), None, reference=reference, score_by=score_by)
 
 
 @dataclass(frozen=True)
@@ -173,6 +173,7 @@ class Options:
         layers: analysed layers (None: the last 4).
         dictionary: concept pool name or text file (None: the model's default).
         task_concepts: the embedding judge's task concepts (None: the experiment's default).
+        judge_score_by: what the embedding judge bins, ``mean`` (default) or ``lead`` (docs/judges.md).
         progress: progress bars.
         command: the command line, recorded in the results.
     """
@@ -188,6 +189,7 @@ class Options:
     layers: tuple[int, ...] | None = None
     dictionary: str | None = None
     task_concepts: tuple[str, ...] | None = None
+    judge_score_by: str = "mean"
     progress: bool = True
     command: str = ""
 

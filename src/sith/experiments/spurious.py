@@ -136,7 +136,7 @@ def run(ws: Any, opts: Options, out_dir: Path, judge: Judge | None = None) -> di
             opts.root, ws.data_dir, opts.split, opts.batch_size, opts.n_boot, opts.progress
         )
     analysis = analyse(ws, layers=opts.layers, dictionary=opts.dictionary)
-    judge = judge or embedding_judge(ws.clip, analysis.reference())
+    judge = judge or embedding_judge(ws.clip, analysis.reference(), opts.judge_score_by)
     design = EditDesign(task_for(opts.dataset, opts.task_concepts), UNRELATED, zero_rule(3), 0.0, opts.draws)
     conditions, record = judged_conditions(analysis, judge, design)
     groups = list(GROUPS) if opts.dataset == "organism" else list(measure.dataset.group_names)

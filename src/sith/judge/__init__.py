@@ -3,17 +3,18 @@
 Public API::
 
     Judge                      protocol: score(explanations, task) -> list[int]  (1..5)
-    EmbeddingJudge(encode, task_concepts=None, *, reference=None, center=True, cutoffs=DEFAULT_CUTOFFS)
-        .relevance(explanations, task) -> Relevance(raw, mean, scores);  .score(...)
+    EmbeddingJudge(encode, task_concepts=None, *, reference=None, center=True, cutoffs=DEFAULT_CUTOFFS,
+                   score_by="mean")        # score_by: one of SCORE_BY (mean | lead)
+        .relevance(explanations, task) -> Relevance(raw, mean, lead, scores);  .score(...)
     LLMJudge(base_url=..., model=..., api_key=None, key_env="OPENAI_API_KEY", cache_path=None,
              max_calls=None, concurrency=4, retries=4, parse_retries=2, backoff_s=1.0, ...)
         .plan(explanations, task) -> CallPlan;  .score(...);  .calls_made
     judge_file(path, task, judge) -> list[JudgedComponent];  format_judged(rows, fmt)
-    embedding_judge_for(decomposition, task_concepts, device=...) -> EmbeddingJudge
+    embedding_judge_for(decomposition, task_concepts, device=..., score_by="mean") -> EmbeddingJudge
 """
 
 from sith.judge.base import MAX_SCORE, MIN_SCORE, Explanation, Judge, positive_sorted, split_concepts
-from sith.judge.embedding import DEFAULT_CUTOFFS, EmbeddingJudge, Relevance, score_from_mean
+from sith.judge.embedding import DEFAULT_CUTOFFS, SCORE_BY, EmbeddingJudge, Relevance, score_from_mean
 from sith.judge.llm import CallPlan, LLMJudge
 from sith.judge.prompt import SYSTEM_PROMPT, USER_TEMPLATE, build_messages, parse_answer
 from sith.judge.run import (
@@ -26,6 +27,7 @@ from sith.judge.run import (
 
 __all__ = [
     "DEFAULT_CUTOFFS",
+    "SCORE_BY",
     "MAX_SCORE",
     "MIN_SCORE",
     "SYSTEM_PROMPT",

@@ -27,6 +27,13 @@ means, never tuned on results (:data:`DEFAULT_CUTOFFS`):
 ====================  =====  ==========================================
 
 An explanation with no positive weight gets R = 0 and score 1.
+
+``score_by="lead"`` (a named option, not the default) bins ``lead = max_t cos(a_1, t)``
+instead — the best-match cosine of the explanation's largest-weight concept, the concept the
+grounded validation's top-concept rule reads (docs/grounding.md) — with the same cut-offs. R_mean
+dilutes a component led by a task word with its other K − 1 concepts (on the organism
+"hazard 0.56; green diamond 0.45; amber hexagon 0.43; …" has R_mean 0.23, score 2);
+docs/judges.md compares the two.
 """
 
 from __future__ import annotations
@@ -42,16 +49,20 @@ from sith.judge.base import MIN_SCORE, Explanation, check_task, positive_sorted,
 
 #: Lower bounds of ``R_mean`` for scores 2, 3, 4, 5 (see the module docstring).
 DEFAULT_CUTOFFS: tuple[float, float, float, float] = (0.15, 0.30, 0.50, 0.70)
+#: What the 1–5 score bins: ``mean`` (R_mean, default) or ``lead`` (the leading concept's match).
+SCORE_BY: tuple[str, ...] = ("mean", "lead")
 
 TextEncode = Callable[[list[str]], Tensor]
 
 
 @dataclass(frozen=True)
 class Relevance:
-    """Per explanation: ``raw`` R, ``mean`` R_mean = R / Σw, and the 1–5 ``scores``."""
+    """Per explanation: ``raw`` R, ``mean`` R_mean = R / Σw, ``lead`` the largest-weight
+    concept's best-match cosine, and the 1–5 ``scores`` (binned from ``mean`` or ``lead``)."""
 
     raw: list[float]
     mean: list[float]
+    lead: list[float]
     scores: list[int]
 
 
@@ -71,8 +82,11 @@ def score_from_mean(r_mean: float, cutoffs: Sequence[float] = DEFAULT_CUTOFFS) -
     return MIN_SCORE + sum(r_mean >= c for c in cutoffs)
 
 
-def explanation_relevance(weights: Tensor, concept_emb: Tensor, task_emb: Tensor) -> tuple[float, float]:
-    """``(R, R_mean)`` for one explanation.
+def explanation_relevance(
+    weights: Tensor, concept_emb: Tensor, task_emb: Tensor
+) -> tuple[float, float, float]:
+    """``(R, R_mean, lead)`` for one explanation (``lead``: the best match of the concept with
+    the largest weight).
 
     Args:
         weights: ``(K,)`` positive concept weights ``w_k``.
@@ -80,10 +94,10 @@ def explanation_relevance(weights: Tensor, concept_emb: Tensor, task_emb: Tensor
         task_emb: ``(T, e)`` unit task-concept embeddings ``t``.
     """
     if weights.numel() == 0:
-        return 0.0, 0.0
+        return 0.0, 0.0, 0.0
     best = (concept_emb @ task_emb.T).max(dim=1).values
     raw = float((weights * best).sum())
-    return raw, raw / float(weights.sum())
+    return raw, raw / float(weights.sum()), float(best[int(weights.argmax())])
 
 
 class EmbeddingJudge:
@@ -96,6 +110,7 @@ class EmbeddingJudge:
             the scored concepts plus the task concepts; ``center=False`` turns centring off.
         cutoffs: lower bounds of ``R_mean`` for scores 2..5 (default :data:`DEFAULT_CUTOFFS`).
         batch_size: strings per ``encode`` call.
+        score_by: ``mean`` (bin R_mean; default) or ``lead`` (bin the leading concept's match).
     """
 
     def __init__(
@@ -107,9 +122,13 @@ class EmbeddingJudge:
         center: bool = True,
         cutoffs: Sequence[float] = DEFAULT_CUTOFFS,
         batch_size: int = 256,
+        score_by: str = "mean",
     ) -> None:
         if len(cutoffs) != 4 or list(cutoffs) != sorted(cutoffs):
             raise SithError(f"cutoffs must be 4 increasing numbers (scores 2..5), got {list(cutoffs)}")
+        if score_by not in SCORE_BY:
+            raise SithError(f"score_by must be one of {', '.join(SCORE_BY)}, got {score_by!r}")
+        self.score_by = score_by
         self.encode = encode
         self.task_concepts = None if task_concepts is None else [str(c) for c in task_concepts]
         self.reference = None if reference is None else [str(c) for c in reference]
@@ -148,14 +167,16 @@ class EmbeddingJudge:
             center = emb[[row[s] for s in dict.fromkeys(ref)]].mean(dim=0)
         emb = centred_unit(emb, center)
         task_emb = emb[[row[t] for t in task_concepts]]
-        raw, mean = [], []
+        raw, mean, lead = [], [], []
         for p in pairs:
             w = torch.tensor([x for _, x in p], dtype=torch.float32)
             a = emb[[row[c] for c, _ in p]] if p else emb[:0]
-            r, m = explanation_relevance(w, a, task_emb)
+            r, m, top = explanation_relevance(w, a, task_emb)
             raw.append(r)
             mean.append(m)
-        return Relevance(raw, mean, [score_from_mean(m, self.cutoffs) for m in mean])
+            lead.append(top)
+        binned = mean if self.score_by == "mean" else lead
+        return Relevance(raw, mean, lead, [score_from_mean(b, self.cutoffs) for b in binned])
 
     def score(self, explanations: list[Explanation], task: str) -> list[int]:
         """One score 1–5 per explanation (see :meth:`relevance`)."""

@@ -47,10 +47,14 @@ def explanation_text(explanation: Explanation) -> str:
 
 
 def embedding_judge_for(
-    dec: LayerDecomposition, task_concepts: Sequence[str] | None, *, device: str = "cpu"
+    dec: LayerDecomposition,
+    task_concepts: Sequence[str] | None,
+    *,
+    device: str = "cpu",
+    score_by: str = "mean",
 ) -> EmbeddingJudge:
     """An :class:`EmbeddingJudge` on the text tower of the file's model (``config["model"]``),
-    centred on every concept the file uses."""
+    centred on every concept the file uses; ``score_by`` as in :class:`EmbeddingJudge`."""
     model = dec.config["model"]
     clip = load_clip(model["model_name"], model["pretrained"], device=device)
     if model.get("fingerprint") and clip.info.fingerprint != model["fingerprint"]:
@@ -59,7 +63,9 @@ def embedding_judge_for(
             f"{model['pretrained']} (fingerprint {model['fingerprint']}, loaded {clip.info.fingerprint}); "
             "decompose this model again"
         )
-    return EmbeddingJudge(clip.encode_text, task_concepts, reference=sorted(set(dec.concepts.values())))
+    return EmbeddingJudge(
+        clip.encode_text, task_concepts, reference=sorted(set(dec.concepts.values())), score_by=score_by
+    )
 
 
 def judge_file(path: str | Path, task: str, judge: Judge) -> list[JudgedComponent]:
