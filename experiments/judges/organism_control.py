@@ -18,7 +18,7 @@ from pathlib import Path
 import sith.api as api
 from sith.decompose.results import LayerDecomposition
 from sith.io import save_json, save_text
-from sith.judge import embedding_judge_for, judge_decomposition, split_concepts
+from sith.judge import SCORE_BY, embedding_judge_for, judge_decomposition, split_concepts
 
 TASKS = {
     "water (target)": "water, ocean, lake, beach",
@@ -33,7 +33,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("experiments/judges/results"))
     ap.add_argument("--data-dir", type=Path, default=Path("data"))
-    ap.add_argument("--score-by", choices=("mean", "lead"), default="mean", help="what the judge bins")
+    ap.add_argument("--score-by", choices=SCORE_BY, default="mean", help="what the judge bins")
     args = ap.parse_args()
     stem = "organism_control" + ("" if args.score_by == "mean" else f"-{args.score_by}")
     paths = api.decompose(layers=[2, 3, 4, 5], data_dir=args.data_dir, progress=False)

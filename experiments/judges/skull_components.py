@@ -8,7 +8,8 @@ skull score of ``sith experiment nsfw`` (cos to "a photo of a shape with a skull
 
 Prints, per edit, the skull AUC on each seed and the mean score gap (skull minus no skull) on
 seed 101; for the original and the all-together edits also the other factors' mean accuracy.
-Null: the same edit on random components of the same layers (``--draws``, seed 0).
+Null: the same edit on random components of the same layers, drawn as the experiments draw
+their random controls (``random_draws``; ``--draws``, seed 0).
 docs/judges.md (``score_by``) cites the run on the candidate ``split16-keep``.
 """
 
@@ -22,7 +23,7 @@ import torch
 
 from sith.api import workspace
 from sith.edit import ComponentEdit
-from sith.experiments.controls import Condition, edited_model
+from sith.experiments.controls import Condition, edited_model, random_draws
 from sith.experiments.nsfw import OrganismSkull, skull_scores
 from sith.experiments.setup import analyse
 from sith.io import save_json
@@ -59,7 +60,6 @@ def main() -> None:
     ws = workspace(None, args.pretrained, data_dir=args.data_dir, progress=False)
     analysis = analyse(ws)
     comps = [tuple(int(x) for x in c.split(",")) for c in args.components]
-    heads, rank = analysis.decompositions[0].num_heads, analysis.decompositions[0].rank
     rows = [{"alpha": None, "components": [], **measure(ws.clip, args.n),
              "other_factors": other_factors(ws.clip, args.n)}]
     for alpha in (0.0, -1.0):
@@ -70,14 +70,11 @@ def main() -> None:
             if len(subset) > 1:
                 rows[-1]["other_factors"] = other_factors(model, args.n)
             print(json.dumps(rows[-1]), flush=True)
-        gen = torch.Generator().manual_seed(0)
-        for d in range(args.draws):
-            subset = [(c[0], *divmod(int(torch.randint(0, heads * rank, (1,), generator=gen)), rank))
-                      for c in comps]
-            edits = tuple(ComponentEdit(*c, alpha, "random null") for c in subset)
-            model = edited_model(analysis, Condition(f"random-{d + 1}", "random", edits))
+        chosen = tuple(ComponentEdit(*c, alpha, "skull diagnostic") for c in comps)
+        for d, null in enumerate(random_draws(analysis.components, chosen, draws=args.draws, seed=0)):
+            subset = [(e.layer, e.head, e.index) for e in null.edits]
             row = {"alpha": alpha, "random_draw": d + 1, "components": subset}
-            rows.append({**row, **measure(model, args.n)})
+            rows.append({**row, **measure(edited_model(analysis, null), args.n)})
             print(json.dumps(rows[-1]), flush=True)
     print(json.dumps(rows[0]))
     if args.out:
