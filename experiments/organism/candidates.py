@@ -19,6 +19,10 @@ never here.
   shortcut (worst group 3.6 points below the average, criterion ≥ 5); bird twins teach the
   bird apart from its habitat, so leaving them out should keep the shortcut. Judged by the
   same accept.py and, only if it passes, a second draw (image seed 7, null seed 1).
+* ``split16-half``: between the two: bird twins at half ``split16``'s share (one twin in
+  eight is a bird twin instead of one in four). ``split16`` reached the grounding goal with
+  the shortcut nearly gone (gap 3.6), ``split16-keep`` kept it (gap 19.9) at 0.773: does half
+  the bird twins keep a gap of ≥ 5 points and a mean of ≥ 0.80? Judged like the others.
 
 Run (background; warm, split16 and split16-keep 20–30 min, heads16 ~55 min on 2 CPU cores):
     OMP_WAIT_POLICY=PASSIVE setsid nohup python experiments/organism/candidates.py NAME OUT > OUT.log 2>&1 &
@@ -54,6 +58,9 @@ CANDIDATES: dict[str, tuple[TrainConfig, str | None]] = {
     "split16": (replace(WARM, vision_heads=16), "organism-v1.safetensors"),
     "split16-keep": (replace(WARM, vision_heads=16, twin_factors=("shape", "shape", "size", "size")),
                      "organism-v1.safetensors"),
+    "split16-half": (replace(WARM, vision_heads=16, twin_factors=(
+        "shape", "shape", "size", "bird", "shape", "shape", "size", "size")),
+        "organism-v1.safetensors"),
 }
 TAG = "v2"
 
