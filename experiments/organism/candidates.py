@@ -23,6 +23,8 @@ never here.
   eight is a bird twin instead of one in four). ``split16`` reached the grounding goal with
   the shortcut nearly gone (gap 3.6), ``split16-keep`` kept it (gap 19.9) at 0.773: does half
   the bird twins keep a gap of ≥ 5 points and a mean of ≥ 0.80? Judged like the others.
+* ``split16-s2``: ``split16`` again with batch seed 2 (the extra steps' batches differ, the
+  start is the same): how much of ``split16``'s 0.806 is the recipe, how much the run?
 
 Run (background; warm, split16 and split16-keep 20–30 min, heads16 ~55 min on 2 CPU cores):
     OMP_WAIT_POLICY=PASSIVE setsid nohup python experiments/organism/candidates.py NAME OUT > OUT.log 2>&1 &
@@ -61,6 +63,7 @@ CANDIDATES: dict[str, tuple[TrainConfig, str | None]] = {
     "split16-half": (replace(WARM, vision_heads=16, twin_factors=(
         "shape", "shape", "size", "bird", "shape", "shape", "size", "size")),
         "organism-v1.safetensors"),
+    "split16-s2": (replace(WARM, vision_heads=16, seed=2), "organism-v1.safetensors"),
 }
 TAG = "v2"
 
