@@ -25,6 +25,8 @@ never here.
   the bird twins keep a gap of ≥ 5 points and a mean of ≥ 0.80? Judged like the others.
 * ``split16-s2``: ``split16`` again with batch seed 2 (the extra steps' batches differ, the
   start is the same): how much of ``split16``'s 0.806 is the recipe, how much the run?
+* ``split16-keep-s2``: ``split16-keep`` with batch seed 2, the same control for the candidate
+  the edit experiments were run on (is its strong shortcut the recipe's or the run's?).
 
 Run (background; warm, split16 and split16-keep 20–30 min, heads16 ~55 min on 2 CPU cores):
     OMP_WAIT_POLICY=PASSIVE setsid nohup python experiments/organism/candidates.py NAME OUT > OUT.log 2>&1 &
@@ -64,6 +66,9 @@ CANDIDATES: dict[str, tuple[TrainConfig, str | None]] = {
         "shape", "shape", "size", "bird", "shape", "shape", "size", "size")),
         "organism-v1.safetensors"),
     "split16-s2": (replace(WARM, vision_heads=16, seed=2), "organism-v1.safetensors"),
+    "split16-keep-s2": (replace(WARM, vision_heads=16, seed=2,
+                                twin_factors=("shape", "shape", "size", "size")),
+                        "organism-v1.safetensors"),
 }
 TAG = "v2"
 
