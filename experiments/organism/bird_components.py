@@ -2,7 +2,7 @@
 
 The grounded validation (``accept.py``) scores a component whose top concept is "duck" or
 "sparrow" by the AUC of its activation for images showing that bird. Those components score
-near chance on every candidate (mean 0.51–0.63). If the model reads the bird through its
+near chance on every candidate (mean 0.50–0.63). If the model reads the bird through its
 habitat (the planted shortcut), a "sparrow" component should instead fire on land-like
 backgrounds and a "duck" one on water-like ones. This script measures both AUCs on the same
 grounding draw as ``accept.py`` (2000 world images, image seed ``GROUND_SEED``):
@@ -25,20 +25,18 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from accept import LAYERS
 
 from sith.ground import grounded_auc
 from sith.io import save_json
 from sith.load import load_clip
 from sith.organism import ORGANISM_NAME
 from sith.organism.grounded import world_activations, world_positive
-from sith.organism.world import WATER_BACKGROUNDS
-
-LAYERS = [2, 3, 4, 5]
 
 
 def habitat(labels: dict[str, np.ndarray], bird: str) -> np.ndarray:
     """``(n,)`` bool: the habitat a bird's shortcut points to (duck: water-like, sparrow: land)."""
-    water = labels["background"] < len(WATER_BACKGROUNDS)
+    water = labels["water"].astype(bool)
     return water if bird == "duck" else ~water
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import csv
 import io
 import json
@@ -11,7 +12,9 @@ import pytest
 import torch
 
 from sith.cli import main
+from sith.cli.judge import add_score_by_arg
 from sith.decompose.results import LayerDecomposition
+from sith.judge import SCORE_BY
 from sith.load import load_clip
 from tests.judge.fake_server import FakeChatServer, task_answer
 
@@ -116,3 +119,12 @@ def test_bad_inputs_are_one_line_errors(decomp, tmp_path, capsys, monkeypatch):
     other = fake_decomposition(tmp_path / "other.pt", "0000000000000000")
     assert main(["judge", str(other), "--task", "t"]) == 2
     assert "other weights" in capsys.readouterr().err
+
+
+def test_score_by_flag_offers_the_judges_choices():
+    """The CLI spells the choices out (importing sith.judge at start-up would load torch);
+    they must stay the judge's own."""
+    p = argparse.ArgumentParser()
+    add_score_by_arg(p)
+    (action,) = [a for a in p._actions if a.dest == "judge_score_by"]
+    assert tuple(action.choices) == SCORE_BY and action.default == SCORE_BY[0]
