@@ -27,6 +27,15 @@ never here.
   start is the same): how much of ``split16``'s 0.806 is the recipe, how much the run?
 * ``split16-keep-s2``: ``split16-keep`` with batch seed 2, the same control for the candidate
   the edit experiments were run on (is its strong shortcut the recipe's or the run's?).
+* ``split16-keep-long`` and ``split16-keep-s2-long``: a recipe judged on two training seeds
+  from the start (decided before either ran, stop 21). Each continues one run of
+  ``split16-keep`` (``--after DIR``: that run's OUT, whose ``checkpoint.pt`` is the start)
+  with another 800 steps of the same recipe on fresh batches (batch seeds 11 and 12), so
+  1600 extra steps in all. Question: the warm starts rose with training (v1 0.720, ``warm``
+  0.742, the split16 family 0.779 ± 0.017), and ``split16-keep``'s shortcut (gap 20–29
+  points) has room to shrink and still hold: does twice the training lift the grounded mean
+  over 0.80 on both seeds? Accepted only if accept.py passes on both; the seed-11 run would
+  then be the one shipped.
 
 Run (background; warm, split16 and split16-keep 20–30 min, heads16 ~55 min on 2 CPU cores):
     OMP_WAIT_POLICY=PASSIVE setsid nohup python experiments/organism/candidates.py NAME OUT > OUT.log 2>&1 &
@@ -47,6 +56,8 @@ from run_final import evaluate_checkpoint
 from sith.io import save_json
 from sith.organism.model import asset_path, export_organism
 from sith.organism.train import TrainConfig, train
+
+AFTER = "--after"  # marks a candidate that continues an earlier candidate's run
 
 WARM = TrainConfig(
     steps=800, batch_size=128, lr=3e-4, warmup=50, threads=2, seed=1,
@@ -69,18 +80,35 @@ CANDIDATES: dict[str, tuple[TrainConfig, str | None]] = {
     "split16-keep-s2": (replace(WARM, vision_heads=16, seed=2,
                                 twin_factors=("shape", "shape", "size", "size")),
                         "organism-v1.safetensors"),
+    "split16-keep-long": (replace(WARM, vision_heads=16, seed=11, threads=1,
+                                  twin_factors=("shape", "shape", "size", "size")), AFTER),
+    "split16-keep-s2-long": (replace(WARM, vision_heads=16, seed=12, threads=1,
+                                     twin_factors=("shape", "shape", "size", "size")), AFTER),
 }
 TAG = "v2"
 
+
+def start_from(init: str | None, argv: list[str]) -> Path | None:
+    """The warm start: a shipped asset, or (``AFTER``) the ``checkpoint.pt`` of ``--after DIR``."""
+    if init != AFTER:
+        return asset_path(init) if init else None
+    if "--after" not in argv or argv.index("--after") + 1 >= len(argv):
+        sys.exit("this candidate continues an earlier run: pass --after DIR (that run's OUT)")
+    ckpt = Path(argv[argv.index("--after") + 1]) / "checkpoint.pt"
+    if not ckpt.is_file():
+        sys.exit(f"--after: {ckpt} not found; pass the OUT directory of a finished candidate run")
+    return ckpt
+
+
 if __name__ == "__main__":
     if len(sys.argv) < 3 or sys.argv[1] not in CANDIDATES:
-        sys.exit(f"usage: candidates.py {{{'|'.join(CANDIDATES)}}} OUT [--eval-only]")
+        sys.exit(f"usage: candidates.py {{{'|'.join(CANDIDATES)}}} OUT [--eval-only] [--after DIR]")
     name, out = sys.argv[1], Path(sys.argv[2])
     config, init = CANDIDATES[name]
     t0 = time.time()
     if "--eval-only" not in sys.argv:
-        train(config, out_dir=out, init_from=asset_path(init) if init else None)
-    torch.set_num_threads(2)
+        train(config, out_dir=out, init_from=start_from(init, sys.argv))
+    torch.set_num_threads(config.threads)
     res = evaluate_checkpoint(out / "checkpoint.pt")
     print(json.dumps(res, indent=1), flush=True)
     save_json(res, out / "eval.json")
