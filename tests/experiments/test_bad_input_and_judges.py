@@ -16,7 +16,7 @@ from sith.encode import save_image_mean
 from sith.errors import SithError
 from sith.experiments import Options, spurious
 from sith.experiments.setup import analyse
-from sith.judge import LLMJudge, build_messages, positive_sorted
+from sith.judge import LLMJudge, WordJudge, build_messages, positive_sorted
 from sith.load import load_clip
 from sith.paths import image_mean_path
 from tests.experiments.conftest import FAST, leftovers, payload, run_cli
@@ -98,6 +98,20 @@ def test_llm_judge_fake_server_and_non_integer_answers(data_dir, tmp_path, capsy
     with FakeChatServer(lambda body: (200, "three")) as server:
         fresh = ["--judge-cache", str(tmp_path / "other-cache.json")]  # not the answers cached above
         expect_error([*args(server.url), *fresh], capsys, tmp_path / "bad", "instead of one integer")
+
+
+def test_words_judge_edits_the_components_naming_the_task(data_dir, tmp_path, capsys):
+    out = tmp_path / "words"
+    code, _, err = run_cli(["experiment", "spurious", "--judge", "words", "--data-dir", str(data_dir),
+                            "--n", "8", *FAST, "--output-dir", str(out)], capsys)
+    assert code == 0, err
+    data = payload(out, "spurious")
+    assert data["config"]["judge"] == {"kind": "words", "cutoffs": [0.15, 0.3, 0.5, 0.7], "score_by": "mean"}
+    analysis = analyse(api.workspace(data_dir=data_dir, progress=False), layers=[5])
+    task = spurious.task_for("organism")
+    expected = WordJudge(task.concepts).score(analysis.explanations(), "background")
+    zeroed = {(c["layer"], c["head"], c["index"]) for c in data["selection"]["judged_components"]}
+    assert zeroed == {c for c, s in zip(analysis.components, expected) if s >= 3} and zeroed
 
 
 def test_endpoint_down_is_an_error_and_writes_nothing(data_dir, tmp_path, monkeypatch):

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from sith.cli.common import add_model_args, flat_layers, parse_layers, progress
-from sith.cli.judge import add_llm_args, add_score_by_arg, llm_judge_from_args
+from sith.cli.judge import JUDGES, add_llm_args, add_score_by_arg, llm_judge_from_args
 
 NAMES = ("fidelity", "spurious", "nsfw", "classification")
 DATASETS = ("organism", "waterbirds", "visu", "flowers102", "dtd", "fgvc_aircraft", "imagefolder")
@@ -40,9 +40,10 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     p.add_argument("--split", default="test", help="benchmark split (default test; imagefolder: all)")
     p.add_argument(
         "--judge",
-        choices=("embedding", "llm"),
+        choices=JUDGES,
         default="embedding",
-        help="embedding (offline, default) or llm (an OpenAI-compatible endpoint)",
+        help="embedding (offline, default), words (offline, no model: concepts containing a task word) "
+        "or llm (an OpenAI-compatible endpoint)",
     )
     add_llm_args(p)
     p.add_argument(
@@ -104,10 +105,15 @@ def run_experiment(args: argparse.Namespace) -> int:
     )
     out_dir = args.output_dir or Path("experiments/results") / args.name
     judge = llm_judge_from_args(args, out_dir.parent / "judge-cache.json") if args.judge == "llm" else None
-    if args.name == "classification" and judge is not None:
+    if args.name == "classification" and args.judge != "embedding":
         raise SithError(
-            "sith experiment classification uses the paper's relevance R (embedding); drop --judge llm"
+            "sith experiment classification uses the paper's relevance R (embedding); "
+            f"drop --judge {args.judge}"
         )
+    if args.judge == "words":
+        from sith.judge import WordJudge
+
+        judge = WordJudge(score_by=args.judge_score_by)
     if args.name == "classification" and args.judge_score_by != "mean":
         raise SithError(
             "sith experiment classification uses the relevance R, not a 1-5 score; drop --judge-score-by"

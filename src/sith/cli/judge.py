@@ -7,6 +7,8 @@ from pathlib import Path
 
 DEFAULT_URL = "https://api.openai.com/v1"
 DEFAULT_LLM = "gpt-4o-mini"
+#: ``--judge`` choices (spelled out so that ``sith --help`` does not import torch).
+JUDGES = ("embedding", "words", "llm")
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -17,14 +19,15 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     p.add_argument("--task", required=True, help="the task question, e.g. 'background, scene or location'")
     p.add_argument(
         "--judge",
-        choices=("embedding", "llm"),
+        choices=JUDGES,
         default="embedding",
-        help="embedding (offline, default): relevance to the task concepts; llm: ask a chat model",
+        help="embedding (offline, default): relevance to the task concepts; words (offline, no model): "
+        "the weight share of concepts containing a task word; llm: ask a chat model",
     )
     p.add_argument(
         "--task-concepts",
         default=None,
-        help="embedding judge: comma-separated task concepts (default: --task split at commas)",
+        help="embedding/words judge: comma-separated task concepts (default: --task split at commas)",
     )
     add_score_by_arg(p)
     add_llm_args(p)
@@ -42,7 +45,7 @@ def add_score_by_arg(p: argparse.ArgumentParser) -> None:
         "--judge-score-by",
         choices=("mean", "lead"),
         default="mean",
-        help="embedding judge: bin R_mean (default) or the leading concept's match (lead)",
+        help="embedding/words judge: bin R_mean (default) or the leading concept's match (lead)",
     )
 
 
@@ -92,13 +95,15 @@ def llm_judge_from_args(args: argparse.Namespace, cache_default: Path):
 def run_judge(args: argparse.Namespace) -> int:
     from sith.decompose.results import LayerDecomposition
     from sith.io import save_text
-    from sith.judge import embedding_judge_for, format_judged, judge_decomposition, split_concepts
+    from sith.judge import WordJudge, embedding_judge_for, format_judged, judge_decomposition, split_concepts
 
     dec = LayerDecomposition.load(args.file)
+    concepts = None if args.task_concepts is None else split_concepts(args.task_concepts)
     if args.judge == "llm":
         judge = llm_judge_from_args(args, args.file.parent / "judge-cache.json")
+    elif args.judge == "words":
+        judge = WordJudge(concepts, score_by=args.judge_score_by)
     else:
-        concepts = None if args.task_concepts is None else split_concepts(args.task_concepts)
         judge = embedding_judge_for(dec, concepts, device=args.device, score_by=args.judge_score_by)
     rows = judge_decomposition(dec, args.task, judge)
     text = format_judged(rows, "json" if args.json else "csv" if args.csv else "table")

@@ -35,7 +35,7 @@ from sith.experiments.results import write_results
 from sith.experiments.runner import judge_record
 from sith.experiments.setup import Options, Task, embedding_judge, judge_explanations
 from sith.factor import joint_targets, singular_directions, unit
-from sith.judge import EmbeddingJudge, Explanation, Judge
+from sith.judge import EmbeddingJudge, Explanation, Judge, WordJudge
 from sith.organism.vocab import FACTORS, SPURIOUS_CLASSES, SYNONYMS, UNSAFE_WORDS
 from sith.pipeline import DecompositionConfig
 
@@ -78,8 +78,8 @@ def residual_fidelity(
 def interpretability(
     judge: Judge, explanations: list[Explanation], themes: dict[str, tuple[str, ...]]
 ) -> torch.Tensor:
-    """``(n,)`` judge scores: best over themes (embedding judge) or the coherence question (LLM)."""
-    if isinstance(judge, EmbeddingJudge):
+    """``(n,)`` judge scores: best over themes (embedding or word judge) or the coherence question (LLM)."""
+    if isinstance(judge, (EmbeddingJudge, WordJudge)):
         scores = [judge_explanations(judge, explanations, Task(k, k, v)).scores for k, v in themes.items()]
         return torch.stack(scores).amax(0)
     return judge_explanations(judge, explanations, Task("coherence", COHERENCE_QUESTION, ())).scores

@@ -43,7 +43,7 @@ from sith.experiments.results import (
     write_results,
 )
 from sith.experiments.setup import Analysis, Judged, Task, judge_components
-from sith.judge import EmbeddingJudge, Judge
+from sith.judge import EmbeddingJudge, Judge, WordJudge
 
 Measure = Callable[[Any], dict[str, Metric]]
 Rule = Callable[[torch.Tensor], list[float]]
@@ -164,6 +164,8 @@ def judge_record(judge: Judge) -> dict[str, Any]:
             "center": judge.center,
             "score_by": judge.score_by,
         }
+    if isinstance(judge, WordJudge):
+        return {"kind": "words", "cutoffs": list(judge.cutoffs), "score_by": judge.score_by}
     return {
         "kind": type(judge).__name__,
         "model": getattr(judge, "model", None),

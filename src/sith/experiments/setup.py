@@ -24,7 +24,7 @@ from torch import Tensor
 
 from sith.decompose.results import LayerDecomposition
 from sith.errors import SithError
-from sith.judge import EmbeddingJudge, Explanation, Judge
+from sith.judge import EmbeddingJudge, Explanation, Judge, WordJudge
 from sith.pipeline import DecompositionConfig, Workspace
 
 Component = tuple[int, int, int]
@@ -139,17 +139,24 @@ class Judged:
 
 
 def judge_explanations(judge: Judge, explanations: list[Explanation], task: Task) -> Judged:
-    """Score explanations for ``task``: the embedding judge reads ``task.concepts``, any other
-    judge (the LLM judge) reads ``task.question``."""
-    if isinstance(judge, EmbeddingJudge):
+    """Score explanations for ``task``: the embedding and word judges read ``task.concepts``,
+    any other judge (the LLM judge) reads ``task.question``."""
+    if isinstance(judge, (EmbeddingJudge, WordJudge)):
         if not task.concepts:
             raise SithError(
-                f"task {task.name!r} has no concepts for the embedding judge; pass --task-concepts"
+                f"task {task.name!r} has no concepts for the {judge_kind(judge)} judge; pass --task-concepts"
             )
         rel = judge.relevance(explanations, ", ".join(task.concepts))
         return Judged(torch.tensor(rel.scores, dtype=torch.long), torch.tensor(rel.raw, dtype=torch.float64))
     scores = judge.score(explanations, task.question)
     return Judged(torch.tensor([int(s) for s in scores], dtype=torch.long), None)
+
+
+def judge_kind(judge: Judge) -> str:
+    """``embedding``, ``words`` or the judge's class name (recorded with results)."""
+    if isinstance(judge, EmbeddingJudge):
+        return "embedding"
+    return "words" if isinstance(judge, WordJudge) else type(judge).__name__
 
 
 def judge_components(judge: Judge, analysis: Analysis, task: Task) -> Judged:

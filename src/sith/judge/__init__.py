@@ -6,6 +6,8 @@ Public API::
     EmbeddingJudge(encode, task_concepts=None, *, reference=None, center=True, cutoffs=DEFAULT_CUTOFFS,
                    score_by="mean")        # score_by: one of SCORE_BY (mean | lead)
         .relevance(explanations, task) -> Relevance(raw, mean, lead, scores);  .score(...)
+    WordJudge(task_concepts=None, *, cutoffs=DEFAULT_CUTOFFS, score_by="mean")   # no model
+        .relevance(explanations, task) -> Relevance;  .score(...)   (concepts containing task words)
     LLMJudge(base_url=..., model=..., api_key=None, key_env="OPENAI_API_KEY", cache_path=None,
              max_calls=None, concurrency=4, retries=4, parse_retries=2, backoff_s=1.0, ...)
         .plan(explanations, task) -> CallPlan;  .score(...);  .calls_made
@@ -24,6 +26,7 @@ from sith.judge.run import (
     judge_decomposition,
     judge_file,
 )
+from sith.judge.words import WordJudge
 
 __all__ = [
     "DEFAULT_CUTOFFS",
@@ -38,6 +41,7 @@ __all__ = [
     "Judge",
     "JudgedComponent",
     "LLMJudge",
+    "WordJudge",
     "Relevance",
     "build_messages",
     "embedding_judge_for",

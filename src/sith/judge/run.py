@@ -20,12 +20,13 @@ from sith.decompose.results import LayerDecomposition
 from sith.errors import SithError
 from sith.judge.base import Explanation, Judge, positive_sorted
 from sith.judge.embedding import EmbeddingJudge
+from sith.judge.words import WordJudge
 from sith.load import load_clip
 
 
 @dataclass(frozen=True)
 class JudgedComponent:
-    """One singular vector's explanation and its score (``relevance``: raw R, embedding judge only)."""
+    """One singular vector's explanation and its score (``relevance``: raw R; embedding, word judges)."""
 
     layer: int | None
     head: int
@@ -77,7 +78,7 @@ def judge_file(path: str | Path, task: str, judge: Judge) -> list[JudgedComponen
 def judge_decomposition(dec: LayerDecomposition, task: str, judge: Judge) -> list[JudgedComponent]:
     """Score every component of ``dec`` (head-major order)."""
     keys, explanations = all_explanations(dec)
-    if isinstance(judge, EmbeddingJudge):
+    if isinstance(judge, (EmbeddingJudge, WordJudge)):
         rel = judge.relevance(explanations, task)
         scores, raw = rel.scores, rel.raw
     else:
