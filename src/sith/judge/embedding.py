@@ -82,6 +82,15 @@ def score_from_mean(r_mean: float, cutoffs: Sequence[float] = DEFAULT_CUTOFFS) -
     return MIN_SCORE + sum(r_mean >= c for c in cutoffs)
 
 
+def checked_binning(cutoffs: Sequence[float], score_by: str) -> tuple[tuple[float, ...], str]:
+    """``(cutoffs, score_by)`` validated: 4 increasing cut-offs and one of :data:`SCORE_BY`."""
+    if len(cutoffs) != 4 or list(cutoffs) != sorted(cutoffs):
+        raise SithError(f"cutoffs must be 4 increasing numbers (scores 2..5), got {list(cutoffs)}")
+    if score_by not in SCORE_BY:
+        raise SithError(f"score_by must be one of {', '.join(SCORE_BY)}, got {score_by!r}")
+    return tuple(float(c) for c in cutoffs), score_by
+
+
 def explanation_relevance(
     weights: Tensor, concept_emb: Tensor, task_emb: Tensor
 ) -> tuple[float, float, float]:
@@ -124,16 +133,11 @@ class EmbeddingJudge:
         batch_size: int = 256,
         score_by: str = "mean",
     ) -> None:
-        if len(cutoffs) != 4 or list(cutoffs) != sorted(cutoffs):
-            raise SithError(f"cutoffs must be 4 increasing numbers (scores 2..5), got {list(cutoffs)}")
-        if score_by not in SCORE_BY:
-            raise SithError(f"score_by must be one of {', '.join(SCORE_BY)}, got {score_by!r}")
-        self.score_by = score_by
+        self.cutoffs, self.score_by = checked_binning(cutoffs, score_by)
         self.encode = encode
         self.task_concepts = None if task_concepts is None else [str(c) for c in task_concepts]
         self.reference = None if reference is None else [str(c) for c in reference]
         self.center = center
-        self.cutoffs = tuple(float(c) for c in cutoffs)
         self.batch_size = int(batch_size)
 
     def concepts_for(self, task: str) -> list[str]:

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 from sith.errors import SithError
 from sith.judge.base import Explanation, check_task, positive_sorted, split_concepts
-from sith.judge.embedding import DEFAULT_CUTOFFS, SCORE_BY, Relevance, score_from_mean
+from sith.judge.embedding import DEFAULT_CUTOFFS, Relevance, checked_binning, score_from_mean
 
 _WORD = re.compile(r"[0-9a-z]+")
 
@@ -63,13 +63,8 @@ class WordJudge:
         cutoffs: Sequence[float] = DEFAULT_CUTOFFS,
         score_by: str = "mean",
     ) -> None:
-        if len(cutoffs) != 4 or list(cutoffs) != sorted(cutoffs):
-            raise SithError(f"cutoffs must be 4 increasing numbers (scores 2..5), got {list(cutoffs)}")
-        if score_by not in SCORE_BY:
-            raise SithError(f"score_by must be one of {', '.join(SCORE_BY)}, got {score_by!r}")
+        self.cutoffs, self.score_by = checked_binning(cutoffs, score_by)
         self.task_concepts = None if task_concepts is None else [str(c) for c in task_concepts]
-        self.cutoffs = tuple(float(c) for c in cutoffs)
-        self.score_by = score_by
 
     def concepts_for(self, task: str) -> list[str]:
         """The task concepts used for ``task`` (each must contain a word)."""
