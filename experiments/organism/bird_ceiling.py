@@ -19,6 +19,12 @@ Reported per model, each on the same test images (3 seeds, not the experiments' 
 * ``judged edit``: both measures after the experiment's judged edit (default embedding judge,
   components judged ≥ 3 for the background set to zero), so one sees whether the edit removed
   bird information or only background reliance.
+* ``habitat oracle edit`` (added in stop 22 after the first three were measured, designed
+  before it ran): the same number of components zeroed, but chosen with labels: the N
+  analysed components whose activations separate water-like from land-like backgrounds best
+  (largest |AUC − 0.5| over 2000 world images, image seed ``ORACLE_SEED``; any layer).
+  The best a zeroing edit of that size can do when it knows where the background is: if it
+  also stops short of +20, the zeroing edit itself is the limit, not the explanations.
 
 Everything is fixed in the constants below, before any model was measured (stop 22); nothing is
 tuned on the test images (probe C = 1.0, as where_factors_live.py).
@@ -39,11 +45,14 @@ import torch.nn.functional as F
 from sklearn.linear_model import LogisticRegression
 
 from sith.api import workspace
-from sith.experiments.controls import edited_model
+from sith.edit import ComponentEdit
+from sith.experiments.controls import Condition, edited_model
 from sith.experiments.runner import EditDesign, judged_conditions
 from sith.experiments.setup import analyse, embedding_judge
 from sith.experiments.spurious import GROUPS, UNRELATED, task_for, zero_rule
+from sith.ground import grounded_auc
 from sith.io import save_json
+from sith.organism.grounded import world_activations
 from sith.organism.nulls import untrained_vision
 from sith.organism.world import spurious_groups
 from sith.organism.zeroshot import loaded_encoders, spurious_group_accuracy
@@ -53,6 +62,8 @@ TEST_SEEDS = (311, 312, 313)  # its test images (the experiments use organism_se
 N_TRAIN_PER_GROUP = 400
 N_TEST_PER_GROUP = 200
 PROBE_C = 1.0
+ORACLE_SEED = 321  # the oracle's grounding images (not the probe's, not the test seeds)
+ORACLE_IMAGES = 2000
 N_SHUFFLES = 5  # label permutations of the control probe (seeds 0..4); its rows: seed-major
 
 
@@ -97,6 +108,20 @@ def measure(clip: object) -> dict[str, object]:
     return {k: mean_over_seeds(v) for k, v in rows.items()}
 
 
+def habitat_oracle(clip: object, analysis: object, n: int) -> tuple[Condition, list[dict]]:
+    """Zero the ``n`` analysed components whose activation best separates water from land."""
+    comps = analysis.components
+    wa = world_activations(clip, analysis.layers, clip.weights.d_head, n_images=ORACLE_IMAGES,
+                           seed=ORACLE_SEED)
+    acts = wa.of([tuple(c) for c in comps])
+    water = wa.labels["water"].astype(bool)
+    aucs = [grounded_auc(acts[:, j], water) for j in range(len(comps))]
+    order = sorted(range(len(comps)), key=lambda j: -abs(aucs[j] - 0.5))[:n]
+    edits = tuple(ComponentEdit(*comps[j], 0.0, "habitat oracle") for j in order)
+    chosen = [{"component": list(comps[j]), "water_auc": round(aucs[j], 4)} for j in order]
+    return Condition("habitat-oracle", "oracle", edits), chosen
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("pretrained", nargs="?", default=None)
@@ -111,18 +136,22 @@ def main() -> None:
         EditDesign(task_for("organism"), UNRELATED, zero_rule(3), 0.0, 0),
     )
     judged = next(c for c in conditions if c.name == "judged")
+    oracle, oracle_components = habitat_oracle(ws.clip, analysis, judged.n_components)
     result = {
         "config": {"pretrained": args.pretrained or "v1 (shipped)", "train_seed": TRAIN_SEED,
                    "test_seeds": list(TEST_SEEDS), "n_train_per_group": N_TRAIN_PER_GROUP,
                    "n_test_per_group": N_TEST_PER_GROUP, "probe_C": PROBE_C,
+                   "oracle_seed": ORACLE_SEED, "oracle_images": ORACLE_IMAGES,
                    "judge": "embedding, score_by mean; zero components judged >= 3",
                    "command": "python experiments/organism/bird_ceiling.py [EXPORT] OUT.json"},
         "judged_components": judged.n_components,
         "original": measure(ws.clip),
         "judged_edit": measure(edited_model(analysis, judged)),
         "untrained_vision": measure(untrained_vision(ws.clip)),
+        "habitat_oracle_edit": measure(edited_model(analysis, oracle)),
+        "habitat_oracle_components": oracle_components,
     }
-    for name in ("original", "judged_edit", "untrained_vision"):
+    for name in ("original", "judged_edit", "untrained_vision", "habitat_oracle_edit"):
         r = result[name]
         zs, pr, sh = r["zero_shot"], r["probe"], r["probe_shuffled_labels"]
         print(f"{name:17s} zero-shot worst/avg {zs['worst_group']['mean']:.3f} / "
