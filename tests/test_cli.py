@@ -101,7 +101,10 @@ def test_decompose_show_search_verify(workdir, capsys):
         "11",
     )
     assert code == 0, err
-    assert len(out.strip().splitlines()) == 6
+    lines = out.strip().splitlines()
+    assert len([line for line in lines if not line.startswith("#")]) == 6  # header + 5 hits
+    assert any(line.startswith("# query 'water'") for line in lines)  # familiarity, against random strings
+    assert any(line.startswith("# in the dictionary: yes") for line in lines)
 
     code, out, err = run(capsys, "verify", *MODEL)
     assert code == 0, err

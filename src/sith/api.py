@@ -12,15 +12,17 @@ Example::
 from __future__ import annotations
 
 import logging
+from contextlib import nullcontext
 from pathlib import Path
-
-import torch
+from typing import Any
 
 from sith.decompose import report
-from sith.decompose.search import SearchHit, rank_heads
+from sith.decompose.search import SearchHit
+from sith.edit.select import ConceptMatch, Familiarity
 from sith.errors import SithError
 from sith.paths import DEFAULT_DATA_DIR
 from sith.pipeline import DecompositionConfig, Workspace
+from sith.pipeline.editing import SearchResult
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +52,12 @@ def load_model(model_name: str | None, pretrained: str | None, device: str = "cp
     return load_clip(*default_names(model_name, pretrained), device=device)
 
 
+#: Open sessions: ``(model_name, pretrained, data_dir, device) -> Workspace`` (see :func:`workspace`).
+_SESSIONS: dict[tuple[str, str, str, str], Workspace] = {}
+#: Sessions kept open at once (each holds a model and its SVDs).
+MAX_SESSIONS = 2
+
+
 def workspace(
     model_name: str | None = None,
     pretrained: str | None = None,
@@ -58,28 +66,41 @@ def workspace(
     device: str = "cpu",
     progress: bool = True,
 ) -> Workspace:
-    """Load a model into a :class:`Workspace` with the seed's defaults: dictionary
-    ``conceptnet``; for the built-in organism its own pool, and its image mean made from
-    its world's images when missing (512 images, seed 12345)."""
+    """The session of a model: a :class:`Workspace` with the seed's defaults (dictionary
+    ``conceptnet``; for the built-in organism its own pool, and its image mean made from its
+    world's images when missing). The model is loaded once per ``(model, tag, data dir,
+    device)`` and reused by every later API call (its caches too); :func:`close` drops them."""
+    from sith.load.clip import default_names
+
+    key = (*default_names(model_name, pretrained), str(Path(data_dir)), str(device))
+    ws = _SESSIONS.get(key)
+    if ws is None:
+        ws = _SESSIONS[key] = _open(key[0], key[1], data_dir=data_dir, device=device)
+        while len(_SESSIONS) > MAX_SESSIONS:
+            _SESSIONS.pop(next(iter(_SESSIONS)))
+    ws.progress = progress
+    return ws
+
+
+def close() -> None:
+    """Drop every open session (models, SVDs, encoded dictionaries): the next call loads again."""
+    _SESSIONS.clear()
+
+
+def _open(model_name: str, pretrained: str, *, data_dir: str | Path, device: str) -> Workspace:
     from sith.load import DEFAULT_MODEL
 
     clip = load_model(model_name, pretrained, device)
     if clip.info.model_name != DEFAULT_MODEL:
-        return Workspace(clip, data_dir=data_dir, device=device, progress=progress)
+        return Workspace(clip, data_dir=data_dir, device=device)
     from sith.organism.inputs import organism_workspace
 
-    return organism_workspace(clip, data_dir=data_dir, device=device, progress=progress)
+    return organism_workspace(clip, data_dir=data_dir, device=device, progress=True)
 
 
 def config_from(ws: Workspace, **kw) -> DecompositionConfig:  # noqa: ANN003
-    """A :class:`DecompositionConfig` request for ``ws``'s model from keyword options."""
-    layers = kw.pop("layers", None)
-    return DecompositionConfig(
-        ws.clip.info.model_name,
-        ws.clip.info.pretrained,
-        layers=tuple(layers) if layers else None,
-        **kw,
-    )
+    """A :class:`DecompositionConfig` request for ``ws``'s model (:meth:`Workspace.request`)."""
+    return ws.request(**kw)
 
 
 def show(
@@ -163,49 +184,58 @@ def search(
     data_dir: str | Path = DEFAULT_DATA_DIR,
     device: str = "cpu",
     progress: bool = True,
-) -> list[SearchHit]:
+) -> SearchResult:
     """Data-free reverse lookup: the singular vectors (any layer, head, index, either
-    polarity) whose targets (METHOD.md §3, image mean subtracted) align best with ``concept``.
+    polarity) whose targets (METHOD.md §3, image mean subtracted) align best with ``concept``,
+    with the query's familiarity (its best ``|cos|`` against random strings of its shape) and
+    its dictionary matches. Iterating the result goes over the hits.
 
     The concept is encoded with the model's text tower and made into an atom exactly like
     the dictionary's (METHOD.md §4: the dictionary supplies the mean).
     """
-    from sith.encode import concept_atom
-
     if not concept.strip():
         raise SithError("the concept is empty; pass a word or phrase")
     if top < 1:
         raise SithError(f"--top must be >= 1, got {top}")
     ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
-    encoded = ws.encoded(dictionary)
-    mean = ws.image_mean() if image_mean or atoms == "image-cone" else None
-    with torch.no_grad():
-        emb = ws.clip.encode_text([concept]).float().cpu()[0]
-    atom = concept_atom(emb, encoded.embeddings, mode=atoms, image_mean=mean)
-    return rank_heads(
-        ws.weights,
-        atom,
+    return ws.search(
+        concept,
         top=top,
         layers=layers,
+        dictionary=dictionary,
         fold_ln=fold_ln,
         sv_type=sv_type,
-        image_mean=mean if image_mean else None,
-        svd_of=ws.svd,
+        atoms=atoms,
+        image_mean=image_mean,
     )
 
 
-def format_hits(hits: list[SearchHit], *, fmt: str = "table") -> str:
+#: Under the search table: what its columns mean.
+SEARCH_LEGEND = (
+    "# pol: + the concept aligns with the component's vector, - with its negation; |cos|: alignment of "
+    "the concept's atom with the component's joint-space target; sigma: the component's singular value"
+)
+
+
+def format_hits(hits: SearchResult | list[SearchHit], *, fmt: str = "table") -> str:
     """Search hits as a text table, JSON or CSV (``fmt`` = table | json | csv); columns: rank,
     layer, head, index, polarity (+: the concept aligns with the vector, -: with its
-    negation), ``|cos|`` and the singular value."""
+    negation), ``|cos|`` and the singular value. A :class:`SearchResult` adds the query's
+    familiarity and dictionary matches (lines under the table; keys in JSON)."""
     report.check_format(fmt)
+    result = hits if isinstance(hits, SearchResult) else None
+    hits = list(hits)
     if fmt != "table":
         rows = [
             {"rank": n, **h._asdict(), "polarity": "+" if h.polarity > 0 else "-"}
             for n, h in enumerate(hits, 1)
         ]
         if fmt == "json":
-            return report.to_json(rows)
+            if result is None:
+                return report.to_json(rows)
+            return report.to_json(
+                {"hits": rows, "familiarity": result.familiarity.record(), "match": result.match.record()}
+            )
         return report.rows_to_csv(rows, ["rank", *SearchHit._fields])
     lines = [f"{'rank':>4} {'layer':>5} {'head':>4} {'idx':>4} {'pol':>3} {'|cos|':>6} {'sigma':>9}"]
     for n, h in enumerate(hits, 1):
@@ -213,7 +243,22 @@ def format_hits(hits: list[SearchHit], *, fmt: str = "table") -> str:
         lines.append(
             f"{n:>4} {h.layer:>5} {h.head:>4} {h.index:>4} {pol:>3} {h.cosine:>6.3f} {h.singular_value:>9.4f}"
         )
+    lines.append(SEARCH_LEGEND)
+    if result is not None:
+        lines += query_lines(result.familiarity, result.match)
     return "\n".join(lines)
+
+
+def query_lines(fam: Familiarity, match: ConceptMatch) -> list[str]:
+    """What the model and the dictionary make of a query: familiarity, dictionary membership,
+    nearest concepts, the concepts it matches."""
+    near = ", ".join(f"{c} ({v:.2f})" for c, v in match.nearest)
+    matched = ", ".join(f"{c} [{how}]" for c, how, _ in match.matched) or "none"
+    return [
+        f"# query {fam.line()}" + (": treat these hits as noise" if fam.noise_like else ""),
+        f"# in the dictionary: {'yes' if match.in_dictionary else 'no'}; nearest concepts: {near}",
+        f"# matches (by words or meaning, null tau {match.threshold:.3f}): {matched}",
+    ]
 
 
 def verify(
@@ -223,7 +268,7 @@ def verify(
     weights and the model's real attention forward pass (hooks, removed afterwards)."""
     from sith.load import verify as verify_clip
 
-    return verify_clip(load_model(model_name, pretrained, device))
+    return verify_clip(workspace(model_name, pretrained, device=device).clip)
 
 
 def download_dictionary(
@@ -273,9 +318,12 @@ def edit(
     amplify: list[str] | None = None,
     suppress_alpha: float = 0.0,
     amplify_alpha: float = 2.0,
-    rule: str = "alignment",
+    rule: str = "judged",
+    judge: Any = "share",
+    min_score: int = 3,
     threshold: float | None = None,
     max_per_layer: int | None = None,
+    allow_large: bool = False,
     output: str | Path | None = None,
     dry_run: bool = False,
     data_dir: str | Path = DEFAULT_DATA_DIR,
@@ -285,64 +333,49 @@ def edit(
 ):  # noqa: ANN201
     """Scale singular components (METHOD.md §6) and save the edited model + edit log.
 
-    ``components`` are ``(layer, head, index, alpha)``; ``suppress``/``amplify`` name
-    dictionary concepts, selected by ``rule`` (:mod:`sith.edit.select`) among the
-    components of the decomposition that ``decomposition`` (the options of
-    :func:`decompose`) configures — computed if missing or made with another
-    configuration. With ``dry_run`` nothing is written. The log records the full
-    decomposition configuration. Returns ``(plan, checkpoint_path | None, log_path | None)``.
+    ``components`` are ``(layer, head, index, alpha)``; ``suppress``/``amplify`` name concepts,
+    selected among the components of the decomposition that ``decomposition`` (the options
+    of :func:`decompose`) configures — computed if missing or made with another configuration.
+    The default ``rule="judged"`` is the paper's: every component's explanation is judged for the
+    request (``judge``: ``share`` — the weight share of the request's dictionary matches —,
+    ``words``, ``embedding`` or a judge object such as :class:`sith.edit.judges.LLMJudge`) and
+    those judged ``≥ min_score`` are edited; ``alignment``/``weight`` are named options. A plan
+    above 10% of the components selected from is refused unless ``allow_large``. With
+    ``dry_run`` nothing is written. Returns ``(plan, checkpoint_path | None, log_path | None)``.
     """
-    from sith.edit import ComponentEdit, apply_plan, plan_edits
     from sith.edit.exact import check_alpha
-    from sith.edit.run import check_selection, default_output
+    from sith.edit.plan import check_rule, check_selection
 
     options = DecompositionConfig.check_options(decomposition, command="edit")
     for alpha in (suppress_alpha, amplify_alpha, *(c[3] for c in components or [] if len(c) > 3)):
         check_alpha(alpha)  # flags that need no model fail before it loads
     check_selection(threshold, max_per_layer)
+    check_rule(rule, min_score, 0.1)
     ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
-    request = config_from(ws, **options)
-    config, decs, concepts, atoms = None, [], None, None
-    if suppress or amplify:
-        config, decs = ws.decompositions(request)
-        concepts = ws.encoded(config.dictionary, config.template).concepts
-        if rule == "alignment":
-            atoms = ws.atoms(config)
-    plan = plan_edits(
-        ws.clip,
-        components=[
-            ComponentEdit(*c[:3], c[3] if len(c) > 3 else suppress_alpha, "by index")
-            for c in components or []
-        ],
-        suppress=suppress,
-        amplify=amplify,
-        suppress_alpha=suppress_alpha,
-        amplify_alpha=amplify_alpha,
-        fold_ln=request.fold_ln,
-        decompositions=decs,
-        concepts=concepts,
-        atoms=atoms,
-        rule=rule,
-        threshold=threshold,
-        max_per_layer=max_per_layer,
-        sv_type=request.sv_type,
-        image_mean=ws.image_mean() if config is not None and config.image_mean else None,
-        svd_of=ws.svd,
-    )
+    with ws.read_only() if dry_run else nullcontext():
+        plan, config = ws.plan_edit(
+            ws.request(**options),
+            components=components,
+            suppress=suppress,
+            amplify=amplify,
+            suppress_alpha=suppress_alpha,
+            amplify_alpha=amplify_alpha,
+            rule=rule,
+            judge=judge,
+            min_score=min_score,
+            threshold=threshold,
+            max_per_layer=max_per_layer,
+            allow_large=allow_large,
+        )
     if dry_run:
         return plan, None, None
-    if output is None:
-        output = default_output(
-            data_dir, ws.clip, "-".join(["edited", *(suppress or []), *(amplify or [])])[:80]
-        )
-        log.info("no --output given: writing the edited model to %s", output)
-    selection = {
-        "suppress": suppress or [],
-        "amplify": amplify or [],
-        "rule": rule,
-        "threshold": threshold,
-        "max_per_layer": max_per_layer,
-        "decomposition": None if config is None else config.record(),
-    }
-    ckpt, log_file = apply_plan(ws.clip, plan, output, extra={"selection": selection}, svd_of=ws.svd)
+    ckpt, log_file = ws.write_edit(
+        plan,
+        config,
+        output=output,
+        suppress=suppress,
+        amplify=amplify,
+        threshold=threshold,
+        max_per_layer=max_per_layer,
+    )
     return plan, ckpt, log_file

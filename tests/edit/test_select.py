@@ -83,10 +83,11 @@ def test_plan_refuses_mismatched_decompositions():
     )
     row = next(r for r in plan.rows() if (r["layer"], r["head"], r["index"]) == (1, 1, 2))
     assert row["explanation"][0][0] == "water" and row["singular_value"] > 0
-    # the default rule (alignment) needs the atoms, and then finds exactly the planted vector
+    # the alignment rule needs the atoms, and then finds exactly the planted vector
     with pytest.raises(SithError, match="atoms"):
-        plan_edits(clip, suppress=["water"], decompositions=decs, concepts=concepts)
+        plan_edits(clip, suppress=["water"], decompositions=decs, concepts=concepts, rule="alignment")
     plan = plan_edits(
-        clip, suppress=["water"], decompositions=decs, concepts=concepts, atoms=atoms, threshold=0.99
+        clip, suppress=["water"], decompositions=decs, concepts=concepts, atoms=atoms, threshold=0.99,
+        rule="alignment",
     )
     assert [(e.layer, e.head, e.index) for e in plan.edits] == [(1, 1, 2)]

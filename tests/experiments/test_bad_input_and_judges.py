@@ -19,8 +19,8 @@ from sith.experiments.setup import analyse
 from sith.judge import LLMJudge, WordJudge, build_messages, positive_sorted
 from sith.load import load_clip
 from sith.paths import image_mean_path
+from tests.edit.judges.fake_server import FakeChatServer
 from tests.experiments.conftest import FAST, leftovers, payload, run_cli
-from tests.judge.fake_server import FakeChatServer
 
 
 def fake_answer(messages: list[dict]) -> int | str:

@@ -9,37 +9,11 @@ import torch
 
 import sith.api as api
 from sith.edit import ComponentEdit
-from sith.experiments import nsfw, spurious
-from sith.experiments.controls import Condition, edited_model, random_draws, top_ranked
+from sith.experiments.controls import Condition, edited_model
 from sith.experiments.results import beats, from_seeds, verdict, write_results
 from sith.experiments.setup import analyse
 from sith.factor import head_vo
 
-COMPS = [(layer, h, i) for layer in (4, 5) for h in range(2) for i in range(3)]
-
-
-def test_seed_rules():
-    s = torch.tensor([1, 2, 3, 4, 5])
-    assert nsfw.seed_rule(s) == [1.0, 1.0, -1.0, 0.0, 0.0]
-    assert spurious.zero_rule(3)(s) == [1.0, 1.0, 0.0, 0.0, 0.0]
-
-
-def test_random_draws_keep_per_layer_counts_and_alphas():
-    chosen = (ComponentEdit(4, 0, 1, 0.0), ComponentEdit(5, 1, 2, -1.0), ComponentEdit(5, 0, 0, 0.0))
-    draws = random_draws(COMPS, chosen, draws=6, seed=1)
-    assert len(draws) == 6 and len({d.edits for d in draws}) > 1  # draws differ
-    for d in draws:
-        assert sorted(e.layer for e in d.edits) == [4, 5, 5]
-        assert sorted(e.alpha for e in d.edits) == [-1.0, 0.0, 0.0]
-        assert len({(e.layer, e.head, e.index) for e in d.edits}) == 3
-    assert random_draws(COMPS, chosen, draws=2, seed=1)[0].edits == draws[0].edits  # seeded
-
-
-def test_top_ranked_gives_strongest_alpha_to_highest_key():
-    key = torch.arange(len(COMPS), dtype=torch.float64)
-    chosen = (ComponentEdit(4, 0, 0, 0.5), ComponentEdit(4, 0, 1, -1.0))
-    got = top_ranked(COMPS, key, chosen, "x")
-    assert [(e.layer, e.head, e.index, e.alpha) for e in got] == [(5, 1, 2, -1.0), (5, 1, 1, 0.5)]
 
 
 def test_beats_and_verdict_need_every_seed():

@@ -16,7 +16,7 @@ from sith.cli.judge import add_score_by_arg
 from sith.decompose.results import LayerDecomposition
 from sith.judge import SCORE_BY
 from sith.load import load_clip
-from tests.judge.fake_server import FakeChatServer, task_answer
+from tests.edit.judges.fake_server import FakeChatServer, task_answer
 
 CONCEPTS = {0: "water", 1: "ocean", 2: "red", 3: "grass", 4: "circle", 5: "small"}
 

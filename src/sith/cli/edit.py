@@ -14,12 +14,18 @@ from sith.cli.common import (
     output_format,
     progress,
 )
+from sith.cli.judge import add_llm_args, llm_judge_from_args
 
-#: Under the plan table: what its score column means.
+#: Under the plan table: what its columns mean.
 PLAN_LEGEND = (
-    "# score: what selected the component: |cos| of its target with the concept (alignment rule) or "
-    "the concept's weight in its explanation (weight rule); explanation: the component's own concepts"
+    "# judged: the judge's 1-5 verdict on the explanation (edited when >= --min-score); score: what "
+    "selected the component: the share judge's matched weight share (or the judge's relevance), |cos| "
+    "of its target with the concept (alignment rule), the concept's weight in its explanation (weight "
+    "rule); explanation: the component's own concepts"
 )
+#: ``--rule`` and ``--judge`` choices (spelled out: importing sith.edit at start-up loads torch).
+RULES = ("judged", "alignment", "weight")
+EDIT_JUDGES = ("share", "words", "embedding", "llm")
 
 
 def _component(text: str) -> tuple[int, int, int, float | None]:
@@ -76,10 +82,30 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     add_decomposition_args(p, layers_help="layers to select from (default: last 4)")
     p.add_argument(
         "--rule",
-        choices=("weight", "alignment"),
-        default="alignment",
-        help="select by |cos| of component and concept (alignment, default) or by the concept's "
-        "weight in the component's explanation (weight)",
+        choices=RULES,
+        default="judged",
+        help="judged (default, the paper's): edit components whose explanation the judge scores "
+        ">= --min-score; alignment: |cos| of component and concept >= --threshold; weight: the "
+        "concept's weight in the explanation >= --threshold",
+    )
+    p.add_argument(
+        "--judge",
+        choices=EDIT_JUDGES,
+        default="share",
+        help="judged rule: share (default, offline): the weight share of the explanation's concepts "
+        "that match the request by words or meaning; words: concepts containing a request word "
+        "(docs/judges.md cut-offs); embedding: this model's text tower; llm: a chat model",
+    )
+    p.add_argument(
+        "--min-score",
+        type=int,
+        default=3,
+        help="judged rule: smallest 1-5 score edited (default 3, the paper's)",
+    )
+    p.add_argument(
+        "--allow-large",
+        action="store_true",
+        help="allow a concept edit of more than 10%% of the components selected from",
     )
     p.add_argument(
         "--threshold",
@@ -96,42 +122,27 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         default=None,
         help=".pt/.safetensors (HF: a directory); default: DATA_DIR/models/{model}/{pretrained}/edits/",
     )
-    p.add_argument(
-        "--dry-run", action="store_true", help="check and print the plan; write nothing"
-    )
+    p.add_argument("--dry-run", action="store_true", help="check and print the plan; write nothing")
     add_format_args(p, output=False)
-    p.add_argument(
-        "--apply-log", type=Path, default=None, help="reproduce a logged edit on this model"
-    )
-    p.add_argument(
-        "--undo-log", type=Path, default=None, help="restore the original from this edited model"
-    )
+    add_llm_args(p)
+    p.add_argument("--apply-log", type=Path, default=None, help="reproduce a logged edit on this model")
+    p.add_argument("--undo-log", type=Path, default=None, help="restore the original from this edited model")
     p.set_defaults(func=run_edit)
 
 
 def run_edit(args: argparse.Namespace) -> int:
     from sith import api
-    from sith.decompose.report import rows_to_csv, to_json
-    from sith.edit import apply_log, undo_log
-    from sith.edit.run import read_log
     from sith.errors import SithError
 
+    by_concept = bool(args.suppress or args.amplify)
     if args.apply_log or args.undo_log:
-        if args.apply_log and args.undo_log:
-            raise SithError("pass --apply-log or --undo-log, not both")
-        if args.output is None:
-            raise SithError("--apply-log/--undo-log need --output PATH for the checkpoint to write")
-        read_log(args.apply_log or args.undo_log)  # a malformed log fails before the model loads
-        clip = api.load_model(args.model_name, args.pretrained, args.device)
-        if args.apply_log:
-            ckpt, log_file = apply_log(clip, args.apply_log, args.output)
-            print(f"{ckpt}\n{log_file}")
-        else:
-            print(undo_log(clip, args.undo_log, args.output))
-        return 0
-    if not (args.component or args.suppress or args.amplify):
+        return run_log(args, mixed=bool(by_concept or args.component))
+    if not (args.component or by_concept):
         raise SithError("nothing to edit: pass --component, --suppress or --amplify")
     components = [(*c[:3], args.alpha if c[3] is None else c[3]) for c in args.component or []]
+    judge = args.judge
+    if args.rule == "judged" and args.judge == "llm" and by_concept:
+        judge = llm_judge_from_args(args, Path(args.data_dir) / "judge-cache.json")
     plan, ckpt, log_file = api.edit(
         args.model_name,
         args.pretrained,
@@ -142,46 +153,118 @@ def run_edit(args: argparse.Namespace) -> int:
         amplify_alpha=args.amplify_alpha,
         **decomposition_options(args),
         rule=args.rule,
+        judge=judge,
+        min_score=args.min_score,
         threshold=args.threshold,
         max_per_layer=args.max_per_layer,
+        allow_large=args.allow_large,
         output=args.output,
         dry_run=args.dry_run,
         data_dir=args.data_dir,
         device=args.device,
         progress=progress(args),
     )
-    rows = sorted(plan.rows(), key=lambda r: (r["layer"], r["head"], r["index"]))
-    fmt = output_format(args)
-    if fmt == "json":
-        print(to_json({"components": rows, "checkpoint": _str(ckpt), "log": _str(log_file)}))
-    elif fmt == "csv":
-        print(rows_to_csv(rows, PLAN_FIELDS), end="")
-        if ckpt is not None:
-            print(f"{ckpt}\n{log_file}", file=sys.stderr)
-    else:
-        print(format_plan(rows))
-        if ckpt is not None:
-            print(f"{ckpt}\n{log_file}")
+    print_plan(args, plan, ckpt, log_file)
     return 0
 
 
-PLAN_FIELDS = ["layer", "head", "index", "singular_value", "alpha", "score", "reason", "explanation"]
+def run_log(args: argparse.Namespace, *, mixed: bool) -> int:
+    """``--apply-log`` / ``--undo-log`` (with ``--dry-run``: check everything, write nothing)."""
+    from sith import api
+    from sith.edit import apply_log, undo_log
+    from sith.edit.run import read_log
+    from sith.errors import SithError
+
+    if args.apply_log and args.undo_log:
+        raise SithError("pass --apply-log or --undo-log, not both")
+    if mixed:
+        raise SithError(
+            "--apply-log/--undo-log reproduce a logged edit as it is; drop --suppress/--amplify/--component "
+            "(or edit the reproduced model in a second run)"
+        )
+    if args.output is None and not args.dry_run:
+        raise SithError("--apply-log/--undo-log need --output PATH for the checkpoint to write")
+    read_log(args.apply_log or args.undo_log)  # a malformed log fails before the model loads
+    clip = api.workspace(args.model_name, args.pretrained, data_dir=args.data_dir, device=args.device).clip
+    if args.apply_log:
+        plan, ckpt, log_file = apply_log(clip, args.apply_log, args.output, dry_run=args.dry_run)
+        print_plan(args, plan, ckpt, log_file)
+    else:
+        restored = undo_log(clip, args.undo_log, args.output, dry_run=args.dry_run)
+        print(restored if restored is not None else "dry run: the log undoes on this model; nothing written")
+    return 0
+
+
+def print_plan(args: argparse.Namespace, plan, ckpt: Path | None, log_file: Path | None) -> None:  # noqa: ANN001
+    """The plan (table + totals + notes, or JSON/CSV), then the written paths."""
+    from sith.decompose.report import rows_to_csv, to_json
+
+    rows = sorted(plan.rows(), key=lambda r: (r["layer"], r["head"], r["index"]))
+    fmt = output_format(args)
+    if fmt == "json":
+        print(
+            to_json(
+                {
+                    "components": rows,
+                    "totals": plan.totals(),
+                    "selection": plan.selection,
+                    "notes": plan.notes,
+                    "checkpoint": _str(ckpt),
+                    "log": _str(log_file),
+                }
+            )
+        )
+        return
+    if fmt == "csv":
+        print(rows_to_csv(rows, PLAN_FIELDS), end="")
+        if ckpt is not None:
+            print(f"{ckpt}\n{log_file}", file=sys.stderr)
+        return
+    print(format_plan(rows, plan.totals(), plan.notes))
+    if ckpt is None:
+        print("dry run: nothing written")
+    else:
+        print(f"{ckpt}\n{log_file}")
+
+
+PLAN_FIELDS = [
+    "layer",
+    "head",
+    "index",
+    "singular_value",
+    "alpha",
+    "judged",
+    "score",
+    "reason",
+    "explanation",
+]
 
 
 def _str(path: Path | None) -> str | None:
     return None if path is None else str(path)
 
 
-def format_plan(rows: list[dict]) -> str:
-    """The edit plan as a text table: one row per component, its score and explanation."""
-    lines = [f"{'layer':>5} {'head':>4} {'idx':>4} {'sigma':>9} {'alpha':>6} {'score':>6}  explanation"]
+def format_plan(rows: list[dict], totals: dict | None = None, notes: list[str] | None = None) -> str:
+    """The edit plan as a text table: one row per component, its judged score, selecting score
+    and explanation; then the totals (share of the components selected from, of each layer's
+    sigma^2 energy) and the notes on the request."""
+    lines = [f"{'layer':>5} {'head':>4} {'idx':>4} {'sigma':>9} {'alpha':>6} {'judged':>6} {'score':>6}  "
+             "explanation"]
     for r in rows:
         sv = "" if r["singular_value"] is None else f"{r['singular_value']:.4f}"
         score = "-" if r["score"] is None else f"{r['score']:.3f}"
-        expl = ", ".join(f"{c} ({w:.2f})" for c, w in r["explanation"]) or r["reason"]
+        judged = "-" if r.get("judged") is None else str(r["judged"])
+        expl = ", ".join(f"{c} ({w:.2f})" for c, w in r["explanation"] if w > 0) or r["reason"]
         lines.append(
-            f"{r['layer']:>5} {r['head']:>4} {r['index']:>4} {sv:>9} {r['alpha']:>6.2f} {score:>6}  {expl}"
+            f"{r['layer']:>5} {r['head']:>4} {r['index']:>4} {sv:>9} {r['alpha']:>6.2f} {judged:>6} "
+            f"{score:>6}  {expl}"
         )
-    lines.append(f"{len(rows)} component(s)")
+    line = f"{len(rows)} component(s)"
+    if totals and totals.get("pool"):
+        energy = ", ".join(f"layer {k} {float(v):.2%}" for k, v in totals["energy_share"].items())
+        line += f" of {totals['pool']} selected from ({totals['share_of_pool']:.1%})"
+        line += f"; sigma^2 energy edited: {energy}"
+    lines.append(line)
+    lines += [f"# note: {n}" for n in notes or []]
     lines.append(PLAN_LEGEND)
     return "\n".join(lines)

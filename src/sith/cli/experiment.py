@@ -13,7 +13,7 @@ from pathlib import Path
 from sith.cli.common import add_model_args, flat_layers, parse_layers, progress
 from sith.cli.judge import JUDGES, add_llm_args, add_score_by_arg, llm_judge_from_args
 
-NAMES = ("fidelity", "spurious", "nsfw", "classification")
+NAMES = ("fidelity", "spurious", "nsfw", "classification", "edit")
 DATASETS = ("organism", "waterbirds", "visu", "flowers102", "dtd", "fgvc_aircraft", "imagefolder")
 
 
@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         "experiment",
         parents=[parent],
         help="the paper's experiments with controls: fidelity (4.1), spurious (5.1), nsfw (5.2), "
-        "classification (5.3)",
+        "classification (5.3); edit: sith edit's default plan with controls",
     )
     p.add_argument("name", choices=NAMES, help="which experiment")
     add_model_args(p)
@@ -65,6 +65,13 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         "--dictionary",
         default=None,
         help="concept pool name or text file (default: conceptnet; the organism's own pool)",
+    )
+    p.add_argument(
+        "--request",
+        action="append",
+        default=None,
+        help='edit: a comma-separated request as given to sith edit --suppress (repeatable; default: '
+        '"skull" and "water,ocean")',
     )
     p.add_argument("--methods", default="topk,mp,omp,comp-0.2,comp-0.3,comp-0.4", help="fidelity: methods")
     p.add_argument("--ks", default="5,10,20,50", help="fidelity: sparsities K")
@@ -128,6 +135,11 @@ def run_experiment(args: argparse.Namespace) -> int:
         except ValueError:
             raise SithError(f"--ks takes comma-separated integers, got {args.ks!r}") from None
         payload = module.run(ws, opts, out_dir, judge, methods=tuple(split_concepts(args.methods)), ks=ks)
+    elif args.name == "edit":
+        requests = [tuple(split_concepts(r)) for r in args.request or []]
+        if any(not r for r in requests):
+            raise SithError("--request needs a concept, e.g. --request skull or --request water,ocean")
+        payload = module.run(ws, opts, out_dir, judge, requests=tuple(requests) or None)
     else:
         payload = module.run(ws, opts, out_dir, judge)
     print(payload["markdown"])

@@ -39,13 +39,14 @@ def alignment(
     image_mean: Tensor | None = None,
     svd_of: Callable[[int, bool], HeadSVD] | None = None,
 ) -> dict[int, tuple[Tensor, Tensor]]:
-    """Signed cosines of ``concept`` ``(e,)`` with every singular vector's target.
+    """Signed cosines of ``concept`` ``(e,)`` — or of each row of ``(n, e)`` — with every
+    singular vector's target.
 
     ``image_mean`` ``(e,)`` is subtracted from targets as in the decomposition (None skips
     it); ``svd_of(layer, fold_ln)`` reuses a run's SVDs.
 
     Returns:
-        ``{layer: (cosines (H, rank), singular_values (H, rank))}``.
+        ``{layer: (cosines (H, rank) — (H, rank, n) for n concepts —, singular_values (H, rank))}``.
     """
     layers = (
         list(range(weights.n_layers))
@@ -53,7 +54,8 @@ def alignment(
         else [check_layer(weights, i) for i in layers]
     )
     rank = weights.d_head if rank is None else check_rank(weights, rank)
-    c = concept.float() / concept.float().norm().clamp_min(1e-12)
+    c = concept.float() / concept.float().norm(dim=-1, keepdim=True).clamp_min(1e-12)
+    c = c.transpose(0, 1) if c.ndim == 2 else c
     out = {}
     for layer in layers:
         svd = svd_of(layer, fold_ln) if svd_of is not None else None

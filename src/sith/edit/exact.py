@@ -34,8 +34,9 @@ LOG_FORMAT = "sith-edit-log/1"
 class ComponentEdit:
     """Scale singular component ``index`` of ``head`` in ``layer`` by ``alpha``.
 
-    ``score`` is what selected it (``|cos|`` or an explanation weight, :mod:`sith.edit.select`);
-    None for a component named by index.
+    ``score`` is what selected it (the judge's relevance, ``|cos|`` or an explanation weight,
+    :mod:`sith.edit.select`) and ``judge_score`` the judge's 1–5 verdict; None for a component
+    named by index.
     """
 
     layer: int
@@ -44,6 +45,7 @@ class ComponentEdit:
     alpha: float
     reason: str = ""
     score: float | None = None
+    judge_score: int | None = None
 
 
 def check_alpha(alpha: float, *, allow_negative: bool = False) -> float:

@@ -1,8 +1,6 @@
-"""``sith edit`` as functions: choose components, apply exact edits, save model + log.
+"""``sith edit`` as functions: apply a plan's exact edits, save model + log, reproduce, undo.
 
-:func:`plan_edits` decides the components (by index or by concept) and validates them
-completely — ranges, α, threshold, and that ``W_O`` can carry each edit — so a dry run
-refuses exactly what a real run refuses; :func:`apply_plan` writes. :func:`apply_log`
+:func:`sith.edit.plan.plan_edits` decides the components; :func:`apply_plan` writes. :func:`apply_log`
 reproduces a logged edit on the original model; :func:`undo_log` restores the original
 weights from an edited model and its log; both read logs with :func:`read_log`, which
 checks every key and type. Outputs are written atomically: the checkpoint first, then
@@ -14,26 +12,22 @@ from __future__ import annotations
 import json
 import logging
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sith.decompose.results import LayerDecomposition
 from sith.edit.exact import (
     LOG_FORMAT,
     ComponentEdit,
     SvdOf,
-    check_alpha,
     check_component,
     check_log,
     edit_log,
     edited_head_outputs,
     edits_from_log,
     layer_svd,
-    rank_one_updates,
     undo_head_outputs,
 )
-from sith.edit.select import RULES, concept_indices, select_by_alignment, select_by_weight
+from sith.edit.plan import EditPlan
 from sith.errors import SithError
 from sith.io import read_text, save_json
 from sith.paths import DEFAULT_DATA_DIR, model_dir
@@ -41,179 +35,10 @@ from sith.paths import DEFAULT_DATA_DIR, model_dir
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class EditPlan:
-    """The components an edit touches, with the explanations that justify them.
-
-    ``rows()`` gives one dict per component: layer, head, index, singular value, α, the
-    ``score`` that selected it (``|cos|`` for the alignment rule, the concept's explanation
-    weight for the weight rule; None for a component named by index), the reason and the
-    component's explanation ``[(concept, weight), ...]``.
-    """
-
-    edits: list[ComponentEdit]
-    fold_ln: bool
-    explanations: dict[tuple[int, int, int], list[tuple[str, float]]] = field(default_factory=dict)
-    singular_values: dict[tuple[int, int, int], float] = field(default_factory=dict)
-
-    def rows(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "layer": e.layer,
-                "head": e.head,
-                "index": e.index,
-                "singular_value": self.singular_values.get((e.layer, e.head, e.index)),
-                "alpha": e.alpha,
-                "score": e.score,
-                "reason": e.reason,
-                "explanation": self.explanations.get((e.layer, e.head, e.index), []),
-            }
-            for e in self.edits
-        ]
-
-
 def log_path_for(output: Path) -> Path:
     """``clean.v1.safetensors`` → ``clean.v1.edit-log.json`` (beside the checkpoint; only the
     last suffix is replaced, so two outputs never share a log)."""
     return output.with_name((output.stem if output.suffix else output.name) + ".edit-log.json")
-
-
-def _explain(plan: EditPlan, decompositions: list[LayerDecomposition]) -> None:
-    by_layer = {int(d.config["layer"]): d for d in decompositions}
-    for e in plan.edits:
-        d = by_layer.get(e.layer)
-        if d is not None and e.index < d.rank:
-            plan.explanations[(e.layer, e.head, e.index)] = d.explanation(e.head, e.index)
-
-
-def plan_edits(
-    clip: Any,
-    *,
-    components: list[ComponentEdit] | None = None,
-    suppress: list[str] | None = None,
-    amplify: list[str] | None = None,
-    suppress_alpha: float = 0.0,
-    amplify_alpha: float = 2.0,
-    fold_ln: bool = True,
-    decompositions: list[LayerDecomposition] | None = None,
-    concepts: list[str] | None = None,
-    atoms: Any = None,
-    rule: str = "alignment",
-    threshold: float | None = None,
-    max_per_layer: int | None = None,
-    sv_type: str = "right",
-    image_mean: Any = None,
-    svd_of: SvdOf | None = None,
-) -> EditPlan:
-    """Decide which components change and by how much.
-
-    ``components`` are used as given. ``suppress``/``amplify`` name dictionary concepts;
-    with ``rule="weight"`` they are matched in ``decompositions`` (which must have been
-    made with the same ``fold_ln``), with ``rule="alignment"`` against ``atoms`` ``(N, e)``
-    over the decomposed layers (or all layers), using the ``sv_type`` targets with
-    ``image_mean`` subtracted, as the decomposition does. ``svd_of`` reuses a run's SVDs.
-    """
-    weights = clip.weights
-    svd_of = svd_of or (lambda layer, fold: layer_svd(weights, layer, fold))
-    if rule not in RULES:
-        raise SithError(f"unknown selection rule {rule!r}; use one of {', '.join(RULES)}")
-    check_alpha(suppress_alpha)
-    check_alpha(amplify_alpha)
-    check_selection(threshold, max_per_layer)
-    components = [check_component(weights, e) for e in components or []]
-    decompositions = decompositions or []
-    check_decompositions(decompositions, weights, fold_ln=fold_ln)
-    edits = list(components)
-    for names, alpha, verb in ((suppress, suppress_alpha, "suppress"), (amplify, amplify_alpha, "amplify")):
-        if names:
-            edits += select_by_concepts(
-                weights, names, alpha=alpha, reason=f"{verb} {', '.join(names)}", rule=rule,
-                concepts=concepts, decompositions=decompositions, atoms=atoms, threshold=threshold,
-                max_per_layer=max_per_layer, fold_ln=fold_ln, sv_type=sv_type, image_mean=image_mean,
-                svd_of=svd_of,
-            )
-    seen = merge_edits(edits, weights.n_layers)
-    plan = EditPlan(list(seen.values()), fold_ln)
-    if not plan.edits:
-        raise SithError("no component matches the edit; lower --threshold or name other concepts")
-    # the exact updates validate every edit as the real run does (W_O must carry it)
-    for e, s, _, _ in rank_one_updates(weights, plan.edits, fold_ln=fold_ln, svd_of=svd_of):
-        plan.singular_values[(e.layer, e.head, e.index)] = s
-    _explain(plan, decompositions)
-    return plan
-
-
-def check_decompositions(decompositions: list[LayerDecomposition], weights: Any, *, fold_ln: bool) -> None:
-    """Refuse decompositions made for another model or with the other ``fold_ln``."""
-    for d in decompositions:
-        if d.config["model"]["fingerprint"] != weights.info.fingerprint:
-            raise SithError(
-                "the decomposition was made for another model; run `sith decompose` on this model"
-            )
-        if bool(d.config["fold_ln"]) != fold_ln:
-            flag = "--fold-ln" if d.config["fold_ln"] else "--no-fold-ln"
-            raise SithError(f"the decomposition was made with {flag}; pass the same flag to `sith edit`")
-
-
-def select_by_concepts(
-    weights: Any,
-    names: list[str],
-    *,
-    alpha: float,
-    reason: str,
-    rule: str,
-    concepts: list[str] | None,
-    decompositions: list[LayerDecomposition],
-    atoms: Any,
-    threshold: float | None,
-    max_per_layer: int | None,
-    fold_ln: bool,
-    sv_type: str,
-    image_mean: Any,
-    svd_of: SvdOf,
-) -> list[ComponentEdit]:
-    """The components that carry the concepts ``names`` under ``rule`` (:mod:`sith.edit.select`)."""
-    if concepts is None:
-        raise SithError("editing by concept needs a dictionary; pass --dictionary")
-    idx = concept_indices(names, concepts)
-    if rule == "weight":
-        if not decompositions:
-            raise SithError("no decomposition to select from; run `sith decompose` first")
-        return select_by_weight(
-            decompositions, idx, alpha=alpha, threshold=0.1 if threshold is None else threshold,
-            max_per_layer=max_per_layer, reason=reason,
-        )
-    if atoms is None:
-        raise SithError("the alignment rule needs the dictionary's atoms; pass --dictionary")
-    layers = sorted({int(d.config["layer"]) for d in decompositions}) or list(range(weights.n_layers))
-    return select_by_alignment(
-        weights, atoms[idx], layers=layers, alpha=alpha, fold_ln=fold_ln, sv_type=sv_type,
-        threshold=0.3 if threshold is None else threshold, max_per_layer=max_per_layer, reason=reason,
-        image_mean=image_mean, svd_of=svd_of,
-    )
-
-
-def merge_edits(edits: list[ComponentEdit], n_layers: int) -> dict[tuple[int, int, int], ComponentEdit]:
-    """One edit per component (a later duplicate with the same α wins); a component both
-    suppressed and amplified is refused."""
-    seen: dict[tuple[int, int, int], ComponentEdit] = {}
-    for e in edits:
-        key = (e.layer % n_layers, e.head, e.index)
-        if key in seen and seen[key].alpha != e.alpha:
-            raise SithError(f"component {key} is both suppressed and amplified; name it once")
-        seen[key] = e
-    return seen
-
-
-def check_selection(threshold: float | None, max_per_layer: int | None) -> None:
-    """Refuse a negative or non-finite ``--threshold`` and a ``--max-per-layer`` below 1."""
-    if threshold is not None and (not math.isfinite(threshold) or threshold < 0):
-        raise SithError(
-            f"--threshold {threshold} is invalid: use a value >= 0 (|cos| for the alignment rule, "
-            "an explanation weight for the weight rule)"
-        )
-    if max_per_layer is not None and max_per_layer < 1:
-        raise SithError(f"--max-per-layer must be >= 1, got {max_per_layer}")
 
 
 def apply_plan(
@@ -238,7 +63,21 @@ def apply_plan(
     edited = with_head_outputs(clip, new_outputs)
     saved = save_model(edited, output)
     record["output"] = {"path": str(saved), "fingerprint": edited.info.fingerprint}
-    return saved, save_json(record, log_path_for(saved))
+    try:
+        return saved, save_json(record, log_path_for(saved))
+    except BaseException:  # a checkpoint without its log is half-written: remove it
+        remove_output(saved)
+        raise
+
+
+def remove_output(path: Path) -> None:
+    """Delete a checkpoint file (or an HF directory) that this run wrote."""
+    import shutil
+
+    if path.is_dir():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
 
 
 def read_log(path: str | Path, *, updates: bool = True) -> dict[str, Any]:
@@ -331,18 +170,78 @@ def check_log_shapes(record: dict[str, Any], weights: Any, log_file: str | Path)
             )
 
 
-def apply_log(clip: Any, log_file: str | Path, output: str | Path) -> tuple[Path, Path]:
-    """Reproduce a logged edit on the original model ``clip`` (same components, same α)."""
+#: Relative tolerance of a logged singular value against the model's (float32 SVDs).
+LOG_SV_RTOL = 1e-4
+
+
+def check_log_components(record: dict[str, Any], weights: Any, log_file: str | Path) -> None:
+    """Refuse a log that does not describe this model's components: a component listed twice,
+    or a logged singular value / write direction that the model's SVD (with the logged fold)
+    does not have — a hand-edited layer, another model, a flipped ``fold_ln``."""
+    fold_ln = bool(record["fold_ln"])
+    seen: set[tuple[int, int, int]] = set()
+    svds: dict[int, Any] = {}
+    for n, e in enumerate(record["edits"]):
+        key = (int(e["layer"]) % weights.n_layers, int(e["head"]), int(e["index"]))
+        if key in seen:
+            raise SithError(
+                f"{log_file} edits[{n}] repeats component {key}; pass a log written by `sith edit`"
+            )
+        seen.add(key)
+        if key[0] not in svds:
+            svds[key[0]] = layer_svd(weights, key[0], fold_ln)
+        _, S, Vh = svds[key[0]]
+        s = float(S[key[1], key[2]])
+        logged = e.get("singular_value")
+        y = Vh[key[1], key[2]].double()
+        cos = float(abs(y @ _tensor(e["update"]["y"])) / max(float(_tensor(e["update"]["y"]).norm()), 1e-30))
+        if not _is_number(logged) or abs(logged - s) > LOG_SV_RTOL * max(abs(s), 1e-12) or cos < 1 - 1e-4:
+            fold = "--fold-ln" if fold_ln else "--no-fold-ln"
+            raise SithError(
+                f"{log_file} edits[{n}] (component {key[0]}:{key[1]}:{key[2]}, {fold}) does not match this "
+                f"model: logged singular value {logged!r}, the model has {s:.6g}; apply the log to the "
+                "unedited model it was written for"
+            )
+
+
+def _tensor(values: list[float]) -> Any:
+    import torch
+
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def plan_from_log(clip: Any, log_file: str | Path) -> tuple[EditPlan, dict[str, Any]]:
+    """The plan a log describes, checked against ``clip`` (the original model)."""
     record = check_log(read_log(log_file), clip.weights)
     check_log_shapes(record, clip.weights, log_file)
-    plan = EditPlan(edits_from_log(record), bool(record["fold_ln"]))
+    check_log_components(record, clip.weights, log_file)
+    plan = EditPlan(edits_from_log(record), bool(record["fold_ln"]), selection={"rule": "from log"})
     for e in record["edits"]:
-        plan.explanations[(int(e["layer"]), int(e["head"]), int(e["index"]))] = e.get("explanation", [])
-    return apply_plan(clip, plan, output, extra={"reproduced_from": str(log_file)})
+        key = (int(e["layer"]), int(e["head"]), int(e["index"]))
+        plan.explanations[key] = e.get("explanation", [])
+        plan.singular_values[key] = float(e["singular_value"])
+    return plan, record
 
 
-def undo_log(edited_clip: Any, log_file: str | Path, output: str | Path) -> Path:
-    """Restore the original model from an edited one and its log; writes a checkpoint."""
+def apply_log(
+    clip: Any, log_file: str | Path, output: str | Path | None, *, dry_run: bool = False
+) -> tuple[EditPlan, Path | None, Path | None]:
+    """Reproduce a logged edit on the original model ``clip`` (same components, same α);
+    ``dry_run`` checks everything and writes nothing. Returns ``(plan, checkpoint, log)``."""
+    plan, _ = plan_from_log(clip, log_file)
+    if dry_run:
+        return plan, None, None
+    if output is None:
+        raise SithError("--apply-log needs --output PATH for the checkpoint to write")
+    ckpt, log_path = apply_plan(clip, plan, output, extra={"reproduced_from": str(log_file)})
+    return plan, ckpt, log_path
+
+
+def undo_log(
+    edited_clip: Any, log_file: str | Path, output: str | Path | None, *, dry_run: bool = False
+) -> Path | None:
+    """Restore the original model from an edited one and its log; writes a checkpoint
+    (``dry_run``: checks only, returns None)."""
     from sith.load import save_model, with_head_outputs
 
     record = check_log(read_log(log_file), edited_clip.weights, edited=True)
@@ -351,13 +250,20 @@ def undo_log(edited_clip: Any, log_file: str | Path, output: str | Path) -> Path
     if expected and expected != edited_clip.weights.info.fingerprint:
         raise SithError("this model is not the output of that edit log; pass the edited checkpoint it names")
     restored = with_head_outputs(edited_clip, undo_head_outputs(edited_clip.weights, record))
+    if dry_run:
+        return None
+    if output is None:
+        raise SithError("--undo-log needs --output PATH for the checkpoint to write")
     return save_model(restored, Path(output))
 
 
 def default_output(data_dir: str | Path, clip: Any, name: str) -> Path:
-    """``data/models/{model}/{pretrained}/edits/{name}.safetensors``."""
-    return (
-        model_dir(data_dir or DEFAULT_DATA_DIR, clip.info.model_name, clip.info.pretrained)
-        / "edits"
-        / f"{name}.safetensors"
-    )
+    """``data/models/{model}/{pretrained}/edits/{name}.safetensors``, or ``{name}-2``, ``-3``, …
+    when an earlier edit (checkpoint or log) has that name: never an overwrite."""
+    folder = model_dir(data_dir or DEFAULT_DATA_DIR, clip.info.model_name, clip.info.pretrained) / "edits"
+    n = 1
+    while True:
+        path = folder / (f"{name}.safetensors" if n == 1 else f"{name}-{n}.safetensors")
+        if not path.exists() and not log_path_for(path).exists():
+            return path
+        n += 1

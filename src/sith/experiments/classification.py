@@ -28,14 +28,15 @@ import torch
 import torch.nn.functional as F
 
 from sith.decompose import solve
+from sith.edit.judges import EmbeddingJudge, Judge
+from sith.edit.select import edits_from_rule, relevance_alphas
 from sith.encode import dictionary_atoms
 from sith.errors import SithError
-from sith.experiments.controls import Condition, alignment_scores, edits_of, random_draws
+from sith.experiments.controls import Condition, alignment_scores, random_conditions
 from sith.experiments.data import check_dataset, classification_set, image_embeddings
 from sith.experiments.results import Metric, from_interval, from_seeds
 from sith.experiments.runner import finish, organism_seeds
 from sith.experiments.setup import Analysis, Options, analyse, text_encoder
-from sith.judge import EmbeddingJudge, Judge
 from sith.metrics import bootstrap_ci, zero_shot_predict, zero_shot_weights
 from sith.organism.world import FINE_GRAINED
 from sith.organism.zeroshot import factor_accuracy, loaded_encoders
@@ -45,7 +46,6 @@ ORGANISM_UNRELATED = ("circle", "square")
 UNRELATED_CLASSES = ("car", "truck", "airplane", "ship", "bicycle")
 UNRELATED_FOR_AIRCRAFT = ("rose", "tulip", "daisy", "sunflower", "orchid")
 EXPLAIN_METHOD, EXPLAIN_K = "comp-0.3", 10
-ALPHA_FLOOR, ALPHA_SHIFT = 0.8, 0.3
 PRIMARY_ORGANISM = {"fine_grained": True}
 PRIMARY_DATASET = {"top1": True}
 
@@ -76,11 +76,6 @@ def relevance(analysis: Analysis, concepts: list[str]) -> torch.Tensor:
     judge = EmbeddingJudge(text_encoder(analysis.ws.clip), concepts, reference=analysis.reference())
     rel = judge.relevance(analysis.explanations(), "task concepts")
     return torch.tensor(rel.raw, dtype=torch.float64)
-
-
-def alphas_from(r: torch.Tensor) -> list[float]:
-    """``α = max(0.8, R + 0.3)`` per component."""
-    return [max(ALPHA_FLOOR, float(x) + ALPHA_SHIFT) for x in r.tolist()]
 
 
 @dataclass
@@ -143,7 +138,7 @@ class DatasetTop1:
 
 def scaled(analysis: Analysis, r: torch.Tensor, name: str, kind: str) -> Condition:
     """Every analysed component scaled by ``α = max(0.8, r + 0.3)``."""
-    return Condition(name, kind, edits_of(analysis.components, alphas_from(r), name))
+    return Condition(name, kind, edits_from_rule(analysis.components, relevance_alphas(r), name))
 
 
 def run(ws: Any, opts: Options, out_dir: Path, judge: Judge | None = None) -> dict[str, Any]:
@@ -176,11 +171,11 @@ def run(ws: Any, opts: Options, out_dir: Path, judge: Judge | None = None) -> di
     conditions = [
         Condition("original", "original"),
         edit,
-        *random_draws(analysis.components, edit.edits, draws=opts.draws, seed=0),
+        *random_conditions(analysis.components, edit.edits, draws=opts.draws, seed=0),
         scaled(analysis, relevance(analysis, unrelated), "unrelated", "unrelated"),
         scaled(analysis, alignment_scores(analysis, concepts).double(), "alignment", "alignment"),
     ]
-    alphas = torch.tensor(alphas_from(r))
+    alphas = torch.tensor(relevance_alphas(r))
     record = {
         "class_names": classes[:200],
         "task_concepts": concepts,

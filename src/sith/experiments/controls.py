@@ -27,8 +27,9 @@ from torch import Tensor
 
 from sith.decompose.search import alignment
 from sith.edit import ComponentEdit, edited_head_outputs
+from sith.edit.select import Component, random_draws
 from sith.encode import concept_atom
-from sith.experiments.setup import Analysis, Component
+from sith.experiments.setup import Analysis
 from sith.load import with_head_outputs
 
 #: The alignment rule's threshold (the old default of ``sith edit``; not tuned here).
@@ -56,42 +57,14 @@ class Condition:
         }
 
 
-def edits_of(components: list[Component], alphas: list[float], reason: str) -> tuple[ComponentEdit, ...]:
-    """``ComponentEdit``\\ s for matching lists (α = 1 entries are dropped: no change)."""
-    return tuple(
-        ComponentEdit(l, h, i, float(a), reason) for (l, h, i), a in zip(components, alphas) if a != 1.0
-    )
-
-
-def random_draws(
+def random_conditions(
     components: list[Component], chosen: tuple[ComponentEdit, ...], *, draws: int, seed: int
 ) -> list[Condition]:
-    """``draws`` random selections with the judged edit's per-layer counts and α values."""
-    gen = torch.Generator().manual_seed(int(seed))
-    by_layer: dict[int, list[Component]] = {}
-    for c in components:
-        by_layer.setdefault(c[0], []).append(c)
-    out = []
-    for d in range(draws):
-        edits: list[ComponentEdit] = []
-        for layer, pool in by_layer.items():
-            mine = [e for e in chosen if e.layer == layer]
-            if not mine:
-                continue
-            pick = torch.randperm(len(pool), generator=gen)[: len(mine)].tolist()
-            edits += [ComponentEdit(*pool[p], e.alpha, "random control") for p, e in zip(pick, mine)]
-        out.append(Condition(f"random-{d + 1}", "random", tuple(edits)))
-    return out
-
-
-def top_ranked(
-    components: list[Component], key: Tensor, chosen: tuple[ComponentEdit, ...], reason: str
-) -> tuple[ComponentEdit, ...]:
-    """The ``len(chosen)`` components of highest ``key`` (n,), given the chosen edits' α values
-    (largest |α − 1| to the highest rank)."""
-    alphas = sorted((e.alpha for e in chosen), key=lambda a: -abs(a - 1.0))
-    order = torch.argsort(key, descending=True, stable=True)[: len(alphas)].tolist()
-    return tuple(ComponentEdit(*components[o], a, reason) for o, a in zip(order, alphas))
+    """:func:`sith.edit.select.random_draws` as ``random-1``, ``random-2``, … conditions."""
+    return [
+        Condition(f"random-{d + 1}", "random", edits)
+        for d, edits in enumerate(random_draws(components, chosen, draws=draws, seed=seed))
+    ]
 
 
 def alignment_scores(analysis: Analysis, concepts: list[str]) -> Tensor:

@@ -29,13 +29,13 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from sith.edit.judges import EmbeddingJudge, Explanation, Judge, WordJudge
+from sith.edit.select import Task, judge_explanations, judge_record
 from sith.errors import SithError
 from sith.experiments.grounded import WorldActivations, grounded_scores, world_activations
 from sith.experiments.results import write_results
-from sith.experiments.runner import judge_record
-from sith.experiments.setup import Options, Task, embedding_judge, judge_explanations
+from sith.experiments.setup import Options, embedding_judge
 from sith.factor import joint_targets, singular_directions, unit
-from sith.judge import EmbeddingJudge, Explanation, Judge, WordJudge
 from sith.organism.vocab import FACTORS, SPURIOUS_CLASSES, SYNONYMS, UNSAFE_WORDS
 from sith.pipeline import DecompositionConfig
 

@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from sith.edit.judges import Explanation
 from sith.ground import ImageSource, ground, grounded_auc
-from sith.judge import Explanation
 from sith.organism.vocab import FACTORS, SPURIOUS_CLASSES, SYNONYMS, UNSAFE_WORDS
 
 #: The organism's grounding images: this many, from this seed (fresh: not a training seed pair).

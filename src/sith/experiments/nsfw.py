@@ -25,11 +25,12 @@ import torch
 import torch.nn.functional as F
 
 from sith.datasets import load_visu
+from sith.edit.judges import Judge
+from sith.edit.select import judge_record, nsfw_rule
 from sith.experiments.data import check_dataset, image_embeddings
 from sith.experiments.results import Metric, from_interval, from_seeds
-from sith.experiments.runner import EditDesign, finish, judge_record, judged_conditions, organism_seeds
+from sith.experiments.runner import EditDesign, finish, judged_conditions, organism_seeds
 from sith.experiments.setup import Options, Task, analyse, embedding_judge
-from sith.judge import Judge
 from sith.metrics import DEFAULT_KS, best_threshold_accuracy, bootstrap_ci, correct_ranks, rank_auc
 from sith.organism.world import UNSAFE_WORDS, sample
 from sith.organism.zeroshot import factor_accuracy, loaded_encoders
@@ -49,11 +50,6 @@ PRIMARY_VISU = {"unsafe_i2t_R@1": True, "unsafe_t2i_R@1": True}
 def task_for(dataset: str, concepts: tuple[str, ...] | None = None) -> Task:
     default = UNSAFE_WORDS if dataset == "organism" else UNSAFE_CONCEPTS
     return Task("unsafe content", QUESTION, tuple(concepts or default))
-
-
-def seed_rule(scores: torch.Tensor) -> list[float]:
-    """The seed's NSFW rule: 1–2 → α 1 (keep), 3 → α −1 (negate), 4–5 → α 0 (remove)."""
-    return [1.0 if s <= 2 else -1.0 if s == 3 else 0.0 for s in scores.tolist()]
 
 
 def skull_scores(clip: Any, *, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -157,7 +153,7 @@ def run(ws: Any, opts: Options, out_dir: Path, judge: Judge | None = None) -> di
         shown = [f"{d}_R@{k}" for d in ("t2i", "i2t", "unsafe_t2i", "unsafe_i2t") for k in (1, 10)]
     analysis = analyse(ws, layers=opts.layers, dictionary=opts.dictionary)
     judge = judge or embedding_judge(ws.clip, analysis.reference(), opts.judge_score_by)
-    design = EditDesign(task_for(opts.dataset, opts.task_concepts), UNRELATED, seed_rule, 0.0, opts.draws)
+    design = EditDesign(task_for(opts.dataset, opts.task_concepts), UNRELATED, nsfw_rule, 0.0, opts.draws)
     conditions, record = judged_conditions(analysis, judge, design)
     return finish(
         "nsfw",

@@ -23,15 +23,15 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from sith.edit.judges import Judge
+from sith.edit.select import Judged, Task, edits_from_rule, top_ranked
 from sith.errors import SithError
 from sith.experiments.controls import (
     ALIGNMENT_THRESHOLD,
     Condition,
     alignment_scores,
     edited_model,
-    edits_of,
-    random_draws,
-    top_ranked,
+    random_conditions,
 )
 from sith.experiments.results import (
     Metric,
@@ -42,8 +42,7 @@ from sith.experiments.results import (
     verdict_lines,
     write_results,
 )
-from sith.experiments.setup import Analysis, Judged, Task, judge_components
-from sith.judge import EmbeddingJudge, Judge, WordJudge
+from sith.experiments.setup import Analysis, judge_components
 
 Measure = Callable[[Any], dict[str, Metric]]
 Rule = Callable[[torch.Tensor], list[float]]
@@ -74,20 +73,20 @@ def judged_conditions(analysis: Analysis, judge: Judge, design: EditDesign) -> t
     """The original, the judged edit and its controls; plus a record of the judging."""
     comps = analysis.components
     judged = judge_components(judge, analysis, design.task)
-    edit = edits_of(comps, design.rule(judged.scores), f"judged: {design.task.name}")
+    edit = edits_from_rule(comps, design.rule(judged.scores), f"judged: {design.task.name}", judged)
     unrelated = judge_components(judge, analysis, design.unrelated)
     align = alignment_scores(analysis, list(design.task.concepts))
     align_comps = [c for c, s in zip(comps, align.tolist()) if s >= ALIGNMENT_THRESHOLD]
     conditions = [
         Condition("original", "original"),
         Condition("judged", "judged", edit),
-        *random_draws(comps, edit, draws=design.draws, seed=design.seed),
+        *random_conditions(comps, edit, draws=design.draws, seed=design.seed),
         Condition("unrelated", "unrelated", top_ranked(comps, unrelated.ranking_key(), edit, "unrelated")),
         Condition("alignment-top", "alignment", top_ranked(comps, align, edit, "alignment rule, top-N")),
         Condition(
             "alignment>=0.3",
             "alignment",
-            edits_of(align_comps, [design.alignment_alpha] * len(align_comps), "alignment rule"),
+            edits_from_rule(align_comps, [design.alignment_alpha] * len(align_comps), "alignment rule"),
         ),
     ]
     record = {
@@ -153,24 +152,6 @@ def organism_seeds(count: int) -> list[int]:
     if count < 1:
         raise SithError(f"--seeds must be ≥ 1, got {count}")
     return [ORGANISM_SEED_BASE + i for i in range(count)]
-
-
-def judge_record(judge: Judge) -> dict[str, Any]:
-    """The judge's configuration for the results file."""
-    if isinstance(judge, EmbeddingJudge):
-        return {
-            "kind": "embedding",
-            "cutoffs": list(judge.cutoffs),
-            "center": judge.center,
-            "score_by": judge.score_by,
-        }
-    if isinstance(judge, WordJudge):
-        return {"kind": "words", "cutoffs": list(judge.cutoffs), "score_by": judge.score_by}
-    return {
-        "kind": type(judge).__name__,
-        "model": getattr(judge, "model", None),
-        "url": getattr(judge, "base_url", None),
-    }
 
 
 def finish(

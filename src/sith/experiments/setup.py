@@ -6,7 +6,7 @@ decompositions (METHOD.md §2–§6) of the analysed layers, judges their explan
 
 Public API::
 
-    Task(name, question, concepts)         a judge task: question (LLM judge), concepts (embedding judge)
+    Task, Judged, judge_explanations       from sith.edit.select (the one selection family)
     Analysis(ws, config, decompositions)    .components .explanations() .reference() .atoms()
     analyse(ws, **options) -> Analysis      decompositions of the seed recipe (cached files reused)
     embedding_judge(clip, reference, score_by)  EmbeddingJudge on the model's own text tower
@@ -23,23 +23,9 @@ import torch
 from torch import Tensor
 
 from sith.decompose.results import LayerDecomposition
-from sith.errors import SithError
-from sith.judge import EmbeddingJudge, Explanation, Judge, WordJudge
+from sith.edit.judges import EmbeddingJudge, Explanation, Judge
+from sith.edit.select import Component, Judged, Task, judge_explanations
 from sith.pipeline import DecompositionConfig, Workspace
-
-Component = tuple[int, int, int]
-
-
-@dataclass(frozen=True)
-class Task:
-    """A judge task: ``question`` goes to the LLM judge, ``concepts`` to the embedding judge."""
-
-    name: str
-    question: str
-    concepts: tuple[str, ...]
-
-    def record(self) -> dict[str, Any]:
-        return {"name": self.name, "question": self.question, "concepts": list(self.concepts)}
 
 
 @dataclass(frozen=True)
@@ -121,42 +107,6 @@ def text_encoder(clip: Any) -> CachedTextEncoder:
 def embedding_judge(clip: Any, reference: list[str], score_by: str = "mean") -> EmbeddingJudge:
     """The offline judge on ``clip``'s text tower, centred on ``reference`` (docs/judges.md)."""
     return EmbeddingJudge(text_encoder(clip), None, reference=reference, score_by=score_by)
-
-
-@dataclass(frozen=True)
-class Judged:
-    """Per component: ``scores`` (n,) int 1–5 and ``relevance`` (n,) raw R (embedding judge), else None."""
-
-    scores: Tensor
-    relevance: Tensor | None
-
-    def ranking_key(self) -> Tensor:
-        """A score to rank by: the 1–5 score, ties broken by relevance when known."""
-        key = self.scores.double()
-        if self.relevance is not None:
-            key = key + 1e-3 * torch.sigmoid(self.relevance.double())
-        return key
-
-
-def judge_explanations(judge: Judge, explanations: list[Explanation], task: Task) -> Judged:
-    """Score explanations for ``task``: the embedding and word judges read ``task.concepts``,
-    any other judge (the LLM judge) reads ``task.question``."""
-    if isinstance(judge, (EmbeddingJudge, WordJudge)):
-        if not task.concepts:
-            raise SithError(
-                f"task {task.name!r} has no concepts for the {judge_kind(judge)} judge; pass --task-concepts"
-            )
-        rel = judge.relevance(explanations, ", ".join(task.concepts))
-        return Judged(torch.tensor(rel.scores, dtype=torch.long), torch.tensor(rel.raw, dtype=torch.float64))
-    scores = judge.score(explanations, task.question)
-    return Judged(torch.tensor([int(s) for s in scores], dtype=torch.long), None)
-
-
-def judge_kind(judge: Judge) -> str:
-    """``embedding``, ``words`` or the judge's class name (recorded with results)."""
-    if isinstance(judge, EmbeddingJudge):
-        return "embedding"
-    return "words" if isinstance(judge, WordJudge) else type(judge).__name__
 
 
 def judge_components(judge: Judge, analysis: Analysis, task: Task) -> Judged:

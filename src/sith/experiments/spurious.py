@@ -22,11 +22,12 @@ from typing import Any
 import torch
 
 from sith.datasets import load_waterbirds
+from sith.edit.judges import Judge
+from sith.edit.select import judge_record, zero_rule
 from sith.experiments.data import check_dataset, image_embeddings
 from sith.experiments.results import Metric, from_interval, from_seeds
-from sith.experiments.runner import EditDesign, finish, judge_record, judged_conditions, organism_seeds
+from sith.experiments.runner import EditDesign, finish, judged_conditions, organism_seeds
 from sith.experiments.setup import Options, Task, analyse, embedding_judge
-from sith.judge import Judge
 from sith.metrics import bootstrap_ci, group_accuracy, zero_shot_predict, zero_shot_weights
 from sith.organism.world import LAND_BACKGROUNDS, SYNONYMS, WATER_BACKGROUNDS
 from sith.organism.zeroshot import loaded_encoders, spurious_group_accuracy
@@ -50,11 +51,6 @@ def task_for(dataset: str, concepts: tuple[str, ...] | None = None) -> Task:
         with_synonyms(WATER_BACKGROUNDS + LAND_BACKGROUNDS) if dataset == "organism" else BACKGROUND_CONCEPTS
     )
     return Task("background / scene / location", QUESTION, tuple(concepts or default))
-
-
-def zero_rule(threshold: int = 3):  # noqa: ANN201 - a Rule
-    """The seed's spurious rule: α = 0 for components judged ≥ ``threshold``, else 1."""
-    return lambda scores: [0.0 if int(s) >= threshold else 1.0 for s in scores.tolist()]
 
 
 @dataclass

@@ -76,22 +76,17 @@ def ranked_queries(
     device: str,
     progress: bool,
 ) -> list[dict[str, Any]]:
-    """``sith search`` (:func:`sith.api.search`) for each query, over the explored layers."""
+    """``sith search`` for each query over the explored layers, on one loaded model, with the
+    explored decomposition's full configuration (dictionary, template, atoms, image mean, fold)."""
+    from dataclasses import replace
+
+    from sith.pipeline import DecompositionConfig
+
+    ws = api.workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
+    request = replace(DecompositionConfig.from_record(config), sv_type=sv_type)
     out = []
     for q in queries:
-        hits = api.search(
-            q,
-            model_name,
-            pretrained,
-            dictionary=config.get("dictionary"),
-            layers=layers,
-            top=top,
-            fold_ln=bool(config.get("fold_ln", True)),
-            sv_type=sv_type,
-            data_dir=data_dir,
-            device=device,
-            progress=progress,
-        )
+        hits = ws.search(q, top=top, layers=layers, config=request)
         out.append(
             {
                 "query": q,

@@ -1,4 +1,7 @@
-"""Judges: score a component's explanation 1–5 for a task question (issue 12, docs/judges.md).
+"""``sith judge``: score every component of a decomposition file 1–5 for a task (docs/judges.md).
+
+The judges themselves belong to the edit stage (:mod:`sith.edit.judges`: the selection of
+``sith edit`` reads them); this shell re-exports them for ``sith judge`` users.
 
 Public API::
 
@@ -15,10 +18,27 @@ Public API::
     embedding_judge_for(decomposition, task_concepts, device=..., score_by="mean") -> EmbeddingJudge
 """
 
-from sith.judge.base import MAX_SCORE, MIN_SCORE, Explanation, Judge, positive_sorted, split_concepts
-from sith.judge.embedding import DEFAULT_CUTOFFS, SCORE_BY, EmbeddingJudge, Relevance, score_from_mean
-from sith.judge.llm import CallPlan, LLMJudge
-from sith.judge.prompt import SYSTEM_PROMPT, USER_TEMPLATE, build_messages, parse_answer
+from sith.edit.judges import (
+    DEFAULT_CUTOFFS,
+    MAX_SCORE,
+    MIN_SCORE,
+    SCORE_BY,
+    SYSTEM_PROMPT,
+    USER_TEMPLATE,
+    CallPlan,
+    EmbeddingJudge,
+    Explanation,
+    Judge,
+    LLMJudge,
+    Relevance,
+    ShareJudge,
+    WordJudge,
+    build_messages,
+    parse_answer,
+    positive_sorted,
+    score_from_mean,
+    split_concepts,
+)
 from sith.judge.run import (
     JudgedComponent,
     embedding_judge_for,
@@ -26,7 +46,6 @@ from sith.judge.run import (
     judge_decomposition,
     judge_file,
 )
-from sith.judge.words import WordJudge
 
 __all__ = [
     "DEFAULT_CUTOFFS",
@@ -43,6 +62,7 @@ __all__ = [
     "LLMJudge",
     "WordJudge",
     "Relevance",
+    "ShareJudge",
     "build_messages",
     "embedding_judge_for",
     "format_judged",

@@ -17,10 +17,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from sith.decompose.results import LayerDecomposition
+from sith.edit.judges.base import Explanation, Judge, positive_sorted
+from sith.edit.judges.embedding import EmbeddingJudge
+from sith.edit.judges.words import WordJudge
 from sith.errors import SithError
-from sith.judge.base import Explanation, Judge, positive_sorted
-from sith.judge.embedding import EmbeddingJudge
-from sith.judge.words import WordJudge
 from sith.load import load_clip
 
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +33,13 @@ from sith.encode import (
     read_pool,
     save_image_mean,
 )
+from sith.encode.dictfiles import encoded_path
 from sith.encode.pools import ORGANISM_POOL
 from sith.errors import SithError
 from sith.factor import HeadSVD, check_layer, head_vo
 from sith.io import load_pt, save_pt
 from sith.load import DEFAULT_MODEL
+from sith.pipeline import editing
 from sith.pipeline.config import DecompositionConfig
 
 log = logging.getLogger(__name__)
@@ -90,6 +93,7 @@ class Workspace:
         self.progress = progress
         self.default_dictionary = default_dictionary or model_default_dictionary(clip.info.model_name)
         self.image_mean_source = image_mean_source
+        self.writes = True  # False inside :meth:`read_only` (dry runs): compute, never write
         self._encoded: dict[tuple[str, str | None], EncodedPool] = {}
         self._svd: dict[tuple[int, bool], HeadSVD] = {}
         self._image_mean: Tensor | None = None
@@ -98,24 +102,44 @@ class Workspace:
     def weights(self) -> Any:
         return self.clip.weights
 
+    @contextmanager
+    def read_only(self) -> Iterator[Workspace]:
+        """Within the block nothing is written under the data dir: missing encodings, image
+        means and decompositions are computed in memory (a dry run writes nothing)."""
+        before, self.writes = self.writes, False
+        try:
+            yield self
+        finally:
+            self.writes = before
+
     # ------------------------------------------------------------------ inputs
     def encoded(self, dictionary: str | None = None, template: str | None = None) -> EncodedPool:
         """The dictionary encoded by this model (downloaded and encoded first if needed)."""
         key = (dictionary or self.default_dictionary, template)
         if key not in self._encoded:
-            self._encoded[key] = encode_pool(
+            pool = self.pool(key[0])
+            cached = encoded_path(self.data_dir, self.clip.info, pool.name, template)
+            encoded = encode_pool(
                 self.clip,
-                self.pool(key[0]),
-                data_dir=self.data_dir,
+                pool,
+                data_dir=self.data_dir if self.writes or cached.exists() else None,
                 template=template,
                 progress=self.progress,
             )
+            if not self.writes:
+                return encoded  # not cached: a later real run encodes (and writes) it again
+            self._encoded[key] = encoded
         return self._encoded[key]
 
     def pool(self, dictionary: str | None = None) -> Pool:
         """The concept pool (a known pool is downloaded first if it is not on disk yet)."""
         name = dictionary or self.default_dictionary
         if name in POOLS and not paths.dictionary_text_path(self.data_dir, name).exists():
+            if not self.writes:
+                raise SithError(
+                    f"dictionary {name!r} is not downloaded and a dry run writes nothing; run "
+                    f"`sith download-dictionary {name}` first"
+                )
             log.warning("dictionary %r not downloaded yet: downloading it first", name)
             download_dictionary(name, data_dir=self.data_dir)
         return read_pool(name, data_dir=self.data_dir)
@@ -135,6 +159,8 @@ class Workspace:
                 )
             if mean is None:
                 made, meta = self.image_mean_source(self.clip)
+                if not self.writes:
+                    return made.float()  # not cached: a later real run makes and writes it
                 save_image_mean(made, info, path, meta)
                 log.info("wrote the image mean (%s) to %s", meta.get("source", "built-in"), path)
                 mean = self._read_image_mean(path)
@@ -151,6 +177,41 @@ class Workspace:
                 raise
             log.warning("remaking the image mean: %s", exc)
             return None
+
+    # ------------------------------------------------------------------ actions (one session)
+    def request(self, **options: Any) -> DecompositionConfig:
+        """A :class:`DecompositionConfig` request for this model (``options``: its fields;
+        unset ones are the seed recipe's defaults, resolved by :meth:`resolve`)."""
+        layers = options.pop("layers", None)
+        return DecompositionConfig(
+            self.clip.info.model_name,
+            self.clip.info.pretrained,
+            layers=tuple(layers) if layers else None,
+            **options,
+        )
+
+    def search(
+        self,
+        concept: str,
+        *,
+        top: int = 20,
+        layers: list[int] | None = None,
+        config: DecompositionConfig | None = None,
+        **options: Any,
+    ) -> Any:
+        """Components whose targets align with ``concept`` + its familiarity (:func:`editing.search`);
+        targets and atoms made as ``config`` (a decomposition's, e.g. the explored one) or
+        ``options`` say."""
+        config = config if config is not None else self.request(**options)
+        return editing.search(self, config, concept, top=top, layers=layers)
+
+    def plan_edit(self, request: DecompositionConfig, **selection: Any) -> Any:
+        """``(plan, config)`` of an edit, nothing written (:func:`editing.plan_edit`)."""
+        return editing.plan_edit(self, request, **selection)
+
+    def write_edit(self, plan: Any, config: DecompositionConfig | None, **kw: Any) -> tuple[Path, Path]:
+        """The edited checkpoint and its log (:func:`editing.write_edit`)."""
+        return editing.write_edit(self, plan, config, **kw)
 
     def svd(self, layer: int, fold_ln: bool) -> HeadSVD:
         """Every head's SVD of ``layer`` (METHOD.md §2), computed once per run."""
@@ -226,8 +287,12 @@ class Workspace:
             if dec is None:
                 if atoms is None:
                     atoms = self.atoms(config)
-                dec = self.decompose_resumable(config, layer, atoms, path, force=force)
-                log.info("wrote %s", path)
+                if not self.writes:
+                    log.info("dry run: decomposing layer %d in memory (not written)", layer)
+                    dec = self.decompose_one(config, layer, atoms)
+                else:
+                    dec = self.decompose_resumable(config, layer, atoms, path, force=force)
+                    log.info("wrote %s", path)
             out.append((path, dec))
         return out
 

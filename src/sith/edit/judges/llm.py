@@ -2,9 +2,9 @@
 
 Behaviour (details and the prompt text in docs/judges.md):
 
-- one request per distinct prompt (:func:`sith.judge.prompt.build_messages`); explanations
+- one request per distinct prompt (:func:`sith.edit.judges.prompt.build_messages`); explanations
   with no positive weight score 1 without a request;
-- answers are cached on disk, keyed by sha256 of (model, prompt) (:mod:`sith.judge.cache`);
+- answers are cached on disk, keyed by sha256 of (model, prompt) (:mod:`sith.edit.judges.cache`);
 - before any request the plan is logged: explanations, cached answers, requests to make, a
   prompt-token estimate and a cost estimate (when prices are given); more planned requests
   than ``max_calls`` is refused, and the run stops if retries would pass ``max_calls``;
@@ -28,10 +28,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from sith.edit.judges.base import MIN_SCORE, Explanation, check_task, positive_sorted
+from sith.edit.judges.cache import AnswerCache
+from sith.edit.judges.prompt import build_messages, cache_key, estimate_tokens, parse_answer
 from sith.errors import SithError
-from sith.judge.base import MIN_SCORE, Explanation, check_task, positive_sorted
-from sith.judge.cache import AnswerCache
-from sith.judge.prompt import build_messages, cache_key, estimate_tokens, parse_answer
 
 log = logging.getLogger("sith.judge")
 

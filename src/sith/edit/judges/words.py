@@ -1,6 +1,6 @@
 """The word judge: does an explanation *use* the task's words? (offline, no model; docs/judges.md)
 
-The embedding judge (:mod:`sith.judge.embedding`) reads concepts through a text tower, so its
+The embedding judge (:mod:`sith.edit.judges.embedding`) reads concepts through a text tower, so its
 verdicts are only as good as that tower's separation of concepts — poor on a small model such
 as the organism (raw cosines of unrelated words 0.55–0.60). An LLM judge reads the strings.
 The word judge is the transparent offline stand-in for a closed vocabulary: a concept matches
@@ -13,7 +13,7 @@ the task when one of the task concepts occurs in it as whole words, case-insensi
     lead   = m(a_1)                                  (the largest-weight concept)
 
 ``R_mean`` (or ``lead`` with ``score_by="lead"``) is binned to 1–5 by the embedding judge's
-fixed cut-offs (:data:`sith.judge.embedding.DEFAULT_CUTOFFS`): with the seed's spurious rule
+fixed cut-offs (:data:`sith.edit.judges.embedding.DEFAULT_CUTOFFS`): with the seed's spurious rule
 (zero components judged ≥ 3) a component is edited when ≥ 30% of its explanation's weight
 names the task. It cannot know synonyms the task list does not give; list them.
 """
@@ -23,9 +23,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from sith.edit.judges.base import Explanation, check_task, positive_sorted, split_concepts
+from sith.edit.judges.embedding import DEFAULT_CUTOFFS, Relevance, checked_binning, score_from_mean
 from sith.errors import SithError
-from sith.judge.base import Explanation, check_task, positive_sorted, split_concepts
-from sith.judge.embedding import DEFAULT_CUTOFFS, Relevance, checked_binning, score_from_mean
 
 _WORD = re.compile(r"[0-9a-z]+")
 

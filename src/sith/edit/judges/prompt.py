@@ -6,7 +6,7 @@ import hashlib
 import json
 import re
 
-from sith.judge.base import Explanation, positive_sorted
+from sith.edit.judges.base import Explanation, positive_sorted
 
 SYSTEM_PROMPT = (
     "You rate how relevant one internal component of an image model is to a task. "

@@ -1,15 +1,15 @@
-"""Choose components by concept (METHOD.md §6, last sentence).
+"""Two selection rules that do not judge explanations (named options of ``sith edit --rule``).
 
-Two documented selection rules, both polarities considered:
+Both polarities considered:
 
-* ``alignment`` (default): a component is chosen when ``|cos(p, c)| ≥ threshold`` for its
+* ``alignment``: a component is chosen when ``|cos(p, c)| ≥ threshold`` for its
   joint-space vector ``p`` and a named concept's atom ``c``.
 * ``weight``: a component is chosen when one of the named concepts appears in
   its explanation — the explained polarity, and the other one when the decomposition
   was made with ``--polarity both`` — with weight ``≥ threshold``.
 
-Both were measured on the organism (docs/choices.md); the experiments select by judging the
-explanations instead and report this rule as a control (``sith experiment``, docs/experiments.md).
+The default selection judges the explanations instead (:mod:`sith.edit.select.judged`); the
+alignment rule is reported beside it as a control (docs/experiments.md).
 
 ``max_per_layer`` keeps only the strongest matches (largest weight or ``|cos|``) per layer.
 """
@@ -30,8 +30,6 @@ from sith.errors import SithError
 from sith.factor import HeadSVD
 from sith.load.weights import VisionWeights
 
-RULES = ("weight", "alignment")
-
 
 def concept_indices(names: list[str], concepts: list[str]) -> list[int]:
     """Dictionary indices of ``names`` (case-insensitive exact match); an unknown name
@@ -45,16 +43,12 @@ def concept_indices(names: list[str], concepts: list[str]) -> list[int]:
         if key not in lookup:
             near = difflib.get_close_matches(key, list(lookup), n=5, cutoff=0.5)
             hint = f"nearest: {', '.join(near)}" if near else "no close match"
-            raise SithError(
-                f"concept {name!r} is not in the dictionary ({hint}); pick a dictionary concept"
-            )
+            raise SithError(f"concept {name!r} is not in the dictionary ({hint}); pick a dictionary concept")
         out.append(lookup[key])
     return out
 
 
-def _cap(
-    scored: list[tuple[float, ComponentEdit]], max_per_layer: int | None
-) -> list[ComponentEdit]:
+def _cap(scored: list[tuple[float, ComponentEdit]], max_per_layer: int | None) -> list[ComponentEdit]:
     scored.sort(key=lambda s: (s[1].layer, -s[0], s[1].head, s[1].index))
     kept: list[ComponentEdit] = []
     per_layer: dict[int, int] = {}
@@ -113,8 +107,13 @@ def select_by_alignment(
     best: dict[tuple[int, int, int], float] = {}
     for atom in concept_atoms:
         for layer, (cos, _) in alignment(
-            weights, atom, layers=layers, fold_ln=fold_ln, sv_type=sv_type,
-            image_mean=image_mean, svd_of=svd_of,
+            weights,
+            atom,
+            layers=layers,
+            fold_ln=fold_ln,
+            sv_type=sv_type,
+            image_mean=image_mean,
+            svd_of=svd_of,
         ).items():
             for h, i in (cos.abs() >= threshold).nonzero().tolist():
                 key = (layer, h, i)

@@ -44,8 +44,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from sith.edit.judges.base import MIN_SCORE, Explanation, check_task, positive_sorted, split_concepts
 from sith.errors import SithError
-from sith.judge.base import MIN_SCORE, Explanation, check_task, positive_sorted, split_concepts
 
 #: Lower bounds of ``R_mean`` for scores 2, 3, 4, 5 (see the module docstring).
 DEFAULT_CUTOFFS: tuple[float, float, float, float] = (0.15, 0.30, 0.50, 0.70)

@@ -1,6 +1,6 @@
 """A disk cache of judge answers: one JSON file ``{key: {"answer": int, "model": str}}``.
 
-Keys are :func:`sith.judge.prompt.cache_key` (sha256 of model and prompt). The file is
+Keys are :func:`sith.edit.judges.prompt.cache_key` (sha256 of model and prompt). The file is
 rewritten atomically (temp + rename, :func:`sith.io.atomic_write`) by :meth:`AnswerCache.flush`,
 so an interrupted run leaves the last flushed state, never a half-written file.
 """

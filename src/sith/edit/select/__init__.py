@@ -1,0 +1,77 @@
+"""Choose components by concept: one selection family for ``sith edit``, the API, the experiments
+and the explorer (METHOD.md §6; docs/judges.md).
+
+* **judged** (default): judge every component's explanation for the request and keep those
+  judged ``≥ 3`` (:mod:`~sith.edit.select.judged`); the request is first matched to dictionary
+  concepts by words and by meaning (:mod:`~sith.edit.select.matching`);
+* **alignment** / **weight** — rules that do not read the judge (:mod:`~sith.edit.select.rules`),
+  named options and controls;
+* controls — random components with the same per-layer counts, the top of another ranking
+  (:mod:`~sith.edit.select.controls`).
+
+Public API::
+
+    Task(name, question, concepts);  Judged(scores, relevance)
+    judge_explanations(judge, explanations, task) -> Judged;  judge_kind(judge);  judge_record(judge)
+    zero_rule(threshold=3, alpha=0.0);  nsfw_rule(scores);  relevance_alphas(R)
+    edits_from_rule(components, alphas, reason, judged=None) -> tuple[ComponentEdit, ...]
+    match_concept(query, concepts, dictionary_embeddings, encode) -> ConceptMatch
+    familiarity(query, statistic, make_atoms) -> Familiarity
+    select_by_alignment(...);  select_by_weight(...);  concept_indices(names, concepts)
+    random_draws(components, chosen, draws=, seed=);  top_ranked(components, key, chosen, reason)
+"""
+
+from sith.edit.select.controls import random_draws, top_ranked
+from sith.edit.select.judged import (
+    MIN_SCORE_SELECTED,
+    Component,
+    Judged,
+    Rule,
+    Task,
+    edits_from_rule,
+    judge_explanations,
+    judge_kind,
+    judge_record,
+    nsfw_rule,
+    relevance_alphas,
+    zero_rule,
+)
+from sith.edit.select.matching import (
+    NULL_QUANTILE,
+    ConceptMatch,
+    Familiarity,
+    familiarity,
+    match_concept,
+    random_strings,
+)
+from sith.edit.select.rules import concept_indices, select_by_alignment, select_by_weight
+
+#: ``sith edit --rule`` choices; the first is the default.
+RULES = ("judged", "alignment", "weight")
+
+__all__ = [
+    "MIN_SCORE_SELECTED",
+    "NULL_QUANTILE",
+    "RULES",
+    "Component",
+    "ConceptMatch",
+    "Familiarity",
+    "Judged",
+    "Rule",
+    "Task",
+    "concept_indices",
+    "edits_from_rule",
+    "familiarity",
+    "judge_explanations",
+    "judge_kind",
+    "judge_record",
+    "match_concept",
+    "nsfw_rule",
+    "random_draws",
+    "random_strings",
+    "relevance_alphas",
+    "select_by_alignment",
+    "select_by_weight",
+    "top_ranked",
+    "zero_rule",
+]
