@@ -123,10 +123,12 @@ def write_directions(ws: Any, config: Any, atoms: torch.Tensor, seed: int
         H, r, d = Vh.shape
         g = unit(torch.randn(H, r, r, generator=gen, dtype=torch.float64))
         dirs = torch.einsum("hji,hid->hjd", g, Vh).reshape(H * r, d)
-        codes.append(solve(joint_targets(ws.weights, dirs, mean), atoms, config.sparsity, method=config.method))
+        targets = joint_targets(ws.weights, dirs, mean)
+        codes.append(solve(targets, atoms, config.sparsity, method=config.method))
         coefs[layer] = g
         keys += [(layer, h, j) for h in range(H) for j in range(r)]
-    ex = Explained(keys, torch.cat([c.weights.cpu() for c in codes]), torch.cat([c.indices.cpu() for c in codes]))
+    scores = torch.cat([c.weights.cpu() for c in codes])
+    ex = Explained(keys, scores, torch.cat([c.indices.cpu() for c in codes]))
     return ex, coefs
 
 
@@ -188,12 +190,18 @@ def pool_rows(ws: Any, ws_u: Any, request: Any, acts: dict, acts_u: dict, seed: 
         NULLS[3]: (factor_tables(rex.keys, None, along(acts, coefs)), rex),
         NULLS[4]: (factor_tables(ex_u.keys, sign_u, acts_u), ex_u),
     }
-    rows = {}
+    rows, per_component = {}, []
     for name, (tab, e) in runs.items():
-        rows[name] = summarise(score_explanations(tab, parsed, e.scores, e.indices))
+        scored = score_explanations(tab, parsed, e.scores, e.indices)
+        rows[name] = summarise(scored)
         rows[name]["unlearned_share"] = unlearned_share(e, parsed)
+        if name == TRAINED:
+            per_component = [[*k, None if s != s else round(float(s), 4), round(float(c), 4)]
+                             for k, s, c in zip(ex.keys, scored["score"], scored["coverage"])]
     return {"dictionary": config.dictionary, "pool_size": len(parsed),
-            "naming_concepts": sum(bool(p) for p in parsed), "rows": rows, "verdict": verdict(rows)}
+            "naming_concepts": sum(bool(p) for p in parsed), "rows": rows, "verdict": verdict(rows),
+            "trained_components": {"columns": ["layer", "head", "index", "twin_score", "coverage"],
+                                   "rows": per_component}}
 
 
 def verdict(rows: dict[str, dict[str, Any]], margin: float = MARGIN) -> dict[str, Any]:
@@ -221,13 +229,15 @@ def run_twin_test(ws: Any, request: Any, opts: TwinOptions, *, progress: bool = 
                               device=ws.device, progress=progress)
     world_request = None
     if opts.plausible:
-        world_request = replace(request, dictionary=_pool_file(ws, list(ws.encoded(config.dictionary).concepts)))
+        concepts = list(ws.encoded(config.dictionary).concepts)
+        world_request = replace(request, dictionary=_pool_file(ws, concepts))
     draws = []
     for seed in opts.seeds:
         pairs = {f: twin_pairs(f, opts.n_pairs, seed) for f in TWIN_FACTORS}
         acts = {f: (p, twin_activations(ws.clip, layers, rank, p.images)) for f, p in pairs.items()}
         acts_u = {f: (p, twin_activations(ws_u.clip, layers, rank, p.images)) for f, p in pairs.items()}
-        draw = {"image_seed": seed, "default_pool": pool_rows(ws, ws_u, request, acts, acts_u, opts.null_seed)}
+        draw = {"image_seed": seed,
+                "default_pool": pool_rows(ws, ws_u, request, acts, acts_u, opts.null_seed)}
         if world_request is not None:
             draw["world_pool"] = pool_rows(ws, ws_u, world_request, acts, acts_u, opts.null_seed)
         draws.append(draw)
@@ -235,3 +245,59 @@ def run_twin_test(ws: Any, request: Any, opts: TwinOptions, *, progress: bool = 
     return {"recipe": config.record(), "layers": layers, "n_pairs": opts.n_pairs, "seeds": list(opts.seeds),
             "null_seed": opts.null_seed, "margin": MARGIN, "right": RIGHT, "min_components": MIN_COMPONENTS,
             "draws": draws, "separates_on_every_seed": accepted}
+
+
+LEGEND = (
+    "legend: twin AUC = P(switching the named value on, all else fixed, raises the component's "
+    "activation); 0.5 = no response.\n"
+    "  twin score = the explanation's weight-averaged twin AUC over the world values its concepts name "
+    "(all K slots, phrases parsed);\n"
+    "  named = components whose explanation names a world value (the rest: 'nothing', listed, never "
+    "dropped); coverage = named slots' weight share;\n"
+    "  right = named weight with twin AUC >= {right}; unlearned = weight on concepts that name nothing; "
+    "per factor: weighted twin AUC (components).\n"
+    "  separates = trained beats every null by >= {margin} (per factor: >= {k} components naming it)."
+)
+
+
+def format_pool(block: dict[str, Any], title: str) -> str:
+    """One pool's rows, per-factor table and verdict."""
+    head = f"{title:<26}{'named':>9}{'nothing':>9}{'coverage':>10}{'twin score [95% CI]':>24}{'right':>7}" \
+           f"{'unlearned':>11}"
+    lines = [head, "-" * len(head)]
+    for name, r in block["rows"].items():
+        ci = f"{r['twin_score']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]"
+        lines.append(f"{name:<26}{str(r['named']) + '/' + str(r['components']):>9}{r['names_nothing']:>9}"
+                     f"{r['weight_coverage']:>10.2f}{ci:>24}{r['right_share']:>7.3f}{r['unlearned_share']:>11.3f}")
+    fhead = f"{'per factor: twin AUC (n)':<26}" + "".join(f"{f:>12}" for f in TWIN_FACTORS)
+    lines += ["", fhead, "-" * len(fhead)]
+    for name, r in block["rows"].items():
+        cells = [f"{p['twin_auc']:.2f} ({p['components']})" if (p := r["per_factor"].get(f)) else "-"
+                 for f in TWIN_FACTORS]
+        lines.append(f"{name:<26}" + "".join(f"{c:>12}" for c in cells))
+    v = block["verdict"]
+    flags = "".join(f"{_short(v['per_factor'][f]):>12}" for f in TWIN_FACTORS)
+    lines.append(f"{'trained vs nulls':<26}" + flags)
+    lines.append(f"overall: {v['overall']}")
+    return "\n".join(lines)
+
+
+def _short(verdict: str) -> str:
+    return {"separates": "separates", "does not separate": "no", "too few": "too few"}[verdict]
+
+
+def format_twin_test(res: dict[str, Any]) -> str:
+    """What ``sith organism eval`` prints for the twin test."""
+    out = []
+    for d in res["draws"]:
+        n = d["default_pool"]["rows"][TRAINED]["components"]
+        out.append(f"twin test (layers {res['layers']}, {n} components, {res['n_pairs']} pairs per factor, "
+                   f"image seed {d['image_seed']}, null seed {res['null_seed']})")
+        p = d["default_pool"]
+        out.append(format_pool(p, f"default pool ({p['pool_size']}, {p['naming_concepts']} world)"))
+        if "world_pool" in d:
+            w = d["world_pool"]
+            out += ["", format_pool(w, f"world pool ({w['pool_size']})")]
+        out.append("")
+    out.append(LEGEND.format(right=res["right"], margin=res["margin"], k=res["min_components"]))
+    return "\n".join(out)
