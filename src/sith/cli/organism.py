@@ -78,7 +78,8 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         description="Score SITH's explanations of the organism against counterfactual twins: every "
         "analysed component's whole explanation, beside five nulls, per factor, with coverage "
         "(docs/organism.md, 'The twin test'). --legacy-metrics adds the retired static metrics "
-        "(recall, purity, fidelity, coherence) per method; --grounded the top-concept grounded AUC.",
+        "(recall, purity, fidelity, coherence) per method; --grounded the top-concept grounded AUC. The "
+        "recipe is docs/method.md; the settings --settings compares are docs/choices.md.",
     )
     add_model_args(e)
     e.add_argument(
