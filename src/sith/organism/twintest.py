@@ -278,7 +278,9 @@ def format_pool(block: dict[str, Any], title: str) -> str:
     v = block["verdict"]
     flags = "".join(f"{_short(v['per_factor'][f]):>12}" for f in TWIN_FACTORS)
     lines.append(f"{'trained vs nulls':<26}" + flags)
-    lines.append(f"overall: {v['overall']}")
+    t = block["rows"][TRAINED]["twin_score"]
+    gaps = ", ".join(f"{k} {t - r['twin_score']:+.3f}" for k, r in block["rows"].items() if k != TRAINED)
+    lines.append(f"overall: {v['overall']} (trained minus each null: {gaps})")
     return "\n".join(lines)
 
 
