@@ -203,6 +203,7 @@ BEFORE_MODEL = [
           "magic"),
     _case("organism eval --methods w/o legacy", ["organism", "eval", "--methods", "omp"], "--legacy-metrics"),
     _case("organism eval --twin-pairs 3", ["organism", "eval", "--twin-pairs", "3"], "--twin-pairs"),
+    _case("organism eval --twin-seeds -1", ["organism", "eval", "--twin-seeds", "-1"], "--twin-seeds"),
     _case("organism eval --sparsity 0", ["organism", "eval", "--sparsity", "0"], "--sparsity"),
     _case("ground --world -3", ["ground", "--world", "-3"], "--world"),
     _case("ground missing images", ["ground", "--images", "{root}/none"], "none"),

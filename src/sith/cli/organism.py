@@ -174,6 +174,8 @@ def run_eval(args: argparse.Namespace) -> int:
     pairs = N_PAIRS if args.twin_pairs is None else args.twin_pairs
     if pairs < 10:
         raise SithError(f"--twin-pairs must be at least 10, got {pairs}")
+    if args.twin_seeds is not None and min(args.twin_seeds) < 0:
+        raise SithError(f"--twin-seeds must be non-negative integers, got {min(args.twin_seeds)}")
     twins = None if args.no_twins else TwinOptions(
         n_pairs=pairs, seeds=tuple(args.twin_seeds or (TWIN_SEED,)), null_seed=args.null_seed)
     if args.n_images < 20:
