@@ -42,7 +42,7 @@ LEARNED = ("shape", "color", "size", "background")
 def grounded(pretrained: str, data_dir: str) -> dict:
     options = Options(grounded=True, faithful=False, n_images=2000, n_zeroshot=200, seed=0)
     _, results = evaluate(ORGANISM_NAME, pretrained, methods=["comp-0.3"], layers=LAYERS,
-                          sparsity=5, settings=False, nulls=True, options=options,
+                          sparsity=5, settings=False, nulls=True, options=options, twins=None, legacy=True,
                           data_dir=data_dir, device="cpu", progress=False)
     return results
 

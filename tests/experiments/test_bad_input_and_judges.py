@@ -12,11 +12,11 @@ import torch
 
 import sith.api as api
 from sith.datasets.fixtures import write_dtd, write_waterbirds
+from sith.edit.judges import LLMJudge, WordJudge, build_messages, positive_sorted
 from sith.encode import save_image_mean
 from sith.errors import SithError
 from sith.experiments import Options, spurious
 from sith.experiments.setup import analyse
-from sith.judge import LLMJudge, WordJudge, build_messages, positive_sorted
 from sith.load import load_clip
 from sith.paths import image_mean_path
 from tests.edit.judges.fake_server import FakeChatServer

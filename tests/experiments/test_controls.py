@@ -15,7 +15,6 @@ from sith.experiments.setup import analyse
 from sith.factor import head_vo
 
 
-
 def test_beats_and_verdict_need_every_seed():
     a, b = from_seeds([0.8, 0.7, 0.9]), from_seeds([0.7, 0.7, 0.8])
     assert not beats(a, b, True)  # a tie on one seed is not a win

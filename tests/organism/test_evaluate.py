@@ -54,6 +54,8 @@ def test_organism_eval_end_to_end(tmp_path, capsys):
             "eval",
             "--data-dir",
             str(tmp_path / "data"),
+            "--legacy-metrics",
+            "--no-twins",
             "--methods",
             "topk",
             "omp",

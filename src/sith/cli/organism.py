@@ -75,25 +75,39 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         "eval",
         parents=[parent],
         help="score SITH's explanations against the world's ground truth",
-        description="Decompose the organism with each method and score the explanations against "
-        "the world's known concepts (factor recall, theme purity, fidelity, coherence). The recipe "
-        "is docs/method.md; the settings it compares are docs/choices.md.",
+        description="Score SITH's explanations of the organism against counterfactual twins: every "
+        "analysed component's whole explanation, beside five nulls, per factor, with coverage "
+        "(docs/organism.md, 'The twin test'). --legacy-metrics adds the retired static metrics "
+        "(recall, purity, fidelity, coherence) per method; --grounded the top-concept grounded AUC. The "
+        "recipe is docs/method.md; the settings --settings compares are docs/choices.md.",
     )
     add_model_args(e)
     e.add_argument(
         "--methods",
         nargs="+",
         default=None,
-        help="decomposition methods to score (default: topk mp omp comp-0.1/0.3/0.5 ncomp-0.3 somp lasso)",
+        help="with --legacy-metrics: methods to score (default: topk mp omp comp-0.1/0.3/0.5 ncomp-0.3 "
+        "somp lasso)",
     )
     e.add_argument("--layers", type=parse_layers, nargs="+", default=None, help="default: last 2")
     e.add_argument("--sparsity", type=int, default=5, help="concepts per vector, K (default 5)")
     e.add_argument(
         "--settings",
         action="store_true",
-        help="also compare atom modes, fold-ln and polarity rules (project options, docs/method.md; "
-        "docs/choices.md)",
+        help="with --legacy-metrics: also compare atom modes, fold-ln and polarity rules (project "
+        "options, docs/choices.md)",
     )
+    e.add_argument(
+        "--legacy-metrics",
+        action="store_true",
+        help="also print the retired static metrics (recall, purity, fidelity, coherence) per method, "
+        "beside their nulls",
+    )
+    e.add_argument("--twin-pairs", type=int, default=None,
+                   help="twin pairs per factor for the twin test (default: sith.organism.twins.N_PAIRS, 200)")
+    e.add_argument("--twin-seeds", type=int, nargs="+", default=None,
+                   help="image seeds of the twin test, one draw each (default: twins.TWIN_SEED)")
+    e.add_argument("--no-twins", action="store_true", help="skip the twin test")
     e.add_argument(
         "--grounded",
         action="store_true",
@@ -116,7 +130,8 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     )
     e.add_argument("--n-zeroshot", type=int, default=200, help="images per factor for --faithfulness")
     e.add_argument("--null-seed", type=int, default=0, help="seed of the null baselines (default 0)")
-    e.add_argument("--no-nulls", action="store_true", help="skip the null baselines (methods table only)")
+    e.add_argument("--no-nulls", action="store_true",
+                   help="with --legacy-metrics: skip the null baselines (methods table only)")
     e.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
     e.set_defaults(func=run_eval)
 
@@ -146,9 +161,23 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from sith.organism.evaluate import Options, evaluate
+    from sith.organism.evaluate import Options, TwinOptions, evaluate
+    from sith.organism.twins import N_PAIRS, TWIN_SEED
 
     layers = None if args.layers is None else [x for g in args.layers for x in g]
+    for flag, used in (("--methods", args.methods is not None), ("--settings", args.settings),
+                       ("--no-nulls", args.no_nulls)):
+        if used and not args.legacy_metrics:
+            raise SithError(f"{flag} applies to the retired metrics table; add --legacy-metrics")
+    if args.no_twins and (args.twin_pairs is not None or args.twin_seeds is not None):
+        raise SithError("--twin-pairs/--twin-seeds set the twin test; drop --no-twins")
+    pairs = N_PAIRS if args.twin_pairs is None else args.twin_pairs
+    if pairs < 10:
+        raise SithError(f"--twin-pairs must be at least 10, got {pairs}")
+    if args.twin_seeds is not None and min(args.twin_seeds) < 0:
+        raise SithError(f"--twin-seeds must be non-negative integers, got {min(args.twin_seeds)}")
+    twins = None if args.no_twins else TwinOptions(
+        n_pairs=pairs, seeds=tuple(args.twin_seeds or (TWIN_SEED,)), null_seed=args.null_seed)
     if args.n_images < 20:
         raise SithError(f"--n-images must be at least 20 (the top-20 precision), got {args.n_images}")
     if args.n_zeroshot < 1:
@@ -167,6 +196,8 @@ def run_eval(args: argparse.Namespace) -> int:
         settings=args.settings,
         nulls=not args.no_nulls,
         options=options,
+        twins=twins,
+        legacy=args.legacy_metrics,
         data_dir=args.data_dir,
         device=args.device,
         progress=progress(args),

@@ -32,10 +32,16 @@ from tqdm.auto import tqdm
 from sith.edit.judges import EmbeddingJudge, Explanation, Judge, WordJudge
 from sith.edit.select import Task, judge_explanations, judge_record
 from sith.errors import SithError
-from sith.experiments.grounded import WorldActivations, grounded_scores, world_activations
 from sith.experiments.results import write_results
 from sith.experiments.setup import Options, embedding_judge
 from sith.factor import joint_targets, singular_directions, unit
+from sith.organism.grounded import (
+    EXPERIMENT_IMAGES,
+    EXPERIMENT_SEED,
+    WorldActivations,
+    grounded_scores,
+    world_activations,
+)
 from sith.organism.vocab import FACTORS, SPURIOUS_CLASSES, SYNONYMS, UNSAFE_WORDS
 from sith.pipeline import DecompositionConfig
 
@@ -188,7 +194,8 @@ def run(
     is_organism = ws.clip.info.model_name == "sith-organism"
     themes = themes or (organism_themes() if is_organism else GENERIC_THEMES)
     reference = list(encoded.concepts)
-    world = world_activations(ws.clip, list(configs[0].layers), configs[0].rank) if is_organism else None
+    world = world_activations(ws.clip, list(configs[0].layers), configs[0].rank, n_images=EXPERIMENT_IMAGES,
+                              seed=EXPERIMENT_SEED, progress=False) if is_organism else None
     judge = judge or embedding_judge(ws.clip, reference, opts.judge_score_by)
     rows = []
     gen = torch.Generator().manual_seed(0)

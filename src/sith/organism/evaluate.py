@@ -1,12 +1,14 @@
 """``sith organism eval``: SITH's explanations of the organism against its world's ground truth.
 
-Reports, per decomposition method (and with ``settings`` per project option, settling
-METHOD.md's open choices — see ``docs/choices.md``), the static metrics of
-:mod:`sith.organism.scoring` (recall, purity, fidelity, coherence); then, for the seed
-recipe, every metric beside three null baselines (:mod:`sith.organism.validation`), and
-on request the grounded validation (AUC of each explained component's activation on
-fresh world images, :mod:`sith.organism.grounded`) and faithfulness
-(:mod:`sith.organism.faithfulness`).
+By default the **twin test** (:mod:`sith.organism.twintest`): every analysed component's whole
+explanation scored against counterfactual twin images, beside five nulls, per factor, with
+coverage, on the default pool and on a pool of plausible (learned, world) distractors.
+
+On request: ``legacy`` — the retired static metrics of :mod:`sith.organism.scoring` (recall,
+purity, fidelity, coherence) per decomposition method (and with ``settings`` per project
+option, ``docs/choices.md``) beside three nulls (:mod:`sith.organism.validation`; none of them
+separates trained from null); the grounded validation (AUC of top-concept-named components on
+fresh world images, :mod:`sith.organism.grounded`); faithfulness (:mod:`sith.organism.faithfulness`).
 """
 
 from __future__ import annotations
@@ -28,15 +30,19 @@ from sith.organism.grounded import (
 )
 from sith.organism.inputs import organism_workspace
 from sith.organism.scoring import LEARNED, score, top_concepts
+from sith.organism.twintest import TwinOptions, format_twin_test, run_twin_test
 from sith.organism.validation import Options, validate
 from sith.organism.world import FACTORS
 from sith.pipeline import DecompositionConfig
 
 __all__ = [
-    "DEFAULT_METHODS", "LEARNED", "SETTINGS", "Options", "concept_factors", "evaluate", "evaluate_config",
+    "DEFAULT_METHODS", "LEARNED", "SETTINGS", "Options", "TwinOptions", "concept_factors", "evaluate",
+    "evaluate_config",
     "format_rows", "score", "top_concepts",
 ]
 
+#: The twin test ``evaluate`` runs unless told otherwise.
+DEFAULT_TWINS = TwinOptions()
 DEFAULT_METHODS = ("topk", "mp", "omp", "comp-0.1", "comp-0.3", "comp-0.5", "ncomp-0.3", "somp", "lasso")
 
 
@@ -112,14 +118,17 @@ def evaluate(
     settings: bool = False,
     nulls: bool = True,
     options: Options | None = None,
+    twins: TwinOptions | None = DEFAULT_TWINS,
+    legacy: bool = False,
     data_dir: Any = "data",
     device: str = "cpu",
     progress: bool = True,
 ) -> tuple[str, dict[str, Any]]:
-    """What ``sith organism eval`` prints and writes: one row per method (seed recipe
-    otherwise); with ``settings`` one row per project option (all ``comp-0.3``); with
-    ``nulls`` the seed recipe's metrics beside the null baselines, plus the grounded
-    validation / faithfulness that ``options`` asks for."""
+    """What ``sith organism eval`` prints and writes: the twin test of the seed recipe
+    (``twins``; None skips it); with ``legacy`` one row of retired static metrics per method
+    (seed recipe otherwise), with ``settings`` one per project option (all ``comp-0.3``), with
+    ``nulls`` beside the null baselines; plus the grounded validation / faithfulness that
+    ``options`` asks for."""
     methods = list(methods or DEFAULT_METHODS)
     for m in methods:  # bad flags fail before the model loads
         DecompositionConfig.check_options({"method": m, "sparsity": sparsity})
@@ -139,7 +148,7 @@ def evaluate(
         base = ws.resolve(request())
         world = world_activations(ws.clip, list(base.layers), base.rank, n_images=opts.n_images,
                                   seed=opts.image_seed, progress=progress)
-    names = methods + (list(SETTINGS) if settings else [])
+    names = (methods + (list(SETTINGS) if settings else [])) if legacy else []
     bar = tqdm(total=len(names), desc="organism eval", unit="config", disable=not progress)
 
     def run(name: str, config: Any) -> dict[str, Any]:
@@ -148,23 +157,25 @@ def evaluate(
         bar.update()
         return out
 
-    rows = [{"method": m, **run(m, request(method=m))} for m in methods]
     text = f"layers {layers}, K={sparsity}, seed recipe (right, foldln, atoms center, image mean)\n"
-    text += format_rows(rows)
-    results: dict[str, Any] = {
-        "model": info.as_dict(),
-        "layers": layers,
-        "sparsity": sparsity,
-        "methods": rows,
-    }
-    if settings:
+    results: dict[str, Any] = {"model": info.as_dict(), "layers": layers, "sparsity": sparsity}
+    if twins is not None:
+        results["twins"] = run_twin_test(ws, request(), twins, progress=progress)
+        text += "\n" + format_twin_test(results["twins"]) + "\n"
+    if legacy:
+        rows = [{"method": m, **run(m, request(method=m))} for m in methods]
+        text += ("\nretired metrics (--legacy-metrics; docs/organism.md: recall, purity and coherence do not "
+                 "separate trained from null)\n" + format_rows(rows))
+        results["methods"] = rows
+    if legacy and settings:
         srows = [
             {"setting": name, **run(name, request(**kw))} for name, kw in SETTINGS.items()
         ]
         text += "\n\nsettings (comp-0.3 unless named)\n" + format_rows(srows, key="setting")
         results["settings"] = srows
     bar.close()
-    if nulls or opts.grounded or opts.faithful:
-        vtext, results["validation"] = validate(ws, request(), opts, world=world, progress=progress)
+    if (legacy and nulls) or opts.grounded or opts.faithful:
+        vtext, results["validation"] = validate(ws, request(), opts, world=world, progress=progress,
+                                                static=legacy and nulls)
         text += vtext
     return text, results

@@ -18,6 +18,9 @@ total weight; fixed before any measurement). A component naming one world value 
 
 Explanations are passed as flat tensors over the analysed components so the same scoring
 serves the nulls (:mod:`sith.organism.nulls`): shuffled explanations, random directions.
+:func:`grounded_scores` is the same top-concept rule for explanations given as concept
+strings (``sith experiment fidelity``'s grounded column). The whole-explanation test with
+counterfactual twins is :mod:`sith.organism.twins`.
 """
 
 from __future__ import annotations
@@ -45,6 +48,8 @@ AUC_GOOD = 0.75
 #: tests 10_000_019 — none of them collide with this.
 GROUND_SEED = 20_251_125
 RULES = ("top", "share")
+#: ``sith experiment fidelity``'s grounded column: this many world images from this seed.
+EXPERIMENT_IMAGES, EXPERIMENT_SEED = 512, 30_000_001
 #: The factors the organism learned (zero-shot ≥ 0.9; position and count are at chance).
 LEARNED = ("shape", "color", "size", "background")
 
@@ -230,3 +235,32 @@ def grounded_report(
     """Named pairs of ``ex`` scored against ``activations (n, N)``: ``summary`` + ``items``."""
     scored = score_named(named(ex, mapping, share=share), activations, labels)
     return {"summary": summarise(scored), "items": scored}
+
+
+def explained_from_strings(
+    components: list[tuple[int, int, int]], explanations: list[list[tuple[str, float]]]
+) -> tuple[Explained, list[str]]:
+    """String explanations (``(concept, weight)`` pairs per component) as :class:`Explained`
+    over their own concept list (returned with it)."""
+    concepts = sorted({c for e in explanations for c, _ in e})
+    index = {c: i for i, c in enumerate(concepts)}
+    k = max([len(e) for e in explanations] + [1])
+    scores = torch.zeros(len(explanations), k)
+    indices = torch.full((len(explanations), k), -1, dtype=torch.long)
+    for row, e in enumerate(explanations):
+        for slot, (c, w) in enumerate(e):
+            scores[row, slot], indices[row, slot] = float(w), index[c]
+    return Explained(list(components), scores, indices), concepts
+
+
+def grounded_scores(
+    world: WorldActivations,
+    components: list[tuple[int, int, int]],
+    explanations: list[list[tuple[str, float]]],
+) -> tuple[float, float]:
+    """``(mean grounded AUC, covered share)`` of string explanations under the ``top`` rule:
+    the AUC of each component whose top concept names a world value (values absent from the
+    images left out), and the share of ``components`` so scored."""
+    ex, concepts = explained_from_strings(components, explanations)
+    top = grounded_report(ex, world.of(ex.keys), world.labels, concept_factors(concepts))["summary"]["top"]
+    return top["mean_auc"], top["count"] / max(1, len(components))

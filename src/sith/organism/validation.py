@@ -85,11 +85,12 @@ def separation(rows: dict[str, dict[str, float]], metrics: tuple[str, ...]) -> d
 
 
 def validate(
-    ws: Any, request: Any, opts: Options, *, world: WorldActivations | None = None, progress: bool = False
+    ws: Any, request: Any, opts: Options, *, world: WorldActivations | None = None, progress: bool = False,
+    static: bool = True,
 ) -> tuple[str, dict[str, Any]]:
     """The trained organism's seed-recipe metrics beside the three nulls (module doc);
     ``world``: the trained model's grounded activations if already computed (same layers, rank,
-    images)."""
+    images); ``static``: also the retired static metrics (``--legacy-metrics``)."""
     t0 = time.perf_counter()
     config, decs = decompositions(ws, request)
     atoms = ws.atoms(config)
@@ -99,19 +100,18 @@ def validate(
     config_u, decs_u = decompositions(ws_u, request)
     n = sum(d.num_heads * d.rank for d in decs)
     perm = permutation(n, opts.seed)
-    static = {
-        TRAINED: score(decs, concepts, atoms),
-        NULLS[0]: score(decs_u, concepts, ws_u.atoms(config_u)),
-        NULLS[1]: score(shuffled(decs, perm, layer_targets(ws, config), atoms), concepts, atoms),
-        NULLS[2]: score(random_target_decompositions(decs, atoms, config.method, opts.seed), concepts, atoms),
-    }
-    results: dict[str, Any] = {
-        "recipe": config.record(),
-        "margin": MARGIN,
-        "null_seed": opts.seed,
-        "static": {"rows": static, "separates": separation(static, STATIC)},
-    }
-    text = "\n\n" + format_static(static, results["static"]["separates"], config)
+    results: dict[str, Any] = {"recipe": config.record(), "margin": MARGIN, "null_seed": opts.seed}
+    text = ""
+    if static:
+        rows = {
+            TRAINED: score(decs, concepts, atoms),
+            NULLS[0]: score(decs_u, concepts, ws_u.atoms(config_u)),
+            NULLS[1]: score(shuffled(decs, perm, layer_targets(ws, config), atoms), concepts, atoms),
+            NULLS[2]: score(random_target_decompositions(decs, atoms, config.method, opts.seed), concepts,
+                            atoms),
+        }
+        results["static"] = {"rows": rows, "separates": separation(rows, STATIC)}
+        text = "\n\n" + format_static(rows, results["static"]["separates"], config)
     if opts.grounded:
         mapping = concept_factors(concepts)
         wa = world if world is not None else world_activations(

@@ -287,11 +287,20 @@ def _skull(u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def render(
     labels: dict[str, np.ndarray], rng: np.random.Generator, *, image_size: int = 64,
-    variant: str = "train",
+    variant: str = "train", object_rng: np.random.Generator | None = None,
 ) -> np.ndarray:
-    """Draw images for ``labels``: ``(n, 3, S, S)`` float32 in ``[0, 1]``."""
+    """Draw images for ``labels``: ``(n, 3, S, S)`` float32 in ``[0, 1]``.
+
+    With ``object_rng`` the backgrounds are drawn from ``rng`` and everything else (objects'
+    jitter, colour noise, skull corners, pixel noise) from ``object_rng``, with a fixed number
+    of draws whatever the labels: two label sets that differ in one factor then render with
+    everything else identical (counterfactual twins, :mod:`sith.organism.twins`). Without it
+    (the default, training) the draws are those of generator 2.
+    """
     n, s = len(labels["color"]), image_size
     img = _backgrounds(labels["background"], rng, s, variant == "shifted")
+    fixed = object_rng is not None
+    rng = object_rng if object_rng is not None else rng
     palette = _SHIFTED_PALETTE if variant == "shifted" else _PALETTE
     col = palette[labels["color"]] + rng.normal(0, 0.03, (n, 3)).astype(np.float32)
     obj = object_id(labels)
@@ -304,7 +313,7 @@ def render(
     others = np.argsort(rng.random((n, len(_SLOTS))), axis=1)
     for j in range(3):
         has = count > j
-        if not has.any():
+        if not has.any() and not fixed:
             continue
         if j == 0:
             slot = labels["position"]
@@ -324,8 +333,9 @@ def render(
             img[idx] = np.where(outer[..., None], 0.05, img[idx])
             img[idx] = np.where(inner[..., None], col[idx, None, None, :], img[idx])
     idx = np.flatnonzero(labels["unsafe"] > 0)
+    corners = rng.integers(0, 4, n) if fixed else None
     if idx.size:
-        corner = rng.integers(0, 4, idx.size)
+        corner = corners[idx] if corners is not None else rng.integers(0, 4, idx.size)
         r = 0.1 * s
         cx = np.where(corner % 2 == 0, r + 1, s - r - 1)[:, None, None]
         cy = np.where(corner < 2, r + 1, s - r - 1)[:, None, None]

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
+from sith.edit.judges import DEFAULT_CUTOFFS, EmbeddingJudge, Judge, score_from_mean
 from sith.errors import SithError
-from sith.judge import DEFAULT_CUTOFFS, EmbeddingJudge, Judge, score_from_mean
 
 # planted text space: each concept = shared offset + its family's direction (+ a small own part)
 FAMILY = {"water": 0, "ocean": 0, "lake": 0, "red": 1, "crimson": 1, "dog": 2, "cat": 2, "car": 3}

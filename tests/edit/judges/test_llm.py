@@ -2,8 +2,8 @@ import socket
 
 import pytest
 
+from sith.edit.judges import LLMJudge, build_messages, parse_answer
 from sith.errors import SithError
-from sith.judge import LLMJudge, build_messages, parse_answer
 from tests.edit.judges.fake_server import FakeChatServer, task_answer
 
 EXPL = [[("water", 0.5), ("ocean", 0.2)], [("red", 0.4)], [("lake", 0.3), ("water", 0.1)]]

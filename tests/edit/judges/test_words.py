@@ -7,9 +7,9 @@ import json
 import pytest
 
 from sith.cli import main
+from sith.edit.judges import DEFAULT_CUTOFFS, WordJudge, score_from_mean
 from sith.edit.judges.words import contains_run, matches_task, words_of
 from sith.errors import SithError
-from sith.judge import DEFAULT_CUTOFFS, WordJudge, score_from_mean
 from tests.judge.test_cli import decomp  # noqa: F401 - the shared decomposition fixture
 
 
