@@ -82,7 +82,7 @@ def test_download_that_keeps_dropping_fails_in_one_line_and_resumes_later(drive,
     data = tensor_bytes(200, 16)
     drive.state.files["fileid000004"] = data
     drive.state.drops["fileid000004"] = 3
-    with pytest.raises(SithError, match="stopped at .* after 2 tries; run the command again to resume") as exc:
+    with pytest.raises(SithError, match="stopped at .* after 2 tries; run the command again") as exc:
         download_file("fileid000004", tmp_path / "x.pt", retries=1, backoff_s=0, progress=False)
     assert "\n" not in str(exc.value)
     assert not (tmp_path / "x.pt").exists()
