@@ -106,6 +106,8 @@ class Handler(BaseHTTPRequestHandler):
         rng = self.headers.get("Range")
         if rng and not self.state.no_range and rng.startswith("bytes="):
             start = int(rng[len("bytes="):].split("-")[0])
+        if start and start >= len(data):
+            return self.reply(416, b"", "text/plain", {"Content-Range": f"bytes */{len(data)}"})
         body = data[start:]
         self.send_response(206 if start else 200)
         self.send_header("Content-Type", "application/octet-stream")

@@ -93,6 +93,14 @@ def test_download_that_keeps_dropping_fails_in_one_line_and_resumes_later(drive,
     assert drive.state.log[-1][1] is not None  # the last request asked for the rest only
 
 
+def test_leftover_part_file_as_long_as_the_file_is_restarted(drive, tmp_path):
+    data = tensor_bytes(20, 4)
+    drive.state.files["fileid000006"] = data
+    (tmp_path / ".x.pt.part").write_bytes(b"\0" * (len(data) + 5))  # an earlier run's: cannot resume
+    dest, _ = download_file("fileid000006", tmp_path / "x.pt", check=check_file, progress=False)
+    assert dest.read_bytes() == data and leftovers(tmp_path) == ["x.pt"]
+
+
 @pytest.mark.parametrize(
     ("mode", "body", "needle"),
     [

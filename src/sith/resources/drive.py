@@ -55,6 +55,14 @@ _FOLDER_LINK = re.compile(r"/(?:drive/)?folders/([A-Za-z0-9_-]+)")
 _CONFIRM_LINK = re.compile(r"confirm=([0-9A-Za-z_-]+)")
 
 
+class HttpStatusError(SithError):
+    """An HTTP error answer (the status is ``code``)."""
+
+    def __init__(self, message: str, code: int) -> None:
+        super().__init__(message)
+        self.code = code
+
+
 @dataclass(frozen=True)
 class DriveEndpoints:
     """The two hosts Drive answers from (``drive.google.com``, ``drive.usercontent.google.com``)."""
@@ -154,8 +162,8 @@ def open_url(opener: urllib.request.OpenerDirector, url: str, *, timeout: float,
         return opener.open(req, timeout=timeout)
     except urllib.error.HTTPError as exc:
         hint = " (not public, or a wrong id)" if exc.code in (401, 403, 404) else ""
-        raise SithError(
-            f"{url} answered HTTP {exc.code} {exc.reason}{hint}; check the id and try again"
+        raise HttpStatusError(
+            f"{url} answered HTTP {exc.code} {exc.reason}{hint}; check the id and try again", exc.code
         ) from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
@@ -296,6 +304,21 @@ def stream_into(resp: http.client.HTTPResponse, part: Path, offset: int, bar: tq
         return fh.tell()
 
 
+def open_from(opener: urllib.request.OpenerDirector, url: str, part: Path, have: int, *,
+              timeout: float) -> http.client.HTTPResponse:
+    """Ask for the bytes from ``have`` on; a server that cannot serve that range (416: the
+    part file is complete or longer than the file) gets a fresh request, the part file dropped."""
+    if not have:
+        return open_url(opener, url, timeout=timeout)
+    try:
+        return open_url(opener, url, timeout=timeout, headers={"Range": f"bytes={have}-"})
+    except HttpStatusError as exc:
+        if exc.code != 416:
+            raise
+    part.unlink(missing_ok=True)
+    return open_url(opener, url, timeout=timeout)
+
+
 def download_file(file_id: str, dest: str | Path, *, endpoints: DriveEndpoints | None = None,
                   check: Callable[[Path], None] | None = None, retries: int = 3,
                   backoff_s: float = 1.0, timeout: float = TIMEOUT_S, progress: bool = True,
@@ -320,8 +343,7 @@ def download_file(file_id: str, dest: str | Path, *, endpoints: DriveEndpoints |
             if resp is None or (have and attempt == 0):
                 if resp is not None:
                     resp.close()
-                rng = {"Range": f"bytes={have}-"} if have else None
-                resp = open_url(opener, url, timeout=timeout, headers=rng)
+                resp = open_from(opener, url, part, have, timeout=timeout)
                 if is_html(resp):
                     page = resp.read(MAX_PAGE).decode("utf-8", "replace")
                     raise SithError(f"cannot download Drive file {file_id}: {page_problem(page)}")
