@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from sith.errors import SithError
-from sith.resources.drive import DriveEndpoints, download_file, list_folder, parse_folder_view
+from sith.resources.drive import DriveEndpoints, download_file
+from sith.resources.drivefolder import list_folder, parse_folder_view
 from sith.resources.seed import check_file
 from tests.resources.fakedrive import TOKEN, UUID, folder_page
 

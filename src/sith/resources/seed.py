@@ -23,7 +23,8 @@ from pathlib import Path
 from sith import paths
 from sith.errors import SithError
 from sith.io import load_pt
-from sith.resources.drive import DriveEndpoints, download_file, list_folder
+from sith.resources.drive import DriveEndpoints, download_file
+from sith.resources.drivefolder import list_folder
 from sith.resources.provenance import ORIGINAL, SEED_DOWNLOAD, read_provenance, write_provenance
 
 logger = logging.getLogger(__name__)
