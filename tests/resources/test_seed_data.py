@@ -79,6 +79,7 @@ def test_download_then_show_and_explore(published, drive, tmp_path, capsys):
 
     code, out, err = run(capsys, "download-dictionary", "conceptnet", "--data-dir", str(data))
     assert code == 0, err
+    assert f"conceptnet.txt has {N} lines, {N - 2} after sith's cleaning" in err  # Dog/dog, concept 0
     text = data / "dictionaries" / "conceptnet.txt"
     assert text.read_text().splitlines() == LINES  # byte for byte: no cleaning of the authors' list
     assert json.loads((text.parent / "conceptnet.source.json").read_text())["source"] == "seed download"

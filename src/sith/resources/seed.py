@@ -177,7 +177,25 @@ def download_seed_dictionary(
     write_provenance(path, {"source": SEED_DOWNLOAD, "made_by": MADE_BY, "drive_file_id": file_id,
                             "dictionary": name}, sha256=sha)
     logger.info("wrote the seed's %s list to %s", name, path)
+    warn_if_cleaning_changes(path)
     return path
+
+
+def warn_if_cleaning_changes(path: Path) -> None:
+    """Say when sith's pool cleaning (:func:`sith.encode.pool_formats.clean_concepts`) changes
+    the authors' list: the seed's encoded dictionaries and decompositions index its raw lines
+    (``sith show`` reads them so), while encoding, search and edit read the cleaned pool."""
+    from sith.encode.pool_formats import clean_concepts
+
+    lines = path.read_text(encoding="utf-8").splitlines()
+    cleaned = clean_concepts(lines)
+    if cleaned != lines:
+        logger.warning(
+            "%s has %d lines, %d after sith's cleaning (blank, comment, case or duplicate lines): "
+            "the seed's encoded %s.pt has one row per raw line, so sith's search/edit (which read the "
+            "cleaned pool) refuse it until re-encoded; `sith show` reads the raw lines",
+            path.name, len(lines), len(cleaned), path.stem,
+        )
 
 
 def fetch_dictionary(
