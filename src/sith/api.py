@@ -364,5 +364,9 @@ def edit(
         "max_per_layer": max_per_layer,
         "decomposition": None if config is None else config.record(),
     }
+    seed_made = {str(d.config["layer"]): d.config.get("provenance") or d.config["made_by"]
+                 for d in decs if d.config.get("made_by")}
+    if seed_made:  # files made by the seed's code (downloaded), used as stored: where they came from
+        selection["seed_decompositions"] = seed_made
     ckpt, log_file = apply_plan(ws.clip, plan, output, extra={"selection": selection}, svd_of=ws.svd)
     return plan, ckpt, log_file

@@ -74,6 +74,11 @@ def test_show_search_and_edit_read_the_downloaded_files(downloaded, capsys):
     plan = run(capsys, *edit, str(data))
     assert plan == run(capsys, *edit, str(ours)) and concept in plan
     assert snapshot(data) == before  # nothing recomputed or rewritten
+    out = downloaded["ours"].parent / "edited" / "model.pt"
+    run(capsys, *edit[:-3], "--output", str(out), "--data-dir", str(data))
+    log = json.loads(out.with_name("model.edit-log.json").read_text())
+    assert "seed download" in json.dumps(log)  # the edit log names where its explanations came from
+    assert snapshot(data) == before
 
 
 def test_a_request_the_seed_file_cannot_answer_is_refused_not_overwritten(downloaded, capsys):
