@@ -281,6 +281,6 @@ def test_table_covers_every_command():
     assert len(cases) >= 40
     commands = {" ".join(c.values[0][: 2 if c.values[0][:1] == ["organism"] else 1]) for c in cases}
     for name in ("decompose", "show", "search", "verify", "download-dictionary", "download-model-data",
-                 "encode-dictionary", "image-mean", "edit", "organism train", "organism eval", "organism export", "ground",
-                 "compare", "judge", "explore"):
+                 "encode-dictionary", "image-mean", "edit", "organism train", "organism eval",
+                 "organism export", "ground", "compare", "judge", "explore"):
         assert name in commands, name
