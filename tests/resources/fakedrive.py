@@ -35,6 +35,7 @@ class DriveState:
     modes: dict[str, str] = field(default_factory=dict)
     drops: dict[str, int] = field(default_factory=dict)
     no_range: bool = False
+    busy: dict[str, int] = field(default_factory=dict)  # next n resume requests answer 503
     log: list[tuple[str, str | None]] = field(default_factory=list)
 
     def add_folder(self, folder_id: str, entries: dict[str, bytes | str], *, prefix: str = "id") -> None:
@@ -104,6 +105,9 @@ class Handler(BaseHTTPRequestHandler):
             data = QUOTA_PAGE
         start = 0
         rng = self.headers.get("Range")
+        if rng and self.state.busy.get(fid, 0) > 0:
+            self.state.busy[fid] -= 1
+            return self.reply(503, b"<html>busy</html>", "text/html")
         if rng and not self.state.no_range and rng.startswith("bytes="):
             start = int(rng[len("bytes="):].split("-")[0])
         if start and start >= len(data):

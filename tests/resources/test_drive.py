@@ -70,6 +70,15 @@ def test_interrupted_download_resumes_with_range(drive, tmp_path):
     assert leftovers(tmp_path) == ["x.pt"]
 
 
+def test_busy_server_during_a_resume_is_retried(drive, tmp_path):
+    data = tensor_bytes(200, 16)
+    drive.state.files["fileid000007"] = data
+    drive.state.drops["fileid000007"] = 1
+    drive.state.busy["fileid000007"] = 1
+    dest, _ = download_file("fileid000007", tmp_path / "x.pt", check=check_file, backoff_s=0, progress=False)
+    assert dest.read_bytes() == data and drive.state.busy["fileid000007"] == 0
+
+
 def test_interrupted_download_restarts_when_range_is_ignored(drive, tmp_path):
     data = tensor_bytes(200, 16)
     drive.state.files["fileid000003"] = data

@@ -243,7 +243,13 @@ def download_file(file_id: str, dest: str | Path, *, endpoints: DriveEndpoints |
             if resp is None or (have and attempt == 0):
                 if resp is not None:
                     resp.close()
-                resp = open_from(opener, url, part, have, timeout=timeout)
+                try:
+                    resp = open_from(opener, url, part, have, timeout=timeout)
+                except SithError as exc:  # the host is gone or busy for now (5xx): retry
+                    if (isinstance(exc, HttpStatusError) and exc.code < 500) or attempt == retries:
+                        raise
+                    time.sleep(backoff_s * (attempt + 1))
+                    continue
                 if is_html(resp):
                     page = resp.read(MAX_PAGE).decode("utf-8", "replace")
                     raise SithError(f"cannot download Drive file {file_id}: {page_problem(page)}")
