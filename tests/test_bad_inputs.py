@@ -124,6 +124,11 @@ BEFORE_MODEL = [
     _case("search --top 0", ["search", "water", "--top", "0"], "--top"),
     _case("download-dictionary unknown", ["download-dictionary", "--dictionary", "klingon"], "klingon"),
     _case(
+        "download-model-data unknown model",
+        ["download-model-data", "--model-name", "ViT-B-32", "--pretrained", "openai"],
+        "choose one of: ViT-L-14",
+    ),
+    _case(
         "download-dictionary binary wordnet source",
         ["download-dictionary", "--dictionary", "wordnet", "--source", "{binary}"],
         "not a tar archive",
@@ -279,7 +284,7 @@ def test_table_covers_every_command():
     cases = PARSER + BEFORE_MODEL + WITH_MODEL
     assert len(cases) >= 40
     commands = {" ".join(c.values[0][: 2 if c.values[0][:1] == ["organism"] else 1]) for c in cases}
-    for name in ("decompose", "show", "search", "verify", "download-dictionary", "encode-dictionary",
-                 "image-mean", "edit", "organism train", "organism eval", "organism export", "ground",
-                 "compare", "judge", "explore"):
+    for name in ("decompose", "show", "search", "verify", "download-dictionary", "download-model-data",
+                 "encode-dictionary", "image-mean", "edit", "organism train", "organism eval",
+                 "organism export", "ground", "compare", "judge", "explore"):
         assert name in commands, name

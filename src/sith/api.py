@@ -32,6 +32,7 @@ __all__ = [
     "config_from",
     "decompose",
     "download_dictionary",
+    "download_model_data",
     "edit",
     "encode_dictionary",
     "format_hits",
@@ -275,13 +276,32 @@ def download_dictionary(
     name: str,
     *,
     data_dir: str | Path = DEFAULT_DATA_DIR,
-    source: str | None = None,
+    source: str | None = "seed",
     progress: bool = True,
 ) -> Path:
-    """Write ``data/dictionaries/NAME.txt`` from the pool's public source (or ``source``)."""
-    from sith.encode import download_dictionary as _download
+    """Write ``data/dictionaries/NAME.txt`` (+ ``NAME.source.json``): ``source="seed"`` the
+    authors' exact list from their Drive (default), ``"original"`` (or ``None``) our
+    derivation from the public source, or a URL / local file of that source's format.
+    See :func:`sith.resources.seed.fetch_dictionary`."""
+    from sith.resources.seed import fetch_dictionary
 
-    return _download(name, data_dir=data_dir, source=source, progress=progress)
+    return fetch_dictionary(name, data_dir=data_dir, source=source or "original", progress=progress)
+
+
+def download_model_data(
+    model_name: str = "ViT-L-14",
+    pretrained: str = "laion2b_s32b_b82k",
+    *,
+    data_dir: str | Path = DEFAULT_DATA_DIR,
+    force: bool = False,
+    progress: bool = True,
+) -> list[Path]:
+    """Fetch the seed authors' pre-computed files of one model (image mean, encoded
+    dictionaries, decompositions) into ``data/models/{model}/{pretrained}/``; each gets an
+    ``X.source.json`` provenance file. See :func:`sith.resources.seed.download_model_data`."""
+    from sith.resources.seed import download_model_data as run
+
+    return run(model_name, pretrained, data_dir=data_dir, force=force, progress=progress)
 
 
 def encode_dictionary(

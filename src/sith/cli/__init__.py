@@ -19,7 +19,17 @@ import os
 import sys
 
 from sith import __version__
-from sith.cli import analyse, dictionary, edit, experiment, explore, ground, judge, organism
+from sith.cli import (
+    analyse,
+    dictionary,
+    edit,
+    experiment,
+    explore,
+    ground,
+    judge,
+    organism,
+    resources,
+)
 from sith.cli.common import SithParser, quiet_parent
 from sith.errors import SithError, os_error_text
 
@@ -27,7 +37,7 @@ from sith.errors import SithError, os_error_text
 LOG_HANDLER = "sith-cli"
 
 #: Command groups, in the order ``sith --help`` lists them.
-COMMAND_GROUPS = (analyse, dictionary, edit, experiment, explore, ground, judge, organism)
+COMMAND_GROUPS = (analyse, dictionary, resources, edit, experiment, explore, ground, judge, organism)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -17,11 +17,18 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     p = sub.add_parser(
         "download-dictionary",
         parents=[parent],
-        help="write data/dictionaries/NAME.txt from its public source",
+        help="write data/dictionaries/NAME.txt: the seed authors' list (default) or our derivation",
     )
-    p.add_argument("--dictionary", required=True, help="conceptnet | wordnet | laion | efros")
+    p.add_argument("name", nargs="?", default=None, help="conceptnet | wordnet | laion | efros")
+    p.add_argument("--dictionary", default=None, help="the same as NAME")
     p.add_argument("--data-dir", type=Path, default=Path("data"), help="data root (default: data)")
-    p.add_argument("--source", default=None, help="override the source URL or local file")
+    p.add_argument(
+        "--source",
+        default="seed",
+        help="seed (default: the authors' exact list from their Google Drive) | original "
+        "(derived from the public source, sith.encode.pools) | a URL or local file of the "
+        "original source's format",
+    )
     p.set_defaults(func=run_download)
 
     p = sub.add_parser(
@@ -88,10 +95,15 @@ def add_precision_arg(p: argparse.ArgumentParser, *, default: str | None, defaul
 
 def run_download(args: argparse.Namespace) -> int:
     from sith import api
+    from sith.errors import SithError
 
+    names = {args.name, args.dictionary} - {None}
+    if len(names) != 1:
+        raise SithError("name one dictionary: `sith download-dictionary NAME` (or --dictionary NAME)")
     print(
         api.download_dictionary(
-            args.dictionary, data_dir=args.data_dir, source=args.source, progress=progress(args)
+            names.pop(), data_dir=args.data_dir, source=args.source,
+            progress=progress(args),
         )
     )
     return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -41,19 +42,29 @@ def explanation_rows(
                 "layer": layer,
                 "head": h,
                 "index": i,
-                "singular_value": round(float(result.singular_values[h, i]), 6),
-                "fidelity": round(float(result.fidelity[h, i]), 4),
+                "singular_value": known(result.singular_values[h, i], 6),
+                "fidelity": known(result.fidelity[h, i], 4),
                 "polarity": "+" if int(result.polarity[h, i]) > 0 else "-",
                 "tied": bool(result.tied[h, i]),
                 "concepts": [[c, round(w, 4)] for c, w in result.explanation(h, i)],
             }
             if include_alt and result.alt:
-                row["alt_fidelity"] = round(float(result.alt["fidelity"][h, i]), 4)
+                row["alt_fidelity"] = known(result.alt["fidelity"][h, i], 4)
                 row["alt_concepts"] = [
                     [c, round(w, 4)] for c, w in result.explanation(h, i, alt=True)
                 ]
             rows.append(row)
     return rows
+
+
+def known(value: Any, digits: int) -> float | None:
+    """A rounded number, or ``None`` for one the file does not store (``nan``: seed-made files)."""
+    v = float(value)
+    return None if math.isnan(v) else round(v, digits)
+
+
+def _num(value: float | None, width: int, digits: int) -> str:
+    return f"{'n/a':>{width}}" if value is None else f"{value:>{width}.{digits}f}"
 
 
 def _concept_text(pairs: list[list[Any]]) -> str:
@@ -67,12 +78,12 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         tie = "*" if r["tied"] else " "
         lines.append(
-            f"{r['layer']:>5} {r['head']:>4} {r['index']:>3}{tie} {r['singular_value']:>9.4f} "
-            f"{r['fidelity']:>5.2f}  {r['polarity']}   {_concept_text(r['concepts'])}"
+            f"{r['layer']:>5} {r['head']:>4} {r['index']:>3}{tie} {_num(r['singular_value'], 9, 4)} "
+            f"{_num(r['fidelity'], 5, 2)}  {r['polarity']}   {_concept_text(r['concepts'])}"
         )
         if "alt_concepts" in r:
             lines.append(
-                f"{'':>31}{r['alt_fidelity']:>5.2f}  {'-' if r['polarity'] == '+' else '+'}   "
+                f"{'':>31}{_num(r['alt_fidelity'], 5, 2)}  {'-' if r['polarity'] == '+' else '+'}   "
                 f"{_concept_text(r['alt_concepts'])}"
             )
     return "\n".join(lines)
@@ -141,6 +152,9 @@ def show(
         f"{'foldln' if c['fold_ln'] else 'nofoldln'} | {c.get('dictionary_name') or c.get('dictionary')} | "
         f"{c['method']} K={c['sparsity']} | {recipe}"
     )
+    if c.get("made_by"):  # a file made by the seed's code (sith.decompose.seedformat)
+        head += (f"\n# {c['made_by']}\n# the seed's files store no singular values or fidelity (n/a)"
+                 + ("; concept list missing: indices shown" if c.get("concepts_missing") else ""))
     return head + "\n" + format_table(rows) + "\n" + LEGEND + "\n"
 
 

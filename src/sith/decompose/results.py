@@ -16,6 +16,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from sith.decompose import seedformat
 from sith.errors import SithError
 from sith.io import load_pt, save_pt
 
@@ -138,8 +139,11 @@ class LayerDecomposition:
         expect_dictionary_hash: str | None = None,
     ) -> LayerDecomposition:
         """Load a saved decomposition; a foreign file or one made for another model or
-        dictionary raises :class:`SithError`."""
+        dictionary raises :class:`SithError`. A file made by the seed's own code (a bare
+        ``{scores, indices}`` dict) is read by :mod:`sith.decompose.seedformat`."""
         d = load_pt(path, what="decomposition")
+        if seedformat.is_seed_dict(d):  # made by the seed's code: no config inside
+            d = {"format": FORMAT, **seedformat.seed_record(path, d)}
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise SithError(f"{path} is not a sith decomposition file; create one with `sith decompose`")
         try:
@@ -152,7 +156,7 @@ class LayerDecomposition:
                 f"{path} is a damaged sith decomposition file (bad or missing {exc}); "
                 "re-run `sith decompose`"
             ) from None
-        if expect_fingerprint and model["fingerprint"] != expect_fingerprint:
+        if expect_fingerprint and model["fingerprint"] and model["fingerprint"] != expect_fingerprint:
             raise SithError(
                 f"{path} was made for another model ({model['model_name']} "
                 f"{model['pretrained']}); decompose this model first with `sith decompose`"

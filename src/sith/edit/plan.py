@@ -290,9 +290,14 @@ def explain(plan: EditPlan, decompositions: list[LayerDecomposition]) -> None:
 
 
 def check_decompositions(decompositions: list[LayerDecomposition], weights: Any, *, fold_ln: bool) -> None:
-    """Refuse decompositions made for another model or with the other ``fold_ln``."""
+    """Refuse decompositions made for another model or with the other ``fold_ln``. A file made
+    by the seed's code records no fingerprint: its model name and tag are compared instead."""
     for d in decompositions:
-        if d.config["model"]["fingerprint"] != weights.info.fingerprint:
+        model = d.config["model"]
+        named = (model.get("model_name"), model.get("pretrained"))
+        if (model["fingerprint"] or named != (weights.info.model_name, weights.info.pretrained)) and (
+            model["fingerprint"] != weights.info.fingerprint
+        ):
             raise SithError(
                 "the decomposition was made for another model; run `sith decompose` on this model"
             )

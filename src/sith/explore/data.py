@@ -34,9 +34,10 @@ class ConceptTable:
         return self._ids[text]
 
 
-def _r(x: float, digits: int = 4) -> float:
-    """Round to ``digits`` significant digits (smaller JSON, enough for display)."""
-    return float(f"{x:.{digits}g}")
+def _r(x: float, digits: int = 4) -> float | None:
+    """Round to ``digits`` significant digits (smaller JSON, enough for display); ``None``
+    (JSON null, shown as "–") for a value the file does not store (``nan``: seed-made files)."""
+    return None if x != x else float(f"{x:.{digits}g}")
 
 
 def explanations(dec: LayerDecomposition, table: ConceptTable, *, alt: bool = False) -> list[list[list[Any]]]:

@@ -144,9 +144,10 @@ def head_theme(dec: LayerDecomposition, head: int, *, top: int = 3) -> list[tupl
 
     A concept scores high when it is frequent (appears in many components) and heavy
     (large weights in components with large singular values). Returns ``top`` pairs
-    ``(concept, share)``, share = the concept's score over the sum of all scores.
+    ``(concept, share)``, share = the concept's score over the sum of all scores. Without
+    stored singular values (a file made by the seed's code) every component weighs the same.
     """
-    S = dec.singular_values[head].double().clamp_min(0)
+    S = dec.singular_values[head].double().nan_to_num(1.0).clamp_min(0)  # nan: not stored (seed file)
     sigma = S / S.sum().clamp_min(1e-12)
     score: Counter[str] = Counter()
     for i in range(dec.rank):

@@ -234,6 +234,17 @@ def plan_edit(
     return plan, config
 
 
+def seed_made(decs: list[Any]) -> dict[str, Any]:
+    """``{"seed_decompositions": {layer: provenance}}`` when some decompositions were made by the
+    seed's code (downloaded, used as stored); else ``{}``."""
+    made = {
+        str(d.config["layer"]): d.config.get("provenance") or d.config["made_by"]
+        for d in decs
+        if d.config.get("made_by")
+    }
+    return {"seed_decompositions": made} if made else {}
+
+
 def write_edit(
     ws: Any,
     plan: EditPlan,

@@ -22,12 +22,12 @@ from torch import Tensor
 from sith import paths
 from sith.decompose import LayerDecomposition, decompose_layer, default_layers, default_rank
 from sith.decompose.layer import check_sparsity
+from sith.decompose.seedformat import is_seed_config
 from sith.encode import (
     POOLS,
     EncodedPool,
     Pool,
     dictionary_atoms,
-    download_dictionary,
     encode_pool,
     load_image_mean,
     read_pool,
@@ -41,6 +41,7 @@ from sith.io import load_pt, save_pt
 from sith.load import DEFAULT_MODEL
 from sith.pipeline import editing
 from sith.pipeline.config import DecompositionConfig
+from sith.resources.seed import fetch_dictionary
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,27 @@ ImageMeanSource = Callable[[Any], tuple[Tensor, dict[str, Any]]]
 def tensor_hash(t: Tensor) -> str:
     """16 hex digits of sha256 over a tensor's float32 bytes (content identity)."""
     return hashlib.sha256(t.detach().float().contiguous().cpu().numpy().tobytes()).hexdigest()[:16]
+
+
+#: Fields a file made by the seed's code records (from its name and place) and a request must match.
+SEED_CHECKED = ("model_name", "pretrained", "rank", "method", "sparsity", "dictionary_name",
+                "template", "image_mean", "sv_type", "fold_ln", "polarity", "atoms")
+
+
+def seed_made(config: DecompositionConfig, dec: LayerDecomposition, path: Path) -> LayerDecomposition:
+    """Use a decomposition made by the seed's code (e.g. downloaded with ``sith
+    download-model-data``) as it is: it stores no fingerprint or content hashes, so only
+    what its name and place say is compared; a difference is an error, never a silent
+    overwrite of the authors' file."""
+    diff = [f"{k}: {dec.config.get(k)!r} → {getattr(config, k)!r}" for k in SEED_CHECKED
+            if dec.config.get(k) != getattr(config, k)]
+    if diff:
+        raise SithError(
+            f"{path} was made by the seed's code with another configuration ({'; '.join(diff)}); "
+            "ask for the file's configuration or move the file away to recompute"
+        )
+    log.info("using %s as stored (%s; not recomputed)", path.name, dec.config.get("made_by"))
+    return dec
 
 
 class Workspace:
@@ -140,8 +162,8 @@ class Workspace:
                     f"dictionary {name!r} is not downloaded and a dry run writes nothing; run "
                     f"`sith download-dictionary {name}` first"
                 )
-            log.warning("dictionary %r not downloaded yet: downloading it first", name)
-            download_dictionary(name, data_dir=self.data_dir)
+            log.warning("dictionary %r not downloaded yet: downloading the seed's list first", name)
+            fetch_dictionary(name, data_dir=self.data_dir, progress=self.progress)
         return read_pool(name, data_dir=self.data_dir)
 
     def image_mean(self) -> Tensor:
@@ -258,6 +280,8 @@ class Workspace:
         if not path.exists():
             return None
         dec = LayerDecomposition.load(path)
+        if is_seed_config(dec.config):
+            return seed_made(config, dec, path)
         diff = config.mismatches(dec.config)
         if diff:
             log.warning("recomputing %s: made with another configuration (%s)", path.name, "; ".join(diff))

@@ -1,0 +1,38 @@
+"""``sith download-model-data``: the seed authors' pre-computed files of one model."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sith.cli.common import progress
+
+
+def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "download-model-data",
+        parents=[parent],
+        help="fetch the seed authors' image mean, encoded dictionaries and decompositions",
+        description="Mirror the seed authors' Google Drive folder of one model into "
+        "DATA_DIR/models/MODEL/TAG/ (image_mean.pt, dictionaries/*.pt, decompositions/*.pt), "
+        "each file with a NAME.source.json provenance file. Published: ViT-L-14 "
+        "laion2b_s32b_b82k, ViT-H-14 laion2b_s32b_b79k.",
+    )
+    p.add_argument("--model-name", default="ViT-L-14", help="default: ViT-L-14")
+    p.add_argument("--pretrained", default="laion2b_s32b_b82k", help="default: laion2b_s32b_b82k")
+    p.add_argument("--data-dir", type=Path, default=Path("data"), help="data root (default: data)")
+    p.add_argument(
+        "--force", action="store_true", help="download again, replacing files that exist"
+    )
+    p.set_defaults(func=run_download_model_data)
+
+
+def run_download_model_data(args: argparse.Namespace) -> int:
+    from sith import api
+
+    for path in api.download_model_data(
+        args.model_name, args.pretrained, data_dir=args.data_dir, force=args.force,
+        progress=progress(args),
+    ):
+        print(path)
+    return 0
