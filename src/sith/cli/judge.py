@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 DEFAULT_URL = "https://api.openai.com/v1"
-DEFAULT_LLM = "gpt-4o-mini"
+DEFAULT_LLM = "gpt-5-mini"  # the paper's judge
 #: ``--judge`` choices (spelled out so that ``sith --help`` does not import torch).
 JUDGES = ("embedding", "words", "llm")
 
@@ -66,6 +66,13 @@ def add_llm_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="JSON cache of answers (default: judge-cache.json beside the decomposition file)",
     )
+    p.add_argument(
+        "--judge-prompt",
+        type=Path,
+        default=None,
+        help="a text file with the judge's user message, holding {concepts} and {task} (default: the "
+        "built-in 1-5 rubric, docs/judges.md)",
+    )
     p.add_argument("--max-calls", type=int, default=1000, help="refuse to make more requests (default 1000)")
     p.add_argument("--judge-concurrency", type=int, default=4, help="requests in flight (default 4)")
     p.add_argument(
@@ -77,10 +84,15 @@ def add_llm_args(p: argparse.ArgumentParser) -> None:
 
 
 def llm_judge_from_args(args: argparse.Namespace, cache_default: Path):
-    """An :class:`sith.judge.LLMJudge` configured by :func:`add_llm_args`' flags."""
-    from sith.judge import LLMJudge
+    """An :class:`sith.edit.judges.LLMJudge` configured by :func:`add_llm_args`' flags."""
+    from sith.edit.judges import USER_TEMPLATE, LLMJudge
+    from sith.io import read_text
 
+    template = USER_TEMPLATE
+    if args.judge_prompt is not None:
+        template = read_text(args.judge_prompt, what="judge prompt")
     return LLMJudge(
+        user_template=template,
         base_url=args.judge_url,
         model=args.judge_model,
         key_env=args.judge_key_env,

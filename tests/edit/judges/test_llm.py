@@ -159,3 +159,16 @@ def test_failed_run_keeps_finished_answers(tmp_path):
     with FakeChatServer(lambda b: (200, "1")) as srv:
         assert judge(srv.url, tmp_path).score(EXPL[:2], "t") == [4, 1]
         assert len(srv.requests) == 1  # only the failed one is asked again
+
+
+def test_prompt_template_from_a_file_is_checked_and_used():
+    import pytest as _pytest
+
+    from sith.edit.judges.prompt import check_template
+    from sith.errors import SithError
+
+    msgs = build_messages([("water", 0.5)], "background?", "Concepts:\n{concepts}\nQ: {task}")
+    assert msgs[1]["content"] == "Concepts:\n- water (0.500)\nQ: background?"
+    for bad, needle in (("no placeholders", "must contain"), ("{concepts} {task} {x}", "bad placeholder")):
+        with _pytest.raises(SithError, match=needle):
+            check_template(bad)

@@ -30,7 +30,14 @@ from typing import Any
 
 from sith.edit.judges.base import MIN_SCORE, Explanation, check_task, positive_sorted
 from sith.edit.judges.cache import AnswerCache
-from sith.edit.judges.prompt import build_messages, cache_key, estimate_tokens, parse_answer
+from sith.edit.judges.prompt import (
+    USER_TEMPLATE,
+    build_messages,
+    cache_key,
+    check_template,
+    estimate_tokens,
+    parse_answer,
+)
 from sith.errors import SithError
 
 log = logging.getLogger("sith.judge")
@@ -97,6 +104,8 @@ class LLMJudge:
         parse_retries: extra tries after an answer that is not one integer 1–5.
         backoff_s: first retry delay; it doubles each try.
         price_in, price_out: USD per 1M prompt / answer tokens, for the cost estimate.
+        user_template: the user message, with ``{concepts}`` and ``{task}`` (default: the paper's
+            1-5 rubric, :data:`sith.edit.judges.prompt.USER_TEMPLATE`).
     """
 
     def __init__(
@@ -116,6 +125,7 @@ class LLMJudge:
         max_tokens: int | None = 8,
         price_in: float | None = None,
         price_out: float | None = None,
+        user_template: str = USER_TEMPLATE,
     ) -> None:
         import openai
 
@@ -123,6 +133,7 @@ class LLMJudge:
             raise SithError("concurrency must be ≥ 1 and retries ≥ 0")
         if max_calls is not None and max_calls < 0:
             raise SithError(f"--max-calls must be ≥ 0, got {max_calls}")
+        self.user_template = check_template(user_template)
         self.base_url = base_url
         self.model = model
         self.client = openai.OpenAI(
@@ -148,7 +159,7 @@ class LLMJudge:
             if not positive_sorted(e):
                 out.append(None)
                 continue
-            messages = build_messages(e, task)
+            messages = build_messages(e, task, self.user_template)
             out.append((cache_key(self.model, messages), messages))
         return out
 

@@ -7,6 +7,7 @@ import json
 import re
 
 from sith.edit.judges.base import Explanation, positive_sorted
+from sith.errors import SithError
 
 SYSTEM_PROMPT = (
     "You rate how relevant one internal component of an image model is to a task. "
@@ -31,9 +32,26 @@ def concept_lines(explanation: Explanation) -> str:
     return "\n".join(f"- {c} ({w:.3f})" for c, w in positive_sorted(explanation))
 
 
-def build_messages(explanation: Explanation, task: str) -> list[dict[str, str]]:
-    """The chat messages (system + user) asking for one explanation's score."""
-    user = USER_TEMPLATE.format(concepts=concept_lines(explanation), task=task)
+def check_template(template: str) -> str:
+    """A user prompt template must hold ``{concepts}`` and ``{task}`` and nothing else in braces."""
+    try:
+        template.format(concepts="", task="")
+    except (KeyError, IndexError, ValueError) as exc:
+        raise SithError(
+            f"the judge prompt template has a bad placeholder ({exc}); use only {{concepts}} and {{task}} "
+            "(write literal braces as {{ and }})"
+        ) from None
+    if "{concepts}" not in template or "{task}" not in template:
+        raise SithError("the judge prompt template must contain {concepts} and {task}")
+    return template
+
+
+def build_messages(
+    explanation: Explanation, task: str, template: str = USER_TEMPLATE
+) -> list[dict[str, str]]:
+    """The chat messages (system + user) asking for one explanation's score (``template``: the
+    user message with ``{concepts}`` and ``{task}``; default :data:`USER_TEMPLATE`)."""
+    user = template.format(concepts=concept_lines(explanation), task=task)
     return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}]
 
 
