@@ -16,6 +16,7 @@ from pathlib import Path
 
 import torch
 
+import sith.organism.plugin  # noqa: F401 - registers the built-in organism (the default model)
 from sith.decompose import report
 from sith.decompose.search import SearchHit, rank_heads
 from sith.errors import SithError
@@ -61,10 +62,10 @@ def workspace(
     """Load a model into a :class:`Workspace` with the seed's defaults: dictionary
     ``conceptnet``; for the built-in organism its own pool, and its image mean made from
     its world's images when missing (512 images, seed 12345)."""
-    from sith.load import DEFAULT_MODEL
+    from sith.organism import ORGANISM_NAME
 
     clip = load_model(model_name, pretrained, device)
-    if clip.info.model_name != DEFAULT_MODEL:
+    if clip.info.model_name != ORGANISM_NAME:
         return Workspace(clip, data_dir=data_dir, device=device, progress=progress)
     from sith.organism.inputs import organism_workspace
 

@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from sith.errors import SithError
-from sith.load.clip import DEFAULT_PRETRAINED, LoadedClip
+from sith.load.clip import LoadedClip
 from sith.load.registry import Backend, Loader, is_none_tag, register_backend, register_loader
 from sith.load.verify import AttentionSite
 from sith.load.weights import (
@@ -178,8 +178,8 @@ def _distinguishes_words(tok: Any) -> bool:
 
 
 def _hf_tag(name: str, pretrained: str | None) -> str:
-    """Hugging Face models carry their weights: only the default/empty tag is accepted."""
-    if is_none_tag(pretrained) or pretrained == DEFAULT_PRETRAINED:
+    """Hugging Face models carry their weights: only an empty tag is accepted."""
+    if is_none_tag(pretrained):
         return ""
     raise SithError(
         f"pretrained {pretrained!r} does not apply to the Hugging Face model {name!r}; "

@@ -32,11 +32,10 @@ from sith.encode import (
     read_pool,
     save_image_mean,
 )
-from sith.encode.pools import ORGANISM_POOL
+from sith.encode.pools import model_pool
 from sith.errors import SithError
 from sith.factor import HeadSVD, check_layer, head_vo
 from sith.io import load_pt, save_pt
-from sith.load import DEFAULT_MODEL
 from sith.pipeline.config import DecompositionConfig
 
 log = logging.getLogger(__name__)
@@ -44,13 +43,14 @@ log = logging.getLogger(__name__)
 #: Heads decomposed between two saves of an interrupted-layer checkpoint.
 HEADS_PER_PIECE = 4
 
-#: The seed's default dictionary for any model (the organism's default is its own pool).
+#: The seed's default dictionary for any model without a registered pool of its own.
 SEED_DICTIONARY = "conceptnet"
 
 
 def model_default_dictionary(model_name: str) -> str:
-    """``conceptnet`` (the seed's default); the built-in organism's own pool for the organism."""
-    return ORGANISM_POOL if model_name == DEFAULT_MODEL else SEED_DICTIONARY
+    """``conceptnet`` (the seed's default), or the model's own pool when a plugin registered
+    one (:func:`sith.encode.pools.register_model_pool`; the built-in organism's)."""
+    return model_pool(model_name) or SEED_DICTIONARY
 
 
 ImageMeanSource = Callable[[Any], tuple[Tensor, dict[str, Any]]]
