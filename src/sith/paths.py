@@ -4,11 +4,13 @@
 
     data/
     ├── dictionaries/NAME.txt
+    ├── organisms/organism-{tag}.safetensors|.json   (sith organism export)
     └── models/{model}/{pretrained}/
         ├── image_mean.pt
         ├── dictionaries/NAME.pt
         ├── decompositions/layer-{l:02d}_{right|left}_{foldln|nofoldln}_{dict}_{method}_sparsity-{K}.pt
-        └── edits/
+        ├── edits/
+        └── experiments/NAME/                           (sith experiment NAME)
 """
 
 from __future__ import annotations
@@ -65,6 +67,11 @@ def decomposition_filename(
     fold = "foldln" if fold_ln else "nofoldln"
     extra = f"_sith-{options}" if options else ""
     return f"layer-{layer:02d}_{sv_type}_{fold}_{slug(dictionary)}_{method}_sparsity-{sparsity}{extra}.pt"
+
+
+def experiment_dir(data_dir: str | Path, model_name: str, pretrained: str, name: str) -> Path:
+    """``data/models/{model}/{pretrained}/experiments/NAME`` (``sith experiment NAME``)."""
+    return model_dir(data_dir, model_name, pretrained) / "experiments" / slug(name)
 
 
 def decompositions_dir(data_dir: str | Path, model_name: str, pretrained: str) -> Path:
