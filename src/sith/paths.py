@@ -1,4 +1,4 @@
-"""Where every artifact lives under ``--data-dir`` (the seed's layout, METHOD.md §5).
+"""Where every artifact lives under ``--data-dir`` (the seed's layout, docs/method.md §5).
 
 ::
 
@@ -63,7 +63,7 @@ def decomposition_filename(
     options: str = "",
 ) -> str:
     """The seed's name ``layer-{l:02d}_{left|right}_{foldln|nofoldln}_{dict}_{method}_sparsity-{K}.pt``
-    (METHOD.md §6); a configuration with project options adds ``_sith-{options}`` before ``.pt``."""
+    (docs/method.md §6); a configuration with project options adds ``_sith-{options}`` before ``.pt``."""
     fold = "foldln" if fold_ln else "nofoldln"
     extra = f"_sith-{options}" if options else ""
     return f"layer-{layer:02d}_{sv_type}_{fold}_{slug(dictionary)}_{method}_sparsity-{sparsity}{extra}.pt"

@@ -1,4 +1,4 @@
-"""Edit stage (METHOD.md §6): exact singular-component edits, concept selection, logs."""
+"""Edit stage (docs/method.md §6): exact singular-component edits, concept selection, logs."""
 
 from sith.edit.exact import (
     ComponentEdit,

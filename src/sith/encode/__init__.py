@@ -1,4 +1,4 @@
-"""The encode stage: concept pools, their text embeddings, the image mean (METHOD.md §3)."""
+"""The encode stage: concept pools, their text embeddings, the image mean (docs/method.md §3)."""
 
 from sith.encode.atoms import ATOM_MODES, SEED_ATOM_MODE, concept_atom, dictionary_atoms
 from sith.encode.images import compute_image_mean, iter_images, load_image_mean, save_image_mean

@@ -1,4 +1,4 @@
-"""Concept pools: public sources, download, cleaning, reading (METHOD.md §3).
+"""Concept pools: public sources, download, cleaning, reading (docs/method.md §3).
 
 A *pool* is a text file with one concept a line. ``download_dictionary`` fetches one
 of the seed's four public pools, cleans it and writes ``data/dictionaries/NAME.txt``;

@@ -1,4 +1,4 @@
-"""The load stage: any supported CLIP -> a uniform weight view plus its encoders (METHOD.md §1).
+"""The load stage: any supported CLIP -> a uniform weight view plus its encoders (docs/method.md §1).
 
 Public API::
 

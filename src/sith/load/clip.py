@@ -1,4 +1,4 @@
-"""The loaded-model handle and :func:`load_clip` (METHOD.md §1).
+"""The loaded-model handle and :func:`load_clip` (docs/method.md §1).
 
 :func:`load_clip` turns a model name and a pretrained tag into a :class:`LoadedClip`:
 the model itself (eval mode, fp32, on ``device``), its uniform weight view
@@ -40,7 +40,7 @@ class LoadedClip:
 
     Attributes:
         model: open_clip ``CLIP`` or Hugging Face ``CLIPModel``, eval mode, fp32, on ``device``.
-        weights: the uniform per-head view of the vision tower (METHOD.md §1).
+        weights: the uniform per-head view of the vision tower (docs/method.md §1).
         info: provenance (model name, pretrained tag or path, source, weight fingerprint).
         image_size: side ``S`` of the square input the vision tower expects.
         image_mean, image_std: per-channel normalisation of :meth:`preprocess`.

@@ -1,4 +1,4 @@
-"""Hugging Face ``CLIPModel``: load, check, extract the weight view (METHOD.md §1).
+"""Hugging Face ``CLIPModel``: load, check, extract the weight view (docs/method.md §1).
 
 ``transformers`` is optional (``pip install sith[hf]``) and imported only here, lazily.
 Parameter names (block ``l``)::
@@ -10,7 +10,7 @@ Parameter names (block ``l``)::
 
 ``vision_model.pre_layrnorm`` acts before the first block (like open_clip's ``ln_pre``);
 the image embedding is ``post_layernorm`` of the class token times ``P``, exactly the
-direct path of METHOD.md §2. HF CLIP has no LayerScale. Only ``model_type == "clip"``
+direct path of docs/method.md §2. HF CLIP has no LayerScale. Only ``model_type == "clip"``
 is accepted (SigLIP, ALIGN, ... are other architectures and are refused).
 
 Tokenizer: the directory's own (``CLIPTokenizer``/``AutoTokenizer``); when the directory

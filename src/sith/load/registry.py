@@ -1,4 +1,4 @@
-"""Registries of model loaders and model-library backends (METHOD.md §1).
+"""Registries of model loaders and model-library backends (docs/method.md §1).
 
 The load stage is extended by registration, not by editing a dispatcher: each backend
 module (:mod:`sith.load.openclip`, :mod:`sith.load.hf`) calls :func:`register_backend`

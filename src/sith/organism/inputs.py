@@ -1,5 +1,5 @@
 """The organism's own inputs to the pipeline: its image mean (from its world's images) and a
-:class:`sith.pipeline.Workspace` wired with it (METHOD.md §4: the seed's CC12M, here the world)."""
+:class:`sith.pipeline.Workspace` wired with it (docs/method.md §4: the seed's CC12M, here the world)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Loading the built-in model organism (METHOD.md §1); :mod:`sith.organism.plugin`
+"""Loading the built-in model organism (docs/method.md §1); :mod:`sith.organism.plugin`
 registers :func:`load_organism` as a loader of the load stage.
 
 ``load_clip("sith-organism", tag)``: ``tag`` is a shipped tag (``ORGANISM_TAGS``),
