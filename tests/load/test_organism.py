@@ -64,14 +64,16 @@ def test_the_plugin_registers_the_default_model_pool_and_world() -> None:
         "from sith.load.clip import default_names\n"
         "from sith.pipeline.workspace import model_default_dictionary\n"
         "from sith.ground.registry import image_source\n"
-        "print(default_names(None, None), default_names('ViT-B-32', None))\n"
+        "print(default_names(None, None), default_names('ViT-B-32', None), "
+        "default_names('sith-organism', None), default_names('sith-organism', 'none'))\n"
         "print(model_default_dictionary('sith-organism'), model_default_dictionary('ViT-B-32'))\n"
         "images, labels = image_source().sample(3, [0, 0], 'train')\n"
         "print(images.shape[0], sorted(labels)[:3])\n"
     )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0] == "('sith-organism', 'v1') ('ViT-B-32', '')"
+    assert lines[0] == ("('sith-organism', 'v1') ('ViT-B-32', '') ('sith-organism', 'v1') "
+                        "('sith-organism', 'none')")
     assert lines[1] == "organism conceptnet"
     assert lines[2].startswith("3 [")
 

@@ -99,11 +99,18 @@ class LoadedClip:
 def default_names(model_name: str | None, pretrained: str | None) -> tuple[str, str]:
     """``(model_name, pretrained)`` with the defaults filled in: the registered default model
     and its tag (:func:`sith.load.registry.default_model`) when no model is named; no tag
-    (random weights / HF) for a named model without one."""
-    if model_name:
-        return str(model_name), "" if pretrained is None else pretrained
-    name, tag = default_model()
-    return name, tag if pretrained is None else pretrained
+    (random weights / HF) for another named model without one; the default model named
+    without a tag gets its tag."""
+    if not model_name:
+        name, tag = default_model()
+        return name, tag if pretrained is None else pretrained
+    if pretrained is not None:
+        return str(model_name), pretrained
+    try:
+        name, tag = default_model()
+    except SithError:  # no default registered: a named model without a tag has none
+        return str(model_name), ""
+    return str(model_name), tag if str(model_name) == name else ""
 
 
 def load_clip(
@@ -127,10 +134,8 @@ def load_clip(
             weight-space analysis does not cover (the message says why).
     """
     dev = _device(device)
-    if model_name is None:
-        model_name, pretrained = default_names(None, pretrained)
-    elif pretrained is None:
-        pretrained = ""
+    if model_name is None or (pretrained is None and str(model_name).strip()):
+        model_name, pretrained = default_names(model_name, pretrained)
     name = str(model_name).strip()
     if not name:
         raise SithError("empty model name; pass e.g. --model-name ViT-B-32")
