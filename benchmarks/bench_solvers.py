@@ -1,4 +1,4 @@
-"""Benchmark the sparse solvers (METHOD.md §4) against a roofline and two baselines.
+"""Benchmark the sparse solvers (docs/method.md §4) against a roofline and two baselines.
 
 Not a test. Writes ``benchmarks/results/solvers.json`` and prints a table.
 
@@ -79,7 +79,7 @@ def matmuls_per_solve(method: str, k: int) -> int:
 
 def loop_pursuit(y: np.ndarray, A: np.ndarray, k: int, lam: float | None) -> list[int]:
     """The straightforward per-target loop of the seed's COMP-λ (λ = 0: its NN-OMP), numpy +
-    scipy NNLS, exactly K steps (METHOD.md §5). Returns the chosen atoms, sorted."""
+    scipy NNLS, exactly K steps (docs/method.md §5). Returns the chosen atoms, sorted."""
     chosen: list[int] = []
     r = y.copy()
     for _ in range(k):

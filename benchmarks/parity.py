@@ -1,4 +1,4 @@
-"""Seed parity: `sith decompose` vs an independent dense re-statement of METHOD.md §2–§5.
+"""Seed parity: `sith decompose` vs an independent dense re-statement of docs/method.md §2–§5.
 
 For each model, every (head, vector, slot) pick of sith's file is compared with the
 reference (tests/decompose/seed_reference.py: numpy, one vector at a time, scipy NNLS).

@@ -7,6 +7,7 @@ import os
 import pytest
 import torch
 
+import sith.organism.plugin  # noqa: F401 - the built-in organism, registered as `sith` and sith.api do
 from sith.load.weights import LayerWeights, ModelInfo, VisionWeights, weights_fingerprint
 
 torch.set_num_threads(max(1, int(os.environ.get("SITH_TEST_THREADS", "1"))))

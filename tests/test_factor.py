@@ -47,7 +47,7 @@ def test_matmul_stays_factored(weights):
 
 
 def test_fold_ln_matrix_follows_method(weights):
-    """METHOD.md §2: foldln = C·diag(γ1)·W_V·W_O·C (both sides centred, γpost not folded)."""
+    """docs/method.md §2: foldln = C·diag(γ1)·W_V·W_O·C (both sides centred, γpost not folded)."""
     lw = weights.layers[0]
     d = weights.d_model
     C = torch.eye(d) - torch.ones(d, d) / d
@@ -62,7 +62,7 @@ def test_fold_ln_matrix_follows_method(weights):
 
 
 def test_sign_rule_is_on_u(weights):
-    """METHOD.md §2: the largest-|·| entry of each U column is positive."""
+    """docs/method.md §2: the largest-|·| entry of each U column is positive."""
     U, S, Vh = head_vo(weights, 0, fold_ln=True).svd
     idx = U.abs().argmax(-2, keepdim=True)
     assert (torch.gather(U, -2, idx) > 0).all()
@@ -71,7 +71,7 @@ def test_sign_rule_is_on_u(weights):
 
 
 def reference_target(weights, x: torch.Tensor, m: torch.Tensor | None) -> torch.Tensor:
-    """METHOD.md §3 written out: full ln_post (with βpost and eps), P, normalise, − m, normalise."""
+    """docs/method.md §3 written out: full ln_post (with βpost and eps), P, normalise, − m, normalise."""
     x = x.double()
     mu = x.mean()
     var = ((x - mu) ** 2).mean()

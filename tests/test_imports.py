@@ -248,3 +248,106 @@ def _private_uses(mod: str) -> Iterator[str]:
 def test_no_private_names_across_modules() -> None:
     uses = sorted({u for mod in MODULES for u in _private_uses(mod)} - PRIVATE_ALLOWED_UNTIL_FIXED)
     assert not uses, "private names used across modules:\n" + "\n".join(uses)
+
+
+# --------------------------------------------------------------------------- layers
+
+#: The core: the pipeline stages, orchestration and the small shared modules.
+CORE = (
+    "sith.load",
+    "sith.factor",
+    "sith.encode",
+    "sith.decompose",
+    "sith.edit",
+    "sith.ground",
+    "sith.pipeline",
+    "sith.errors",
+    "sith.io",
+    "sith.paths",
+)
+#: The shells above it (the core plugs nothing of theirs in; they register with it).
+SHELLS = (
+    "sith.organism",
+    "sith.experiments",
+    "sith.judge",
+    "sith.explore",
+    "sith.compare",
+    "sith.cli",
+    "sith.api",
+    "sith.datasets",
+    "sith.metrics",
+)
+
+
+def _in(module: str, packages: tuple[str, ...]) -> bool:
+    return any(module == p or module.startswith(p + ".") for p in packages)
+
+
+def core_modules() -> list[str]:
+    return [m for m in MODULES if _in(m, CORE)]
+
+
+def test_every_module_is_core_a_shell_or_the_package_root() -> None:
+    """A new package must be placed on one side of the layer rule."""
+    unplaced = [m for m in MODULES if m not in (ROOT, "sith.__main__") and not _in(m, CORE + SHELLS)]
+    assert not unplaced, f"modules in neither CORE nor SHELLS: {unplaced}"
+
+
+def test_the_core_imports_no_shell() -> None:
+    """Arrows point down: no core module imports a shell, function-level imports included
+    (no allow-list). The organism plugs in from above (sith.organism.plugin)."""
+    graph = import_graph(functions=True)
+    bad = sorted(f"{m} -> {t}" for m in core_modules() for t in graph[m] if _in(t, SHELLS))
+    assert not bad, "core modules importing shells:\n" + "\n".join(bad)
+
+
+def test_the_layer_check_sees_a_function_level_import(tmp_path: Path) -> None:
+    """The check would catch ``from sith.organism.world import sample`` inside a function."""
+    code = "def f():\n    from sith.organism.world import sample\n    return sample\n"
+    tree = ast.parse(code)
+    found = {
+        t
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom)
+        for module, name in _targets(node, "sith.ground.sources")
+        for t in _executed(module, name, "sith.ground.sources")
+    }
+    assert {"sith.organism", "sith.organism.world"} <= found and all(_in(t, SHELLS) for t in found)
+
+
+def _docstrings(tree: ast.Module) -> set[int]:
+    kinds = (ast.Module, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    return {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, kinds)
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+
+
+def organism_literals(tree: ast.Module, module: str) -> list[str]:
+    """String constants (docstrings aside, f-string parts included) naming the organism."""
+    docs = _docstrings(tree)
+    return [
+        f"{module}:{node.lineno}: {node.value[:60]!r}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant)
+        and isinstance(node.value, str)
+        and "organism" in node.value.lower()
+        and id(node) not in docs
+    ]
+
+
+def test_core_modules_hold_no_organism_literal() -> None:
+    """No ``"organism"`` / ``"sith-organism"`` / ``"sith.load.organism"`` string in the core:
+    the built-in model is named by its plugin only."""
+    found = [hit for m in core_modules() for hit in organism_literals(_tree(m), m)]
+    assert not found, "organism literals in core modules:\n" + "\n".join(found)
+
+
+def test_the_literal_check_sees_one() -> None:
+    code = 'X = "sith-organism"\ndef f():\n    """organism docs are fine."""\n    return f"{X} organism"\n'
+    hits = organism_literals(ast.parse(code), "m")
+    assert hits == ["m:1: 'sith-organism'", "m:4: ' organism'"]

@@ -1,7 +1,7 @@
 """Sec. 6 on the organism: does fine-tuning reweight a stable singular basis? (issue 11 item 5)
 
 Fine-tunes the shipped organism (v1) in three ways, then compares each tuned model with the
-base head by head with ``sith.compare`` (METHOD.md §2 matrices, fold-ln):
+base head by head with ``sith.compare`` (docs/method.md §2 matrices, fold-ln):
 
 * ``shifted/full``  — all parameters, on the *shifted* world (the duck/sparrow ↔ background
   correlation broken), the adaptation of interest;

@@ -5,7 +5,8 @@ Run (background, ~40 min on 2 shared CPU cores):
         /work/organism_run/final \
         > /work/organism_run/final.log 2>&1 &
     python experiments/organism/run_final.py OUT --eval-only   # evaluate + export only
-The assets land in src/sith/organism/assets/; the measured accuracies go into the json.
+The export lands in OUT/export/ (the measured accuracies go into its json); shipping it means
+copying organism-v1.* into src/sith/organism/assets/ by hand.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ if __name__ == "__main__":
     res = evaluate_checkpoint(ckpt)
     print(json.dumps(res, indent=1), flush=True)
     save_json(res, out / "eval.json")
-    export_organism(ckpt, measured=res,
+    export_organism(ckpt, out_dir=out / "export", measured=res,
                     measured_by="python experiments/organism/run_final.py OUT (zeroshot.evaluate, "
                                 "n=400 per factor, seed EVAL_SEED)")
     print(f"done in {time.time() - t0:.0f}s", flush=True)

@@ -1,3 +1,3 @@
-"""sith — data-free, weight-space interpretability of CLIP (see METHOD.md)."""
+"""sith — data-free, weight-space interpretability of CLIP (see docs/method.md)."""
 
 __version__ = "0.1.0"

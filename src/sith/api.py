@@ -16,6 +16,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+import sith.organism.plugin  # noqa: F401 - registers the built-in organism (the default model)
 from sith.decompose import report
 from sith.decompose.search import SearchHit
 from sith.edit.select import ConceptMatch, Familiarity
@@ -89,10 +90,10 @@ def close() -> None:
 
 
 def _open(model_name: str, pretrained: str, *, data_dir: str | Path, device: str) -> Workspace:
-    from sith.load import DEFAULT_MODEL
+    from sith.organism import ORGANISM_NAME
 
     clip = load_model(model_name, pretrained, device)
-    if clip.info.model_name != DEFAULT_MODEL:
+    if clip.info.model_name != ORGANISM_NAME:
         return Workspace(clip, data_dir=data_dir, device=device)
     from sith.organism.inputs import organism_workspace
 
@@ -139,7 +140,7 @@ def decompose(
     device: str = "cpu",
     progress: bool = True,
 ) -> list[Path]:
-    """Run SITH (METHOD.md §2–§6) on ``layers`` and write one seed-format file per layer.
+    """Run SITH (docs/method.md §2–§6) on ``layers`` and write one seed-format file per layer.
 
     Defaults are the seed's: the built-in organism, dictionary ``conceptnet`` (the
     organism's own pool for the organism), the last 4 layers, rank 64 capped at the head
@@ -187,12 +188,12 @@ def search(
     progress: bool = True,
 ) -> SearchResult:
     """Data-free reverse lookup: the singular vectors (any layer, head, index, either
-    polarity) whose targets (METHOD.md §3, image mean subtracted) align best with ``concept``,
+    polarity) whose targets (docs/method.md §3, image mean subtracted) align best with ``concept``,
     with the query's familiarity (its best ``|cos|`` against random strings of its shape) and
     its dictionary matches. Iterating the result goes over the hits.
 
     The concept is encoded with the model's text tower and made into an atom exactly like
-    the dictionary's (METHOD.md §4: the dictionary supplies the mean).
+    the dictionary's (docs/method.md §4: the dictionary supplies the mean).
     """
     if not concept.strip():
         raise SithError("the concept is empty; pass a word or phrase")
@@ -351,7 +352,7 @@ def edit(
     progress: bool = True,
     **decomposition,  # noqa: ANN003 - the options of :func:`decompose`
 ):  # noqa: ANN201
-    """Scale singular components (METHOD.md §6) and save the edited model + edit log.
+    """Scale singular components (docs/method.md §6) and save the edited model + edit log.
 
     ``components`` are ``(layer, head, index, alpha)``; ``suppress``/``amplify`` name concepts,
     selected among the components of the decomposition that ``decomposition`` (the options

@@ -1,4 +1,4 @@
-"""Factor stage: each head's value-output matrix as a factored low-rank product (METHOD.md §1–2).
+"""Factor stage: each head's value-output matrix as a factored low-rank product (docs/method.md §1–2).
 
 ``W_VO^h = W_V^h @ W_O^h`` is ``d × d`` but has rank ``≤ dh``. :class:`FactoredMatrix`
 keeps it as the product ``A @ B`` of thin factors (batched over heads) and computes
@@ -11,7 +11,7 @@ Naming is settled once: ``U`` ``(..., d, r)`` has the left singular vectors as
 ``(..., r, d)`` has the right singular vectors as **rows** (the directions a head
 writes), so that ``W = U @ diag(S) @ Vh``.
 
-Sign rule (METHOD.md §2, the seed's): SVD vectors are defined up to a joint sign flip
+Sign rule (docs/method.md §2, the seed's): SVD vectors are defined up to a joint sign flip
 of ``(u_i, v_i)``. In each column of ``U`` the entry of largest ``|·|`` is made positive
 and the matching row of ``Vh`` flips with it. The product ``u_i s_i v_iᵀ`` is unchanged;
 the rule fixes which sign is explained (the seed explains exactly that sign).
@@ -97,14 +97,14 @@ class FactoredMatrix:
 
 
 def centering(B: Tensor) -> Tensor:
-    """``B @ C`` with ``C = I − 11ᵀ/d``: subtract each row's mean (METHOD.md §2)."""
+    """``B @ C`` with ``C = I − 11ᵀ/d``: subtract each row's mean (docs/method.md §2)."""
     return B - B.mean(dim=-1, keepdim=True)
 
 
 def read_factor(weights: VisionWeights, layer: int, *, fold_ln: bool) -> Tensor:
     """The read-side factor ``R`` ``(H, d, dh)``: ``C·diag(γ1)·W_V^h`` (foldln) or ``W_V^h``.
 
-    An edit of ``W = R @ B`` is carried by ``W_O`` through ``pinv(R)`` (METHOD.md §6).
+    An edit of ``W = R @ B`` is carried by ``W_O`` through ``pinv(R)`` (docs/method.md §6).
     """
     lw = weights.layers[check_layer(weights, layer)]
     if not fold_ln:
@@ -114,7 +114,7 @@ def read_factor(weights: VisionWeights, layer: int, *, fold_ln: bool) -> Tensor:
 
 
 def head_vo(weights: VisionWeights, layer: int, *, fold_ln: bool) -> FactoredMatrix:
-    """Every head's VO matrix of ``layer`` as a factored product (METHOD.md §2).
+    """Every head's VO matrix of ``layer`` as a factored product (docs/method.md §2).
 
     * ``fold_ln=False`` (``nofoldln``): ``W = W_V^h @ W_O^h``.
     * ``fold_ln=True`` (``foldln``, the seed's default): ``W = C·diag(γ1)·W_V^h @ W_O^h·C`` —
@@ -129,7 +129,7 @@ def head_vo(weights: VisionWeights, layer: int, *, fold_ln: bool) -> FactoredMat
 
 
 def ln_post(weights: VisionWeights, x: Tensor) -> Tensor:
-    """The model's full ln_post on rows ``x`` ``(..., d)``, float64 (METHOD.md §3):
+    """The model's full ln_post on rows ``x`` ``(..., d)``, float64 (docs/method.md §3):
     ``((x − mean x)/sqrt(var x + eps))·γpost + βpost`` (biased variance, as LayerNorm)."""
     x = x.double()
     xc = x - x.mean(dim=-1, keepdim=True)
@@ -144,7 +144,8 @@ def unit(x: Tensor) -> Tensor:
 
 
 def joint_targets(weights: VisionWeights, x: Tensor, image_mean: Tensor | None) -> Tensor:
-    """Map residual-stream rows ``x`` ``(..., d)`` to unit joint-space targets ``(..., e)`` (METHOD.md §3).
+    """Map residual-stream rows ``x`` ``(..., d)`` to unit joint-space targets ``(..., e)``
+    (docs/method.md §3).
 
     ``t = LN_post(x)·P``, normalise; then, with the image mean ``m`` ``(e,)``: ``t − m``,
     normalise. ``image_mean=None`` skips the subtraction (a project option, not the seed's).
@@ -182,7 +183,7 @@ def check_rank(weights: VisionWeights, rank: int) -> int:
 
 
 class SingularTargets(NamedTuple):
-    """Joint-space targets of one layer's singular vectors (METHOD.md §3).
+    """Joint-space targets of one layer's singular vectors (docs/method.md §3).
 
     Attributes:
         vectors: ``(H, rank, e)`` unit targets (sign rule of the module doc).
@@ -227,7 +228,7 @@ def singular_targets(
     """Map the top-``rank`` singular vectors of every head of ``layer`` to the joint space.
 
     Each vector ``x`` (a row of ``Vh`` for ``right``, a column of ``U`` for ``left``) is
-    treated as a residual-stream state and mapped by :func:`joint_targets` (METHOD.md §3).
+    treated as a residual-stream state and mapped by :func:`joint_targets` (docs/method.md §3).
     ``svd`` reuses an SVD already computed for this ``layer`` and ``fold_ln``.
 
     Returns:

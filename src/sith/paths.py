@@ -1,14 +1,16 @@
-"""Where every artifact lives under ``--data-dir`` (the seed's layout, METHOD.md §5).
+"""Where every artifact lives under ``--data-dir`` (the seed's layout, docs/method.md §5).
 
 ::
 
     data/
     ├── dictionaries/NAME.txt
+    ├── organisms/organism-{tag}.safetensors|.json   (sith organism export)
     └── models/{model}/{pretrained}/
         ├── image_mean.pt
         ├── dictionaries/NAME.pt
         ├── decompositions/layer-{l:02d}_{right|left}_{foldln|nofoldln}_{dict}_{method}_sparsity-{K}.pt
-        └── edits/
+        ├── edits/
+        └── experiments/NAME/                           (sith experiment NAME)
 """
 
 from __future__ import annotations
@@ -61,10 +63,15 @@ def decomposition_filename(
     options: str = "",
 ) -> str:
     """The seed's name ``layer-{l:02d}_{left|right}_{foldln|nofoldln}_{dict}_{method}_sparsity-{K}.pt``
-    (METHOD.md §6); a configuration with project options adds ``_sith-{options}`` before ``.pt``."""
+    (docs/method.md §6); a configuration with project options adds ``_sith-{options}`` before ``.pt``."""
     fold = "foldln" if fold_ln else "nofoldln"
     extra = f"_sith-{options}" if options else ""
     return f"layer-{layer:02d}_{sv_type}_{fold}_{slug(dictionary)}_{method}_sparsity-{sparsity}{extra}.pt"
+
+
+def experiment_dir(data_dir: str | Path, model_name: str, pretrained: str, name: str) -> Path:
+    """``data/models/{model}/{pretrained}/experiments/NAME`` (``sith experiment NAME``)."""
+    return model_dir(data_dir, model_name, pretrained) / "experiments" / slug(name)
 
 
 def decompositions_dir(data_dir: str | Path, model_name: str, pretrained: str) -> Path:

@@ -15,7 +15,7 @@ from tests.conftest import random_weights
 
 def _base():
     w = random_weights(n_layers=3, d=32, n_heads=4, e=16, seed=5)
-    # γpost is not part of W (METHOD.md §2); 1 keeps the test valid for the older factor too
+    # γpost is not part of W (docs/method.md §2); 1 keeps the test valid for the older factor too
     return dataclasses.replace(w, ln_post_weight=torch.ones(32))
 
 
@@ -72,7 +72,7 @@ def test_reweighting_stays_inside_new_direction_goes_outside():
     w = _base()
     lw = w.layers[0]
     svd = head_vo(w, 0, fold_ln=True).svd
-    # reweight: scale the top singular value by 1.5 (METHOD.md §6 edit on W_O)
+    # reweight: scale the top singular value by 1.5 (docs/method.md §6 edit on W_O)
     R = lw.ln1_weight[:, None] * lw.W_V[1]
     R = R - R.mean(0, keepdim=True)
     s, u, v = svd.S[1, 0], svd.U[1, :, 0], svd.Vh[1, 0]

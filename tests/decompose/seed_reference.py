@@ -1,4 +1,4 @@
-"""An independent, deliberately plain re-statement of the seed's recipe (METHOD.md §2–§5).
+"""An independent, deliberately plain re-statement of the seed's recipe (docs/method.md §2–§5).
 
 Dense numpy, one vector at a time, scipy's NNLS: slow, but it shares no code with
 ``sith`` and so checks it. Used by the parity tests and ``benchmarks/parity.py``.

@@ -68,7 +68,7 @@ def test_both_polarities_and_round_trip(weights, tmp_path):
     assert dec.alt["scores"].shape == dec.scores.shape
     assert (dec.fidelity >= dec.alt["fidelity"]).all()
     name = decomposition_filename(1, "right", True, "toy", "comp-0.3", 2)
-    assert name == "layer-01_right_foldln_toy_comp-0.3_sparsity-2.pt"  # zero-padded (METHOD.md §6)
+    assert name == "layer-01_right_foldln_toy_comp-0.3_sparsity-2.pt"  # zero-padded (docs/method.md §6)
     assert decomposition_filename(1, "right", True, "toy", "comp-0.3", 2, "polarity-both") == (
         "layer-01_right_foldln_toy_comp-0.3_sparsity-2_sith-polarity-both.pt"
     )

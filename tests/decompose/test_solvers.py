@@ -1,4 +1,4 @@
-"""Sparse solvers (METHOD.md §4) on planted codes and against reference implementations."""
+"""Sparse solvers (docs/method.md §4) on planted codes and against reference implementations."""
 
 from __future__ import annotations
 
@@ -175,7 +175,7 @@ def test_deterministic_and_chunked_equals_unchunked(spec: str) -> None:
 
 
 def test_topk_picks_the_k_highest_and_refits_nnls() -> None:
-    """METHOD.md §5 topk: the K atoms of highest ⟨t, a⟩ (ties → lowest index), weights by NNLS."""
+    """docs/method.md §5 topk: the K atoms of highest ⟨t, a⟩ (ties → lowest index), weights by NNLS."""
     A = random_atoms(40, 8, 4)
     A = torch.cat([A, A[:10]])  # atoms 40..49 duplicate 0..9: exact ties
     Y = random_atoms(6, 8, 5)

@@ -1,4 +1,4 @@
-"""Exactness and locality of singular-component edits (METHOD.md §6) on pure weights."""
+"""Exactness and locality of singular-component edits (docs/method.md §6) on pure weights."""
 
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def test_bad_edits_are_refused():
 
 
 def test_zero_gains_still_edit_exactly():
-    """γpost is not folded (METHOD.md §2) and a zero γ1 entry only shrinks R's span, which
+    """γpost is not folded (docs/method.md §2) and a zero γ1 entry only shrinks R's span, which
     still holds every u_i: the folded matrix changes by exactly the chosen component."""
     w = random_weights(seed=4)
     w.ln_post_weight[3] = 0.0

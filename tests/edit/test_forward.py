@@ -45,7 +45,7 @@ def check_edit_is_local(clip, edit: ComponentEdit, fold_ln: bool) -> None:
         assert torch.equal(before[layer], after[layer])
     diff = (after[edit.layer] - before[edit.layer]).reshape(-1, clip.weights.d_model)
     assert diff.norm() > 1e-3 * before[edit.layer].norm()
-    # the change is rank one, along y (the edited write direction, METHOD.md §6)
+    # the change is rank one, along y (the edited write direction, docs/method.md §6)
     ((_, _, _, y),) = rank_one_updates(clip.weights, [edit], fold_ln=fold_ln)
     y = y / y.norm()
     along = diff @ y

@@ -1,4 +1,4 @@
-"""Dictionary atoms (METHOD.md §4): the seed's normalise → subtract mean → normalise, and options."""
+"""Dictionary atoms (docs/method.md §4): the seed's normalise → subtract mean → normalise, and options."""
 
 from __future__ import annotations
 

@@ -47,7 +47,7 @@ def test_write_results_replaces_only_when_complete(tmp_path):
 
 
 def test_negation_edit_is_exact(data_dir):
-    """α = −1 (the NSFW rule's 'negate') flips exactly that singular value (METHOD.md §6)."""
+    """α = −1 (the NSFW rule's 'negate') flips exactly that singular value (docs/method.md §6)."""
     analysis = analyse(api.workspace(data_dir=data_dir, progress=False), layers=[5])
     model = edited_model(analysis, Condition("neg", "judged", (ComponentEdit(5, 2, 1, -1.0),)))
     before = analysis.ws.svd(5, True)

@@ -1,4 +1,4 @@
-"""A component's activation is exactly its share of the head output (METHOD.md §2, §6)."""
+"""A component's activation is exactly its share of the head output (docs/method.md §2, §6)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from tests.load.tiny import tiny_hf_model, tiny_open_clip
 
 def _no_bias_paths(model, source: str) -> None:
     """Zero β1 and the value bias (their path is a per-head constant, not a component's
-    activation) and set γpost = 1 (not part of W under METHOD.md §2)."""
+    activation) and set γpost = 1 (not part of W under docs/method.md §2)."""
     with torch.no_grad():
         if source == "open_clip":
             d = model.visual.transformer.width
@@ -69,7 +69,7 @@ def _check(clip, layer: int, head: int, index: int) -> None:
     torch.testing.assert_close(terms.sum(-1), act, atol=1e-5, rtol=1e-5)
 
     before = _class_output(clip, layer, pixels)
-    # METHOD.md §6 with α = 0: W_O ← W_O − s_i·pinv(C·diag(γ1)·W_V)·u_i·v_iᵀ
+    # docs/method.md §6 with α = 0: W_O ← W_O − s_i·pinv(C·diag(γ1)·W_V)·u_i·v_iᵀ
     lw = w.layers[layer]
     R = lw.ln1_weight.double()[:, None] * lw.W_V[head].double()
     R = R - R.mean(0, keepdim=True)

@@ -44,7 +44,7 @@ def test_extract_matches_method_slicing(random_ls: bool) -> None:
         lw = w.layers[layer]
         for h in range(
             4
-        ):  # METHOD.md §1: W_V^h = Wv[h*dh:(h+1)*dh].T, W_O^h = Wo[:, h*dh:(h+1)*dh].T
+        ):  # docs/method.md §1: W_V^h = Wv[h*dh:(h+1)*dh].T, W_O^h = Wo[:, h*dh:(h+1)*dh].T
             sl = slice(h * 16, (h + 1) * 16)
             torch.testing.assert_close(lw.W_V[h], Wv[sl].T)
             torch.testing.assert_close(lw.W_O[h], Wo[:, sl].T * ls)

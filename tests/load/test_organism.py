@@ -1,11 +1,19 @@
-"""The built-in organism through the generic loader (skipped until its assets are shipped)."""
+"""The built-in organism through the generic loader, registered by its plugin
+(:mod:`sith.organism.plugin`, imported by tests/conftest.py as the CLI and sith.api do)."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from sith.errors import SithError
-from sith.load import DEFAULT_MODEL, DEFAULT_PRETRAINED, load_clip, verify
+from sith.load import default_model, load_clip, verify
+
+SRC = Path(__file__).resolve().parents[2] / "src"
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +26,56 @@ def organism():
 
 
 def test_defaults() -> None:
-    assert (DEFAULT_MODEL, DEFAULT_PRETRAINED) == ("sith-organism", "v1")
+    assert default_model() == ("sith-organism", "v1")
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(SRC)}
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                          timeout=120, check=False)
+
+
+def test_the_core_works_without_the_plugin_and_names_the_fix() -> None:
+    """Without the plugin the core knows no organism: no default model, no organism pool
+    (one-line SithErrors), and loading a named model never imports the organism."""
+    out = _python(
+        "import sys\n"
+        "from sith.errors import SithError\n"
+        "from sith.load import load_clip\n"
+        "from sith.encode.pools import read_pool\n"
+        "for f in (lambda: load_clip(), lambda: read_pool('organism'), lambda: load_clip('sith-organism')):\n"
+        "    try:\n"
+        "        f()\n"
+        "    except SithError as e:\n"
+        "        print('ERR', e)\n"
+        "print('ORG', any(m.startswith('sith.organism') for m in sys.modules))\n"
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].startswith("ERR no model named and no default model registered")
+    assert lines[1].startswith("ERR dictionary 'organism' is neither a pool name")
+    assert lines[2].startswith("ERR unknown model 'sith-organism'")
+    assert lines[-1] == "ORG False"
+
+
+def test_the_plugin_registers_the_default_model_pool_and_world() -> None:
+    out = _python(
+        "import sith.organism.plugin\n"
+        "from sith.load.clip import default_names\n"
+        "from sith.pipeline.workspace import model_default_dictionary\n"
+        "from sith.ground.registry import image_source\n"
+        "print(default_names(None, None), default_names('ViT-B-32', None), "
+        "default_names('sith-organism', None), default_names('sith-organism', 'none'))\n"
+        "print(model_default_dictionary('sith-organism'), model_default_dictionary('ViT-B-32'))\n"
+        "images, labels = image_source().sample(3, [0, 0], 'train')\n"
+        "print(images.shape[0], sorted(labels)[:3])\n"
+    )
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == ("('sith-organism', 'v1') ('ViT-B-32', '') ('sith-organism', 'v1') "
+                        "('sith-organism', 'none')")
+    assert lines[1] == "organism conceptnet"
+    assert lines[2].startswith("3 [")
 
 
 def test_unknown_organism_tag() -> None:

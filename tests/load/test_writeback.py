@@ -1,4 +1,4 @@
-"""Write edited per-head W_O back into the model, save it, load it again (METHOD.md §6)."""
+"""Write edited per-head W_O back into the model, save it, load it again (docs/method.md §6)."""
 
 from __future__ import annotations
 

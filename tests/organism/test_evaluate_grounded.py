@@ -128,7 +128,7 @@ def test_faithfulness_exact_reconstruction_changes_nothing_and_back_map_inverts(
     want = head_vo(w, 5, fold_ln=True).dense[2].double() + svd.S[2, 0] * torch.outer(
         svd.U[2, :, 0].double(), v2 - svd.Vh[2, 0].double())
     assert torch.allclose(moved, want, atol=1e-5)
-    # with βpost = 0 and no image mean the back map inverts METHOD.md §3 exactly (up to centring)
+    # with βpost = 0 and no image mean the back map inverts docs/method.md §3 exactly (up to centring)
     w0 = dataclasses.replace(w, ln_post_bias=torch.zeros_like(w.ln_post_bias))
     v = svd.Vh[:, :4].reshape(-1, w.d_model).double()
     back = back_map(w0, joint_targets(w0, v, None).double(), None)

@@ -1,4 +1,4 @@
-"""End to end against METHOD.md: the Workspace's files equal an independent dense re-statement
+"""End to end against docs/method.md: the Workspace's files equal an independent dense re-statement
 of the seed's recipe (tests/decompose/seed_reference.py) on a random open_clip and a tiny HF model."""
 
 from __future__ import annotations

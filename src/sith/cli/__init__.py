@@ -3,7 +3,8 @@
 One module per command group; each has ``register(sub, parent)`` adding its subcommands
 with ``func`` set. Importing this package imports no model library (not even torch):
 each command imports what it needs inside its ``run_*`` function, so ``sith --help`` and
-``sith show`` start fast.
+``sith show`` start fast. Before a command runs, :data:`BUILTIN_PLUGIN` is imported: the
+built-in organism registers itself with the core (:mod:`sith.organism.plugin`).
 
 Every user error ends the same way: one ``error: ...`` line on stderr naming the problem
 and the fix, exit 2, no traceback — usage errors (:class:`~sith.cli.common.SithParser`),
@@ -17,6 +18,7 @@ import argparse
 import logging
 import os
 import sys
+from importlib import import_module
 
 from sith import __version__
 from sith.cli import (
@@ -35,6 +37,9 @@ from sith.errors import SithError, os_error_text
 
 #: The name of the stderr handler :func:`configure_logging` installs on the root logger.
 LOG_HANDLER = "sith-cli"
+
+#: The plugin that makes the built-in organism the default model, pool and world images.
+BUILTIN_PLUGIN = "sith.organism.plugin"
 
 #: Command groups, in the order ``sith --help`` lists them.
 COMMAND_GROUPS = (analyse, dictionary, resources, edit, experiment, explore, ground, judge, organism)
@@ -72,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     configure_logging(quiet=getattr(args, "quiet", False))
+    import_module(BUILTIN_PLUGIN)  # after parsing: `sith --help` imports no torch
     try:
         return int(args.func(args) or 0)
     except SithError as exc:

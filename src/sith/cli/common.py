@@ -94,7 +94,7 @@ def add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def add_svd_args(p: argparse.ArgumentParser) -> None:
-    """``--sv-type --fold-ln/--no-fold-ln`` (METHOD.md §2)."""
+    """``--sv-type --fold-ln/--no-fold-ln`` (docs/method.md §2)."""
     p.add_argument(
         "--sv-type",
         choices=("left", "right"),
@@ -128,7 +128,8 @@ def progress(args: argparse.Namespace) -> bool:
 
 
 def add_decomposition_args(p: argparse.ArgumentParser, *, layers_help: str = "default: last 4") -> None:
-    """The flags of a :class:`sith.pipeline.DecompositionConfig` (seed defaults; METHOD.md §7 options)."""
+    """The flags of a :class:`sith.pipeline.DecompositionConfig` (seed defaults; docs/method.md
+    §7 options)."""
     add_svd_args(p)
     p.add_argument("--layers", type=parse_layers, nargs="+", default=None, help=layers_help)
     p.add_argument(

@@ -28,7 +28,10 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     add_model_args(p)
     p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default 64)")
     p.add_argument(
-        "--output-dir", type=Path, default=None, help="results folder (default: experiments/results/NAME)"
+        "--output-dir",
+        type=Path,
+        default=None,
+        help="results folder (default: DATA_DIR/models/MODEL/PRETRAINED/experiments/NAME)",
     )
     p.add_argument(
         "--dataset",
@@ -78,6 +81,15 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     p.set_defaults(func=run_experiment)
 
 
+def default_output_dir(args: argparse.Namespace) -> Path:
+    """``DATA_DIR/models/{model}/{pretrained}/experiments/NAME``: under the data dir, never in
+    the repository's tracked ``experiments/results``."""
+    from sith.load.clip import default_names
+    from sith.paths import experiment_dir
+
+    return experiment_dir(args.data_dir, *default_names(args.model_name, args.pretrained), args.name)
+
+
 def run_experiment(args: argparse.Namespace) -> int:
     from sith.api import workspace
     from sith.errors import SithError
@@ -110,7 +122,7 @@ def run_experiment(args: argparse.Namespace) -> int:
         progress=progress(args),
         command="sith " + shlex.join(sys.argv[1:]) if sys.argv else "",
     )
-    out_dir = args.output_dir or Path("experiments/results") / args.name
+    out_dir = args.output_dir or default_output_dir(args)
     judge = llm_judge_from_args(args, out_dir.parent / "judge-cache.json") if args.judge == "llm" else None
     if args.name == "classification" and args.judge != "embedding":
         raise SithError(

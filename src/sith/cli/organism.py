@@ -66,7 +66,14 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     )
     x.add_argument("checkpoint", type=Path, help="a checkpoint written by `sith organism train`")
     x.add_argument(
-        "--out-dir", type=Path, default=None, help="default: the package's assets folder"
+        "--out-dir",
+        type=Path,
+        default=None,
+        help="where organism-TAG.safetensors/.json go (default: DATA_DIR/organisms; never the "
+        "installed package); load it with --pretrained OUT_DIR/organism-TAG.safetensors",
+    )
+    x.add_argument(
+        "--data-dir", type=Path, default=Path("data"), help="data root (default: data)"
     )
     x.add_argument("--tag", default=None, help="the exported organism's tag (default: the shipped default)")
     x.set_defaults(func=run_export)
@@ -147,14 +154,17 @@ def run_train(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     from sith.organism import ORGANISM_TAG
-    from sith.organism.model import ASSET_DIR, export_organism
+    from sith.organism.model import export_organism, exports_dir
 
     tag = args.tag or ORGANISM_TAG
     if not tag.replace("-", "").replace("_", "").isalnum():
         raise SithError(f"--tag {tag!r} must be letters, digits, '-' or '_' (it names the files)")
     print(
         export_organism(
-            args.checkpoint, out_dir=args.out_dir or ASSET_DIR, tag=tag, measured_by="sith organism export"
+            args.checkpoint,
+            out_dir=args.out_dir or exports_dir(args.data_dir),
+            tag=tag,
+            measured_by="sith organism export",
         )
     )
     return 0

@@ -1,7 +1,7 @@
-"""Explain the weight change's top write directions with concepts (COMP; METHOD.md §3–5).
+"""Explain the weight change's top write directions with concepts (COMP; docs/method.md §3–5).
 
 Each kept right singular vector ``x`` of ``ΔW`` (a residual-stream direction the change
-writes) becomes a joint-space target as METHOD.md §3 does for singular vectors, with the
+writes) becomes a joint-space target as docs/method.md §3 does for singular vectors, with the
 base model's ln_post and projection: ``t = LN_post(x)·P``, normalised, minus the image mean
 ``m`` when ``image_mean.pt`` exists for the base model (recorded), normalised. Atoms: unit
 text embeddings of the dictionary, centred (normalise, subtract the mean row, normalise).

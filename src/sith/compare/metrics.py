@@ -1,4 +1,4 @@
-"""How a head moved between two models, from the SVDs of their fold-ln matrices (METHOD.md §2).
+"""How a head moved between two models, from the SVDs of their fold-ln matrices (docs/method.md §2).
 
 For one layer, ``W_b = U_b S_b V_bᵀ`` (base) and ``W_t = U_t S_t V_tᵀ`` (tuned), both from
 :func:`sith.factor.head_vo` ``(fold_ln=True).svd``, batched over heads, rank ``dh``:
@@ -60,7 +60,7 @@ def best_match(base: HeadSVD, tuned: HeadSVD, r: int) -> tuple[Tensor, Tensor, T
 
 
 def delta_svd(base: HeadSVD, tuned: HeadSVD) -> DeltaSVD:
-    """Exact SVD of ``W_t − W_b`` from the factors (module doc), float64, with METHOD.md §2's
+    """Exact SVD of ``W_t − W_b`` from the factors (module doc), float64, with docs/method.md §2's
     sign rule (the largest-magnitude entry of each column of ``U`` positive)."""
     left = torch.cat([tuned.U.double() * tuned.S.double()[:, None, :],
                       -base.U.double() * base.S.double()[:, None, :]], dim=-1)  # (H, d, 2dh)

@@ -98,14 +98,16 @@ def summary(results: dict[int, dict[str, Tensor]], base: VisionWeights, tuned: V
 
 
 def write_heatmaps(results: dict[int, dict[str, Tensor]], out_dir: Path, title: str) -> list[Path]:
-    """One PNG per metric of ``HEAD_METRICS``: rows = layers, columns = heads."""
+    """One PNG per metric of ``HEAD_METRICS``: rows = layers, columns = heads. Without
+    matplotlib (an extra) none is drawn: one logged line, an empty list."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise SithError("heatmaps need matplotlib: pip install matplotlib, or pass --no-plots") from None
+        log.warning("matplotlib is not installed: heatmap PNGs not drawn (pip install matplotlib)")
+        return []
     layers = list(results)
     paths = []
     for key in HEAD_METRICS:

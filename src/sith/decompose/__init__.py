@@ -1,4 +1,4 @@
-"""Decompose stage (METHOD.md §4–5): solvers behind one interface, the per-layer pipeline,
+"""Decompose stage (docs/method.md §4–5): solvers behind one interface, the per-layer pipeline,
 the results object, reverse search and reports."""
 
 from sith.decompose.layer import POLARITY_MODES, decompose_layer, default_layers, default_rank

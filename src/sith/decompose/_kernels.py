@@ -1,4 +1,4 @@
-"""Private numerical kernels of the sparse solvers (METHOD.md §4).
+"""Private numerical kernels of the sparse solvers (docs/method.md §4).
 
 Everything here works on one chunk of targets that is already validated, float32 and
 on its compute device; :mod:`sith.decompose.solvers` does the checking, chunking over
@@ -112,7 +112,7 @@ def nnls_gram(G: Tensor, b: Tensor, used: Tensor, w0: Tensor, *, tol: float = 1e
     """Batched Lawson–Hanson NNLS on a small Gram: ``min ½wᵀGw − bᵀw`` s.t. ``w ≥ 0``.
 
     This is ``min ‖y − Σ_i w_i a_i‖²`` over the support with ``G = S Sᵀ``, ``b = S y``
-    (METHOD.md §5, the coefficients of ``comp``/``omp``/``topk`` and the ``ncomp`` option).
+    (docs/method.md §5, the coefficients of ``comp``/``omp``/``topk`` and the ``ncomp`` option).
     Every row runs the active-set method in lock-step; each iteration either accepts a
     feasible least-squares solve and adds the slot of largest positive gradient, or steps
     back to the boundary and drops the blocking slots.
@@ -175,7 +175,7 @@ def _best_atoms(
 
     Scores per not-yet-chosen atom ``j`` (``c_j = ⟨a_j, r⟩``, ``m`` the mean chosen atom):
 
-    * ``seed`` (the seed's COMP/OMP, METHOD.md §5): ``c_j + λ·⟨a_j, m⟩`` — one matmul with
+    * ``seed`` (the seed's COMP/OMP, docs/method.md §5): ``c_j + λ·⟨a_j, m⟩`` — one matmul with
       ``q = r + λ·m``; every atom is a candidate, so a pick always exists.
     * ``ncomp`` (project option): ``(1−λ)·c_j/‖r‖ + λ·⟨a_j, m⟩`` among atoms with
       ``c_j ≥ tol`` (``R`` and ``q`` stacked into one ``(2B, e) × (e, n)`` matmul).
@@ -233,7 +233,7 @@ def greedy_pursuit(
 ) -> tuple[Tensor, Tensor]:
     """Greedy pursuits with a refit after every pick, for a chunk of targets.
 
-    * ``mode="seed"``: the seed's COMP-λ (``λ = 0``: its non-negative OMP), METHOD.md §5 —
+    * ``mode="seed"``: the seed's COMP-λ (``λ = 0``: its non-negative OMP), docs/method.md §5 —
       score ``⟨r, a_j⟩ + λ·mean_{s∈S}⟨a_j, a_s⟩``, NNLS refit, exactly ``k`` steps (an
       atom whose NNLS weight is 0 stays selected with weight 0).
     * ``"ncomp"`` (project option): the normalised score ``(1−λ)·⟨r, a_j⟩/‖r‖ + λ·coherence``
@@ -296,7 +296,7 @@ def greedy_pursuit(
 
 
 def matching_pursuit(Y: Tensor, A: Tensor, k: int, *, atom_chunk: int) -> tuple[Tensor, Tensor]:
-    """The seed's non-negative matching pursuit (METHOD.md §5 ``mp``), ``k`` steps, no refit.
+    """The seed's non-negative matching pursuit (docs/method.md §5 ``mp``), ``k`` steps, no refit.
 
     Each step picks the not-yet-chosen ``argmax_j ⟨r, a_j⟩``, gives it the weight
     ``max(⟨r, a_j⟩, 0)`` and subtracts ``weight·a_j`` from the residual.
@@ -327,7 +327,7 @@ def nnls_refit(Y: Tensor, A: Tensor, indices: Tensor) -> Tensor:
 
 
 def order_by_weight(weights: Tensor, indices: Tensor) -> tuple[Tensor, Tensor]:
-    """Each row's pairs sorted by weight, descending (METHOD.md §6); ties keep their order and
+    """Each row's pairs sorted by weight, descending (docs/method.md §6); ties keep their order and
     unused slots (index -1) go last."""
     key = torch.where(indices >= 0, weights, torch.full_like(weights, _NEG_INF))
     o = torch.sort(key, dim=1, descending=True, stable=True).indices

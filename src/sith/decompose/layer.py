@@ -1,4 +1,4 @@
-"""Explain one layer's singular vectors with concepts (METHOD.md §2–5): the pure core.
+"""Explain one layer's singular vectors with concepts (docs/method.md §2–5): the pure core.
 
 :func:`decompose_layer`: weights + atoms (+ the image mean) → :class:`LayerDecomposition`.
 Loading, dictionaries, file names and resuming are the orchestration layer's
@@ -22,7 +22,7 @@ from sith.load.weights import VisionWeights
 
 log = logging.getLogger(__name__)
 
-#: ``seed``: explain exactly the sign the sign rule gives (METHOD.md §3). ``best`` and
+#: ``seed``: explain exactly the sign the sign rule gives (docs/method.md §3). ``best`` and
 #: ``both`` are project options (§7): the better-fitting of ``±t``, or both stored.
 POLARITY_MODES = ("seed", "best", "both")
 
@@ -73,7 +73,7 @@ def decompose_layer(
         polarity: ``"seed"`` explains ``t`` as the sign rule gives it (the seed's);
             ``"best"`` whichever of ``t`` / ``−t`` fits with higher fidelity (ties → ``+``);
             ``"both"`` does that and stores the other under ``alt``.
-        image_mean: ``(e,)`` the image mean subtracted from targets (METHOD.md §3); None
+        image_mean: ``(e,)`` the image mean subtracted from targets (docs/method.md §3); None
             skips it (a project option).
         svd: this layer's SVD for ``fold_ln``, if already computed.
         config: the configuration record stored with the result (``config["layer"]`` is set).

@@ -1,4 +1,4 @@
-"""The project's solver options (METHOD.md §7; never the default): ``ncomp-λ``, ``somp``,
+"""The project's solver options (docs/method.md §7; never the default): ``ncomp-λ``, ``somp``,
 ``lasso[-l1]``. Same interface and output as the seed's solvers (:mod:`sith.decompose.solvers`).
 """
 
@@ -37,7 +37,7 @@ def ncomp(
     device: str | torch.device | None = None,
     atom_chunk: int | None = None,
 ) -> SparseCode:
-    """Project option (METHOD.md §7): COMP with a normalised score and early stop.
+    """Project option (docs/method.md §7): COMP with a normalised score and early stop.
 
     Step ``t > 1`` picks, among not-yet-chosen atoms with ``⟨a_j, r⟩ ≥ tol``,
     ``argmax_j (1−λ)·⟨a_j, r⟩/‖r‖ + λ·mean_{s∈S}⟨a_j, a_s⟩``; step 1 the atom of largest
@@ -63,7 +63,7 @@ def somp(
     device: str | torch.device | None = None,
     atom_chunk: int | None = None,
 ) -> SparseCode:
-    """Project option (METHOD.md §7): signed OMP with least-squares coefficients.
+    """Project option (docs/method.md §7): signed OMP with least-squares coefficients.
 
     Step ``t`` picks ``argmax_j |⟨a_j, r⟩|`` and refits ``w = argmin ‖y − Σ w_i a_i‖`` on
     the support (Pati et al. 1993; ``sklearn.linear_model.orthogonal_mp``). A target stops

@@ -19,7 +19,7 @@ from sith.errors import SithError
 #: Output formats of every table a command prints.
 FORMATS = ("table", "json", "csv")
 
-#: The legend printed under ``sith show``'s table (METHOD.md §2 sign rule, §5 fidelity).
+#: The legend printed under ``sith show``'s table (docs/method.md §2 sign rule, §5 fidelity).
 LEGEND = (
     "# sigma: singular value; fid: fidelity, cos(target, weighted sum of the concepts' atoms), "
     "1 = exact; pol: + explains the vector with the sign rule's sign, - its negation; "

@@ -1,4 +1,4 @@
-"""The results object of one layer's decomposition, with save/load (METHOD.md §5).
+"""The results object of one layer's decomposition, with save/load (docs/method.md §5).
 
 The saved ``.pt`` is the seed's format — a dict whose ``scores`` and ``indices``
 are ``(num_heads, rank, K)`` — plus what makes a result self-describing:

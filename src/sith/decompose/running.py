@@ -1,4 +1,4 @@
-"""Checking inputs and running a solver kernel over chunks of targets (METHOD.md §5).
+"""Checking inputs and running a solver kernel over chunks of targets (docs/method.md §5).
 
 Every solver (:mod:`sith.decompose.solvers`, :mod:`sith.decompose.options`) validates its
 inputs here (unit rows, widths, sparsity), moves them to the compute device as float32 and

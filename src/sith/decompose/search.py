@@ -1,7 +1,7 @@
 """Data-free reverse lookup: which heads' singular vectors align with a concept.
 
 For a concept atom ``c`` (unit, ``e``) and every singular vector's joint-space target
-``p`` (METHOD.md §3: the same targets a decomposition explains, image mean included), the
+``p`` (docs/method.md §3: the same targets a decomposition explains, image mean included), the
 alignment is ``cos(c, p)``; a negative value means
 the head writes the concept along ``-p``. Hits are ranked by ``|cos|`` and reported
 with their polarity. No images, no activations: weights and text only.

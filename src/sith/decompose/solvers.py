@@ -1,4 +1,4 @@
-"""Sparse decomposition of unit targets over a concept dictionary (METHOD.md §5).
+"""Sparse decomposition of unit targets over a concept dictionary (docs/method.md §5).
 
 One interface for every method::
 
@@ -17,7 +17,7 @@ The seed's methods (all non-negative, exactly ``k`` steps, zero-weight picks kep
 * ``mp``: non-negative matching pursuit — weight ``max(⟨r, a_j⟩, 0)``, no refit.
 * ``topk``: the ``k`` atoms of highest ``⟨y, a_j⟩``, weights by NNLS on them.
 
-The project's options (METHOD.md §7; never the default):
+The project's options (docs/method.md §7; never the default):
 
 * ``ncomp-λ``: the normalised COMP score ``(1−λ)·⟨r, a_j⟩/‖r‖ + λ·coherence`` among atoms of
   positive correlation, NNLS, early stop when no atom correlates positively.
@@ -48,7 +48,7 @@ from sith.decompose.options import DEFAULT_L1, DEFAULT_LAMBDA, lasso, ncomp, som
 from sith.decompose.running import FORMS, SparseCode, check_lambda, greedy_kernel, run_chunks
 from sith.errors import SithError
 
-#: The seed's methods (METHOD.md §5) and the project's options (§7).
+#: The seed's methods (docs/method.md §5) and the project's options (§7).
 SEED_METHODS = ("comp", "omp", "mp", "topk")
 OPTION_METHODS = ("ncomp", "somp", "lasso")
 METHODS = SEED_METHODS + OPTION_METHODS
@@ -89,7 +89,7 @@ def parse_method(spec: str) -> tuple[str, dict]:
 
 
 def is_seed_method(spec: str) -> bool:
-    """Whether ``spec`` is one of the seed's methods (METHOD.md §5), not a project option."""
+    """Whether ``spec`` is one of the seed's methods (docs/method.md §5), not a project option."""
     return parse_method(spec)[0] in SEED_METHODS
 
 
@@ -106,7 +106,7 @@ def comp(
     device: str | torch.device | None = None,
     atom_chunk: int | None = None,
 ) -> SparseCode:
-    """The seed's Coherent OMP, COMP-λ (METHOD.md §5); ``lam = 0`` is its non-negative OMP.
+    """The seed's Coherent OMP, COMP-λ (docs/method.md §5); ``lam = 0`` is its non-negative OMP.
 
     Step ``t`` picks the not-yet-chosen ``argmax_j ⟨r, a_j⟩ + λ·mean_{s∈S}⟨a_j, a_s⟩``
     (one matmul with ``r + λ·mean_s a_s``), then ``w = argmin_{w ≥ 0} ‖y − Σ w_s a_s‖``
@@ -128,7 +128,7 @@ def omp(
     device: str | torch.device | None = None,
     atom_chunk: int | None = None,
 ) -> SparseCode:
-    """The seed's ``omp``: non-negative OMP, i.e. :func:`comp` with ``λ = 0`` (METHOD.md §5)."""
+    """The seed's ``omp``: non-negative OMP, i.e. :func:`comp` with ``λ = 0`` (docs/method.md §5)."""
     return comp(targets, atoms, k, lam=0.0, chunk_size=chunk_size, device=device, atom_chunk=atom_chunk)
 
 
@@ -141,7 +141,7 @@ def mp(
     device: str | torch.device | None = None,
     atom_chunk: int | None = None,
 ) -> SparseCode:
-    """The seed's non-negative matching pursuit (METHOD.md §5 ``mp``): ``k`` steps, no refit.
+    """The seed's non-negative matching pursuit (docs/method.md §5 ``mp``): ``k`` steps, no refit.
 
     Returns:
         :class:`SparseCode` ``(B, k)``, weights ``max(⟨r, a_j⟩, 0)``, sorted descending.
@@ -196,7 +196,7 @@ def solve(
     device: str | torch.device | None = None,
     atom_chunk: int | None = None,
 ) -> SparseCode:
-    """Explain each unit target as a ``k``-sparse non-negative combination of unit atoms (METHOD.md §5).
+    """Explain each unit target as a ``k``-sparse non-negative combination of unit atoms (docs/method.md §5).
 
     Args:
         targets: ``(B, e)`` unit rows (e.g. a layer's singular vectors in joint space).

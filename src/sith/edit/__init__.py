@@ -1,4 +1,4 @@
-"""Edit stage (METHOD.md §6): exact singular-component edits, selection by judged explanations,
+"""Edit stage (docs/method.md §6): exact singular-component edits, selection by judged explanations,
 plans and logs."""
 
 from sith.edit.exact import (

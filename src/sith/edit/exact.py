@@ -1,4 +1,4 @@
-"""Edit stage: exact weight edits of singular components (METHOD.md §6).
+"""Edit stage: exact weight edits of singular components (docs/method.md §6).
 
 Scaling the ``i``-th singular value ``s_i`` of head ``h`` by ``α`` changes the explained
 matrix ``W = R·B`` by ``(α−1)·s_i·u_i·v_iᵀ``, carried by ``W_O^h`` alone:
@@ -49,7 +49,7 @@ class ComponentEdit:
 
 
 def check_alpha(alpha: float, *, allow_negative: bool = False) -> float:
-    """A finite α ≥ 0; with ``allow_negative`` any finite α (METHOD.md §6: α < 0 negates)."""
+    """A finite α ≥ 0; with ``allow_negative`` any finite α (docs/method.md §6: α < 0 negates)."""
     if not math.isfinite(alpha) or (alpha < 0 and not allow_negative):
         raise SithError(
             f"alpha {alpha} is invalid: use a finite value >= 0 (0 removes, >1 amplifies)"
@@ -99,9 +99,9 @@ def rank_one_updates(
     allow_negative: bool = False,
 ) -> list[tuple[ComponentEdit, float, Tensor, Tensor]]:
     """The exact update of each edit: ``(edit, s_i, x (dh,), v_i (d,))`` with
-    ``Δ W_O^h = (α−1)·s_i·x·v_iᵀ`` (float64; METHOD.md §6). ``svd_of(layer, fold_ln)``
+    ``Δ W_O^h = (α−1)·s_i·x·v_iᵀ`` (float64; docs/method.md §6). ``svd_of(layer, fold_ln)``
     supplies each layer's SVD (a run's cache, or computed here); ``allow_negative`` accepts
-    α < 0 (negation, METHOD.md §6; the experiments' NSFW rule)."""
+    α < 0 (negation, docs/method.md §6; the experiments' NSFW rule)."""
     edits = [check_component(weights, e, allow_negative=allow_negative) for e in edits]
     out = []
     for layer in sorted({e.layer for e in edits}):

@@ -1,10 +1,37 @@
-"""The encode stage: concept pools, their text embeddings, the image mean (METHOD.md §3)."""
+"""The encode stage: concept pools, their text embeddings, the image mean (docs/method.md §3).
+
+The image and text-encoding names (``compute_image_mean``, ``iter_images``,
+``load_image_mean``, ``save_image_mean``, ``EncodedPool``, ``encode_pool``,
+``load_encoded``) are imported on first use (PEP 562): they need webdataset, which a
+command that never reads images (``sith show``) should not import.
+"""
+
+from importlib import import_module
+from typing import Any
 
 from sith.encode.atoms import ATOM_MODES, SEED_ATOM_MODE, concept_atom, dictionary_atoms
-from sith.encode.images import compute_image_mean, iter_images, load_image_mean, save_image_mean
 from sith.encode.pool_formats import clean_concepts
 from sith.encode.pools import POOLS, Pool, PoolSource, download_dictionary, read_pool
-from sith.encode.text import EncodedPool, encode_pool, load_encoded
+
+#: Names imported on first use, and the module that defines each.
+LAZY = {
+    "compute_image_mean": "sith.encode.images",
+    "iter_images": "sith.encode.images",
+    "load_image_mean": "sith.encode.images",
+    "save_image_mean": "sith.encode.images",
+    "EncodedPool": "sith.encode.text",
+    "encode_pool": "sith.encode.text",
+    "load_encoded": "sith.encode.text",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in LAZY:
+        raise AttributeError(f"module 'sith.encode' has no attribute {name!r}")
+    value = getattr(import_module(LAZY[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "ATOM_MODES",

@@ -1,7 +1,7 @@
-"""Dictionary atoms from encoded concepts (METHOD.md §4).
+"""Dictionary atoms from encoded concepts (docs/method.md §4).
 
 The seed's recipe (``"center"``, the default): L2-normalise each text embedding,
-subtract the mean row, L2-normalise again. The project's options (METHOD.md §7, recorded
+subtract the mean row, L2-normalise again. The project's options (docs/method.md §7, recorded
 in every output): ``"raw"`` (normalised embeddings, no centring) and ``"image-cone"``
 (the centred cloud moved onto the image mean).
 """

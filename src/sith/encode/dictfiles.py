@@ -1,4 +1,5 @@
-"""Encoded-dictionary files: the seed's plain ``(N, e)`` tensor, our sidecar, the old dict (METHOD.md §4).
+"""Encoded-dictionary files: the seed's plain ``(N, e)`` tensor, our sidecar, the old dict
+(docs/method.md §4).
 
 See :mod:`sith.encode.text` for when a file is reused. This module reads and checks
 files; :func:`sith.encode.text.encode_pool` makes them.
@@ -52,7 +53,7 @@ class EncodedPool:
         concepts: the ``N`` concept strings, in pool order.
         embeddings: ``(N, e)`` float32 ``encode_text`` outputs, **not** normalised (the
             seed's dictionary; files of the earlier sith format hold unit rows). Every
-            consumer normalises rows first (METHOD.md §4).
+            consumer normalises rows first (docs/method.md §4).
         pool_hash: the pool's content hash.
         model_fingerprint: ``ModelInfo.fingerprint`` of the encoding model (``""``: unknown,
             a seed-made file).

@@ -1,4 +1,4 @@
-"""Mean image embedding over an image collection, on one process or many (METHOD.md §4, issue 10).
+"""Mean image embedding over an image collection, on one process or many (docs/method.md §4, issue 10).
 
 ``m = (1/M) Σ_i f(x_i) / ‖f(x_i)‖`` over the ``M`` readable images, ``f`` the model's
 image tower. The seed computes it over CC12M's webdataset shards; any source of

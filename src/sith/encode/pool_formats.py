@@ -1,5 +1,5 @@
 """Concept-pool formats: the cleaning every pool gets, and the parsers of the sources'
-file formats (METHOD.md §3; the sources themselves are in :mod:`sith.encode.pools`).
+file formats (docs/method.md §3; the sources themselves are in :mod:`sith.encode.pools`).
 
 Cleaning (:func:`clean_concepts`), applied to every pool, downloaded or custom:
 

@@ -1,4 +1,4 @@
-"""Concept pools: public sources, download, cleaning, reading (METHOD.md §3).
+"""Concept pools: public sources, download, cleaning, reading (docs/method.md §3).
 
 A *pool* is a text file with one concept a line. ``download_dictionary`` fetches one
 of the seed's four public pools, cleans it and writes ``data/dictionaries/NAME.txt``;
@@ -7,6 +7,10 @@ content hash that every later stage records.
 
 Every pool, downloaded or custom, is cleaned by
 :func:`sith.encode.pool_formats.clean_concepts` (NFKC, lowercase, deduplicated).
+
+Packaged pools plug in from above: :func:`register_builtin_pool` names a pool file shipped
+with a plugin (the built-in organism's own pool), :func:`register_model_pool` makes a pool
+a model's default dictionary (:func:`model_pool`); the core names neither.
 
 Sources (``POOLS``):
 
@@ -54,7 +58,6 @@ from sith.io import save_text, sha256_text
 
 logger = logging.getLogger(__name__)
 
-ORGANISM_POOL = "organism"
 DOWNLOAD_TIMEOUT_S = 60.0
 WORDNET_LOCAL_DIR = Path("/usr/share/wordnet")
 
@@ -124,6 +127,35 @@ class Pool:
 
     def __len__(self) -> int:
         return len(self.concepts)
+
+
+#: Packaged pools registered by plugins: name -> a function giving the pool file's path.
+BUILTIN_POOLS: dict[str, Callable[[], Path]] = {}
+_MODEL_POOLS: dict[str, str] = {}
+
+
+def register_builtin_pool(name: str, path: Callable[[], Path]) -> None:
+    """Make ``name`` a pool read from the file ``path()`` (called on use; a SithError it
+    raises reaches the user). A name of ``POOLS`` cannot be taken."""
+    if name in POOLS:
+        raise SithError(
+            f"pool name {name!r} is a public pool's; register the packaged pool under another name"
+        )
+    BUILTIN_POOLS[name] = path
+
+
+def register_model_pool(model_name: str, pool: str) -> None:
+    """Make ``pool`` the default dictionary of the model named ``model_name``."""
+    _MODEL_POOLS[str(model_name)] = str(pool)
+
+
+def model_pool(model_name: str) -> str | None:
+    """The registered default dictionary of ``model_name``, or None (use the seed's)."""
+    return _MODEL_POOLS.get(str(model_name))
+
+
+def _pool_names() -> str:
+    return ", ".join(sorted(POOLS) + sorted(BUILTIN_POOLS))
 
 
 # --------------------------------------------------------------------------- download
@@ -199,7 +231,7 @@ def _check_pool_name(name: str) -> None:
     if name not in POOLS:
         raise SithError(
             f"unknown dictionary {name!r}; available: {', '.join(sorted(POOLS))} "
-            f"(or '{ORGANISM_POOL}', or a path to a text file with one concept a line)"
+            "(or a path to a text file with one concept a line)"
         )
 
 
@@ -240,25 +272,15 @@ def download_dictionary(
 # --------------------------------------------------------------------------- reading
 
 
-def _organism_pool_path() -> Path:
-    try:
-        from sith.organism.model import asset_path
-    except ImportError as exc:
-        raise SithError(
-            f"the built-in '{ORGANISM_POOL}' pool is unavailable ({exc}); reinstall sith"
-        ) from None
-    return Path(asset_path("pool.txt"))
-
-
 def resolve_pool_path(dictionary: str, *, data_dir: str | Path) -> tuple[str, Path]:
-    """``(name, path)`` for a pool name, the organism pool, or a text-file path.
+    """``(name, path)`` for a pool name, a registered packaged pool, or a text-file path.
 
-    Order: ``organism`` → packaged file; a ``POOLS`` name → ``data/dictionaries/NAME.txt``;
-    an existing file → custom pool (:func:`read_pool` names it stem + content hash); a plain
-    name with a file in ``data/dictionaries`` → that file.
+    Order: a ``BUILTIN_POOLS`` name → its packaged file; a ``POOLS`` name →
+    ``data/dictionaries/NAME.txt``; an existing file → custom pool (:func:`read_pool` names
+    it stem + content hash); a plain name with a file in ``data/dictionaries`` → that file.
     """
-    if dictionary == ORGANISM_POOL:
-        return ORGANISM_POOL, _organism_pool_path()
+    if dictionary in BUILTIN_POOLS:
+        return dictionary, Path(BUILTIN_POOLS[dictionary]())
     if dictionary in POOLS:
         path = paths.dictionary_text_path(data_dir, dictionary)
         if not path.is_file():
@@ -274,8 +296,8 @@ def resolve_pool_path(dictionary: str, *, data_dir: str | Path) -> tuple[str, Pa
     if "/" not in dictionary and stored.is_file():
         return dictionary, stored
     raise SithError(
-        f"dictionary {dictionary!r} is neither a pool name ({', '.join(sorted(POOLS))}, "
-        f"{ORGANISM_POOL}) nor an existing file; check the name or the path"
+        f"dictionary {dictionary!r} is neither a pool name ({_pool_names()}) "
+        "nor an existing file; check the name or the path"
     )
 
 
@@ -335,6 +357,6 @@ def read_pool(dictionary: str, *, data_dir: str | Path = paths.DEFAULT_DATA_DIR)
     dropped = sum(1 for line in lines if line.strip()) - len(concepts)
     if dropped > 0:
         logger.info("pool %s: dropped %d duplicate/comment lines", name, dropped)
-    if name not in POOLS and name != ORGANISM_POOL and Path(str(dictionary)).expanduser().is_file():
+    if name not in POOLS and name not in BUILTIN_POOLS and Path(str(dictionary)).expanduser().is_file():
         name = pool_name(path, concepts)
     return Pool(name=name, concepts=concepts, hash=sha256_text(concepts), path=path)

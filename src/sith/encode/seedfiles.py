@@ -1,4 +1,4 @@
-"""Seed-layout tensors with a JSON sidecar: the image mean and encoded dictionaries (METHOD.md §4).
+"""Seed-layout tensors with a JSON sidecar: the image mean and encoded dictionaries (docs/method.md §4).
 
 The seed stores plain tensors: ``image_mean.pt`` is ``(e,)`` and
 ``dictionaries/NAME.pt`` is ``(N, e)``. We write exactly that tensor in the seed's place,
@@ -105,7 +105,7 @@ def save_image_mean(mean: Tensor, info: ModelInfo, path: str | Path, meta: dict[
     """Write ``image_mean.pt`` (a plain float32 ``(e,)`` tensor) and ``image_mean.json``.
 
     Args:
-        mean: ``(e,)`` mean of unit image embeddings (METHOD.md §4).
+        mean: ``(e,)`` mean of unit image embeddings (docs/method.md §4).
         info: the model that computed it (name, tag, fingerprint go in the sidecar).
         path: the ``.pt`` path, usually :func:`sith.paths.image_mean_path`.
         meta: provenance to record (count, skipped, source, precision, seed, ...).

@@ -1,4 +1,4 @@
-"""Encode a concept pool with the model's own text tower, cached and resumable (METHOD.md §4).
+"""Encode a concept pool with the model's own text tower, cached and resumable (docs/method.md §4).
 
 :func:`encode_pool` turns a :class:`~sith.encode.pools.Pool` of ``N`` concepts into the
 ``(N, e)`` **unnormalised** ``encode_text`` outputs of the raw strings (the seed's

@@ -2,11 +2,11 @@
 
 1. Task concepts: each class name (raw string, no template) is encoded by the text tower,
    normalised, and explained by COMP (λ = 0.3, K = 10) over the **raw normalised**
-   dictionary (METHOD.md §4 ``raw`` atoms; §5 solver); the union of the concepts with
+   dictionary (docs/method.md §4 ``raw`` atoms; §5 solver); the union of the concepts with
    positive weight is the task's concept list.
 2. Relevance of every analysed component: ``R = Σ_k w_k · max_t cos(a_k, t)`` over its
    explanation (the embedding judge's raw R, docs/judges.md).
-3. Edit: every analysed singular value is scaled by ``α = max(0.8, R + 0.3)`` (METHOD.md §6).
+3. Edit: every analysed singular value is scaled by ``α = max(0.8, R + 0.3)`` (docs/method.md §6).
 
 Controls: the same α values assigned to random components of the same layers (≥ 5 draws),
 the same rule with an unrelated class list's concepts, and the rule with the alignment

@@ -10,10 +10,10 @@ Every edit experiment measures the same list of :class:`Condition`\\ s:
   unrelated task (score first, then relevance), with the same α values;
 * ``alignment-top`` / ``alignment>=0.3`` — the old rule that never reads the explanations,
   by the ``|cos|`` between a component's joint-space target and a task concept's atom
-  (METHOD.md §3): the same number of components ranked by it (same α values), and every
+  (docs/method.md §3): the same number of components ranked by it (same α values), and every
   component at ``|cos| ≥ 0.3`` (the old default threshold).
 
-Edits are exact (METHOD.md §6, :func:`sith.edit.edited_head_outputs`); an edited model is an
+Edits are exact (docs/method.md §6, :func:`sith.edit.edited_head_outputs`); an edited model is an
 in-memory copy (:func:`sith.load.with_head_outputs`).
 """
 
@@ -69,7 +69,7 @@ def random_conditions(
 
 def alignment_scores(analysis: Analysis, concepts: list[str]) -> Tensor:
     """``(n,)`` max over ``concepts`` of ``|cos|`` between each analysed component's joint-space
-    target and the concept's atom (made like the dictionary's atoms; METHOD.md §3–§4): the
+    target and the concept's atom (made like the dictionary's atoms; docs/method.md §3–§4): the
     alignment rule's score (a component is selected when it is ≥ :data:`ALIGNMENT_THRESHOLD`)."""
     ws, cfg = analysis.ws, analysis.config
     encoded = ws.encoded(cfg.dictionary, cfg.template)

@@ -2,13 +2,13 @@
 
 For every method (default ``topk, mp, omp, comp-0.2, comp-0.3, comp-0.4``) and sparsity K
 (default 5, 10, 20, 50) the analysed layers are decomposed with the seed recipe otherwise
-(METHOD.md §2–§5), and two numbers are averaged over all components:
+(docs/method.md §2–§5), and two numbers are averaged over all components:
 
 * **fidelity** (the seed's, in the residual space): the explanation ``Σ_s w_s a_s`` is
   normalised, the image mean ``m`` added back, normalised again, mapped back through the
   pseudo-inverse of the projection ``P`` (d×e) and normalised: ``x̂ = unit(unit(unit(Σ w a) + m)
   · pinv(P))``; fidelity = ``cos(x, x̂)`` with ``x`` the singular vector (ln_post is not
-  inverted, as in the seed). The joint-space fidelity ``cos(t, Σ w a)`` (METHOD.md §5) is
+  inverted, as in the seed). The joint-space fidelity ``cos(t, Σ w a)`` (docs/method.md §5) is
   reported beside it.
 * **interpretability**: the judge's 1–5 score. The embedding judge needs a task: a component
   scores the best of its scores over a list of *themes* (each a concept list): on the

@@ -1,7 +1,7 @@
 """Sec. 5.2 — removing an unsafe concept (ViSU; the organism's skull).
 
 The judge scores every analysed component for unsafe content; the seed's rule sets α per
-component: score 1–2 keep (α = 1), 3 negate (α = −1), 4–5 remove (α = 0) (METHOD.md §6).
+component: score 1–2 keep (α = 1), 3 negate (α = −1), 4–5 remove (α = 0) (docs/method.md §6).
 
 * ``organism``: half of fresh single-object images carry the skull; each image's score is
   cos(image, "a photo of a shape with a skull") − cos(image, "a photo of a shape"). Reported

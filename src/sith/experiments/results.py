@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import math
 import os
 import shutil
@@ -23,8 +24,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from sith.io import save_json, save_text
+from sith.io import current_umask, save_json, save_text
 from sith.metrics import Interval
+
+log = logging.getLogger(__name__)
 
 Metric = dict[str, Any]
 
@@ -166,16 +169,19 @@ def write_results(
     plot: Callable[[Path], None] | None,
 ) -> Path:
     """Write the four files into a temporary sibling of ``out_dir``, then rename it into place
-    (an existing ``out_dir`` is replaced only after everything was written)."""
+    (an existing ``out_dir`` is replaced only after everything was written). Folders get
+    ``0777 & ~umask`` like any folder the user makes. Without matplotlib the PNG is skipped
+    with a one-line note; the JSON, CSV and markdown are written all the same."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".incomplete", dir=out_dir.parent))
     try:
+        os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700
         save_json({**payload, "complete": True}, tmp / f"{name}.json")
         save_text(csv_body, tmp / f"{name}.csv")
         save_text(markdown, tmp / f"{name}.md")
         if plot is not None:
-            plot(tmp / f"{name}.png")
+            optional_plot(plot, tmp / f"{name}.png")
         old = None
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
@@ -187,6 +193,19 @@ def write_results(
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
     return out_dir
+
+
+def optional_plot(plot: Callable[[Path], None], path: Path) -> bool:
+    """Draw ``plot(path)``; when matplotlib is not installed, log one line and skip the PNG
+    (it is an extra: ``pip install matplotlib``). Returns whether the PNG was written."""
+    try:
+        plot(path)
+    except ImportError as exc:
+        if not (exc.name or "").startswith("matplotlib"):
+            raise
+        log.warning("matplotlib is not installed: %s not drawn (pip install matplotlib)", path.name)
+        return False
+    return True
 
 
 def bar_plot(rows: list[dict[str, Any]], metrics: list[str], title: str, path: Path) -> None:

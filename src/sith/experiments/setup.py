@@ -1,7 +1,7 @@
 """What every experiment shares: the model's workspace, its decompositions, judging them.
 
 An experiment analyses the components (singular vectors) of the seed recipe's
-decompositions (METHOD.md §2–§6) of the analysed layers, judges their explanations for a
+decompositions (docs/method.md §2–§6) of the analysed layers, judges their explanations for a
 :class:`Task` and edits some of them. A component is ``(layer, head, index)``.
 
 Public API::

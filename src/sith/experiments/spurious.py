@@ -1,7 +1,7 @@
 """Sec. 5.1 — suppressing a spurious correlation (Waterbirds; the organism's ducks and sparrows).
 
 The judge scores every analysed component's explanation for "background / scene / location";
-components judged ≥ 3 are set to zero (α = 0; METHOD.md §6). Zero-shot bird classification
+components judged ≥ 3 are set to zero (α = 0; docs/method.md §6). Zero-shot bird classification
 (the CLIP paper's 80 templates on Waterbirds; the organism's own prompts) is measured per
 group (bird × place) before and after: worst group and average group accuracy, beside the
 controls of :mod:`sith.experiments.runner`.

@@ -1,6 +1,6 @@
 """Find the decomposition files of one model and turn them into the explorer's data.
 
-Reads only what every decomposition file has (METHOD.md §6; ``docs/design.md`` "Files"):
+Reads only what every decomposition file has (docs/method.md §6; ``docs/design.md`` "Files"):
 ``scores``/``indices`` ``(H, rank, K)``, ``singular_values``, ``fidelity``, ``tied``
 ``(H, rank)``, ``concepts`` and ``config``, plus ``alt_*`` (the other polarity) when
 present. Extra keys are ignored, so the format may grow.

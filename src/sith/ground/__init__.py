@@ -7,23 +7,52 @@ Public API::
     save_grounding(grounding, out_dir) -> list[Path];  load_grounding(path) -> dict
     component_activations(capture, svd, rank) -> (B, H, rank)
     grounded_auc(activations, labels) -> float;  top_precision(activations, labels, k=20)
+    register_image_source(name, LabelledImages(...))   # e.g. the organism's world images
+
+Importing this package is cheap (no model library): the names are imported on first use
+(PEP 562), so a plugin can register an image source (:mod:`sith.ground.registry`) without
+loading open_clip.
 """
 
-from sith.ground.activations import component_activations, token_terms
-from sith.ground.pipeline import ground_model
-from sith.ground.run import Grounding, ground
-from sith.ground.save import load_grounding, save_grounding
-from sith.ground.scoring import grounded_auc, top_precision
-from sith.ground.sources import ImageSource
+from importlib import import_module
+from typing import Any
+
+from sith.ground.registry import LabelledImages, image_source, register_image_source
+
+#: Names imported on first use, and the module that defines each.
+LAZY = {
+    "component_activations": "sith.ground.activations",
+    "token_terms": "sith.ground.activations",
+    "ground_model": "sith.ground.pipeline",
+    "Grounding": "sith.ground.run",
+    "ground": "sith.ground.run",
+    "load_grounding": "sith.ground.save",
+    "save_grounding": "sith.ground.save",
+    "grounded_auc": "sith.ground.scoring",
+    "top_precision": "sith.ground.scoring",
+    "ImageSource": "sith.ground.sources",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in LAZY:
+        raise AttributeError(f"module 'sith.ground' has no attribute {name!r}")
+    value = getattr(import_module(LAZY[name]), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [
     "Grounding",
     "ImageSource",
+    "LabelledImages",
     "component_activations",
     "ground",
     "ground_model",
     "grounded_auc",
+    "image_source",
     "load_grounding",
+    "register_image_source",
     "save_grounding",
     "token_terms",
     "top_precision",

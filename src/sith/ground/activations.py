@@ -1,4 +1,4 @@
-"""Component activations: each singular component's exact share of a head's output (METHOD.md §2).
+"""Component activations: each singular component's exact share of a head's output (docs/method.md §2).
 
 With ``W = C·diag(γ1)·W_V^h·W_O^h·C = U S Vᵀ`` (fold-ln) and ``x̂_t`` the ln_1-normalised
 input token (``x̂_t·C = x̂_t``), the head's class-token output, bias paths aside and

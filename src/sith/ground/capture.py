@@ -1,4 +1,4 @@
-"""Model adapter for grounding: capture what each analysed head reads (METHOD.md §1–2).
+"""Model adapter for grounding: capture what each analysed head reads (docs/method.md §1–2).
 
 One forward pass per batch, with a forward pre-hook on every analysed block. The hook
 takes the residual stream ``x (B, T, d)`` entering the block and computes, from the

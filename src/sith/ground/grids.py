@@ -3,17 +3,17 @@
 One PNG per analysed (layer, head): two rows per shown component (``+``: largest
 activations, ``−``: most negative), ``grid_images`` columns. Each cell shows the image as
 the model saw it, overlaid with the component's per-patch terms
-``s_i · a_t · ⟨x̂_t, u_i⟩`` (bilinearly upsampled; matplotlib's ``RdBu_r`` colours, red =
-raises the activation; opacity ∝ |term| relative to the row's largest) and the activation
-(plus the world labels, for world images) above it. The canvas is composed with numpy and
-written with Pillow (matplotlib's figure machinery took 2 s per grid); only the colour map
-comes from matplotlib.
+``s_i · a_t · ⟨x̂_t, u_i⟩`` (bilinearly upsampled; ColorBrewer's diverging ``RdBu``
+reversed, as matplotlib's ``RdBu_r``: red = raises the activation; opacity ∝ |term|
+relative to the row's largest) and the activation (plus the caption of its labels, for
+world images: :mod:`sith.ground.registry`) above it. The canvas is composed with numpy and
+written with Pillow (matplotlib's figure machinery took 2 s per grid), so grids need no
+matplotlib.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
@@ -21,21 +21,31 @@ import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFont
 
 from sith.errors import SithError
+from sith.ground.registry import WORLD, image_source
 from sith.ground.run import Grounding
 from sith.io import atomic_write
-from sith.organism.world import FACTORS, SPURIOUS_CLASSES
 
-WORLD_LABEL_KEYS = ("color", "shape", "size", "background")
 PAD_X, PAD_Y, LEFT, TOP = 10, 28, 64, 22
 
 
-def colormap(name: str = "RdBu_r") -> Any:
-    try:
-        import matplotlib
+#: ColorBrewer's 11-class ``RdBu`` (Cynthia Brewer, colorbrewer2.org), blue end first:
+#: the control points of ``RdBu_r``, interpolated linearly as matplotlib does.
+RDBU_R = np.array(
+    [
+        [0x05, 0x30, 0x61], [0x21, 0x66, 0xAC], [0x43, 0x93, 0xC3], [0x92, 0xC5, 0xDE],
+        [0xD1, 0xE5, 0xF0], [0xF7, 0xF7, 0xF7], [0xFD, 0xDB, 0xC7], [0xF4, 0xA5, 0x82],
+        [0xD6, 0x60, 0x4D], [0xB2, 0x18, 0x2B], [0x67, 0x00, 0x1F],
+    ],
+    dtype=np.float64,
+) / 255.0
 
-        return matplotlib.colormaps[name]
-    except ImportError:
-        raise SithError("PNG grids need matplotlib: pip install matplotlib, or pass --no-grids") from None
+
+def colormap(x: np.ndarray) -> np.ndarray:
+    """``RdBu_r`` of values ``x`` in [0, 1] (clipped): ``x.shape + (3,)`` RGB in [0, 1]."""
+    t = np.clip(np.asarray(x, dtype=np.float64), 0.0, 1.0) * (len(RDBU_R) - 1)
+    lo = np.minimum(np.floor(t).astype(np.int64), len(RDBU_R) - 2)
+    w = (t - lo)[..., None]
+    return (1.0 - w) * RDBU_R[lo] + w * RDBU_R[lo + 1]
 
 
 def heatmap(patches: torch.Tensor, grid: tuple[int, int], size: int) -> np.ndarray:
@@ -44,28 +54,27 @@ def heatmap(patches: torch.Tensor, grid: tuple[int, int], size: int) -> np.ndarr
     return F.interpolate(m, size=(size, size), mode="bilinear", align_corners=False)[0, 0].numpy()
 
 
-def overlay(img: np.ndarray, hm: np.ndarray, lim: float, cmap: Any) -> np.ndarray:
+def overlay(img: np.ndarray, hm: np.ndarray, lim: float) -> np.ndarray:
     """``img (s, s, 3)`` in [0, 1] blended with the colour-mapped heatmap ``hm (s, s)``."""
     x = np.clip(hm / lim, -1.0, 1.0)
-    color = cmap((x + 1.0) / 2.0)[..., :3]
+    color = colormap((x + 1.0) / 2.0)
     alpha = 0.6 * np.abs(x)[..., None]
     return (1 - alpha) * img + alpha * color
 
 
 def write_grids(g: Grounding, out_dir: str | Path) -> list[Path]:
     """Write every (layer, head) grid under ``out_dir``; returns the PNG paths."""
-    cmap = colormap()
     out = []
     for layer in g.layers:
         for h in range(g.trackers[layer].values.shape[1]):
-            img = head_grid(g, layer, h, cmap)
+            img = head_grid(g, layer, h)
             path = Path(out_dir) / f"layer-{layer:02d}_head-{h:02d}.png"
             atomic_write(path, lambda p, img=img: img.save(p, format="PNG", compress_level=1))
             out.append(path)
     return out
 
 
-def head_grid(g: Grounding, layer: int, head: int, cmap: Any) -> Image.Image:
+def head_grid(g: Grounding, layer: int, head: int) -> Image.Image:
     """The grid image of one head (module doc)."""
     tr = g.trackers[layer]
     nc, ni = g.grid_components, g.grid_images
@@ -87,7 +96,7 @@ def head_grid(g: Grounding, layer: int, head: int, cmap: Any) -> Image.Image:
                 x0 = LEFT + j * (size + PAD_X)
                 img = g.display[gi].numpy().astype(np.float32) / 255.0
                 hm = heatmap(tr.patches[s, head, c, j], g.patch_grid, size)
-                canvas[y0 : y0 + size, x0 : x0 + size] = overlay(img, hm, lim, cmap)
+                canvas[y0 : y0 + size, x0 : x0 + size] = overlay(img, hm, lim)
                 label = f"{float(tr.values[s, head, c, j]):+.2f}{_label(g, gi)}"
                 texts.append(((x0 + size / 2, y0 - 2), label, "md"))
     out = Image.fromarray((canvas * 255).round().astype(np.uint8))
@@ -102,18 +111,11 @@ def head_grid(g: Grounding, layer: int, head: int, cmap: Any) -> Image.Image:
 
 
 def _label(g: Grounding, gi: int) -> str:
-    """A short world label (``"\\nred circl S water"``) when known, else ''."""
+    """The registered world source's caption of image ``gi``'s labels, else ''."""
     if not g.labels:
         return ""
-    parts = []
-    for key in WORLD_LABEL_KEYS:
-        v = int(g.labels[key][gi])
-        if key == "shape" and v < 0:
-            parts.append(SPURIOUS_CLASSES[int(g.labels["bird"][gi])][:5])
-        elif key == "size":
-            parts.append(FACTORS[key][v][0].upper())
-        elif v >= 0:
-            parts.append(FACTORS[key][v][:5])
-    if "unsafe" in g.labels and int(g.labels["unsafe"][gi]):
-        parts.append("skull")
-    return "\n" + " ".join(parts)
+    try:
+        caption = image_source(WORLD).caption
+    except SithError:  # labels read back without the plugin that made them
+        return ""
+    return caption({key: int(v[gi]) for key, v in g.labels.items()})

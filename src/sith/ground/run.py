@@ -1,7 +1,7 @@
 """``sith ground``: stream images through the model and ground every analysed component.
 
 For each analysed layer (default: the last 4) and every head and top-``rank`` component
-of the fold-ln matrix ``W = C·diag(γ1)·W_V^h·W_O^h·C`` (METHOD.md §2, from
+of the fold-ln matrix ``W = C·diag(γ1)·W_V^h·W_O^h·C`` (docs/method.md §2, from
 :func:`sith.factor.head_vo`), the activation of every image is the component's exact
 contribution to the head's class-token output (:mod:`sith.ground.activations`). One
 forward pass per batch feeds every layer, head and component at once. Kept per

@@ -31,7 +31,7 @@ from sith.io import load_pt, save_json, save_pt
 from sith.paths import model_dir, slug
 
 FORMAT = "sith-grounding/1"
-RECIPE = "s_i*<sum_t attn[cls,t]*xhat_t, u_i>, W = C diag(g1) W_V W_O C (METHOD.md 2)"
+RECIPE = "s_i*<sum_t attn[cls,t]*xhat_t, u_i>, W = C diag(g1) W_V W_O C (docs/method.md 2)"
 
 
 def grounding_dir(data_dir: str | Path, info: Any, source: str) -> Path:

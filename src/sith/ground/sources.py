@@ -4,8 +4,9 @@
   read by :func:`sith.encode.images.iter_images`;
 * a file list: a ``.txt`` / ``.lst`` file with one image path per line (relative paths
   are taken from the list's folder; blank lines and ``#`` comments ignored);
-* ``world``: ``n`` images of the organism's synthetic world with their labels
-  (:func:`sith.organism.world.sample`, chunk ``c`` drawn with seed ``[seed, c]``).
+* ``world``: ``n`` labelled images of the generator a plugin registered
+  (:mod:`sith.ground.registry`; the built-in organism's synthetic world), chunk ``c``
+  drawn with seed ``[seed, c]``.
 
 Every batch gives the model input ``pixels (B, 3, S, S)``, a small display copy
 ``display (B, s, s, 3)`` uint8 of what the model saw, the images' names and, for the
@@ -29,8 +30,8 @@ from torch import Tensor
 
 from sith.encode.images import iter_images
 from sith.errors import SithError
+from sith.ground.registry import WORLD, image_source
 from sith.io import read_text
-from sith.organism.world import sample
 
 log = logging.getLogger(__name__)
 
@@ -167,16 +168,17 @@ def _world_batches(source: ImageSource, clip: Any, batch_size: int) -> Iterator[
     batch size), normalised with the model's mean/std, resized to its input if needed."""
     m = torch.tensor(clip.image_mean, dtype=torch.float32).view(1, 3, 1, 1)
     s = torch.tensor(clip.image_std, dtype=torch.float32).view(1, 3, 1, 1)
+    generator = image_source(WORLD)
     for chunk, start in enumerate(range(0, source.world, WORLD_CHUNK)):
         n = min(WORLD_CHUNK, source.world - start)
-        wb = sample(n, seed=[source.world_seed, chunk], variant=source.world_variant)
-        img = torch.from_numpy(wb.images)
+        images, world_labels = generator.sample(n, [source.world_seed, chunk], source.world_variant)
+        img = torch.from_numpy(images)
         if img.shape[-1] != clip.image_size:
             img = F.interpolate(img, size=(clip.image_size,) * 2, mode="bilinear", align_corners=False)
         pixels = (img - m) / s
         for b in range(0, n, batch_size):
             sl = slice(b, min(b + batch_size, n))
             names = [f"world:{start + i}" for i in range(sl.start, sl.stop)]
-            labels = {key: v[sl] for key, v in wb.labels.items()}
+            labels = {key: v[sl] for key, v in world_labels.items()}
             px = pixels[sl]
             yield Batch(px, display_of(px, clip.image_mean, clip.image_std), names, labels)

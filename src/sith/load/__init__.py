@@ -1,31 +1,39 @@
-"""The load stage: any supported CLIP -> a uniform weight view plus its encoders (METHOD.md §1).
+"""The load stage: any supported CLIP -> a uniform weight view plus its encoders (docs/method.md §1).
 
 Public API::
 
-    load_clip(model_name="sith-organism", pretrained="v1", *, device="cpu") -> LoadedClip
+    load_clip(model_name=None, pretrained=None, *, device="cpu") -> LoadedClip
     extract_weights(model, info) -> VisionWeights
     verify(clip, *, n_tokens=8, seed=0) -> list[float]
     with_head_outputs(clip, new_W_O) -> LoadedClip
     save_model(clip, path) -> Path
     wrap_open_clip(model, *, model_name, ...) -> LoadedClip
     register_loader(Loader(...)), register_backend(Backend(...)), backend(source)
+    set_default_model(name, tag), default_model() -> (name, tag)
 
 Backends register themselves on import (:mod:`sith.load.registry`). Importing this package
 is cheap (torch only): the names that need a model library (``load_clip``, ``LoadedClip``,
 ``wrap_open_clip``, ``save_model``, ...) are imported on first use (PEP 562), and the
-registry imports the built-in backends (open_clip, Hugging Face, the organism) the first
-time a backend or loader is asked for — so ``import sith.load`` is still all a user needs,
+registry imports the built-in backends (open_clip, Hugging Face) the first time a backend
+or loader is asked for (models above the core, such as the built-in organism, plug in by
+registering: :mod:`sith.organism.plugin`) — so ``import sith.load`` is still all a user needs,
 and commands that never load a model (``sith show``) never import open_clip.
 """
 
 from importlib import import_module
 from typing import Any
 
-from sith.load.registry import Backend, Loader, backend, register_backend, register_loader
+from sith.load.registry import (
+    Backend,
+    Loader,
+    backend,
+    default_model,
+    register_backend,
+    register_loader,
+    set_default_model,
+)
 from sith.load.verify import verify
 from sith.load.weights import LayerWeights, ModelInfo, VisionWeights, split_heads
-from sith.organism import ORGANISM_NAME as DEFAULT_MODEL
-from sith.organism import ORGANISM_TAG as DEFAULT_PRETRAINED
 
 #: Names imported on first use, and the module that defines each.
 LAZY = {
@@ -48,19 +56,19 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "Backend",
-    "DEFAULT_MODEL",
-    "DEFAULT_PRETRAINED",
     "LayerWeights",
     "LoadedClip",
     "Loader",
     "ModelInfo",
     "VisionWeights",
     "backend",
+    "default_model",
     "extract_weights",
     "load_clip",
     "register_backend",
     "register_loader",
     "save_model",
+    "set_default_model",
     "split_heads",
     "verify",
     "with_head_outputs",

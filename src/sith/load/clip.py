@@ -1,4 +1,4 @@
-"""The loaded-model handle and :func:`load_clip` (METHOD.md §1).
+"""The loaded-model handle and :func:`load_clip` (docs/method.md §1).
 
 :func:`load_clip` turns a model name and a pretrained tag into a :class:`LoadedClip`:
 the model itself (eval mode, fp32, on ``device``), its uniform weight view
@@ -6,8 +6,8 @@ the model itself (eval mode, fp32, on ``device``), its uniform weight view
 stage needs. The name is handed to the first registered loader that claims it
 (:func:`sith.load.registry.loaders`; registered by the backends in ``order``):
 
-1. ``"sith-organism"`` — the built-in model organism (:mod:`sith.load.organism`);
-   ``pretrained`` is ``"v1"``, ``""``/``"none"`` (random weights) or a checkpoint file.
+1. a name a plugin's loader claims (the built-in model organism, ``"sith-organism"``,
+   registered by :mod:`sith.organism.plugin`, which the CLI and :mod:`sith.api` import);
 2. an existing local directory — a Hugging Face ``CLIPModel`` saved with ``save_pretrained``.
 3. an open_clip architecture name (``open_clip.list_models()``) — ``pretrained`` is an
    open_clip tag, ``""``/``"none"`` (random weights), or a ``.pt``/``.bin``/``.safetensors`` file.
@@ -30,12 +30,8 @@ from open_clip import image_transform
 from torch import Tensor
 
 from sith.errors import SithError
-from sith.load.registry import backend, backend_of, loaders
+from sith.load.registry import backend, backend_of, default_model, loaders
 from sith.load.weights import ModelInfo, VisionWeights
-from sith.organism import ORGANISM_NAME, ORGANISM_TAG
-
-DEFAULT_MODEL = ORGANISM_NAME
-DEFAULT_PRETRAINED = ORGANISM_TAG
 
 
 @dataclass
@@ -44,7 +40,7 @@ class LoadedClip:
 
     Attributes:
         model: open_clip ``CLIP`` or Hugging Face ``CLIPModel``, eval mode, fp32, on ``device``.
-        weights: the uniform per-head view of the vision tower (METHOD.md §1).
+        weights: the uniform per-head view of the vision tower (docs/method.md §1).
         info: provenance (model name, pretrained tag or path, source, weight fingerprint).
         image_size: side ``S`` of the square input the vision tower expects.
         image_mean, image_std: per-channel normalisation of :meth:`preprocess`.
@@ -101,27 +97,36 @@ class LoadedClip:
 
 
 def default_names(model_name: str | None, pretrained: str | None) -> tuple[str, str]:
-    """``(model_name, pretrained)`` with the defaults filled in: the built-in organism and its
-    tag when no model is named; no tag (random weights / HF) for a named model without one."""
-    name = model_name or DEFAULT_MODEL
-    if pretrained is None:
-        pretrained = DEFAULT_PRETRAINED if name == DEFAULT_MODEL else ""
-    return name, pretrained
+    """``(model_name, pretrained)`` with the defaults filled in: the registered default model
+    and its tag (:func:`sith.load.registry.default_model`) when no model is named; no tag
+    (random weights / HF) for another named model without one; the default model named
+    without a tag gets its tag."""
+    if not model_name:
+        name, tag = default_model()
+        return name, tag if pretrained is None else pretrained
+    if pretrained is not None:
+        return str(model_name), pretrained
+    try:
+        name, tag = default_model()
+    except SithError:  # no default registered: a named model without a tag has none
+        return str(model_name), ""
+    return str(model_name), tag if str(model_name) == name else ""
 
 
 def load_clip(
-    model_name: str = DEFAULT_MODEL,
-    pretrained: str = DEFAULT_PRETRAINED,
+    model_name: str | None = None,
+    pretrained: str | None = None,
     *,
     device: str | torch.device = "cpu",
 ) -> LoadedClip:
     """Load any supported CLIP as a :class:`LoadedClip` (dispatch rules in the module doc).
 
     Args:
-        model_name: ``"sith-organism"``, an open_clip architecture name, a Hugging Face
-            model directory, or a hub id (``hf-hub:org/name`` / ``org/name``).
+        model_name: a plugin's model (``"sith-organism"``), an open_clip architecture name,
+            a Hugging Face model directory, or a hub id (``hf-hub:org/name`` / ``org/name``);
+            None: the registered default model (:func:`default_names`).
         pretrained: open_clip pretrained tag, a checkpoint file, or ``""``/``"none"`` for
-            random weights. Ignored for Hugging Face models when left at the default.
+            random weights; None: the default model's tag, or none for a named model.
         device: torch device for the model and the encoders' outputs.
 
     Raises:
@@ -129,11 +134,11 @@ def load_clip(
             weight-space analysis does not cover (the message says why).
     """
     dev = _device(device)
+    if model_name is None or (pretrained is None and str(model_name).strip()):
+        model_name, pretrained = default_names(model_name, pretrained)
     name = str(model_name).strip()
     if not name:
-        raise SithError(
-            f"empty model name; pass e.g. --model-name {DEFAULT_MODEL} or --model-name ViT-B-32"
-        )
+        raise SithError("empty model name; pass e.g. --model-name ViT-B-32")
     for loader in loaders():
         if loader.claims(name):
             return loader.load(name, pretrained, dev)

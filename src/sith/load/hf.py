@@ -1,4 +1,4 @@
-"""Hugging Face ``CLIPModel``: load, check, extract the weight view (METHOD.md §1).
+"""Hugging Face ``CLIPModel``: load, check, extract the weight view (docs/method.md §1).
 
 ``transformers`` is optional (``pip install sith[hf]``) and imported only here, lazily.
 Parameter names (block ``l``)::
@@ -10,7 +10,7 @@ Parameter names (block ``l``)::
 
 ``vision_model.pre_layrnorm`` acts before the first block (like open_clip's ``ln_pre``);
 the image embedding is ``post_layernorm`` of the class token times ``P``, exactly the
-direct path of METHOD.md §2. HF CLIP has no LayerScale. Only ``model_type == "clip"``
+direct path of docs/method.md §2. HF CLIP has no LayerScale. Only ``model_type == "clip"``
 is accepted (SigLIP, ALIGN, ... are other architectures and are refused).
 
 Tokenizer: the directory's own (``CLIPTokenizer``/``AutoTokenizer``); when the directory
@@ -34,7 +34,7 @@ import torch
 from torch import Tensor, nn
 
 from sith.errors import SithError
-from sith.load.clip import DEFAULT_PRETRAINED, LoadedClip
+from sith.load.clip import LoadedClip
 from sith.load.registry import Backend, Loader, is_none_tag, register_backend, register_loader
 from sith.load.verify import AttentionSite
 from sith.load.weights import (
@@ -178,8 +178,8 @@ def _distinguishes_words(tok: Any) -> bool:
 
 
 def _hf_tag(name: str, pretrained: str | None) -> str:
-    """Hugging Face models carry their weights: only the default/empty tag is accepted."""
-    if is_none_tag(pretrained) or pretrained == DEFAULT_PRETRAINED:
+    """Hugging Face models carry their weights: only an empty tag is accepted."""
+    if is_none_tag(pretrained):
         return ""
     raise SithError(
         f"pretrained {pretrained!r} does not apply to the Hugging Face model {name!r}; "

@@ -1,4 +1,4 @@
-"""open_clip models: load, check the architecture, extract the weight view (METHOD.md §1).
+"""open_clip models: load, check the architecture, extract the weight view (docs/method.md §1).
 
 Parameter names (open_clip ``VisionTransformer``, block ``l``)::
 

@@ -1,11 +1,16 @@
-"""Registries of model loaders and model-library backends (METHOD.md §1).
+"""Registries of model loaders and model-library backends (docs/method.md §1).
 
 The load stage is extended by registration, not by editing a dispatcher: each backend
-module (:mod:`sith.load.openclip`, :mod:`sith.load.hf`, :mod:`sith.load.organism`)
-calls :func:`register_backend` and/or :func:`register_loader` when it is imported, and
-this module imports them (once, by name) the first time a backend or loader is asked for
-or registered, so that a command that never loads a model never imports a model library.
-:mod:`sith.load.clip` only asks this module.
+module (:mod:`sith.load.openclip`, :mod:`sith.load.hf`) calls :func:`register_backend`
+and/or :func:`register_loader` when it is imported, and this module imports them (once,
+by name) the first time a backend or loader is asked for, so that a command that never
+loads a model never imports a model library. :mod:`sith.load.clip` only asks this module.
+
+Models above the core plug in the same way: a plugin registers its loader (and, when it
+should be what ``load_clip()`` loads without a name, :func:`set_default_model`) when it
+is imported; a registration made before the built-ins are imported is kept (a built-in
+never replaces it). The shells that need the built-in model (the CLI, :mod:`sith.api`)
+import its plugin; nothing in the core names it.
 
 * A :class:`Backend` is what a model library must provide once a model is in memory
   (weight extraction, encoders, hooks for verification, write-back, saving); it is found
@@ -83,31 +88,57 @@ _BACKENDS: dict[str, Backend] = {}
 _LOADERS: dict[str, Loader] = {}
 
 #: The built-in backends, imported (and so registered) on first use of the registry.
-BUILTIN_BACKENDS = ("sith.load.openclip", "sith.load.hf", "sith.load.organism")
+BUILTIN_BACKENDS = ("sith.load.openclip", "sith.load.hf")
 _builtins = {"loaded": False}
+_default: dict[str, tuple[str, str]] = {}
 
 
 def load_builtin_backends() -> None:
-    """Import the built-in backends once (each registers itself; they import open_clip)."""
+    """Import the built-in backends once (each registers itself; they import open_clip).
+    Registrations made before (a plugin's, a user's replacement) are kept."""
     if _builtins["loaded"]:
         return
     _builtins["loaded"] = True
+    earlier_backends, earlier_loaders = dict(_BACKENDS), dict(_LOADERS)
     for name in BUILTIN_BACKENDS:
         import_module(name)
+    _BACKENDS.update(earlier_backends)
+    _LOADERS.update(earlier_loaders)
 
 
 def register_backend(be: Backend) -> Backend:
-    """Register (or replace) the backend for ``be.source``; returns it."""
-    load_builtin_backends()  # a user's replacement is never overwritten by a later built-in import
+    """Register (or replace) the backend for ``be.source``; returns it. Cheap: imports no
+    model library."""
     _BACKENDS[be.source] = be
     return be
 
 
 def register_loader(loader: Loader) -> Loader:
-    """Register (or replace) a loader under ``loader.name``; returns it."""
-    load_builtin_backends()
+    """Register (or replace) a loader under ``loader.name``; returns it. Cheap: imports no
+    model library (the built-ins come later and do not replace it)."""
     _LOADERS[loader.name] = loader
     return loader
+
+
+def set_default_model(model_name: str, pretrained: str) -> None:
+    """Make ``(model_name, pretrained)`` what :func:`sith.load.load_clip` loads when no
+    model is named (a plugin's call; the last one wins)."""
+    _default["model"] = (str(model_name), str(pretrained))
+
+
+def default_model() -> tuple[str, str]:
+    """The registered default ``(model_name, pretrained)``.
+
+    Raises:
+        SithError: no plugin registered a default and no model was named.
+    """
+    if "model" not in _default:
+        raise SithError(
+            "no model named and no default model registered; pass a model name "
+            "(--model-name, e.g. ViT-B-32), or use the sith command / sith.api, which "
+            "register the built-in model"
+        )
+    return _default["model"]
 
 
 def backend(source: str) -> Backend:

@@ -1,4 +1,4 @@
-"""Check that the extracted weight view reproduces the real attention blocks (METHOD.md §1).
+"""Check that the extracted weight view reproduces the real attention blocks (docs/method.md §1).
 
 For every residual block ``l`` the model's own modules are run on random tokens
 ``x`` (batch 2, ``n_tokens`` tokens of width ``d``) with hooks that capture the block's

@@ -1,4 +1,4 @@
-"""The uniform, read-only view of a CLIP vision tower's weights (METHOD.md §1).
+"""The uniform, read-only view of a CLIP vision tower's weights (docs/method.md §1).
 
 Loaders for open_clip and Hugging Face produce a :class:`VisionWeights`; every
 later stage (factor, decompose, edit) reads only this view. Row-vector
@@ -80,7 +80,7 @@ class VisionWeights:
     ln_post_bias: Tensor
     proj: Tensor
     info: ModelInfo = field(default_factory=lambda: ModelInfo("", "", ""))
-    ln_post_eps: float = 1e-5  # eps of ln_post (METHOD.md §3 maps targets through the full ln_post)
+    ln_post_eps: float = 1e-5  # eps of ln_post (docs/method.md §3 maps targets through the full ln_post)
 
     @property
     def n_layers(self) -> int:

@@ -1,6 +1,6 @@
 """Checkpoints: put edited head weights back into a model, save it, read state dicts.
 
-The edits of METHOD.md §6 change ``W_O^h`` of some heads in the uniform view, where
+The edits of docs/method.md §6 change ``W_O^h`` of some heads in the uniform view, where
 LayerScale is folded in (``W_O^h = W_O,raw^h · diag(ls)``). Writing back un-folds it,
 ``W_O,raw^h = W_O^h · diag(ls)⁻¹``, and stores ``Wo[:, h*dh:(h+1)*dh] = W_O,raw^hᵀ`` in
 the model's own output projection, **for the changed heads only**: a head whose new
@@ -71,7 +71,7 @@ def with_head_outputs(clip: LoadedClip, new_W_O: dict[int, Tensor]) -> LoadedCli
     Args:
         clip: the model to edit (not modified).
         new_W_O: ``{layer: W_O}`` with ``W_O`` of shape ``(H, dh, d)``, LayerScale-folded
-            exactly as in :class:`~sith.load.weights.LayerWeights` (METHOD.md §1, §6).
+            exactly as in :class:`~sith.load.weights.LayerWeights` (docs/method.md §1, §6).
 
     Returns:
         A new :class:`LoadedClip` (same tokenizer and preprocessing) whose model's output

@@ -1,7 +1,9 @@
 """The model organism: a small CLIP trained on a synthetic world whose concepts are known.
 
-This file is the one place for the organism's name and tag (the load stage's default
-model, the shipped assets and the CLI all read them from here); it imports nothing.
+This file is the one place for the organism's name and tag (the plugin that makes it the
+default model, the shipped assets and the CLI all read them from here); it imports nothing.
+The core never imports this package: :mod:`sith.organism.plugin` registers the organism
+with it (the ``sith`` command and :mod:`sith.api` import the plugin).
 """
 
 ORGANISM_NAME = "sith-organism"

@@ -1,10 +1,10 @@
 """Faithfulness (issue 11, item 4): put each explanation back into the model and measure.
 
-For every analysed component ``i`` (head ``h``, fold-ln ``W = R·B = U S Vᵀ``, METHOD.md §2)
+For every analysed component ``i`` (head ``h``, fold-ln ``W = R·B = U S Vᵀ``, docs/method.md §2)
 its explanation ``Σ_s w_s a_s`` (joint space, e) is mapped back to a residual direction
 (:func:`back_map`, the seed's fidelity path run backwards):
 
-    y = unit(Σ_s w_s a_s);   y = unit(y + m)             (m = the image mean, METHOD.md §4)
+    y = unit(Σ_s w_s a_s);   y = unit(y + m)             (m = the image mean, docs/method.md §4)
     x = y · pinv(M),  M = C · diag(γpost) · P   (d × e);  v' = polarity · unit(x)
 
 ``M`` is the *linear part* of ``x ↦ LN_post(x)·P``: LN_post's centring ``C`` and gain γpost,
@@ -14,7 +14,7 @@ in the joint space, left out) and the joint-space normalisations. ``pinv(M)`` re
 minimum-norm solution, which lies in ``M``'s column space and so is centred like ``v_i``.
 
 The component's write direction ``v_i`` is then replaced by ``v'`` with the same singular
-value: ``W ← W + s_i u_i (v' − v_i)ᵀ``, carried by ``W_O^h`` alone exactly as a METHOD.md §6
+value: ``W ← W + s_i u_i (v' − v_i)ᵀ``, carried by ``W_O^h`` alone exactly as a docs/method.md §6
 edit (``Δ W_O^h = s_i · pinv(R) u_i · (v' − v_i)ᵀ``; ``v'`` centred keeps ``W = R·B·C``
 consistent). ``v' = v_i`` changes nothing, bit for bit. Zero-shot accuracy per factor
 (:func:`sith.organism.zeroshot.factor_accuracy`) is measured before and after; controls:
@@ -79,7 +79,7 @@ def replaced_head_outputs(weights: Any, new: dict[Key, Tensor], *, svd_of: Any =
 
 
 def ablated_head_outputs(weights: Any, keys: list[Key], *, svd_of: Any = None) -> dict[int, Tensor]:
-    """Per-layer ``W_O`` with components ``keys`` removed (σ → 0, METHOD.md §6)."""
+    """Per-layer ``W_O`` with components ``keys`` removed (σ → 0, docs/method.md §6)."""
     edits = [ComponentEdit(layer, head, index, 0.0) for layer, head, index in keys]
     out: dict[int, Tensor] = {}
     for e, s, x, v in rank_one_updates(weights, edits, fold_ln=True, svd_of=svd_of):

@@ -1,5 +1,5 @@
 """The organism's own inputs to the pipeline: its image mean (from its world's images) and a
-:class:`sith.pipeline.Workspace` wired with it (METHOD.md §4: the seed's CC12M, here the world)."""
+:class:`sith.pipeline.Workspace` wired with it (docs/method.md §4: the seed's CC12M, here the world)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from sith.organism import plugin  # noqa: F401 - registers the organism with the core
 from sith.organism.world import sample
 from sith.organism.zeroshot import loaded_encoders
 from sith.pipeline import Workspace

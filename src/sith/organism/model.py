@@ -123,12 +123,19 @@ def organism_encoders(model: torch.nn.Module | None = None, tag: str = ORGANISM_
     )
 
 
+def exports_dir(data_dir: str | Path) -> Path:
+    """``DATA_DIR/organisms``: where ``sith organism export`` writes by default (never the
+    installed package's ``ASSET_DIR``)."""
+    return Path(data_dir) / "organisms"
+
+
 def export_organism(
-    checkpoint: str | Path, *, out_dir: str | Path = ASSET_DIR, tag: str = ORGANISM_TAG,
+    checkpoint: str | Path, *, out_dir: str | Path, tag: str = ORGANISM_TAG,
     measured: dict | None = None, measured_by: str = "",
 ) -> Path:
-    """Write ``organism-{tag}.safetensors`` (fp16) and ``organism-{tag}.json`` from a training
-    checkpoint made by :func:`sith.organism.train.train`; returns the json path."""
+    """Write ``organism-{tag}.safetensors`` (fp16) and ``organism-{tag}.json`` into ``out_dir``
+    from a training checkpoint made by :func:`sith.organism.train.train`; returns the json path.
+    Shipping an export means copying it into ``ASSET_DIR`` by hand (nothing writes there)."""
     from safetensors.torch import save_file
 
     state = load_pt(checkpoint, what="organism checkpoint")

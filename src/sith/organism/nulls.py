@@ -12,7 +12,7 @@ explanations that cannot know the world:
 * **random targets** — random unit vectors in the joint space, explained with the same
   dictionary and method (:func:`random_target_decompositions`); for grounding, random
   centred residual directions ``r`` per analysed (layer, head) slot, explained through
-  METHOD.md §3 like a singular vector, whose activation is the head's class-token output
+  docs/method.md §3 like a singular vector, whose activation is the head's class-token output
   projected on ``r`` (:func:`random_directions`).
 
 A metric *separates* when the trained value beats every null by at least ``MARGIN``
@@ -83,7 +83,7 @@ def permutation(n: int, seed: int = NULL_SEED) -> Tensor:
 
 
 def reconstruction_fidelity(targets: Tensor, scores: Tensor, indices: Tensor, atoms: Tensor) -> Tensor:
-    """``(N,)`` cos(t, Σ w_s a_s) of ``targets (N, e)`` and explanations ``(N, K)`` (METHOD.md §5)."""
+    """``(N,)`` cos(t, Σ w_s a_s) of ``targets (N, e)`` and explanations ``(N, K)`` (docs/method.md §5)."""
     a = atoms[indices.clamp_min(0)] * (indices >= 0)[..., None]
     recon = (scores[..., None].float() * a).sum(-2)
     return (unit(recon.double()) * unit(targets.double())).sum(-1).float()
@@ -111,7 +111,7 @@ def shuffled(
 
 
 def layer_targets(ws: Any, config: Any) -> list[Tensor]:
-    """Each analysed layer's joint targets ``(H, rank, e)`` of ``config`` (METHOD.md §3)."""
+    """Each analysed layer's joint targets ``(H, rank, e)`` of ``config`` (docs/method.md §3)."""
     mean = ws.image_mean() if config.image_mean else None
     return [
         singular_targets(ws.weights, layer, fold_ln=config.fold_ln, sv_type=config.sv_type, rank=config.rank,
@@ -146,7 +146,7 @@ def random_directions(
     ws: Any, config: Any, atoms: Tensor, acts: dict[int, Tensor], seed: int = NULL_SEED
 ) -> tuple[Explained, Tensor]:
     """The grounding null: per analysed (layer, head, index) slot a random centred unit
-    residual direction ``r`` (d,), explained like a singular vector (METHOD.md §3, §5), with
+    residual direction ``r`` (d,), explained like a singular vector (docs/method.md §3, §5), with
     activation ``⟨o_h, r⟩ = Σ_i act_i ⟨v_i, r⟩`` (the head's class-token output, rank-``rank``
     part, projected on ``r``).
 

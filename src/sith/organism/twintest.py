@@ -10,7 +10,7 @@ Nulls (each scored exactly like the trained explanations):
   from the pool's concepts that name a world value (same weights): what a plausible but
   random explanation scores, and the chance rate of a wrong pick;
 * **random write directions** — per (layer, head, index) slot a random unit direction
-  ``r = Σ_i g_i v_i`` in the head's write space (``g`` Gaussian), explained through METHOD.md
+  ``r = Σ_i g_i v_i`` in the head's write space (``g`` Gaussian), explained through docs/method.md
   §3 + the seed solver like a singular vector; its activation is the head's output along
   ``r``, ``Σ_i g_i act_i``;
 * **untrained vision** — the organism with its vision tower re-initialised

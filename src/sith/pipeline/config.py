@@ -1,10 +1,10 @@
-"""The one configuration object of a decomposition (METHOD.md §6–§7).
+"""The one configuration object of a decomposition (docs/method.md §6–§7).
 
 :class:`DecompositionConfig` holds every field that changes a decomposition's content.
 It alone derives the file name, the stored record (provenance) and the comparison a
 reader makes before reusing a file. A configuration the seed's own flags can express
 (:attr:`DecompositionConfig.is_seed`) writes the seed's file name; one that uses any of
-the project's options (METHOD.md §7) writes a name with ``_sith-{options}`` added, so it
+the project's options (docs/method.md §7) writes a name with ``_sith-{options}`` added, so it
 never overwrites a seed-named file.
 
 Fields are filled in two steps: a *request* (what the user asked; ``None`` means "the
@@ -72,7 +72,7 @@ class DecompositionConfig:
         image_mean: subtract the image mean from targets (the seed's; False is an option).
         image_mean_hash: hash of the image mean used (filled by :meth:`resolved`).
         sv_type: ``right`` (written directions) or ``left`` (read directions).
-        fold_ln: ``foldln`` (seed default) or ``nofoldln`` (METHOD.md §2).
+        fold_ln: ``foldln`` (seed default) or ``nofoldln`` (docs/method.md §2).
         polarity: ``seed`` | ``best`` | ``both`` (the last two are options).
         atoms: ``center`` (seed) | ``raw`` | ``image-cone`` (options).
     """
@@ -110,7 +110,7 @@ class DecompositionConfig:
 
     # ------------------------------------------------------------------ derived
     def options(self) -> dict[str, Any]:
-        """The project's options in use (METHOD.md §7); empty for the seed's recipe."""
+        """The project's options in use (docs/method.md §7); empty for the seed's recipe."""
         opts: dict[str, Any] = {}
         if not is_seed_method(self.method):
             opts["method"] = self.method

@@ -36,7 +36,7 @@ JUDGES = ("share", "words", "embedding", "llm")
 
 
 def text_atoms(ws: Any, config: DecompositionConfig, texts: list[str]) -> Tensor:
-    """``(n, e)`` atoms of ``texts`` made exactly like ``config``'s dictionary atoms (METHOD.md §4)."""
+    """``(n, e)`` atoms of ``texts`` made exactly like ``config``'s dictionary atoms (docs/method.md §4)."""
     encoded = ws.encoded(config.dictionary, config.template)
     mean = ws.image_mean() if config.atoms == "image-cone" else None
     with torch.no_grad():

@@ -5,7 +5,7 @@ dictionaries, the image mean, each layer's SVD — computed once per run and reu
 decompose, search and edit). Every command's work goes through it:
 :meth:`Workspace.decompose` writes files for a :class:`DecompositionConfig`;
 :meth:`Workspace.decompositions` returns them, recomputing any file whose stored
-configuration differs from the requested one (never a silent reuse, METHOD.md §6).
+configuration differs from the requested one (never a silent reuse, docs/method.md §6).
 """
 
 from __future__ import annotations
@@ -34,11 +34,10 @@ from sith.encode import (
     save_image_mean,
 )
 from sith.encode.dictfiles import encoded_path
-from sith.encode.pools import ORGANISM_POOL
+from sith.encode.pools import model_pool
 from sith.errors import SithError
 from sith.factor import HeadSVD, check_layer, head_vo
 from sith.io import load_pt, save_pt
-from sith.load import DEFAULT_MODEL
 from sith.pipeline import editing
 from sith.pipeline.config import DecompositionConfig
 from sith.resources.seed import fetch_dictionary
@@ -48,13 +47,14 @@ log = logging.getLogger(__name__)
 #: Heads decomposed between two saves of an interrupted-layer checkpoint.
 HEADS_PER_PIECE = 4
 
-#: The seed's default dictionary for any model (the organism's default is its own pool).
+#: The seed's default dictionary for any model without a registered pool of its own.
 SEED_DICTIONARY = "conceptnet"
 
 
 def model_default_dictionary(model_name: str) -> str:
-    """``conceptnet`` (the seed's default); the built-in organism's own pool for the organism."""
-    return ORGANISM_POOL if model_name == DEFAULT_MODEL else SEED_DICTIONARY
+    """``conceptnet`` (the seed's default), or the model's own pool when a plugin registered
+    one (:func:`sith.encode.pools.register_model_pool`; the built-in organism's)."""
+    return model_pool(model_name) or SEED_DICTIONARY
 
 
 ImageMeanSource = Callable[[Any], tuple[Tensor, dict[str, Any]]]
@@ -167,7 +167,7 @@ class Workspace:
         return read_pool(name, data_dir=self.data_dir)
 
     def image_mean(self) -> Tensor:
-        """The model's image mean ``(e,)`` (METHOD.md §4): ``image_mean.pt``, or made by the
+        """The model's image mean ``(e,)`` (docs/method.md §4): ``image_mean.pt``, or made by the
         model's own source (the organism) when missing or stale; otherwise a one-line error
         naming the command that makes it."""
         if self._image_mean is None:
@@ -236,7 +236,7 @@ class Workspace:
         return editing.write_edit(self, plan, config, **kw)
 
     def svd(self, layer: int, fold_ln: bool) -> HeadSVD:
-        """Every head's SVD of ``layer`` (METHOD.md §2), computed once per run."""
+        """Every head's SVD of ``layer`` (docs/method.md §2), computed once per run."""
         key = (check_layer(self.weights, layer), fold_ln)
         if key not in self._svd:
             self._svd[key] = head_vo(self.weights, key[0], fold_ln=fold_ln).svd
@@ -268,7 +268,7 @@ class Workspace:
         )
 
     def atoms(self, config: DecompositionConfig) -> Tensor:
-        """The dictionary atoms ``(N, e)`` of ``config`` (METHOD.md §4)."""
+        """The dictionary atoms ``(N, e)`` of ``config`` (docs/method.md §4)."""
         encoded = self.encoded(config.dictionary, config.template)
         mean = self.image_mean() if config.atoms == "image-cone" else None
         return dictionary_atoms(encoded.embeddings, mode=config.atoms, image_mean=mean)

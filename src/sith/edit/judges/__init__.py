@@ -1,4 +1,4 @@
-"""Judges: score a component's explanation 1–5 for a task (docs/judges.md; METHOD.md §6).
+"""Judges: score a component's explanation 1–5 for a task (docs/judges.md; docs/method.md §6).
 
 The edit stage selects components by judging their explanations, as the paper does; these
 are the judges it reads them with.

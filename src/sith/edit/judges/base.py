@@ -2,7 +2,7 @@
 
 An *explanation* is the list of ``(concept, weight)`` pairs that
 :meth:`sith.decompose.LayerDecomposition.explanation` returns for one singular vector
-(METHOD.md §5). A judge scores how relevant each explanation is to a task, 1 (unrelated)
+(docs/method.md §5). A judge scores how relevant each explanation is to a task, 1 (unrelated)
 to 5 (clearly about the task).
 """
 
@@ -31,7 +31,7 @@ class Judge(Protocol):
 def positive_sorted(explanation: Explanation) -> Explanation:
     """The pairs with weight > 0, largest weight first (ties: concept string order).
 
-    Non-negative solvers (METHOD.md §5) give weights ≥ 0; zero slots and the negative
+    Non-negative solvers (docs/method.md §5) give weights ≥ 0; zero slots and the negative
     weights of signed project options carry no positive evidence, so judges ignore them."""
     pairs = [(str(c), float(w)) for c, w in explanation if float(w) > 0]
     return sorted(pairs, key=lambda p: (-p[1], p[0]))

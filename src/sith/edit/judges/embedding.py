@@ -6,7 +6,7 @@ For an explanation ``{(a_k, w_k)}`` (positive weights only) and task concepts ``
     R_mean = R / Σ_k w_k                             (weighted mean best-match cosine, in [-1, 1])
 
 Embeddings come from a text encoder ``encode(list[str]) -> (n, e)``; each row is
-L2-normalised, then — as the dictionary atoms are (METHOD.md §4) — the mean of a reference
+L2-normalised, then — as the dictionary atoms are (docs/method.md §4) — the mean of a reference
 set's normalised rows is subtracted and rows are normalised again, so unrelated concepts sit
 near cosine 0 instead of CLIP's shared text offset (raw text cosines of unrelated words are
 high: on the organism, water–red 0.60, water–grass 0.55). The reference set is ``reference``
@@ -72,7 +72,7 @@ def unit_rows(x: Tensor, eps: float = 1e-12) -> Tensor:
 
 
 def centred_unit(emb: Tensor, center: Tensor | None) -> Tensor:
-    """Normalise rows, subtract ``center`` ``(e,)`` (if given), normalise again (METHOD.md §4)."""
+    """Normalise rows, subtract ``center`` ``(e,)`` (if given), normalise again (docs/method.md §4)."""
     emb = unit_rows(emb.float())
     return emb if center is None else unit_rows(emb - center)
 

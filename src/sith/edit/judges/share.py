@@ -3,7 +3,7 @@
 The request (``--suppress skull``) is first matched to dictionary concepts — by words
 (``"skull"`` matches ``"skull symbol"``) and by meaning against a null measured on the spot
 (:func:`sith.edit.select.match_request`). An explanation ``{(a_k, w_k)}`` (positive weights
-only, METHOD.md §5) is then scored by the weight share of its matched concepts::
+only, docs/method.md §5) is then scored by the weight share of its matched concepts::
 
     share = Σ_k w_k · [a_k matched] / Σ_k w_k          (in [0, 1])
 

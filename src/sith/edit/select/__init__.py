@@ -1,5 +1,5 @@
 """Choose components by concept: one selection family for ``sith edit``, the API, the experiments
-and the explorer (METHOD.md §6; docs/judges.md).
+and the explorer (docs/method.md §6; docs/judges.md).
 
 * **judged** (default): judge every component's explanation for the request and keep those
   judged ``≥ 3`` (:mod:`~sith.edit.select.judged`); the request is first matched to dictionary

@@ -1,4 +1,4 @@
-"""Selection by judging explanations — the paper's rule and ``sith edit``'s default (METHOD.md §6).
+"""Selection by judging explanations — the paper's rule and ``sith edit``'s default (docs/method.md §6).
 
 Every analysed component's explanation is scored 1–5 for a :class:`Task` by a judge
 (:mod:`sith.edit.judges`); the paper's rules turn scores into α:

@@ -5,7 +5,7 @@ A request word ``q`` (``--suppress skull``) is matched to dictionary concepts tw
 * **by words**: the concept contains ``q``'s words as a contiguous run, case-insensitively
   (``"skull"`` matches ``"skull symbol"``, not ``"skullcap"``);
 * **by meaning**: the concept's atom is closer to ``q``'s atom (both made as the dictionary's
-  atoms are, METHOD.md §4: unit rows, dictionary mean subtracted, unit again) than random
+  atoms are, docs/method.md §4: unit rows, dictionary mean subtracted, unit again) than random
   strings get — ``cos(q, a) > τ`` with ``τ`` the 99th percentile, over ``n_null`` random
   letter strings shaped like ``q`` (same length, spaces kept), of each string's best cosine
   with any dictionary concept. The null is measured on the spot, per request word, on this
@@ -52,7 +52,7 @@ def random_strings(text: str, n: int, *, seed: int = 0) -> list[str]:
 
 
 def centred_atoms(embeddings: Tensor, dictionary_embeddings: Tensor) -> Tensor:
-    """``(n, e)`` atoms made like the dictionary's (METHOD.md §4, ``center``): unit rows minus
+    """``(n, e)`` atoms made like the dictionary's (docs/method.md §4, ``center``): unit rows minus
     the dictionary's mean unit row, unit again."""
     mean = F.normalize(dictionary_embeddings.detach().float(), dim=-1).mean(dim=0)
     return F.normalize(F.normalize(embeddings.detach().float(), dim=-1) - mean, dim=-1)

@@ -1,4 +1,5 @@
-"""The built-in model organism as a registered loader (METHOD.md §1).
+"""Loading the built-in model organism (docs/method.md §1); :mod:`sith.organism.plugin`
+registers :func:`load_organism` as a loader of the load stage.
 
 ``load_clip("sith-organism", tag)``: ``tag`` is a shipped tag (``ORGANISM_TAGS``),
 ``""``/``"none"`` (the same architecture, randomly initialised) or a checkpoint file
@@ -18,7 +19,7 @@ import torch
 from sith.errors import SithError
 from sith.load.clip import LoadedClip
 from sith.load.openclip import check_architecture, wrap_open_clip
-from sith.load.registry import Loader, is_none_tag, register_loader
+from sith.load.registry import is_none_tag
 from sith.load.writeback import is_checkpoint_path, load_checkpoint_into
 from sith.organism import ORGANISM_NAME, ORGANISM_TAG, ORGANISM_TAGS
 from sith.organism import model as organism_model
@@ -55,13 +56,3 @@ def load_organism(model_name: str, pretrained: str | None, device: torch.device)
         device=device,
     )
 
-
-LOADER = register_loader(
-    Loader(
-        name="organism",
-        order=0,
-        claims=lambda name: name == ORGANISM_NAME,
-        load=load_organism,
-        describe=lambda: ORGANISM_NAME,
-    )
-)
