@@ -74,7 +74,7 @@ def run_model(
             image_mean_source=lambda c: (0.5 * m, {"source": "parity: fixed random vector"}),
         )
     files = ws.decompose(
-        sith.config_from(ws, layers=layers, method=method, sparsity=k, dictionary=dictionary)
+        ws.request(layers=layers, method=method, sparsity=k, dictionary=dictionary)
     )
     t_sith = time.perf_counter() - t0
     E = ws.encoded(dictionary).embeddings.double().numpy()

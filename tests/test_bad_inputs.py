@@ -176,32 +176,32 @@ BEFORE_MODEL = [
     _case("undo-log alpha abc", ["edit", "--undo-log", "{log_alpha_abc}", "--output", OUT], "edits[0].alpha"),
     _case(
         "organism train unknown field",
-        ["organism", "train", "--set", "nosuch=1", "--out-dir", "{root}/run"],
+        ["organism", "train", "--set", "nosuch=1", "--output-dir", "{root}/run"],
         "nosuch",
     ),
     _case(
         "organism train steps=abc",
-        ["organism", "train", "--set", "steps=abc", "--out-dir", "{root}/run"],
+        ["organism", "train", "--set", "steps=abc", "--output-dir", "{root}/run"],
         "steps",
     ),
     _case(
         "organism train --init-from missing",
-        ["organism", "train", "--init-from", "{root}/none.safetensors", "--out-dir", "{root}/run"],
+        ["organism", "train", "--init-from", "{root}/none.safetensors", "--output-dir", "{root}/run"],
         "none.safetensors",
     ),
     _case(
         "organism train caption_rates bad",
-        ["organism", "train", "--set", "caption_rates=0.5", "--out-dir", "{root}/run"],
+        ["organism", "train", "--set", "caption_rates=0.5", "--output-dir", "{root}/run"],
         "caption_rates",
     ),
     _case(
         "organism export bad tag",
-        ["organism", "export", "{root}/none.pt", "--tag", "../x", "--out-dir", "{root}/exp"],
+        ["organism", "export", "{root}/none.pt", "--tag", "../x", "--output-dir", "{root}/exp"],
         "--tag",
     ),
     _case(
         "organism export missing",
-        ["organism", "export", "{root}/none.pt", "--out-dir", "{root}/exp"],
+        ["organism", "export", "{root}/none.pt", "--output-dir", "{root}/exp"],
         "none.pt",
     ),
     _case("organism eval --methods magic", ["organism", "eval", "--legacy-metrics", "--methods", "magic"],

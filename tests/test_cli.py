@@ -246,15 +246,17 @@ def test_edit_by_concept_on_the_organism(tmp_path, capsys):
     if not asset_path("organism-v1.json").exists():
         pytest.skip("organism not shipped")
     data = str(tmp_path / "data")
-    code, out, err = run(capsys, "-q", "edit", "--suppress", "skull", "--dry-run", "--data-dir", data)
+    alignment = ["--rule", "alignment"]  # the named option (the default judges explanations)
+    dry = ["--dry-run", "--data-dir", data]
+    code, out, err = run(capsys, "-q", "edit", "--suppress", "skull", *alignment, *dry)
     assert code == 0, err
     lines = out.strip().splitlines()
-    n = int(lines[-2].split()[0])
-    assert n >= 1 and len(lines) == n + 3 and lines[-1].startswith("# score:")
-    scores = [float(line.split()[5]) for line in lines[1 : n + 1]]  # the |cos| that selected each
+    n = int(lines[-3].split()[0])
+    assert n >= 1 and len(lines) == n + 4 and lines[-2].startswith("# judged:"), lines
+    scores = [float(line.split()[6]) for line in lines[1 : n + 1]]  # the |cos| that selected each
     assert all(0.3 <= s <= 1.0 for s in scores), lines
     assert not list(Path(data).rglob("*.safetensors"))  # dry run writes no checkpoint
-    code, _, err = run(capsys, "-q", "edit", "--suppress", "skul", "--dry-run", "--data-dir", data)
+    code, _, err = run(capsys, "-q", "edit", "--suppress", "skul", *alignment, *dry)
     assert code == 2 and "nearest: skull" in err
     code, out, err = run(
         capsys,
@@ -264,6 +266,7 @@ def test_edit_by_concept_on_the_organism(tmp_path, capsys):
         "skull",
         "--max-per-layer",
         "1",
+        *alignment,
         "--output",
         str(tmp_path / "clean.safetensors"),
         "--data-dir",
@@ -283,8 +286,10 @@ def test_search_exports_json_and_csv(workdir, capsys):
     assert code == 0, err
     code, out, err = run(capsys, *args, "--json")
     assert code == 0, err
-    hits = json.loads(out)
+    found = json.loads(out)
+    hits = found["hits"]
     assert [h["rank"] for h in hits] == [1, 2, 3, 4, 5] and all(h["layer"] == 11 for h in hits)
+    assert found["match"]["in_dictionary"] and "noise_like" in found["familiarity"]
     assert all(0 <= h["cosine"] <= 1 and h["polarity"] in "+-" for h in hits)
     first = table.strip().splitlines()[1].split()  # the table's first hit is the JSON's first
     assert [int(first[2]), int(first[3])] == [hits[0]["head"], hits[0]["index"]]

@@ -84,7 +84,7 @@ def test_organism_export_defaults_to_the_data_dir(tmp_path, monkeypatch, capsys)
     assert main(["organism", "export", str(tmp_path / "ck.pt"), "--data-dir", str(tmp_path / "d")]) == 0
     assert seen == {"out_dir": tmp_path / "d" / "organisms", "tag": "v1"}
     assert not str(seen["out_dir"]).startswith(str(organism_model.ASSET_DIR))
-    assert main(["organism", "export", str(tmp_path / "ck.pt"), "--out-dir", str(tmp_path / "o")]) == 0
+    assert main(["organism", "export", str(tmp_path / "ck.pt"), "--output-dir", str(tmp_path / "o")]) == 0
     assert seen["out_dir"] == tmp_path / "o"
 
 

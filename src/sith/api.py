@@ -28,9 +28,11 @@ from sith.pipeline.editing import SearchResult
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "SEARCH_LEGEND",
     "DecompositionConfig",
+    "SearchResult",
     "Workspace",
-    "config_from",
+    "close",
     "decompose",
     "download_dictionary",
     "download_model_data",
@@ -39,6 +41,7 @@ __all__ = [
     "format_hits",
     "image_mean",
     "load_model",
+    "query_lines",
     "search",
     "show",
     "verify",
@@ -98,11 +101,6 @@ def _open(model_name: str, pretrained: str, *, data_dir: str | Path, device: str
     from sith.organism.inputs import organism_workspace
 
     return organism_workspace(clip, data_dir=data_dir, device=device, progress=True)
-
-
-def config_from(ws: Workspace, **kw) -> DecompositionConfig:  # noqa: ANN003
-    """A :class:`DecompositionConfig` request for ``ws``'s model (:meth:`Workspace.request`)."""
-    return ws.request(**kw)
 
 
 def show(
@@ -168,7 +166,7 @@ def decompose(
     )
     DecompositionConfig.check_options(request)  # bad flags fail before the model loads
     ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
-    return ws.decompose(config_from(ws, **request), force=force)
+    return ws.decompose(ws.request(**request), force=force)
 
 
 def search(

@@ -35,7 +35,8 @@ def test_beats_and_verdict_need_every_seed():
 def test_write_results_replaces_only_when_complete(tmp_path):
     out = tmp_path / "res"
     write_results(out, "x", {"a": 1}, csv_body="c\n", markdown="m\n", plot=None)
-    assert json.loads((out / "x.json").read_text()) == {"a": 1, "complete": True}
+    written = json.loads((out / "x.json").read_text())
+    assert written == {"format": "sith-experiment-results/1", "a": 1, "complete": True}
 
     def broken_plot(path):
         raise RuntimeError("plot failed")

@@ -37,16 +37,16 @@ TINY = [
 
 def test_train_tiny_and_resume(tmp_path, capsys):
     out = tmp_path / "run"
-    assert main(["-q", "organism", "train", "--out-dir", str(out), *TINY, "--set", "steps=2"]) == 0
+    assert main(["-q", "organism", "train", "--output-dir", str(out), *TINY, "--set", "steps=2"]) == 0
     ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
     assert ckpt["step"] == 2
     before = (out / "checkpoint.pt").read_bytes()
     # the same command again resumes from the finished checkpoint: nothing is retrained
-    assert main(["-q", "organism", "train", "--out-dir", str(out), *TINY, "--set", "steps=2"]) == 0
+    assert main(["-q", "organism", "train", "--output-dir", str(out), *TINY, "--set", "steps=2"]) == 0
     assert (out / "checkpoint.pt").read_bytes() == before
     # another config in the same directory is refused, and the checkpoint stays intact
     capsys.readouterr()
-    assert main(["-q", "organism", "train", "--out-dir", str(out), *TINY, "--set", "steps=5"]) == 2
+    assert main(["-q", "organism", "train", "--output-dir", str(out), *TINY, "--set", "steps=5"]) == 2
     assert "another TrainConfig" in capsys.readouterr().err
     assert (out / "checkpoint.pt").read_bytes() == before
 
@@ -61,7 +61,7 @@ def test_train_tiny_and_resume(tmp_path, capsys):
     ],
 )
 def test_bad_config_one_line_error(tmp_path, capsys, override, needle):
-    code = main(["-q", "organism", "train", "--out-dir", str(tmp_path / "x"), *TINY, "--set", override])
+    code = main(["-q", "organism", "train", "--output-dir", str(tmp_path / "x"), *TINY, "--set", override])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and err[0].startswith("error: ") and needle in err[0]
     assert not (tmp_path / "x" / "checkpoint.pt").exists()

@@ -61,7 +61,7 @@ def test_organism_eval_end_to_end(tmp_path, capsys):
             "omp",
             "comp-0.3",
             "--no-nulls",
-            "--json",
+            "--output",
             str(out),
         ]
     )

@@ -139,7 +139,7 @@ def test_faithfulness_exact_reconstruction_changes_nothing_and_back_map_inverts(
 def test_organism_eval_grounded_end_to_end(tmp_path, capsys):
     out = tmp_path / "eval.json"
     args = ["-q", "organism", "eval", "--data-dir", str(tmp_path / "data"), "--legacy-metrics", "--no-twins",
-            "--methods", "omp", "comp-0.3", "--grounded", "--n-images", "200", "--json", str(out)]
+            "--methods", "omp", "comp-0.3", "--grounded", "--n-images", "200", "--output", str(out)]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "untrained vision" in text and "shuffled explanations" in text and "random targets" in text

@@ -102,7 +102,7 @@ def test_grounded_scores_on_string_explanations():
 def test_default_eval_prints_twin_scores_for_every_component_with_each_null(tmp_path, capsys):
     out = tmp_path / "eval.json"
     args = ["-q", "organism", "eval", "--data-dir", str(tmp_path / "data"), "--layers", "5",
-            "--twin-pairs", "10", "--json", str(out)]
+            "--twin-pairs", "10", "--output", str(out)]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "twin test" in text and "legend" in text and "coverage" in text

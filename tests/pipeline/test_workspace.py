@@ -32,7 +32,7 @@ def ws_for(data):
 
 def test_seed_name_and_record(data):
     ws = ws_for(data)
-    (path,) = ws.decompose(sith.config_from(ws, layers=[5], rank=4))
+    (path,) = ws.decompose(ws.request(layers=[5], rank=4))
     assert path.name == "layer-05_right_foldln_organism_comp-0.3_sparsity-5.pt"
     raw = torch.load(path, weights_only=True)  # the seed's keys and shapes, plain torch.load
     assert raw["scores"].shape == raw["indices"].shape == (ws.weights.n_heads, 4, 5)
@@ -48,7 +48,7 @@ def test_seed_name_and_record(data):
 
 def test_options_never_overwrite_the_seed_file(data):
     ws = ws_for(data)
-    (seed,) = ws.decompose(sith.config_from(ws, layers=[4], rank=4))
+    (seed,) = ws.decompose(ws.request(layers=[4], rank=4))
     before = seed.read_bytes()
     for opts, tag in (
         ({"polarity": "best"}, "_sith-polarity-best.pt"),
@@ -56,25 +56,25 @@ def test_options_never_overwrite_the_seed_file(data):
         ({"image_mean": False}, "_sith-no-image-mean.pt"),
         ({"template": "a photo of {}"}, "_sith-template-"),
     ):
-        (path,) = ws.decompose(sith.config_from(ws, layers=[4], rank=4, **opts))
+        (path,) = ws.decompose(ws.request(layers=[4], rank=4, **opts))
         assert path != seed and tag in path.name, path.name
         assert LayerDecomposition.load(path).config["options"] == {k: v for k, v in opts.items()}
     assert seed.read_bytes() == before
-    (ncomp,) = ws.decompose(sith.config_from(ws, layers=[4], rank=4, method="ncomp-0.3"))
+    (ncomp,) = ws.decompose(ws.request(layers=[4], rank=4, method="ncomp-0.3"))
     assert "ncomp-0.3" in ncomp.name and seed.read_bytes() == before
 
 
 def test_a_changed_seed_flag_is_detected_and_recomputed(data, caplog):
     ws = ws_for(data)
-    (p4,) = ws.decompose(sith.config_from(ws, layers=[3], rank=4))
-    (p8,) = ws.decompose(sith.config_from(ws, layers=[3], rank=8))  # same seed file name
+    (p4,) = ws.decompose(ws.request(layers=[3], rank=4))
+    (p8,) = ws.decompose(ws.request(layers=[3], rank=8))  # same seed file name
     assert p4 == p8 and "rank: 4 → 8" in caplog.text
     assert LayerDecomposition.load(p8).rank == 8
 
 
 def test_finished_layers_are_kept_and_force_recomputes(data, monkeypatch):
     ws = ws_for(data)
-    request = sith.config_from(ws, layers=[2, 3], rank=4, sparsity=3)
+    request = ws.request(layers=[2, 3], rank=4, sparsity=3)
     ws.decompose(request)
     calls = []
     real = ws.decompose_one
@@ -87,7 +87,7 @@ def test_finished_layers_are_kept_and_force_recomputes(data, monkeypatch):
 
 def test_an_interrupted_layer_resumes(data, monkeypatch):
     ws = ws_for(data)
-    request = sith.config_from(ws, layers=[1], rank=4, sparsity=3)
+    request = ws.request(layers=[1], rank=4, sparsity=3)
     (clean,) = ws.decompose(request)
     expect = LayerDecomposition.load(clean)
     clean.unlink()
@@ -105,6 +105,7 @@ def test_an_interrupted_layer_resumes(data, monkeypatch):
         ws.decompose(request)
     partial = clean.with_name(clean.stem + ".partial.pt")
     assert partial.exists() and not clean.exists()
+    assert torch.load(partial, weights_only=True)["format"] == "sith-decomposition-partial/1"
     resumed = []
     monkeypatch.setattr(ws, "decompose_one", lambda *a, **k: resumed.append(k["heads"]) or real(*a, **k))
     ws.decompose(request)
@@ -132,11 +133,12 @@ def test_edit_uses_only_a_matching_decomposition(data):
 
 def test_edit_follows_sv_type(data):
     """Regression: sv_type never reached the selection (the left plan equalled the right one)."""
-    kw = dict(suppress=["water"], threshold=0.3, dry_run=True, data_dir=data, progress=False, layers=[4, 5])
+    kw = dict(suppress=["water"], threshold=0.3, dry_run=True, data_dir=data, progress=False, layers=[4, 5],
+              rule="alignment")
     right, _, _ = sith.edit(sv_type="right", **kw)
     left, _, _ = sith.edit(sv_type="left", **kw)
     ws = ws_for(data)
-    config = ws.resolve(sith.config_from(ws, layers=[4, 5], sv_type="left"))
+    config = ws.resolve(ws.request(layers=[4, 5], sv_type="left"))
     atom = ws.atoms(config)[ws.encoded().concepts.index("water")]
     expect = set()
     for layer in (4, 5):
@@ -156,6 +158,7 @@ def test_edit_log_records_the_decomposition_configuration(data, tmp_path):
         suppress=["water"],
         layers=[5],
         rank=8,
+        rule="alignment",
         output=tmp_path / "clean.v1.safetensors",
         data_dir=data,
         progress=False,
@@ -165,6 +168,7 @@ def test_edit_log_records_the_decomposition_configuration(data, tmp_path):
     dec = record["selection"]["decomposition"]
     assert dec["rank"] == 8 and dec["dictionary_name"] == "organism" and dec["atoms"] == "center"
     assert dec["image_mean"] is True and len(dec["dictionary_hash"]) == 16
+    assert record["selection"]["rule"] == "alignment" and record["selection"]["totals"]["pool"] == 8 * 8
 
 
 def test_config_validation_and_unresolved_use():

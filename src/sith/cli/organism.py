@@ -33,7 +33,8 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         help="train the organism CLIP on the synthetic world (CPU, resumable)",
     )
     t.add_argument(
-        "--out-dir",
+        "--output-dir",
+        dest="out_dir",
         type=Path,
         default=Path("runs/organism"),
         help="checkpoints and log.jsonl go here (default: runs/organism)",
@@ -55,7 +56,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         "instead of a random initialisation",
     )
     t.add_argument(
-        "--no-resume", action="store_true", help="start from step 0 even if --out-dir holds a checkpoint"
+        "--no-resume", action="store_true", help="start from step 0 even if --output-dir holds a checkpoint"
     )
     t.set_defaults(func=run_train)
 
@@ -66,7 +67,8 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     )
     x.add_argument("checkpoint", type=Path, help="a checkpoint written by `sith organism train`")
     x.add_argument(
-        "--out-dir",
+        "--output-dir",
+        dest="out_dir",
         type=Path,
         default=None,
         help="where organism-TAG.safetensors/.json go (default: DATA_DIR/organisms; never the "
@@ -139,7 +141,9 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     e.add_argument("--null-seed", type=int, default=0, help="seed of the null baselines (default 0)")
     e.add_argument("--no-nulls", action="store_true",
                    help="with --legacy-metrics: skip the null baselines (methods table only)")
-    e.add_argument("--json", type=Path, default=None, help="also write the results to this JSON file")
+    e.add_argument(
+        "--output", type=Path, default=None, help="also write the results to this file (JSON)"
+    )
     e.set_defaults(func=run_eval)
 
 
@@ -213,8 +217,8 @@ def run_eval(args: argparse.Namespace) -> int:
         progress=progress(args),
     )
     print(text)
-    if args.json:
+    if args.output:
         from sith.io import save_json
 
-        print(save_json(results, args.json))
+        print(save_json({"format": "sith-organism-eval/1", **results}, args.output))
     return 0

@@ -171,7 +171,7 @@ def read_progress(folder: Path, meta: dict[str, Any]) -> dict[str, dict[str, Any
 def _write_progress(folder: Path, rank: int, meta: dict[str, Any], done: dict[str, Any],
                     images: int) -> None:
     save_pt({"format": PROGRESS_FORMAT, "meta": meta, "units": done}, folder / f"rank-{rank}.pt")
-    save_json({"units": len(done), "images": images}, folder / f"rank-{rank}.json")
+    save_json({"format": PROGRESS_FORMAT, "units": len(done), "images": images}, folder / f"rank-{rank}.json")
 
 
 def _others_images(folder: Path | None, rank: int) -> tuple[int, int]:

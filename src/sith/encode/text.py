@@ -86,6 +86,9 @@ __all__ = [
 # --------------------------------------------------------------------------- helpers
 
 
+#: The format tag of an interrupted encoding's ``NAME.partial.pt``.
+PARTIAL_FORMAT = "sith-encoding-partial/1"
+
 def apply_template(concepts: list[str], template: str | None) -> list[str]:
     """The strings fed to the text tower: ``template.format(c)`` or the concepts as is."""
     if template is None:
@@ -169,7 +172,8 @@ def _encode_slice(
             if partial is not None and done < n and time.monotonic() - last_save >= wait:
                 t0 = time.monotonic()
                 chunks = [torch.cat(chunks)]
-                save_pt({"embeddings": chunks[0], "done": done, "meta": meta}, partial)
+                state = {"format": PARTIAL_FORMAT, "embeddings": chunks[0], "done": done, "meta": meta}
+                save_pt(state, partial)
                 last_save = time.monotonic()
                 save_cost = last_save - t0
     finally:

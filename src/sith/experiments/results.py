@@ -32,6 +32,9 @@ log = logging.getLogger(__name__)
 Metric = dict[str, Any]
 
 
+#: The format tag of every results JSON ``sith experiment`` writes.
+RESULTS_FORMAT = "sith-experiment-results/1"
+
 def from_seeds(values: Sequence[float]) -> Metric:
     """A metric measured on several fresh image seeds (value = their mean)."""
     vals = [float(v) for v in values]
@@ -177,7 +180,7 @@ def write_results(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".incomplete", dir=out_dir.parent))
     try:
         os.chmod(tmp, 0o777 & ~current_umask())  # mkdtemp makes 0700
-        save_json({**payload, "complete": True}, tmp / f"{name}.json")
+        save_json({"format": RESULTS_FORMAT, **payload, "complete": True}, tmp / f"{name}.json")
         save_text(csv_body, tmp / f"{name}.csv")
         save_text(markdown, tmp / f"{name}.md")
         if plot is not None:

@@ -44,6 +44,8 @@ from sith.resources.seed import fetch_dictionary
 
 log = logging.getLogger(__name__)
 
+#: The format tag of an interrupted layer's ``{file}.partial.pt``.
+PARTIAL_FORMAT = "sith-decomposition-partial/1"
 #: Heads decomposed between two saves of an interrupted-layer checkpoint.
 HEADS_PER_PIECE = 4
 
@@ -337,7 +339,8 @@ class Workspace:
             )
             if lo + HEADS_PER_PIECE < n_heads:
                 save_pt(
-                    {"config": config.record(), "layer": layer, "parts": [p.to_dict() for p in parts]},
+                    {"format": PARTIAL_FORMAT, "config": config.record(), "layer": layer,
+                     "parts": [p.to_dict() for p in parts]},
                     partial,
                 )
         dec = LayerDecomposition.concat_heads(parts)
