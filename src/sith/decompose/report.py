@@ -139,7 +139,7 @@ def show(
     head = (
         f"# {c['model']['model_name']} {c['model']['pretrained']} | layer {c['layer']} {c['sv_type']} "
         f"{'foldln' if c['fold_ln'] else 'nofoldln'} | {c.get('dictionary_name') or c.get('dictionary')} | "
-        f"{c['method']} K={c['sparsity']} | {recipe}"
+        f"{c['method']} K={c['sparsity']} rank={c.get('rank', result.rank)} | {recipe}"
     )
     return head + "\n" + format_table(rows) + "\n" + LEGEND + "\n"
 

@@ -254,8 +254,9 @@ def resolve_pool_path(dictionary: str, *, data_dir: str | Path) -> tuple[str, Pa
     """``(name, path)`` for a pool name, the organism pool, or a text-file path.
 
     Order: ``organism`` → packaged file; a ``POOLS`` name → ``data/dictionaries/NAME.txt``;
-    an existing file → custom pool (:func:`read_pool` names it stem + content hash); a plain
-    name with a file in ``data/dictionaries`` → that file.
+    a file in the seed's layout (``data/dictionaries/NAME.txt``, by name or path) → ``NAME``;
+    any other existing file → a custom pool, named ``""`` here (:func:`read_pool` names it
+    stem + content hash, :func:`pool_name`).
     """
     if dictionary == ORGANISM_POOL:
         return ORGANISM_POOL, _organism_pool_path()
@@ -269,14 +270,29 @@ def resolve_pool_path(dictionary: str, *, data_dir: str | Path) -> tuple[str, Pa
         return dictionary, path
     as_path = Path(dictionary).expanduser()
     if as_path.is_file():
-        return paths.slug(as_path.stem), as_path
+        seed_name = seed_layout_name(as_path, data_dir)
+        return (seed_name or "", as_path)
     stored = paths.dictionary_text_path(data_dir, dictionary)
     if "/" not in dictionary and stored.is_file():
         return dictionary, stored
+    if as_path.exists():
+        raise SithError(f"dictionary {dictionary!r} is a directory, not a text file; pass a file, one concept a line")
     raise SithError(
         f"dictionary {dictionary!r} is neither a pool name ({', '.join(sorted(POOLS))}, "
         f"{ORGANISM_POOL}) nor an existing file; check the name or the path"
     )
+
+
+def seed_layout_name(path: Path, data_dir: str | Path) -> str | None:
+    """``NAME`` when ``path`` is the seed layout's ``data/dictionaries/NAME.txt``, else None."""
+    name = path.stem
+    if path.suffix != ".txt" or paths.slug(name) != name:
+        return None
+    try:
+        same = path.resolve() == paths.dictionary_text_path(data_dir, name).resolve()
+    except OSError:
+        return None
+    return name if same else None
 
 
 def read_utf8_lines(path: str | Path, *, what: str = "dictionary file") -> list[str]:
@@ -306,8 +322,9 @@ def read_utf8_lines(path: str | Path, *, what: str = "dictionary file") -> list[
 def pool_name(path: Path, concepts: list[str]) -> str:
     """A custom pool file's name: ``{stem}-{8 hex of its content hash}``.
 
-    Two different ``words.txt`` in different folders never share a cache or a
-    decomposition file name; the same concepts under any path do.
+    Used everywhere the pool is named (encoded ``dictionaries/NAME.pt``, decomposition
+    file names, records): two different ``words.txt`` in different folders never share a
+    name; the same concepts under any path do.
     """
     return f"{paths.slug(path.stem)}-{sha256_text(concepts)[:8]}"
 
@@ -315,7 +332,8 @@ def pool_name(path: Path, concepts: list[str]) -> str:
 def read_pool(dictionary: str, *, data_dir: str | Path = paths.DEFAULT_DATA_DIR) -> Pool:
     """Read and clean a pool by name or path (see :func:`resolve_pool_path`).
 
-    A pool named by a file path is named :func:`pool_name` (stem + content hash).
+    A pool given by a file path outside the seed's layout is named :func:`pool_name`
+    (stem + content hash); the seed's pools and ``data/dictionaries/NAME.txt`` keep ``NAME``.
 
     Raises:
         SithError: missing, binary or non-UTF-8 file, or fewer than 2 distinct concepts
@@ -335,6 +353,6 @@ def read_pool(dictionary: str, *, data_dir: str | Path = paths.DEFAULT_DATA_DIR)
     dropped = sum(1 for line in lines if line.strip()) - len(concepts)
     if dropped > 0:
         logger.info("pool %s: dropped %d duplicate/comment lines", name, dropped)
-    if name not in POOLS and name != ORGANISM_POOL and Path(str(dictionary)).expanduser().is_file():
+    if not name:  # a file given by path, outside the seed's layout
         name = pool_name(path, concepts)
     return Pool(name=name, concepts=concepts, hash=sha256_text(concepts), path=path)

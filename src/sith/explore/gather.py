@@ -58,7 +58,8 @@ def shared_config(config: dict[str, Any]) -> dict[str, Any]:
 def describe(config: dict[str, Any]) -> str:
     """``comp-0.3 K=5 organism foldln`` — a configuration in a few words."""
     fold = "foldln" if config.get("fold_ln", True) else "nofoldln"
-    return f"{config.get('method')} K={config.get('sparsity')} {config.get('dictionary')} {fold}"
+    name = config.get("dictionary_name") or config.get("dictionary")
+    return f"{config.get('method')} K={config.get('sparsity')} {name} {fold}"
 
 
 def decomposition_dir(data_dir: str | Path, model_name: str, pretrained: str) -> Path:
@@ -103,7 +104,7 @@ def find_decompositions(
         if (layers is None or int(d.config["layer"]) in layers)
         and (method is None or d.config.get("method") == method)
         and (sparsity is None or int(d.config.get("sparsity", -1)) == sparsity)
-        and (dictionary is None or d.config.get("dictionary") == dictionary)
+        and (dictionary is None or dictionary in (d.config.get("dictionary"), d.config.get("dictionary_name")))
     ]
     if not kept:
         raise SithError(

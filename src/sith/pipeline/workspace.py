@@ -91,6 +91,7 @@ class Workspace:
         self.default_dictionary = default_dictionary or model_default_dictionary(clip.info.model_name)
         self.image_mean_source = image_mean_source
         self._encoded: dict[tuple[str, str | None], EncodedPool] = {}
+        self._pools: dict[str, Pool] = {}
         self._svd: dict[tuple[int, bool], HeadSVD] = {}
         self._image_mean: Tensor | None = None
 
@@ -113,12 +114,15 @@ class Workspace:
         return self._encoded[key]
 
     def pool(self, dictionary: str | None = None) -> Pool:
-        """The concept pool (a known pool is downloaded first if it is not on disk yet)."""
+        """The concept pool, read once per run (a known pool is downloaded first if it is not
+        on disk yet)."""
         name = dictionary or self.default_dictionary
-        if name in POOLS and not paths.dictionary_text_path(self.data_dir, name).exists():
-            log.warning("dictionary %r not downloaded yet: downloading it first", name)
-            download_dictionary(name, data_dir=self.data_dir)
-        return read_pool(name, data_dir=self.data_dir)
+        if name not in self._pools:
+            if name in POOLS and not paths.dictionary_text_path(self.data_dir, name).exists():
+                log.warning("dictionary %r not downloaded yet: downloading it first", name)
+                download_dictionary(name, data_dir=self.data_dir)
+            self._pools[name] = read_pool(name, data_dir=self.data_dir)
+        return self._pools[name]
 
     def image_mean(self) -> Tensor:
         """The model's image mean ``(e,)`` (METHOD.md §4): ``image_mean.pt``, or made by the
@@ -161,7 +165,10 @@ class Workspace:
 
     # ------------------------------------------------------------------ configs
     def resolve(self, request: DecompositionConfig) -> DecompositionConfig:
-        """The request with concrete layers, rank, dictionary and every content hash."""
+        """The request with concrete layers, rank, dictionary and every content hash.
+
+        Every input is checked (layers, rank, the dictionary readable, K ≤ its size) before
+        anything is written (the organism's image mean, an encoded dictionary)."""
         w = self.weights
         layers = (
             tuple(check_layer(w, i) for i in request.layers)
@@ -169,9 +176,9 @@ class Workspace:
             else tuple(default_layers(w.n_layers))
         )
         rank = default_rank(w, request.rank)
+        check_sparsity(request.sparsity, len(self.pool(request.dictionary)))
         mean_hash = tensor_hash(self.image_mean()) if request.uses_image_mean else ""
         encoded = self.encoded(request.dictionary, request.template)
-        check_sparsity(request.sparsity, len(encoded))
         return request.resolved(
             model_name=self.clip.info.model_name,
             pretrained=self.clip.info.pretrained,
@@ -182,6 +189,7 @@ class Workspace:
             dictionary_name=encoded.name,
             dictionary_hash=encoded.pool_hash,
             image_mean_hash=mean_hash,
+            head_width=w.d_head,
         )
 
     def atoms(self, config: DecompositionConfig) -> Tensor:
