@@ -75,7 +75,8 @@ def test_decompose_show_search_verify(workdir, capsys):
     d = torch.load(paths[1], weights_only=True)
     assert d["scores"].shape == (12, 4, 3) and d["indices"].shape == (12, 4, 3)
     c = d["config"]  # a pool named by its file: stem + content hash (never one cache for two files)
-    assert len(c["dictionary_hash"]) == 16 and c["dictionary_name"] == f"pool-{c['dictionary_hash'][:8]}" == name
+    assert len(c["dictionary_hash"]) == 16
+    assert c["dictionary_name"] == f"pool-{c['dictionary_hash'][:8]}" == name
     assert c["options"] == {"polarity": "both", "rank": 4} and c["head_width"] == 64
 
     code, out, _ = run(capsys, "show", str(paths[1]), "--head", "0", "3")

@@ -210,7 +210,8 @@ def test_same_basename_in_two_folders_never_shares_a_name(data, tmp_path):
     folder) gets the same name; the seed's layout keeps its plain name."""
     ws = ws_for(data)
     files = {}
-    for folder, text in (("a", "water\nland\nred\n"), ("b", "blue\nsky\ngrass\n"), ("c", "Water\nland\nred\n")):
+    texts = {"a": "water\nland\nred\n", "b": "blue\nsky\ngrass\n", "c": "Water\nland\nred\n"}
+    for folder, text in texts.items():
         (tmp_path / folder).mkdir()
         files[folder] = tmp_path / folder / "words.txt"
         files[folder].write_text(text)

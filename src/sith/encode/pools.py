@@ -276,7 +276,9 @@ def resolve_pool_path(dictionary: str, *, data_dir: str | Path) -> tuple[str, Pa
     if "/" not in dictionary and stored.is_file():
         return dictionary, stored
     if as_path.exists():
-        raise SithError(f"dictionary {dictionary!r} is a directory, not a text file; pass a file, one concept a line")
+        raise SithError(
+            f"dictionary {dictionary!r} is a directory, not a text file; pass a file, one concept a line"
+        )
     raise SithError(
         f"dictionary {dictionary!r} is neither a pool name ({', '.join(sorted(POOLS))}, "
         f"{ORGANISM_POOL}) nor an existing file; check the name or the path"

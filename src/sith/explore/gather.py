@@ -104,7 +104,8 @@ def find_decompositions(
         if (layers is None or int(d.config["layer"]) in layers)
         and (method is None or d.config.get("method") == method)
         and (sparsity is None or int(d.config.get("sparsity", -1)) == sparsity)
-        and (dictionary is None or dictionary in (d.config.get("dictionary"), d.config.get("dictionary_name")))
+        and (dictionary is None
+             or dictionary in (d.config.get("dictionary"), d.config.get("dictionary_name")))
     ]
     if not kept:
         raise SithError(

@@ -114,7 +114,8 @@ class DecompositionConfig:
             raise SithError(f"--sparsity must be a positive integer, got {self.sparsity!r}; pass e.g. 5")
         if self.rank is not None and (not isinstance(self.rank, int) or self.rank < 1):
             raise SithError(f"--rank must be a positive integer, got {self.rank!r}; pass e.g. 64")
-        if self.template is not None and (not isinstance(self.template, str) or self.template.count("{}") != 1):
+        template = self.template
+        if template is not None and (not isinstance(template, str) or template.count("{}") != 1):
             raise SithError(
                 f"--template {self.template!r} must contain '{{}}' exactly once, e.g. 'a photo of {{}}'"
             )
