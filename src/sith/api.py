@@ -19,6 +19,7 @@ import torch
 from sith.decompose import report
 from sith.decompose.search import SearchHit, rank_heads
 from sith.errors import SithError
+from sith.factor import check_layer
 from sith.paths import DEFAULT_DATA_DIR
 from sith.pipeline import DecompositionConfig, Workspace
 
@@ -177,8 +178,11 @@ def search(
     if top < 1:
         raise SithError(f"--top must be >= 1, got {top}")
     ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
-    encoded = ws.encoded(dictionary)
+    for layer in layers or ():  # every input checked before anything is written
+        check_layer(ws.weights, layer)
+    ws.pool(dictionary)
     mean = ws.image_mean() if image_mean or atoms == "image-cone" else None
+    encoded = ws.encoded(dictionary)
     with torch.no_grad():
         emb = ws.clip.encode_text([concept]).float().cpu()[0]
     atom = concept_atom(emb, encoded.embeddings, mode=atoms, image_mean=mean)

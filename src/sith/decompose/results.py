@@ -139,6 +139,11 @@ class LayerDecomposition:
     ) -> LayerDecomposition:
         """Load a saved decomposition; a foreign file or one made for another model or
         dictionary raises :class:`SithError`."""
+        if Path(path).is_dir():
+            found = [*sorted(Path(path).glob("layer-*.pt")),  # a decompositions folder or a data dir
+                     *sorted(Path(path).glob("models/*/*/decompositions/layer-*.pt"))]
+            example = f", e.g. {found[0]}" if found else " (written by `sith decompose`)"
+            raise SithError(f"{path} is a folder; pass one decomposition .pt file{example}")
         d = load_pt(path, what="decomposition")
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise SithError(f"{path} is not a sith decomposition file; create one with `sith decompose`")
