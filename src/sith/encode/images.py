@@ -52,7 +52,14 @@ from sith.encode.distributed import (
 )
 from sith.encode.loader import UnitImages, unit_samples
 from sith.encode.seedfiles import load_image_mean, save_image_mean
-from sith.encode.sources import FILES_PER_UNIT, ImageUnit, check_shard, make_units, units_digest
+from sith.encode.sources import (
+    FILES_PER_UNIT,
+    SKIP_BAD_DEFAULT,
+    ImageUnit,
+    check_shard,
+    make_units,
+    units_digest,
+)
 from sith.errors import SithError
 from sith.io import first_missing, load_pt, remove_created, save_json, save_pt
 from sith.load.weights import ModelInfo
@@ -297,7 +304,7 @@ def compute_image_mean(
     batch_size: int = 64,
     workers: int = 0,
     precision: str = "fp32",
-    skip_bad: bool = True,
+    skip_bad: bool = SKIP_BAD_DEFAULT,
     restart: bool = False,
     progress: bool = True,
     dist: DistContext | None = None,

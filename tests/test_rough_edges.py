@@ -1,0 +1,44 @@
+"""Issue 26, rough edges a new user hit: refused runs leave the data folder exactly as it was
+(even when warnings come before the error), one default for unreadable images, and more."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sith.cli import main
+
+
+def _listing(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) + ("/" if p.is_dir() else "") for p in root.rglob("*")}
+
+
+def test_image_mean_of_only_corrupt_images_leaves_nothing(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "corrupt").mkdir()
+    for name in ("a.png", "b.jpg"):
+        (tmp_path / "corrupt" / name).write_bytes(b"not an image")
+    before = _listing(tmp_path)
+    assert main(["-q", "image-mean", "--images", "corrupt"]) == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1].startswith("error: no readable images in corrupt (2 skipped)")
+    assert _listing(tmp_path) == before  # no image_mean.progress/, no empty data/models/...
+
+
+def test_one_skip_bad_flag_and_default_for_every_image_command():
+    import inspect
+
+    from sith.cli import build_parser
+    from sith.encode.images import compute_image_mean
+    from sith.encode.sources import SKIP_BAD_DEFAULT
+    from sith.ground import ground_model
+    from sith.ground.sources import ImageSource
+    from sith.pipeline.encoding import image_mean
+
+    for fn in (compute_image_mean, image_mean, ground_model):
+        assert inspect.signature(fn).parameters["skip_bad"].default is SKIP_BAD_DEFAULT, fn
+    assert ImageSource(world=1).skip_bad is SKIP_BAD_DEFAULT
+    parser = build_parser()
+    for argv in (["image-mean", "--images", "x"], ["ground", "--images", "x"]):
+        assert parser.parse_args(argv).skip_bad is None  # not given: the library's default
+        assert parser.parse_args([*argv, "--no-skip-bad"]).skip_bad is False
+        assert parser.parse_args([*argv, "--skip-bad"]).skip_bad is True
