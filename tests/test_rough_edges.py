@@ -42,3 +42,27 @@ def test_one_skip_bad_flag_and_default_for_every_image_command():
         assert parser.parse_args(argv).skip_bad is None  # not given: the library's default
         assert parser.parse_args([*argv, "--no-skip-bad"]).skip_bad is False
         assert parser.parse_args([*argv, "--skip-bad"]).skip_bad is True
+
+
+def test_ground_grid_labels_are_full_words_wrapped_to_the_cell():
+    """Regression: labels were cut to 5 letters ("trian", "purpl")."""
+    from types import SimpleNamespace
+
+    import numpy as np
+    from PIL import ImageFont
+
+    from sith.ground.grids import label_words, wrap_words
+    from sith.organism.world import FACTORS
+
+    def idx(key, value):
+        return np.array([FACTORS[key].index(value)])
+
+    labels = {"color": idx("color", "purple"), "shape": idx("shape", "triangle"),
+              "size": idx("size", "medium"), "background": idx("background", "forest"),
+              "unsafe": np.array([1])}
+    words = label_words(SimpleNamespace(labels=labels), 0)
+    assert words == ["purple", "triangle", "medium", "forest", "skull"]
+    font = ImageFont.load_default(size=9)
+    lines = wrap_words(words, font, 60)
+    assert len(lines) > 1 and " ".join(lines).split() == words  # nothing cut, only wrapped
+    assert all(font.getlength(line) <= 60 or " " not in line for line in lines)
