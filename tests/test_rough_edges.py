@@ -66,3 +66,25 @@ def test_ground_grid_labels_are_full_words_wrapped_to_the_cell():
     lines = wrap_words(words, font, 60)
     assert len(lines) > 1 and " ".join(lines).split() == words  # nothing cut, only wrapped
     assert all(font.getlength(line) <= 60 or " " not in line for line in lines)
+
+
+def test_lasso_and_layers_show_progress_on_stderr(monkeypatch, capsys, tmp_path):
+    """Regression: a lasso solve ran minutes with no sign of life."""
+    import torch
+    import torch.nn.functional as F
+
+    import sith.api as sith
+    from sith.decompose import options, solve
+
+    monkeypatch.setattr(options, "PROGRESS_DELAY_S", 0.0)
+    g = torch.Generator().manual_seed(0)
+    targets = F.normalize(torch.randn(6, 16, generator=g), dim=1)
+    atoms = F.normalize(torch.randn(40, 16, generator=g), dim=1)
+    quiet = solve(targets, atoms, 3, method="lasso")
+    assert capsys.readouterr().err == ""  # off by default (library calls)
+    loud = solve(targets, atoms, 3, method="lasso", progress=True)
+    assert "lasso ADMM, 6 targets" in capsys.readouterr().err
+    assert torch.equal(quiet.indices, loud.indices)  # progress changes nothing computed
+    sith.decompose(layers=[5], rank=2, method="lasso", data_dir=tmp_path, progress=True)
+    err = capsys.readouterr().err
+    assert "layer 5 lasso" in err and "head" in err and "lasso ADMM" in err

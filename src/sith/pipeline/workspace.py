@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from sith import paths
 from sith.decompose import LayerDecomposition, decompose_layer, default_layers, default_rank
@@ -248,17 +250,21 @@ class Workspace:
         parts = [] if force else self._partial_parts(config, layer, partial)
         done = sum(p.num_heads for p in parts)
         n_heads = self.weights.n_heads
+        bar = tqdm(total=n_heads, initial=done, unit="head", desc=f"layer {layer} {config.method}",
+                   disable=not self.progress, file=sys.stderr)
         for lo in range(done, n_heads, HEADS_PER_PIECE):
             parts.append(
                 self.decompose_one(
                     config, layer, atoms, heads=range(lo, min(n_heads, lo + HEADS_PER_PIECE))
                 )
             )
+            bar.update(parts[-1].num_heads)
             if lo + HEADS_PER_PIECE < n_heads:
                 save_pt(
                     {"config": config.record(), "layer": layer, "parts": [p.to_dict() for p in parts]},
                     partial,
                 )
+        bar.close()
         dec = LayerDecomposition.concat_heads(parts)
         dec.save(path)
         partial.unlink(missing_ok=True)
@@ -307,4 +313,5 @@ class Workspace:
             device=self.device,
             config=config.record(),
             heads=heads,
+            progress=self.progress,
         )
