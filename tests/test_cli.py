@@ -105,7 +105,8 @@ def test_decompose_show_search_verify(workdir, capsys):
         "11",
     )
     assert code == 0, err
-    assert len(out.strip().splitlines()) == 6
+    lines = out.strip().splitlines()  # header, 5 hits, then the legend of the columns
+    assert len(lines) == 6 + 2 and lines[-2].startswith("# idx:") and "|cos|:" in lines[-1]
 
     code, out, err = run(capsys, "verify", *MODEL)
     assert code == 0, err

@@ -217,7 +217,7 @@ def format_hits(hits: list[SearchHit], *, fmt: str = "table") -> str:
         lines.append(
             f"{n:>4} {h.layer:>5} {h.head:>4} {h.index:>4} {pol:>3} {h.cosine:>6.3f} {h.singular_value:>9.4f}"
         )
-    return "\n".join(lines)
+    return "\n".join([*lines, report.SEARCH_LEGEND])
 
 
 def verify(

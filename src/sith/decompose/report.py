@@ -26,6 +26,14 @@ LEGEND = (
 )
 
 
+#: The legend printed under ``sith search``'s table.
+SEARCH_LEGEND = (
+    "# idx: the component (singular vector) of that head; pol: + the concept aligns with the vector "
+    "as the sign rule gives it, - with its negation;\n# |cos|: cosine between the concept's atom and "
+    "the component's target (METHOD.md §3), the ranking key; sigma: the component's singular value"
+)
+
+
 def explanation_rows(
     result: LayerDecomposition, *, heads: list[int] | None = None, include_alt: bool = True
 ) -> list[dict[str, Any]]:
