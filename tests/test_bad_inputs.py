@@ -77,6 +77,7 @@ def scratch(tmp_path_factory) -> dict[str, str]:
     (root / "notjson.json").write_text("{not json")
     (root / "images").mkdir()
     (root / "corrupt").mkdir()
+    (root / "long.txt").write_text("water\n" + "x" * 120_000 + "\nland\n")
     (root / "corrupt" / "a.png").write_bytes(b"not an image")
     for name, text in LOGS.items():
         (root / f"{name}.json").write_text(json.dumps(text))
@@ -257,6 +258,8 @@ WITH_MODEL = [
     # issue 26: every input checked before anything is written (the organism's image mean,
     # an encoded dictionary): the folder listing is unchanged after each refusal
     _case("decompose missing dictionary", ["decompose", "--dictionary", "{root}/none.txt"], "none.txt"),
+    _case("decompose 120k-character concept", ["decompose", "--dictionary", "{long}"],
+          "line 2 has 120,000 characters"),
     _case("decompose dictionary folder", ["decompose", "--dictionary", "{images}"], "is a directory"),
     _case("decompose --layers 99", ["decompose", "--layers", "99"], "layer 99"),
     _case("decompose --rank 99", ["decompose", "--rank", "99"], "rank 99"),

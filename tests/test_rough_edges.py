@@ -119,3 +119,22 @@ def test_organism_eval_tables_have_legends():
     text = format_faithfulness([{"condition": "original", "cos_to_original": 1.0,
                                  "accuracy": dict.fromkeys(FACTORS, 1.0)}])
     assert "background" in text.splitlines()[0] and "# cos:" in text  # full factor names
+
+
+def test_concepts_longer_than_the_text_context_warn_once(tmp_path, caplog):
+    """Regression: a long concept was silently cut to the tower's context (77 tokens; the
+    organism's: 32). Now one warning with the count; an absurd line (> 1000 characters) is
+    refused by every command (tests/test_bad_inputs.py)."""
+    import logging
+
+    import sith.api as sith
+    from sith.encode import encode_pool, read_pool
+
+    pool = tmp_path / "long.txt"
+    pool.write_text("water\nland\n" + " ".join(["red"] * 40) + "\n" + " ".join(["blue"] * 29) + "\n")
+    clip = sith.load_model(None, None)
+    caplog.set_level(logging.WARNING, logger="sith")
+    encode_pool(clip, read_pool(str(pool), data_dir=tmp_path), data_dir=None, progress=False)
+    warned = [r.getMessage() for r in caplog.records if "context" in r.getMessage()]
+    assert warned == ["1 of 4 concepts are longer than the text tower's context (32 tokens) and are "
+                      "encoded cut to it; shorten them for explanations of what they say"]

@@ -55,6 +55,9 @@ from sith.io import save_text, sha256_text
 logger = logging.getLogger(__name__)
 
 ORGANISM_POOL = "organism"
+#: A concept is a word or phrase; a longer line is refused (it is almost surely not one concept a
+#: line: a paragraph, a file with other line endings). CLIP's text tower reads 77 tokens at most.
+MAX_CONCEPT_CHARS = 1000
 DOWNLOAD_TIMEOUT_S = 60.0
 WORDNET_LOCAL_DIR = Path("/usr/share/wordnet")
 
@@ -351,6 +354,14 @@ def read_pool(dictionary: str, *, data_dir: str | Path = paths.DEFAULT_DATA_DIR)
         raise SithError(
             f"dictionary file {path} has only 1 distinct concept after cleaning "
             f"({len(lines)} lines, the rest duplicates/empty); a pool needs at least 2"
+        )
+    too_long = next((c for c in concepts if len(c) > MAX_CONCEPT_CHARS), None)
+    if too_long is not None:
+        line = next((n for n, text in enumerate(lines, 1) if len(text) >= len(too_long)), "?")
+        raise SithError(
+            f"dictionary file {path} line {line} has {len(too_long):,} characters; a concept is a word or "
+            f"phrase (at most {MAX_CONCEPT_CHARS} characters, and the text tower reads only 77 tokens): "
+            "put one concept a line"
         )
     dropped = sum(1 for line in lines if line.strip()) - len(concepts)
     if dropped > 0:
