@@ -116,6 +116,13 @@ def find_decompositions(
     groups: dict[str, list[tuple[Path, LayerDecomposition]]] = {}
     for p, d in kept:
         groups.setdefault(json.dumps(shared_config(d.config), sort_keys=True, default=str), []).append((p, d))
+    seed = [k for k, g in groups.items() if not g[0][1].config.get("options")]
+    if len(groups) > 1 and len(seed) == 1:  # the seed's recipe beside option runs (e.g. --rank 8)
+        others = sorted(describe(g[0][1].config) + f" {g[0][1].config.get('options')}"
+                        for k, g in groups.items() if k != seed[0])
+        log.info("%s also holds other configurations (%s); showing the seed recipe's", directory,
+                 "; ".join(others))
+        groups = {seed[0]: groups[seed[0]]}
     if len(groups) > 1:
         configs = [shared_config(g[0][1].config) for g in groups.values()]
         differ = sorted({k for c in configs for k in c if any(o.get(k) != c.get(k) for o in configs)})
