@@ -138,3 +138,24 @@ def test_concepts_longer_than_the_text_context_warn_once(tmp_path, caplog):
     warned = [r.getMessage() for r in caplog.records if "context" in r.getMessage()]
     assert warned == ["1 of 4 concepts are longer than the text tower's context (32 tokens) and are "
                       "encoded cut to it; shorten them for explanations of what they say"]
+
+
+def test_missing_image_mean_fails_before_a_dictionary_download(tmp_path, monkeypatch):
+    """A model without an image mean (not the organism, which makes its own) is refused
+    before the seed's dictionary is downloaded (conceptnet: ~475 MB) or anything written."""
+    import pytest
+
+    import sith.api as sith
+    from sith.errors import SithError
+    from sith.pipeline import DecompositionConfig, Workspace
+    from sith.pipeline import workspace as workspace_module
+
+    def no_download(*a, **k):  # noqa: ANN002, ANN003
+        raise AssertionError("downloaded a dictionary before checking the image mean")
+
+    monkeypatch.setattr(workspace_module, "download_dictionary", no_download)
+    ws = Workspace(sith.load_model(None, None), data_dir=tmp_path, progress=False)  # no image-mean source
+    request = DecompositionConfig("sith-organism", "v1", layers=(5,), dictionary="conceptnet")
+    with pytest.raises(SithError, match="no image mean"):
+        ws.resolve(request)
+    assert list(tmp_path.iterdir()) == []

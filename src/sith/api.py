@@ -180,7 +180,7 @@ def search(
     ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
     for layer in layers or ():  # every input checked before anything is written
         check_layer(ws.weights, layer)
-    ws.pool(dictionary)
+    ws.check_inputs(dictionary, image_mean=image_mean or atoms == "image-cone")
     mean = ws.image_mean() if image_mean or atoms == "image-cone" else None
     encoded = ws.encoded(dictionary)
     with torch.no_grad():

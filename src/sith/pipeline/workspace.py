@@ -126,6 +126,13 @@ class Workspace:
             self._pools[name] = read_pool(name, data_dir=self.data_dir)
         return self._pools[name]
 
+    def check_inputs(self, dictionary: str | None, *, image_mean: bool) -> Pool:
+        """The pool, read before anything is written: an image mean the model cannot make
+        fails first (before a dictionary is downloaded); the organism's is made only after."""
+        if image_mean and self.image_mean_source is None:
+            self.image_mean()
+        return self.pool(dictionary)
+
     def image_mean(self) -> Tensor:
         """The model's image mean ``(e,)`` (METHOD.md §4): ``image_mean.pt``, or made by the
         model's own source (the organism) when missing or stale; otherwise a one-line error
@@ -178,7 +185,8 @@ class Workspace:
             else tuple(default_layers(w.n_layers))
         )
         rank = default_rank(w, request.rank)
-        check_sparsity(request.sparsity, len(self.pool(request.dictionary)))
+        pool = self.check_inputs(request.dictionary, image_mean=request.uses_image_mean)
+        check_sparsity(request.sparsity, len(pool))
         mean_hash = tensor_hash(self.image_mean()) if request.uses_image_mean else ""
         encoded = self.encoded(request.dictionary, request.template)
         return request.resolved(
