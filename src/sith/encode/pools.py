@@ -257,9 +257,8 @@ def resolve_pool_path(dictionary: str, *, data_dir: str | Path) -> tuple[str, Pa
     """``(name, path)`` for a pool name, the organism pool, or a text-file path.
 
     Order: ``organism`` → packaged file; a ``POOLS`` name → ``data/dictionaries/NAME.txt``;
-    a file in the seed's layout (``data/dictionaries/NAME.txt``, by name or path) → ``NAME``;
-    any other existing file → a custom pool, named ``""`` here (:func:`read_pool` names it
-    stem + content hash, :func:`pool_name`).
+    an existing file → custom pool (:func:`read_pool` names it stem + content hash); a plain
+    name with a file in ``data/dictionaries`` → that file.
     """
     if dictionary == ORGANISM_POOL:
         return ORGANISM_POOL, _organism_pool_path()
@@ -273,15 +272,10 @@ def resolve_pool_path(dictionary: str, *, data_dir: str | Path) -> tuple[str, Pa
         return dictionary, path
     as_path = Path(dictionary).expanduser()
     if as_path.is_file():
-        seed_name = seed_layout_name(as_path, data_dir)
-        return (seed_name or "", as_path)
+        return paths.slug(as_path.stem), as_path
     stored = paths.dictionary_text_path(data_dir, dictionary)
     if "/" not in dictionary and stored.is_file():
         return dictionary, stored
-    if as_path.exists():
-        raise SithError(
-            f"dictionary {dictionary!r} is a directory, not a text file; pass a file, one concept a line"
-        )
     raise SithError(
         f"dictionary {dictionary!r} is neither a pool name ({', '.join(sorted(POOLS))}, "
         f"{ORGANISM_POOL}) nor an existing file; check the name or the path"
@@ -345,7 +339,14 @@ def read_pool(dictionary: str, *, data_dir: str | Path = paths.DEFAULT_DATA_DIR)
             after cleaning (a pool of one concept has nothing to choose from, and
             centering zeroes it).
     """
-    name, path = resolve_pool_path(str(dictionary), data_dir=data_dir)
+    try:
+        name, path = resolve_pool_path(str(dictionary), data_dir=data_dir)
+    except SithError:
+        if Path(str(dictionary)).expanduser().is_dir():
+            raise SithError(
+                f"dictionary {dictionary!r} is a directory; pass a text file, one concept a line"
+            ) from None
+        raise
     lines = read_utf8_lines(path)
     concepts = clean_concepts(lines)
     if not concepts:
@@ -366,6 +367,7 @@ def read_pool(dictionary: str, *, data_dir: str | Path = paths.DEFAULT_DATA_DIR)
     dropped = sum(1 for line in lines if line.strip()) - len(concepts)
     if dropped > 0:
         logger.info("pool %s: dropped %d duplicate/comment lines", name, dropped)
-    if not name:  # a file given by path, outside the seed's layout
+    if name not in POOLS and name != ORGANISM_POOL and Path(str(dictionary)).expanduser().is_file():
         name = pool_name(path, concepts)
+    name = seed_layout_name(path, data_dir) or name  # data/dictionaries/NAME.txt, by name or path
     return Pool(name=name, concepts=concepts, hash=sha256_text(concepts), path=path)
