@@ -76,16 +76,21 @@ def scratch(tmp_path_factory) -> dict[str, str]:
     (root / "afile").write_text("a file where a folder is expected\n")
     (root / "notjson.json").write_text("{not json")
     (root / "images").mkdir()
+    (root / "corrupt").mkdir()
+    (root / "long.txt").write_text("water\n" + "x" * 120_000 + "\nland\n")
+    (root / "corrupt" / "a.png").write_bytes(b"not an image")
     for name, text in LOGS.items():
         (root / f"{name}.json").write_text(json.dumps(text))
     places = {"root": str(root), "dec": str(dec), "afile": str(root / "afile")}
     places["images"] = str(root / "images")
+    places["corrupt"] = str(root / "corrupt")
     places.update({p.stem: str(p) for p in root.iterdir() if p.is_file()})
     return places
 
 
 def _snapshot(root: Path) -> set[str]:
-    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+    """Every file and folder under ``root`` (an empty folder left behind counts too)."""
+    return {str(p.relative_to(root)) + ("/" if p.is_dir() else "") for p in root.rglob("*")}
 
 
 def _case(id_: str, argv: list[str], needle: str):  # noqa: ANN202
@@ -113,6 +118,9 @@ BEFORE_MODEL = [
     _case("decompose --method magic", ["decompose", "--method", "magic"], "magic"),
     _case("decompose --sparsity 0", ["decompose", "--sparsity", "0"], "--sparsity must be a positive"),
     _case("decompose --rank 0", ["decompose", "--rank", "0"], "rank"),
+    _case("decompose --template no braces", ["decompose", "--template", "x"], "exactly once"),
+    _case("ground --world 0", ["ground", "--world", "0"], "--world"),
+    _case("show a folder", ["show", "{root}"], "is a folder; pass one decomposition .pt file"),
     _case("show missing", ["show", "{root}/missing.pt"], "not found"),
     _case("show garbage", ["show", "{garbage}"], "not a valid"),
     _case("show pickle", ["show", "{pickle}"], "weights-only"),
@@ -254,6 +262,25 @@ WITH_MODEL = [
     _case("encode-dictionary latin-1", ["encode-dictionary", "--dictionary", "{latin1}"], "UTF-8"),
     _case("encode-dictionary binary", ["encode-dictionary", "--dictionary", "{binary}"], "binary"),
     _case("image-mean missing images", ["image-mean", "--images", "{root}/none"], "none"),
+    _case("image-mean corrupt --no-skip-bad", ["image-mean", "--images", "{corrupt}", "--no-skip-bad"],
+          "cannot read image"),
+    # issue 26: every input checked before anything is written (the organism's image mean,
+    # an encoded dictionary): the folder listing is unchanged after each refusal
+    _case("decompose missing dictionary", ["decompose", "--dictionary", "{root}/none.txt"], "none.txt"),
+    _case("decompose 120k-character concept", ["decompose", "--dictionary", "{long}"],
+          "line 2 has 120,000 characters"),
+    _case("decompose dictionary folder", ["decompose", "--dictionary", "{images}"], "is a directory"),
+    _case("decompose --layers 99", ["decompose", "--layers", "99"], "layer 99"),
+    _case("decompose --rank 99", ["decompose", "--rank", "99"], "rank 99"),
+    _case("decompose --sparsity 100000", ["decompose", "--sparsity", "100000"], "sparsity 100000"),
+    _case("search --layers 99", ["search", "water", "--layers", "99"], "layer 99"),
+    _case("search missing dictionary", ["search", "water", "--dictionary", "{root}/none.txt"], "none.txt"),
+    _case("edit missing dictionary", ["edit", "--suppress", "water", "--dictionary", "{root}/none.txt",
+                                      "--dry-run"], "none.txt"),
+    _case("encode-dictionary missing", ["encode-dictionary", "--dictionary", "{root}/none.txt"], "none.txt"),
+    _case("ground --world 4 --layers 99", ["ground", "--world", "4", "--layers", "99"], "layer 99"),
+    _case("compare --sparsity 0", ["compare", "--tuned-pretrained", "v1", "--dictionary", "organism",
+                                   "--sparsity", "0"], "sparsity 0"),
     _case("image-mean empty folder", ["image-mean", "--images", "{images}"], "images"),
     _case("compare missing checkpoint", ["compare", "--tuned-pretrained", "{root}/none.pt"], "none.pt"),
 ]

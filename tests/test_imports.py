@@ -261,8 +261,10 @@ CORE = (
     "sith.edit",
     "sith.ground",
     "sith.pipeline",
+    "sith.resources",
     "sith.errors",
     "sith.io",
+    "sith.lazy",
     "sith.paths",
 )
 #: The shells above it (the core plugs nothing of theirs in; they register with it).

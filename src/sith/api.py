@@ -28,7 +28,6 @@ from sith.pipeline.editing import SearchResult
 log = logging.getLogger(__name__)
 
 __all__ = [
-    "SEARCH_LEGEND",
     "DecompositionConfig",
     "SearchResult",
     "Workspace",
@@ -210,13 +209,6 @@ def search(
     )
 
 
-#: Under the search table: what its columns mean.
-SEARCH_LEGEND = (
-    "# pol: + the concept aligns with the component's vector, - with its negation; |cos|: alignment of "
-    "the concept's atom with the component's joint-space target; sigma: the component's singular value"
-)
-
-
 def format_hits(hits: SearchResult | list[SearchHit], *, fmt: str = "table") -> str:
     """Search hits as a text table, JSON or CSV (``fmt`` = table | json | csv); columns: rank,
     layer, head, index, polarity (+: the concept aligns with the vector, -: with its
@@ -243,7 +235,7 @@ def format_hits(hits: SearchResult | list[SearchHit], *, fmt: str = "table") -> 
         lines.append(
             f"{n:>4} {h.layer:>5} {h.head:>4} {h.index:>4} {pol:>3} {h.cosine:>6.3f} {h.singular_value:>9.4f}"
         )
-    lines.append(SEARCH_LEGEND)
+    lines.append(report.SEARCH_LEGEND)
     if result is not None:
         lines += query_lines(result.familiarity, result.match)
     return "\n".join(lines)

@@ -126,3 +126,33 @@ def sha256_text(lines: list[str]) -> str:
         h.update(line.encode("utf-8"))
         h.update(b"\n")
     return h.hexdigest()[:16]
+
+
+def first_missing(path: str | os.PathLike) -> Path | None:
+    """The outermost folder of ``path`` (``path`` included) that does not exist yet; None if
+    ``path`` exists. What :func:`remove_created` may remove after a refused run."""
+    path = Path(path)
+    if path.exists():
+        return None
+    while not path.parent.exists() and path.parent != path:
+        path = path.parent
+    return path
+
+
+def remove_created(path: str | os.PathLike, top: Path | None) -> None:
+    """Remove ``path`` (a folder this run created) and its empty parents up to ``top``
+    (:func:`first_missing` before the run), so a refused run leaves the disk as it found it."""
+    import shutil
+
+    if top is None:
+        return
+    path = Path(path)
+    shutil.rmtree(path, ignore_errors=True)
+    for parent in [path, *path.parents]:
+        if not parent.is_relative_to(top):
+            break
+        try:
+            parent.rmdir()
+        except OSError:
+            if parent.exists():
+                break

@@ -108,3 +108,24 @@ def test_markup_in_concepts_stays_text(page, synthetic_page):
     page.wait_for_selector("#results")
     assert HOSTILE in page.locator("#results").inner_text()
     assert page.locator("#view img").count() == 0
+
+
+OVERFLOW = """() => {
+  const out = [];
+  for (const e of document.querySelectorAll('#bar, #bar *, .toolbar, .toolbar *, .crumbs, .crumbs *')) {
+    const r = e.getBoundingClientRect();
+    if (r.width && (r.right > window.innerWidth + 0.5 || r.left < -0.5)) out.push(e.outerHTML.slice(0, 60));
+  }
+  return {page: document.documentElement.scrollWidth, outside: out};
+}"""
+
+
+@pytest.mark.parametrize("fragment", ["", "#L1H2", "#search=concept", "#edits"])
+def test_narrow_window_wraps_the_toolbar(page, synthetic_page, fragment):
+    """Issue 26: at 420 px the top bar's buttons went off-screen; now every bar wraps and
+    no view is wider than the window (the head grid scrolls inside its own box)."""
+    page.set_viewport_size({"width": 420, "height": 800})
+    _open(page, synthetic_page, fragment)
+    found = page.evaluate(OVERFLOW)
+    assert found["outside"] == [] and found["page"] <= 420, found
+    assert page.locator("#help-button").is_visible() and page.locator("#load-log").is_visible()

@@ -81,3 +81,15 @@ def test_render_keeps_markup_in_data_inert(tmp_path):
     assert page.count("<script") == page.count("</script>") == 3  # data, one layer, the code
     assert "alert(1)" in page and "\\u003c/script>" in page
     assert json.loads(page.split('id="sith-data">')[1].split("</script>")[0])["meta"]["layers"] == [1]
+
+
+def test_seed_recipe_is_shown_beside_an_option_run(tmp_path):
+    """``sith decompose`` then ``--rank 4`` (a recorded option, its own file): explore shows
+    the seed recipe's files instead of refusing; two seed configurations stay ambiguous."""
+    write_set(tmp_path, [2])
+    d = synthetic_decomposition(2, rank=4)
+    d.config["options"] = {"rank": 4}
+    d.save(_dir(tmp_path) / "layer-02_right_foldln_synthetic_comp-0.3_sparsity-5_sith-rank-4.pt")
+    dset = find_decompositions(_dir(tmp_path))
+    assert dset.config["rank"] == 8 and not dset.config.get("options")
+    assert find_decompositions(_dir(tmp_path)).layers == [2]

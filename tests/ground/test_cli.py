@@ -97,10 +97,12 @@ def test_bad_input(folder, tmp_path, capsys):
     bad.mkdir()
     (bad / "a.png").write_bytes(_png_bytes(1))
     (bad / "b.png").write_bytes(b"not an image at all")
-    code, _, err = run(capsys, "ground", "--images", str(bad), "--output-dir", str(tmp_path / "o"), "-q")
-    assert code == 2 and "cannot read image" in err and "--skip-bad" in err and err.count("\n") == 1
+    code, _, err = run(capsys, "ground", "--images", str(bad), "--no-skip-bad", "--output-dir",
+                       str(tmp_path / "o"), "-q")
+    assert code == 2 and "cannot read image" in err and "--no-skip-bad" in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
-    code, _, err = run(capsys, "ground", "--images", str(bad), "--skip-bad", "--no-grids",
+    # issue 26: skipping unreadable images is the default, as in `sith image-mean` (one flag, one default)
+    code, _, err = run(capsys, "ground", "--images", str(bad), "--no-grids",
                        "--output-dir", str(tmp_path / "o"), "-q")
     assert code == 0, err
     summary = json.loads((tmp_path / "o" / "summary.json").read_text())

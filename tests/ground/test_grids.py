@@ -48,6 +48,9 @@ def test_sith_ground_draws_grids_without_matplotlib(tmp_path, capsys, monkeypatc
 
 
 def test_world_caption() -> None:
-    assert caption({"color": 0, "shape": 0, "size": 0, "background": 0}).startswith("\n")
+    from sith.organism.world import FACTORS
+
+    words = caption({"color": 0, "shape": 0, "size": 0, "background": 0}).split()
+    assert words == [FACTORS[k][0] for k in ("color", "shape", "size", "background")]  # in full
     bird = caption({"color": 0, "shape": -1, "bird": 0, "size": 1, "background": 0, "unsafe": 1})
     assert "duck" in bird and bird.endswith("skull")

@@ -68,6 +68,11 @@ def test_embedding_judge_cli(decomp, capsys):
     assert main([*lead, "--json", "-q"]) == 0
     rows = json.loads(capsys.readouterr().out)
     assert [r["relevance"] for r in rows] == pytest.approx([r["relevance"] for r in by.values()])
+    assert main([*lead, "-q"]) == 0  # the table ends with a legend of its columns (issue 26)
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:5] == ["layer", "head", "index", "score", "relevance"]
+    assert len(table) == 1 + 4 + 3
+    assert table[-3].startswith("# score:") and "relevance" in table[-3] and "explanation" in table[-1]
     with pytest.raises(SystemExit) as bad:
         main([*lead[:-1], "max"])
     assert bad.value.code == 2 and "invalid choice" in capsys.readouterr().err

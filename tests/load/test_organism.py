@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from sith.errors import SithError
 from sith.load import default_model, load_clip, verify
@@ -99,6 +100,11 @@ def test_organism_random_weights_differ(organism) -> None:
     random = load_clip("sith-organism", "none")
     assert random.info.fingerprint != organism.info.fingerprint
     assert random.weights.d_model == organism.weights.d_model
+    torch.manual_seed(123)  # issue 26: seed 0 whatever the global RNG state, and it is left alone
+    state = torch.random.get_rng_state()
+    again = load_clip("sith-organism", "none")
+    assert again.info.fingerprint == random.info.fingerprint  # reproducible, as README says
+    assert torch.equal(torch.random.get_rng_state(), state)
 
 
 def test_organism_dispatch_with_stand_in(monkeypatch, tmp_path) -> None:

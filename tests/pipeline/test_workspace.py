@@ -32,12 +32,14 @@ def ws_for(data):
 
 def test_seed_name_and_record(data):
     ws = ws_for(data)
-    (path,) = ws.decompose(ws.request(layers=[5], rank=4))
+    (path,) = ws.decompose(ws.request(layers=[5]))
     assert path.name == "layer-05_right_foldln_organism_comp-0.3_sparsity-5.pt"
     raw = torch.load(path, weights_only=True)  # the seed's keys and shapes, plain torch.load
-    assert raw["scores"].shape == raw["indices"].shape == (ws.weights.n_heads, 4, 5)
+    dh = ws.weights.d_head  # the seed's rank: min(64, dh)
+    assert raw["scores"].shape == raw["indices"].shape == (ws.weights.n_heads, min(64, dh), 5)
     cfg = raw["config"]
-    assert cfg["options"] == {} and cfg["rank"] == 4 and cfg["image_mean"] is True
+    assert cfg["options"] == {} and cfg["rank"] == min(64, dh) and cfg["image_mean"] is True
+    assert ws.decompose(ws.request(layers=[5], rank=min(64, dh))) == [path]  # asked for
     assert len(cfg["image_mean_hash"]) == 16 and cfg["fingerprint"] == ws.clip.info.fingerprint
     assert (data / "models" / "sith-organism" / "v1" / "image_mean.json").is_file()
     assert isinstance(
@@ -48,28 +50,39 @@ def test_seed_name_and_record(data):
 
 def test_options_never_overwrite_the_seed_file(data):
     ws = ws_for(data)
-    (seed,) = ws.decompose(ws.request(layers=[4], rank=4))
+    (seed,) = ws.decompose(ws.request(layers=[4]))
     before = seed.read_bytes()
     for opts, tag in (
+        ({"rank": 4}, "_sith-rank-4.pt"),  # a rank other than the seed's min(64, dh)
+        ({"polarity": "best", "rank": 4}, "_sith-polarity-best+rank-4.pt"),
         ({"polarity": "best"}, "_sith-polarity-best.pt"),
         ({"atoms": "raw"}, "_sith-atoms-raw.pt"),
         ({"image_mean": False}, "_sith-no-image-mean.pt"),
         ({"template": "a photo of {}"}, "_sith-template-"),
     ):
-        (path,) = ws.decompose(ws.request(layers=[4], rank=4, **opts))
+        (path,) = ws.decompose(ws.request(layers=[4], **opts))
         assert path != seed and tag in path.name, path.name
         assert LayerDecomposition.load(path).config["options"] == {k: v for k, v in opts.items()}
     assert seed.read_bytes() == before
     (ncomp,) = ws.decompose(ws.request(layers=[4], rank=4, method="ncomp-0.3"))
     assert "ncomp-0.3" in ncomp.name and seed.read_bytes() == before
+    assert "rank=4" in sith.show(ncomp) and "seed recipe" not in sith.show(ncomp)
+    assert "seed recipe" in sith.show(seed) and f"rank={ws.weights.d_head}" in sith.show(seed)
 
 
-def test_a_changed_seed_flag_is_detected_and_recomputed(data, caplog):
+def test_a_changed_seed_layout_dictionary_is_detected_and_recomputed(data, caplog):
+    """The seed's ``data/dictionaries/NAME.txt`` keeps its plain name; new content under the
+    same name is a new hash, so the seed-named file is recomputed, never silently reused."""
     ws = ws_for(data)
-    (p4,) = ws.decompose(ws.request(layers=[3], rank=4))
-    (p8,) = ws.decompose(ws.request(layers=[3], rank=8))  # same seed file name
-    assert p4 == p8 and "rank: 4 → 8" in caplog.text
-    assert LayerDecomposition.load(p8).rank == 8
+    pool = data / "dictionaries" / "mine.txt"
+    pool.parent.mkdir(exist_ok=True)
+    pool.write_text("water\nland\nred\nblue\nsky\n")
+    (p1,) = ws.decompose(ws.request(layers=[3], rank=4, dictionary="mine"))
+    assert "_mine_" in p1.name
+    pool.write_text("water\nland\nred\nblue\ngrass\n")
+    (p2,) = ws_for(data).decompose(ws.request(layers=[3], rank=4, dictionary=str(pool)))
+    assert p1 == p2 and "dictionary_hash" in caplog.text  # same seed-layout name, by name or path
+    assert LayerDecomposition.load(p2).config["dictionary_name"] == "mine"
 
 
 def test_finished_layers_are_kept_and_force_recomputes(data, monkeypatch):
@@ -159,6 +172,7 @@ def test_edit_log_records_the_decomposition_configuration(data, tmp_path):
         layers=[5],
         rank=8,
         rule="alignment",
+        allow_large=True,  # the alignment rule picks 8 of these 64 components (12%)
         output=tmp_path / "clean.v1.safetensors",
         data_dir=data,
         progress=False,
@@ -193,3 +207,28 @@ def test_api_all_is_complete():
         if inspect.isfunction(f) and f.__module__ == "sith.api" and not n.startswith("_")
     }
     assert public <= set(sith.__all__), public - set(sith.__all__)
+
+
+def test_same_basename_in_two_folders_never_shares_a_name(data, tmp_path):
+    """Issue 26: two different ``words.txt`` get two names everywhere (encoded dictionary,
+    decomposition file, record) and never overwrite each other; the same content twice (any
+    folder) gets the same name; the seed's layout keeps its plain name."""
+    ws = ws_for(data)
+    files = {}
+    texts = {"a": "water\nland\nred\n", "b": "blue\nsky\ngrass\n", "c": "Water\nland\nred\n"}
+    for folder, text in texts.items():
+        (tmp_path / folder).mkdir()
+        files[folder] = tmp_path / folder / "words.txt"
+        files[folder].write_text(text)
+    made = {k: ws.decompose(ws.request(layers=[5], rank=4, sparsity=2, dictionary=str(f)))[0]
+            for k, f in files.items()}
+    first = made["a"].read_bytes()
+    name = {k: LayerDecomposition.load(p).config["dictionary_name"] for k, p in made.items()}
+    assert made["a"] != made["b"] and name["a"] != name["b"]
+    assert name["a"].startswith("words-") and name["a"] in made["a"].name
+    assert made["c"] == made["a"] and name["c"] == name["a"]  # same concepts after cleaning
+    assert made["a"].read_bytes() == first  # b did not overwrite a
+    encoded = data / "models" / "sith-organism" / "v1" / "dictionaries"
+    assert (encoded / f"{name['a']}.pt").is_file() and (encoded / f"{name['b']}.pt").is_file()
+    assert not (encoded / "words.pt").exists()
+    assert {v for k, v in LayerDecomposition.load(made["b"]).concepts.items()} <= {"blue", "sky", "grass"}

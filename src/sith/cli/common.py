@@ -74,6 +74,22 @@ def flat_layers(layers: list[list[int]] | None) -> list[int] | None:
     return None if layers is None else [x for group in layers for x in group]
 
 
+def add_skip_bad_arg(p: argparse.ArgumentParser) -> None:
+    """``--skip-bad/--no-skip-bad``, one flag and one default for every command that reads
+    images (the default lives in :data:`sith.encode.sources.SKIP_BAD_DEFAULT`: skip)."""
+    p.add_argument(
+        "--skip-bad",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="skip and count unreadable images (default); --no-skip-bad fails on the first",
+    )
+
+
+def skip_bad_option(args: argparse.Namespace) -> dict:
+    """``{"skip_bad": ...}`` when the flag was given, else ``{}`` (the library's default)."""
+    return {} if args.skip_bad is None else {"skip_bad": args.skip_bad}
+
+
 def add_model_args(p: argparse.ArgumentParser) -> None:
     """``--model-name --pretrained --data-dir --device``."""
     p.add_argument(

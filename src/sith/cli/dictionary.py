@@ -10,7 +10,7 @@ import argparse
 import os
 from pathlib import Path
 
-from sith.cli.common import add_model_args, progress
+from sith.cli.common import add_model_args, add_skip_bad_arg, progress, skip_bad_option
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -72,12 +72,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         "--workers", type=int, default=2, help="DataLoader processes reading and decoding (default 2)"
     )
     add_precision_arg(p, default="fp32", default_text="fp32")
-    p.add_argument(
-        "--skip-bad",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="skip and count corrupt samples (default); --no-skip-bad fails on the first",
-    )
+    add_skip_bad_arg(p)
     p.add_argument(
         "--restart", action="store_true", help="discard the progress of an interrupted run first"
     )
@@ -146,7 +141,7 @@ def run_image_mean(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         workers=args.workers,
         precision=args.precision,
-        skip_bad=args.skip_bad,
+        **skip_bad_option(args),
         restart=args.restart,
         progress=progress(args),
     )

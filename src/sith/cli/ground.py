@@ -5,7 +5,15 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sith.cli.common import add_model_args, flat_layers, parse_layers, progress
+from sith.cli.common import (
+    add_model_args,
+    add_skip_bad_arg,
+    flat_layers,
+    parse_layers,
+    positive_int,
+    progress,
+    skip_bad_option,
+)
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -19,7 +27,8 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         "--images", default=None,
         help="a folder of images, a .tar shard, a glob of shards, or a .txt file list (one path a line)",
     )
-    src.add_argument("--world", type=int, default=0, metavar="N", help="N images of the organism's world")
+    src.add_argument("--world", type=positive_int, default=None, metavar="N",
+                     help="N images of the organism's world (N >= 1)")
     p.add_argument("--world-seed", type=int, default=0, help="seed of the world images (default 0)")
     p.add_argument(
         "--world-variant", choices=("train", "shifted"), default="train", help="world variant"
@@ -28,7 +37,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     p.add_argument("--rank", type=int, default=None, help="components per head (default: 64 capped at dh)")
     p.add_argument("--top-k", type=int, default=16, help="images kept per component and sign (default 16)")
     p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default 64)")
-    p.add_argument("--skip-bad", action="store_true", help="skip and count unreadable images")
+    add_skip_bad_arg(p)
     p.add_argument(
         "--save-activations", action="store_true",
         help="also store every image's activations (memory and file grow with the images)",
@@ -75,10 +84,10 @@ def run_ground(args: argparse.Namespace) -> int:
     from sith.ground import ground_model
 
     paths = ground_model(
-        args.model_name, args.pretrained, images=args.images, world=args.world,
+        args.model_name, args.pretrained, images=args.images, world=args.world or 0,
         world_seed=args.world_seed, world_variant=args.world_variant,
         layers=flat_layers(args.layers), rank=args.rank, k=args.top_k, batch_size=args.batch_size,
-        skip_bad=args.skip_bad, keep_all=args.save_activations, grids=not args.no_grids,
+        **skip_bad_option(args), keep_all=args.save_activations, grids=not args.no_grids,
         grid_components=args.grid_components, grid_images=args.grid_images,
         data_dir=args.data_dir, output_dir=args.output_dir, device=args.device, progress=progress(args),
     )

@@ -83,6 +83,15 @@ def add_llm_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+#: The legend printed under ``sith judge``'s table (docs/judges.md).
+JUDGE_LEGEND = (
+    "# score: the judge's rating 1-5 of how well the explanation fits --task (5: the task's own "
+    "concepts); relevance: the\n# raw R behind it (embedding judge: weighted best-match cosine of "
+    "the concepts to the task's; words judge: weight of\n# concepts containing a task word; empty "
+    "for the llm judge); explanation: concept (weight) pairs, largest weight first\n"
+)
+
+
 def llm_judge_from_args(args: argparse.Namespace, cache_default: Path):
     """An :class:`sith.edit.judges.LLMJudge` configured by :func:`add_llm_args`' flags."""
     from sith.edit.judges import USER_TEMPLATE, LLMJudge
@@ -119,6 +128,8 @@ def run_judge(args: argparse.Namespace) -> int:
         judge = embedding_judge_for(dec, concepts, device=args.device, score_by=args.judge_score_by)
     rows = judge_decomposition(dec, args.task, judge)
     text = format_judged(rows, "json" if args.json else "csv" if args.csv else "table")
+    if not (args.json or args.csv):
+        text += JUDGE_LEGEND
     if args.output:
         print(save_text(text, args.output))
     else:

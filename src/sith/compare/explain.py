@@ -43,9 +43,10 @@ def explain_deltas(
         ``{layer: [[{"index", "singular_value", "+": {...}, "-": {...}}, ...] per head]}``
         where each polarity is ``{"concepts": [str], "weights": [float], "fidelity": float}``.
     """
-    pool = Workspace(clip, data_dir=data_dir, progress=progress).encoded(dictionary)
+    ws = Workspace(clip, data_dir=data_dir, progress=progress)
+    k = check_sparsity(sparsity, len(ws.pool(dictionary)))  # before the encoding is written
+    pool = ws.encoded(dictionary)
     atoms = dictionary_atoms(pool.embeddings)
-    k = check_sparsity(sparsity, atoms.shape[0])
     mean_path = image_mean_path(data_dir, clip.info.model_name, clip.info.pretrained)
     mean = load_image_mean(mean_path, expect_model=clip.info) if mean_path.exists() else None
     if mean is None:

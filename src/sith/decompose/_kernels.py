@@ -17,6 +17,8 @@ The small per-target systems (support Gram ``(B, t, t)``) are solved in float64.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -338,7 +340,8 @@ def order_by_weight(weights: Tensor, indices: Tensor) -> tuple[Tensor, Tensor]:
 
 
 def admm_nn_lasso(
-    Y: Tensor, A: Tensor, *, l1: float, rho: float, max_iter: int, tol: float, atom_chunk: int
+    Y: Tensor, A: Tensor, *, l1: float, rho: float, max_iter: int, tol: float, atom_chunk: int,
+    on_iteration: Callable[[int, int], object] | None = None,
 ) -> tuple[Tensor, int]:
     """SpLiCE's non-negative lasso by ADMM: ``min_w ½‖y − Aᵀw‖² + l1·‖w‖₁`` s.t. ``w ≥ 0``.
 
@@ -348,6 +351,8 @@ def admm_nn_lasso(
     iteration costs two ``(B, N, e)`` matmuls, both done slice by slice over atoms.
     Stops when every row's primal and dual residuals are below
     ``tol·(√N + max(‖w‖, ‖z‖))`` and ``tol·(√N + ρ‖u‖)``, or after ``max_iter``.
+
+    ``on_iteration(it, rows_still_running)`` is called after each iteration (progress).
 
     Returns:
         ``z`` ``(B, N)`` float32 (exact zeros off the support) and the iterations run.
@@ -390,6 +395,8 @@ def admm_nn_lasso(
         eps_pri = tol * (sqn + torch.maximum(sums[2], sums[3]).sqrt())
         eps_dual = tol * (sqn + rho * sums[4].sqrt())
         done = (r_pri <= eps_pri) & (r_dual <= eps_dual)
+        if on_iteration is not None:
+            on_iteration(it, int((~done).sum()))
         if bool(done.all()) or it == max_iter:
             break
         if bool(done.any()):  # freeze converged rows, so chunking never changes a result

@@ -63,6 +63,7 @@ def decompose_layer(
     device: str | torch.device | None = None,
     config: dict[str, Any] | None = None,
     heads: Sequence[int] | None = None,
+    progress: bool = False,
 ) -> LayerDecomposition:
     """Decompose the top-``rank`` singular vectors of every head of ``layer``.
 
@@ -78,6 +79,7 @@ def decompose_layer(
         svd: this layer's SVD for ``fold_ln``, if already computed.
         config: the configuration record stored with the result (``config["layer"]`` is set).
         heads: only these heads (in this order; default all) — the pieces of a resumable run.
+        progress: progress bars of long solves (stderr; ``lasso``).
 
     Returns:
         :class:`LayerDecomposition` with ``scores``/``indices`` ``(num_heads, rank, K)``.
@@ -100,7 +102,7 @@ def decompose_layer(
     H = t.vectors[sel].shape[0]
     flat = t.vectors[sel].reshape(H * rank, -1)
     targets = flat if polarity == "seed" else torch.cat([flat, -flat])
-    code = solve(targets, atoms, sparsity, method=method, device=device)
+    code = solve(targets, atoms, sparsity, method=method, device=device, progress=progress)
     w, idx, fid, pol, alt = choose_polarity(*(x.cpu() for x in code), polarity=polarity)
     shape = (H, rank, sparsity)
     scores, indices = w.reshape(shape), idx.reshape(shape)

@@ -5,9 +5,11 @@
 from __future__ import annotations
 
 import math
+import sys
 
 import torch
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from sith.decompose import _kernels
 from sith.decompose.running import (
@@ -24,6 +26,7 @@ from sith.errors import SithError
 DEFAULT_LAMBDA = 0.3
 DEFAULT_L1 = 0.05
 LASSO_ELEMENTS = 1 << 25  # target rows × atoms per lasso chunk (3 such float32 matrices)
+PROGRESS_DELAY_S = 2.0  # a lasso chunk's progress bar appears after this long
 
 
 def ncomp(
@@ -88,6 +91,7 @@ def lasso(
     chunk_size: int | None = None,
     device: str | torch.device | None = None,
     atom_chunk: int | None = None,
+    progress: bool = False,
 ) -> SparseCode:
     """Project option: SpLiCE's non-negative lasso by ADMM, then the ``k`` largest weights.
 
@@ -96,6 +100,8 @@ def lasso(
     :func:`sith.decompose._kernels.admm_nn_lasso`), keeps the ``k`` largest entries of
     the solution unchanged (ties → lowest index; zero entries → unused slots).
     By default ``chunk_size`` keeps the three ``(chunk_size, N)`` ADMM matrices near 384 MiB.
+    ``progress``: a tqdm bar (stderr) of the ADMM iterations of each chunk, shown once a chunk
+    has run 2 s (a large dictionary takes minutes).
 
     Returns:
         :class:`SparseCode` ``(B, k)``, weights ``≥ 0`` by weight descending.
@@ -108,9 +114,17 @@ def lasso(
     tol = check_tol(tol)
 
     def kernel(Y: Tensor, A: Tensor, k: int, ac: int) -> tuple[Tensor, Tensor]:
-        z, _ = _kernels.admm_nn_lasso(
-            Y, A, l1=float(l1), rho=float(rho), max_iter=max_iter, tol=tol, atom_chunk=ac
-        )
+        with tqdm(total=max_iter, desc=f"lasso ADMM, {Y.shape[0]} targets", unit="it", delay=PROGRESS_DELAY_S,
+                  leave=False, disable=not progress, file=sys.stderr) as bar:
+
+            def step(it: int, running: int) -> None:
+                bar.update(1)
+                bar.set_postfix_str(f"{running} not converged", refresh=False)
+
+            z, _ = _kernels.admm_nn_lasso(
+                Y, A, l1=float(l1), rho=float(rho), max_iter=max_iter, tol=tol, atom_chunk=ac,
+                on_iteration=step,
+            )
         v, i = _kernels.topk_rows(z, k)
         return v, torch.where(v > 0, i, torch.full_like(i, -1))
 

@@ -27,6 +27,14 @@ LEGEND = (
 )
 
 
+#: The legend printed under ``sith search``'s table.
+SEARCH_LEGEND = (
+    "# idx: the component (singular vector) of that head; pol: + the concept aligns with the vector "
+    "as the sign rule gives it, - with its negation;\n# |cos|: cosine between the concept's atom and "
+    "the component's target (METHOD.md §3), the ranking key; sigma: the component's singular value"
+)
+
+
 def explanation_rows(
     result: LayerDecomposition, *, heads: list[int] | None = None, include_alt: bool = True
 ) -> list[dict[str, Any]]:
@@ -150,7 +158,7 @@ def show(
     head = (
         f"# {c['model']['model_name']} {c['model']['pretrained']} | layer {c['layer']} {c['sv_type']} "
         f"{'foldln' if c['fold_ln'] else 'nofoldln'} | {c.get('dictionary_name') or c.get('dictionary')} | "
-        f"{c['method']} K={c['sparsity']} | {recipe}"
+        f"{c['method']} K={c['sparsity']} rank={c.get('rank', result.rank)} | {recipe}"
     )
     if c.get("made_by"):  # a file made by the seed's code (sith.decompose.seedformat)
         head += (f"\n# {c['made_by']}\n# the seed's files store no singular values or fidelity (n/a)"

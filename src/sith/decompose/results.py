@@ -141,6 +141,11 @@ class LayerDecomposition:
         """Load a saved decomposition; a foreign file or one made for another model or
         dictionary raises :class:`SithError`. A file made by the seed's own code (a bare
         ``{scores, indices}`` dict) is read by :mod:`sith.decompose.seedformat`."""
+        if Path(path).is_dir():
+            found = [*sorted(Path(path).glob("layer-*.pt")),  # a decompositions folder or a data dir
+                     *sorted(Path(path).glob("models/*/*/decompositions/layer-*.pt"))]
+            example = f", e.g. {found[0]}" if found else " (written by `sith decompose`)"
+            raise SithError(f"{path} is a folder; pass one decomposition .pt file{example}")
         d = load_pt(path, what="decomposition")
         if seedformat.is_seed_dict(d):  # made by the seed's code: no config inside
             d = {"format": FORMAT, **seedformat.seed_record(path, d)}

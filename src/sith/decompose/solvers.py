@@ -195,6 +195,7 @@ def solve(
     chunk_size: int | None = None,
     device: str | torch.device | None = None,
     atom_chunk: int | None = None,
+    progress: bool = False,
 ) -> SparseCode:
     """Explain each unit target as a ``k``-sparse non-negative combination of unit atoms (docs/method.md §5).
 
@@ -207,12 +208,16 @@ def solve(
         chunk_size: targets per chunk (default: all; lasso: memory-bounded).
         device: compute device (default: the targets').
         atom_chunk: atoms per correlation slice (default: ``2^25 / rows`` atoms, ≥ 1024).
+        progress: a progress bar (stderr) for the iterative solvers (``lasso``); the greedy
+            ones run K steps and need none.
 
     Returns:
         :class:`SparseCode` with ``weights``/``indices`` ``(B, k)`` sorted by weight
         descending, ``fidelity`` ``(B,)``.
     """
     name, params = parse_method(method)
+    if name == "lasso":
+        params = {**params, "progress": progress}
     return _SOLVERS[name](
         targets, atoms, k, chunk_size=chunk_size, device=device, atom_chunk=atom_chunk, **params
     )

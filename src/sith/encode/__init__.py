@@ -6,12 +6,10 @@ The image and text-encoding names (``compute_image_mean``, ``iter_images``,
 command that never reads images (``sith show``) should not import.
 """
 
-from importlib import import_module
-from typing import Any
-
 from sith.encode.atoms import ATOM_MODES, SEED_ATOM_MODE, concept_atom, dictionary_atoms
 from sith.encode.pool_formats import clean_concepts
 from sith.encode.pools import POOLS, Pool, PoolSource, download_dictionary, read_pool
+from sith.lazy import lazy_getattr
 
 #: Names imported on first use, and the module that defines each.
 LAZY = {
@@ -25,12 +23,7 @@ LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in LAZY:
-        raise AttributeError(f"module 'sith.encode' has no attribute {name!r}")
-    value = getattr(import_module(LAZY[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr("sith.encode", LAZY, globals())
 
 
 __all__ = [

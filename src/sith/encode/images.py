@@ -52,9 +52,16 @@ from sith.encode.distributed import (
 )
 from sith.encode.loader import UnitImages, unit_samples
 from sith.encode.seedfiles import load_image_mean, save_image_mean
-from sith.encode.sources import FILES_PER_UNIT, ImageUnit, check_shard, make_units, units_digest
+from sith.encode.sources import (
+    FILES_PER_UNIT,
+    SKIP_BAD_DEFAULT,
+    ImageUnit,
+    check_shard,
+    make_units,
+    units_digest,
+)
 from sith.errors import SithError
-from sith.io import load_pt, save_json, save_pt
+from sith.io import first_missing, load_pt, remove_created, save_json, save_pt
 from sith.load.weights import ModelInfo
 
 logger = logging.getLogger(__name__)
@@ -256,6 +263,14 @@ class _Rank:
         self.bar.set_postfix_str(f"{rate:.1f} images/s (all ranks)")
 
 
+def _any_image(folder: Path, meta: dict[str, Any]) -> bool:
+    """Whether any rank's progress file in ``folder`` records a readable image."""
+    try:
+        return any(int(r["count"]) > 0 for r in read_progress(folder, meta).values())
+    except (SithError, KeyError, TypeError, ValueError):
+        return True  # unsure: keep it
+
+
 def _local_total(done: dict[str, Any], keys: list[str]) -> tuple[Tensor | None, int, int]:
     """Sum (float64, in unit order), count and skipped over this rank's units."""
     total: Tensor | None = None
@@ -289,7 +304,7 @@ def compute_image_mean(
     batch_size: int = 64,
     workers: int = 0,
     precision: str = "fp32",
-    skip_bad: bool = True,
+    skip_bad: bool = SKIP_BAD_DEFAULT,
     restart: bool = False,
     progress: bool = True,
     dist: DistContext | None = None,
@@ -342,6 +357,7 @@ def compute_image_mean(
     done = {u.key: recorded[u.key] for u in mine if u.key in recorded}
     todo = [u for u in mine if u.key not in recorded]
     agree(ctx, next((p for u in todo if u.shard for p in [check_shard(u.shard)] if p), None))
+    created = first_missing(folder) if folder is not None else None
     if folder is not None:
         folder.mkdir(parents=True, exist_ok=True)
     already = sum(1 for u in units if u.key in recorded)
@@ -358,10 +374,15 @@ def compute_image_mean(
         error = str(exc)
     finally:
         bar.close()
-    agree(ctx, error)
-    total, count, skipped = _reduce(ctx, *_local_total(done, [u.key for u in mine]))
-    if total is None or count == 0:
-        raise SithError(f"no readable images in {images} ({skipped} skipped); check the source")
+    try:
+        agree(ctx, error)
+        total, count, skipped = _reduce(ctx, *_local_total(done, [u.key for u in mine]))
+        if total is None or count == 0:
+            raise SithError(f"no readable images in {images} ({skipped} skipped); check the source")
+    except SithError:
+        if created is not None and ctx.is_main and not _any_image(folder, meta):
+            remove_created(folder, created)  # a refused run that read nothing leaves nothing
+        raise
     if skipped:
         logger.warning("image mean: skipped %d unreadable sample(s) of %d", skipped, count + skipped)
     mean = (total / count).float()

@@ -58,6 +58,9 @@ from sith.io import save_text, sha256_text
 
 logger = logging.getLogger(__name__)
 
+#: A concept is a word or phrase; a longer line is refused (it is almost surely not one concept a
+#: line: a paragraph, a file with other line endings). CLIP's text tower reads 77 tokens at most.
+MAX_CONCEPT_CHARS = 1000
 DOWNLOAD_TIMEOUT_S = 60.0
 WORDNET_LOCAL_DIR = Path("/usr/share/wordnet")
 
@@ -301,6 +304,18 @@ def resolve_pool_path(dictionary: str, *, data_dir: str | Path) -> tuple[str, Pa
     )
 
 
+def seed_layout_name(path: Path, data_dir: str | Path) -> str | None:
+    """``NAME`` when ``path`` is the seed layout's ``data/dictionaries/NAME.txt``, else None."""
+    name = path.stem
+    if path.suffix != ".txt" or paths.slug(name) != name:
+        return None
+    try:
+        same = path.resolve() == paths.dictionary_text_path(data_dir, name).resolve()
+    except OSError:
+        return None
+    return name if same else None
+
+
 def read_utf8_lines(path: str | Path, *, what: str = "dictionary file") -> list[str]:
     """The lines of a UTF-8 text file, decoded strictly.
 
@@ -328,8 +343,9 @@ def read_utf8_lines(path: str | Path, *, what: str = "dictionary file") -> list[
 def pool_name(path: Path, concepts: list[str]) -> str:
     """A custom pool file's name: ``{stem}-{8 hex of its content hash}``.
 
-    Two different ``words.txt`` in different folders never share a cache or a
-    decomposition file name; the same concepts under any path do.
+    Used everywhere the pool is named (encoded ``dictionaries/NAME.pt``, decomposition
+    file names, records): two different ``words.txt`` in different folders never share a
+    name; the same concepts under any path do.
     """
     return f"{paths.slug(path.stem)}-{sha256_text(concepts)[:8]}"
 
@@ -337,14 +353,22 @@ def pool_name(path: Path, concepts: list[str]) -> str:
 def read_pool(dictionary: str, *, data_dir: str | Path = paths.DEFAULT_DATA_DIR) -> Pool:
     """Read and clean a pool by name or path (see :func:`resolve_pool_path`).
 
-    A pool named by a file path is named :func:`pool_name` (stem + content hash).
+    A pool given by a file path outside the seed's layout is named :func:`pool_name`
+    (stem + content hash); the seed's pools and ``data/dictionaries/NAME.txt`` keep ``NAME``.
 
     Raises:
         SithError: missing, binary or non-UTF-8 file, or fewer than 2 distinct concepts
             after cleaning (a pool of one concept has nothing to choose from, and
             centering zeroes it).
     """
-    name, path = resolve_pool_path(str(dictionary), data_dir=data_dir)
+    try:
+        name, path = resolve_pool_path(str(dictionary), data_dir=data_dir)
+    except SithError:
+        if Path(str(dictionary)).expanduser().is_dir():
+            raise SithError(
+                f"dictionary {dictionary!r} is a directory; pass a text file, one concept a line"
+            ) from None
+        raise
     lines = read_utf8_lines(path)
     concepts = clean_concepts(lines)
     if not concepts:
@@ -354,9 +378,18 @@ def read_pool(dictionary: str, *, data_dir: str | Path = paths.DEFAULT_DATA_DIR)
             f"dictionary file {path} has only 1 distinct concept after cleaning "
             f"({len(lines)} lines, the rest duplicates/empty); a pool needs at least 2"
         )
+    too_long = next((c for c in concepts if len(c) > MAX_CONCEPT_CHARS), None)
+    if too_long is not None:
+        line = next((n for n, text in enumerate(lines, 1) if len(text) >= len(too_long)), "?")
+        raise SithError(
+            f"dictionary file {path} line {line} has {len(too_long):,} characters; a concept is a word or "
+            f"phrase (at most {MAX_CONCEPT_CHARS} characters, and the text tower reads only 77 tokens): "
+            "put one concept a line"
+        )
     dropped = sum(1 for line in lines if line.strip()) - len(concepts)
     if dropped > 0:
         logger.info("pool %s: dropped %d duplicate/comment lines", name, dropped)
     if name not in POOLS and name not in BUILTIN_POOLS and Path(str(dictionary)).expanduser().is_file():
         name = pool_name(path, concepts)
+    name = seed_layout_name(path, data_dir) or name  # data/dictionaries/NAME.txt, by name or path
     return Pool(name=name, concepts=concepts, hash=sha256_text(concepts), path=path)

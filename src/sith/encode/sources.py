@@ -33,6 +33,10 @@ IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 IMAGE_KEYS = ("jpg", "jpeg", "png", "webp")
 SHARD_SUFFIXES = (".tar",)
 FILES_PER_UNIT = 256
+#: Unreadable images are skipped and counted (a warning names them), the default of every
+#: command that reads an image collection (``sith image-mean``, ``sith ground``);
+#: ``--no-skip-bad`` makes the first one an error.
+SKIP_BAD_DEFAULT = True
 _GLOB_CHARS = "*?["
 
 

@@ -112,6 +112,33 @@ def default_precision(device: torch.device | str, precision: str | None) -> str:
     return precision
 
 
+def context_overflow(tokenizer: Any, strings: list[str]) -> tuple[int, int]:
+    """``(how many strings exceed the text tower's context, its length in tokens)``; ``(0, 0)``
+    when the tokenizer is not one this knows (open_clip's BPE, a transformers tokenizer).
+
+    Only strings of more UTF-8 bytes than the context can exceed it (a token covers ≥ 1 byte),
+    so a pool of words is checked without tokenizing anything.
+    """
+    ctx = getattr(tokenizer, "context_length", None) or getattr(tokenizer, "model_max_length", None)
+    if not isinstance(ctx, int) or not 2 < ctx < 1_000_000:
+        return 0, 0
+    long = [s for s in strings if len(s.encode("utf-8")) > ctx - 2]
+    if hasattr(tokenizer, "model_input_names"):  # transformers: ids include the special tokens
+        return sum(len(tokenizer(s)["input_ids"]) > ctx for s in long), ctx
+    if hasattr(tokenizer, "encode") and hasattr(tokenizer, "byte_encoder"):  # open_clip's BPE
+        return sum(len(tokenizer.encode(s)) > ctx - 2 for s in long), ctx
+    return 0, 0
+
+
+def _warn_truncated(clip: TextEncoder, strings: list[str]) -> None:
+    n, ctx = context_overflow(getattr(clip, "tokenizer", None), strings)
+    if n:
+        logger.warning(
+            "%d of %d concepts are longer than the text tower's context (%d tokens) and are encoded "
+            "cut to it; shorten them for explanations of what they say", n, len(strings), ctx
+        )
+
+
 def _cache_meta(clip: TextEncoder, pool: Pool, template: str | None) -> dict[str, Any]:
     return {
         "format": FORMAT,
@@ -231,6 +258,8 @@ def encode_pool(
         if broadcast_object(ctx, cached is not None):
             rows = broadcast_rows(ctx, cached.embeddings if cached is not None else None)
             return cached if cached is not None else pool_result(pool, rows, meta)
+    if ctx.is_main:
+        _warn_truncated(clip, strings)  # once per encoding, before the work
     lo, hi = shard_slice(len(strings), ctx)
     partial = _partial_path(target, ctx) if target is not None else None
     part = _encode_slice(

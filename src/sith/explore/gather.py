@@ -58,7 +58,8 @@ def shared_config(config: dict[str, Any]) -> dict[str, Any]:
 def describe(config: dict[str, Any]) -> str:
     """``comp-0.3 K=5 organism foldln`` — a configuration in a few words."""
     fold = "foldln" if config.get("fold_ln", True) else "nofoldln"
-    return f"{config.get('method')} K={config.get('sparsity')} {config.get('dictionary')} {fold}"
+    name = config.get("dictionary_name") or config.get("dictionary")
+    return f"{config.get('method')} K={config.get('sparsity')} {name} {fold}"
 
 
 def decomposition_dir(data_dir: str | Path, model_name: str, pretrained: str) -> Path:
@@ -103,7 +104,8 @@ def find_decompositions(
         if (layers is None or int(d.config["layer"]) in layers)
         and (method is None or d.config.get("method") == method)
         and (sparsity is None or int(d.config.get("sparsity", -1)) == sparsity)
-        and (dictionary is None or d.config.get("dictionary") == dictionary)
+        and (dictionary is None
+             or dictionary in (d.config.get("dictionary"), d.config.get("dictionary_name")))
     ]
     if not kept:
         raise SithError(
@@ -114,6 +116,13 @@ def find_decompositions(
     groups: dict[str, list[tuple[Path, LayerDecomposition]]] = {}
     for p, d in kept:
         groups.setdefault(json.dumps(shared_config(d.config), sort_keys=True, default=str), []).append((p, d))
+    seed = [k for k, g in groups.items() if not g[0][1].config.get("options")]
+    if len(groups) > 1 and len(seed) == 1:  # the seed's recipe beside option runs (e.g. --rank 8)
+        others = sorted(describe(g[0][1].config) + f" {g[0][1].config.get('options')}"
+                        for k, g in groups.items() if k != seed[0])
+        log.info("%s also holds other configurations (%s); showing the seed recipe's", directory,
+                 "; ".join(others))
+        groups = {seed[0]: groups[seed[0]]}
     if len(groups) > 1:
         configs = [shared_config(g[0][1].config) for g in groups.values()]
         differ = sorted({k for c in configs for k in c if any(o.get(k) != c.get(k) for o in configs)})

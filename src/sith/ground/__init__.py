@@ -14,10 +14,8 @@ Importing this package is cheap (no model library): the names are imported on fi
 loading open_clip.
 """
 
-from importlib import import_module
-from typing import Any
-
 from sith.ground.registry import LabelledImages, image_source, register_image_source
+from sith.lazy import lazy_getattr
 
 #: Names imported on first use, and the module that defines each.
 LAZY = {
@@ -34,12 +32,7 @@ LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in LAZY:
-        raise AttributeError(f"module 'sith.ground' has no attribute {name!r}")
-    value = getattr(import_module(LAZY[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr("sith.ground", LAZY, globals())
 
 
 __all__ = [

@@ -14,6 +14,7 @@ matplotlib.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,6 +27,7 @@ from sith.ground.run import Grounding
 from sith.io import atomic_write
 
 PAD_X, PAD_Y, LEFT, TOP = 10, 28, 64, 22
+LINE_HEIGHT = 11  # pixels per label line (the 9-pixel default font)
 
 
 #: ColorBrewer's 11-class ``RdBu`` (Cynthia Brewer, colorbrewer2.org), blue end first:
@@ -75,33 +77,43 @@ def write_grids(g: Grounding, out_dir: str | Path) -> list[Path]:
 
 
 def head_grid(g: Grounding, layer: int, head: int) -> Image.Image:
-    """The grid image of one head (module doc)."""
+    """The grid image of one head (module doc). Labels are shown in full, wrapped to the
+    cell's width; the space above each row grows with the longest label."""
     tr = g.trackers[layer]
     nc, ni = g.grid_components, g.grid_images
     size = next(iter(g.display.values())).shape[0] if g.display else 96
-    H = TOP + 2 * nc * (size + PAD_Y)
+    small, big = ImageFont.load_default(size=9), ImageFont.load_default(size=11)
+    cells = []  # (c, s, j, gi, label lines)
+    for c in range(nc):
+        for s in range(2):
+            for j in range(ni):
+                gi = int(tr.index[s, head, c, j])
+                if gi < 0 or gi not in g.display:
+                    continue
+                lines = [f"{float(tr.values[s, head, c, j]):+.2f}",
+                         *wrap_words(label_words(g, gi), small, size + PAD_X - 2)]
+                cells.append((c, s, j, gi, lines))
+    n_lines = max((len(cell[4]) for cell in cells), default=1)
+    pad_y = max(PAD_Y, 6 + n_lines * LINE_HEIGHT)
+    H = TOP + 2 * nc * (size + pad_y)
     W = LEFT + ni * (size + PAD_X)
     canvas = np.ones((H, W, 3), dtype=np.float32)
     texts: list[tuple[tuple[float, float], str, str]] = []
     for c in range(nc):
         for s, mark in enumerate("+-"):
-            y0 = TOP + (2 * c + s) * (size + PAD_Y) + PAD_Y
+            y0 = TOP + (2 * c + s) * (size + pad_y) + pad_y
             sv = float(g.singular_values[layer][head, c])
             texts.append(((4, y0 + size / 2), f"c{c} {mark}\ns={sv:.2f}", "lm"))
-            lim = float(tr.patches[s, head, c].float().abs().max()) or 1.0
-            for j in range(ni):
-                gi = int(tr.index[s, head, c, j])
-                if gi < 0 or gi not in g.display:
-                    continue
-                x0 = LEFT + j * (size + PAD_X)
-                img = g.display[gi].numpy().astype(np.float32) / 255.0
-                hm = heatmap(tr.patches[s, head, c, j], g.patch_grid, size)
-                canvas[y0 : y0 + size, x0 : x0 + size] = overlay(img, hm, lim)
-                label = f"{float(tr.values[s, head, c, j]):+.2f}{_label(g, gi)}"
-                texts.append(((x0 + size / 2, y0 - 2), label, "md"))
+    for c, s, j, gi, lines in cells:
+        y0 = TOP + (2 * c + s) * (size + pad_y) + pad_y
+        x0 = LEFT + j * (size + PAD_X)
+        lim = float(tr.patches[s, head, c].float().abs().max()) or 1.0
+        img = g.display[gi].numpy().astype(np.float32) / 255.0
+        hm = heatmap(tr.patches[s, head, c, j], g.patch_grid, size)
+        canvas[y0 : y0 + size, x0 : x0 + size] = overlay(img, hm, lim)
+        texts.append(((x0 + size / 2, y0 - 2), "\n".join(lines), "md"))
     out = Image.fromarray((canvas * 255).round().astype(np.uint8))
     draw = ImageDraw.Draw(out)
-    small, big = ImageFont.load_default(size=9), ImageFont.load_default(size=11)
     for xy, text, anchor in texts:
         draw.multiline_text(xy, text, fill=(0, 0, 0), font=small, anchor=anchor, align="center")
     title = (f"{g.info.model_name} layer {layer} head {head} ({g.count} images); "
@@ -110,12 +122,25 @@ def head_grid(g: Grounding, layer: int, head: int) -> Image.Image:
     return out
 
 
-def _label(g: Grounding, gi: int) -> str:
-    """The registered world source's caption of image ``gi``'s labels, else ''."""
+def label_words(g: Grounding, gi: int) -> list[str]:
+    """The registered world source's labels of image ``gi``, in full (``["red", "circle",
+    "small", "water"]``), when known, else ``[]``."""
     if not g.labels:
-        return ""
+        return []
     try:
         caption = image_source(WORLD).caption
     except SithError:  # labels read back without the plugin that made them
-        return ""
-    return caption({key: int(v[gi]) for key, v in g.labels.items()})
+        return []
+    return caption({key: int(v[gi]) for key, v in g.labels.items()}).split()
+
+
+def wrap_words(words: list[str], font: Any, width: float) -> list[str]:
+    """Greedy lines of ``words`` no wider than ``width`` pixels in ``font`` (a word wider
+    than that gets its own line, uncut)."""
+    lines: list[str] = []
+    for word in words:
+        if lines and font.getlength(f"{lines[-1]} {word}") <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sith.encode.sources import SKIP_BAD_DEFAULT
 from sith.ground.run import ground
 from sith.ground.save import grounding_dir, save_grounding
 from sith.ground.sources import ImageSource
@@ -23,7 +24,7 @@ def ground_model(
     rank: int | None = None,
     k: int = 16,
     batch_size: int = 64,
-    skip_bad: bool = False,
+    skip_bad: bool = SKIP_BAD_DEFAULT,
     keep_all: bool = False,
     grids: bool = True,
     grid_components: int = 4,

@@ -29,6 +29,7 @@ from PIL import Image
 from torch import Tensor
 
 from sith.encode.images import iter_images
+from sith.encode.sources import SKIP_BAD_DEFAULT
 from sith.errors import SithError
 from sith.ground.registry import WORLD, image_source
 from sith.io import read_text
@@ -56,7 +57,8 @@ class ImageSource:
     """Where the images come from: ``path`` (folder, shard, glob, file list) or ``world`` > 0.
 
     Attributes:
-        skip_bad: skip and count unreadable images instead of stopping with an error.
+        skip_bad: skip and count unreadable images instead of stopping with an error
+            (default, as ``sith image-mean``: :data:`sith.encode.sources.SKIP_BAD_DEFAULT`).
         skipped: filled while streaming: how many images were skipped.
     """
 
@@ -64,7 +66,7 @@ class ImageSource:
     world: int = 0
     world_seed: int = 0
     world_variant: str = "train"
-    skip_bad: bool = False
+    skip_bad: bool = SKIP_BAD_DEFAULT
     skipped: int = 0
 
     def describe(self) -> str:
@@ -146,7 +148,7 @@ def _file_batches(source: ImageSource, clip: Any, batch_size: int) -> Iterator[B
             pix.append(_decode(clip, name, read))
         except _Unreadable as bad:
             if not source.skip_bad:
-                raise SithError(f"cannot read image {bad}; remove it or pass --skip-bad") from None
+                raise SithError(f"cannot read image {bad}; remove it or drop --no-skip-bad") from None
             source.skipped += 1
             log.warning("skipping unreadable image %s", bad)
             continue

@@ -20,9 +20,7 @@ registering: :mod:`sith.organism.plugin`) — so ``import sith.load`` is still a
 and commands that never load a model (``sith show``) never import open_clip.
 """
 
-from importlib import import_module
-from typing import Any
-
+from sith.lazy import lazy_getattr
 from sith.load.registry import (
     Backend,
     Loader,
@@ -46,12 +44,7 @@ LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in LAZY:
-        raise AttributeError(f"module 'sith.load' has no attribute {name!r}")
-    value = getattr(import_module(LAZY[name]), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr("sith.load", LAZY, globals())
 
 
 __all__ = [

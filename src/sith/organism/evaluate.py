@@ -88,10 +88,20 @@ def format_rows(rows: list[dict[str, Any]], key: str = "method") -> str:
             + (f"{g['count']:>5}{g['mean_auc']:>7.2f}{g['share_auc_good']:>7.2f}{g['grounded_recall']:>7.2f}"
                if g else "")
         )
+    lines.append(EVAL_LEGEND)
     if grounded:
-        lines.append("(| grounded, top-concept rule: named components, mean AUC, share with AUC >= 0.75, "
-                     "grounded recall)")
+        lines.append("# | grounded, top-concept rule: n named components, mean AUC, share with AUC >= 0.75 "
+                     "(>=.75), grounded recall (g-rec)")
     return "\n".join(lines)
+
+
+#: The legend under ``sith organism eval``'s method/setting tables (:mod:`sith.organism.scoring`).
+EVAL_LEGEND = (
+    "# shape..count: share of the factor's values that are the top concept of some component; "
+    "recall: their mean;\n# purity: per head, share of top concepts from its most common factor; "
+    "fid: mean fidelity cos(target, reconstruction);\n# coher: mean pairwise cosine of an "
+    "explanation's atoms (static metrics: read them beside the nulls below)"
+)
 
 
 #: ``sith organism eval --settings``: the seed's recipe and one row per project option.

@@ -131,9 +131,13 @@ def faithfulness(
 
 def format_faithfulness(rows: list[dict[str, Any]]) -> str:
     factors = list(FACTORS)
-    head = f"{'condition':<38}{'cos':>6}" + "".join(f"{f[:6]:>8}" for f in factors)
+    width = {f: max(8, len(f) + 1) for f in factors}  # full factor names, never cut
+    head = f"{'condition':<38}{'cos':>6}" + "".join(f"{f:>{width[f]}}" for f in factors)
     lines = [head, "-" * len(head)]
     for r in rows:
         lines.append(f"{r['condition']:<38}{r['cos_to_original']:>6.2f}"
-                     + "".join(f"{r['accuracy'][f]:>8.3f}" for f in factors))
+                     + "".join(f"{r['accuracy'][f]:>{width[f]}.3f}" for f in factors))
+    lines.append("# cos: mean cosine between each analysed component's new write direction and its "
+                 "original; shape..count: zero-shot\n# accuracy per factor of the model with those "
+                 "directions")
     return "\n".join(lines)

@@ -2,7 +2,8 @@
 registers :func:`load_organism` as a loader of the load stage.
 
 ``load_clip("sith-organism", tag)``: ``tag`` is a shipped tag (``ORGANISM_TAGS``),
-``""``/``"none"`` (the same architecture, randomly initialised) or a checkpoint file
+``""``/``"none"`` (the same architecture, randomly initialised with seed 0, so the same
+random model every run) or a checkpoint file
 (e.g. an edited organism written by :func:`sith.load.save_model`; an exported organism,
 ``organism-{tag}.safetensors`` with its ``.json`` beside it, is built from that json's
 architecture and normalisation). The organism is an
@@ -18,7 +19,7 @@ import torch
 
 from sith.errors import SithError
 from sith.load.clip import LoadedClip
-from sith.load.openclip import check_architecture, wrap_open_clip
+from sith.load.openclip import RANDOM_INIT_SEED, check_architecture, wrap_open_clip
 from sith.load.registry import is_none_tag
 from sith.load.writeback import is_checkpoint_path, load_checkpoint_into
 from sith.organism import ORGANISM_NAME, ORGANISM_TAG, ORGANISM_TAGS
@@ -37,10 +38,12 @@ def load_organism(model_name: str, pretrained: str | None, device: torch.device)
         )
     exported = organism_model.exported_config(path) if path else None
     shipped = tag if tag in ORGANISM_TAGS else ORGANISM_TAG  # random/checkpoint: the default's config
-    if exported is not None:  # an exported organism: its own architecture and normalisation
-        model = build_model(exported).float().eval()
-    else:
-        model = organism_model.build_organism(pretrained=(tag in ORGANISM_TAGS), tag=shipped)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(RANDOM_INIT_SEED)  # `--pretrained none`: the same random model every time
+        if exported is not None:  # an exported organism: its own architecture and normalisation
+            model = build_model(exported).float().eval()
+        else:
+            model = organism_model.build_organism(pretrained=(tag in ORGANISM_TAGS), tag=shipped)
     check_architecture(model, ORGANISM_NAME)
     if path:
         load_checkpoint_into(model, path, ORGANISM_NAME)

@@ -55,19 +55,18 @@ def _sample(n: int, seed: Sequence[int], variant: str) -> tuple[Any, dict[str, A
 
 
 def caption(labels: dict[str, int]) -> str:
-    """A short label of one world image (``"\\nred circl S water"``; birds by their class)."""
+    """The labels of one world image in full words (``"red circle small water"``; birds by
+    their class; ``skull`` when it carries the glyph)."""
     parts = []
     for key in CAPTION_KEYS:
         v = int(labels.get(key, -1))
         if key == "shape" and v < 0 and int(labels.get("bird", -1)) >= 0:
-            parts.append(SPURIOUS_CLASSES[int(labels["bird"])][:5])
-        elif key == "size" and v >= 0:
-            parts.append(FACTORS[key][v][0].upper())
+            parts.append(SPURIOUS_CLASSES[int(labels["bird"])])
         elif v >= 0:
-            parts.append(FACTORS[key][v][:5])
+            parts.append(FACTORS[key][v])
     if int(labels.get("unsafe", 0)):
         parts.append("skull")
-    return "\n" + " ".join(parts)
+    return " ".join(parts)
 
 
 LOADER = register_loader(

@@ -173,6 +173,12 @@ def format_static(rows: dict[str, dict[str, Any]], sep: dict[str, bool], config:
         lines.append(f"{name:<34}" + "".join(f"{r[m]:>19.3f}" for m in STATIC))
     flags = "".join(f"{_flag(sep[m]):>19}" for m in STATIC)
     lines.append(f"{'trained vs nulls (margin ' + str(MARGIN) + ')':<34}" + flags)
+    lines.append(
+        "# the seed recipe on the trained organism and on three nulls: untrained vision tower, "
+        "explanations shuffled across\n# components, random residual directions explained the same "
+        "way; learned_recall: recall over the factors the organism\n# learned; 'separates': trained "
+        f"beats every null by at least {MARGIN}"
+    )
     return "\n".join(lines)
 
 
@@ -192,5 +198,12 @@ def format_grounded(g: dict[str, Any]) -> str:
         lines.append(f"trained vs nulls (margin {MARGIN}): mean AUC {_flag(sep['mean_auc'])}; AUC >= "
                      f"{g['auc_good']} share {_flag(sep['share_auc_good'])}; precision lift "
                      f"{_flag(sep['precision_lift'])}; grounded recall {_flag(sep['grounded_recall'])}")
+    lines.append(
+        "# n: components whose explanation names a world value; mean AUC: of each one's activation, "
+        "images with vs without\n# the value; AUC>=: share of them at or above it; prec@20: share of "
+        "its top-20 images showing the value; base:\n# that value's share of all images; lift: "
+        "prec@20 - base; g-recall: share of the learned factors' values named by a component with AUC >= "
+        f"{g['auc_good']}"
+    )
     return "\n".join(lines)
 

@@ -50,8 +50,12 @@ CONTENT_FIELDS = (
 #: Fields filled by :meth:`DecompositionConfig.resolved` from the loaded model and inputs;
 #: every other field is a request option (the keyword options of ``sith.api.decompose``).
 RESOLVED_FIELDS = (
-    "model_name", "pretrained", "fingerprint", "dictionary_name", "dictionary_hash", "image_mean_hash"
+    "model_name", "pretrained", "fingerprint", "dictionary_name", "dictionary_hash", "image_mean_hash",
+    "head_width",
 )
+
+#: The seed's rank: 64 singular vectors per head, at most the head width (METHOD.md §2).
+SEED_RANK = 64
 
 
 @dataclass(frozen=True)
@@ -75,6 +79,8 @@ class DecompositionConfig:
         fold_ln: ``foldln`` (seed default) or ``nofoldln`` (docs/method.md §2).
         polarity: ``seed`` | ``best`` | ``both`` (the last two are options).
         atoms: ``center`` (seed) | ``raw`` | ``image-cone`` (options).
+        head_width: the model's head width ``dh`` (filled by :meth:`resolved`); a rank other
+            than the seed's ``min(64, dh)`` is a recorded option (``_sith-rank-R``).
     """
 
     model_name: str
@@ -94,6 +100,7 @@ class DecompositionConfig:
     fold_ln: bool = True
     polarity: str = "seed"
     atoms: str = SEED_ATOM_MODE
+    head_width: int = 0
 
     def __post_init__(self) -> None:
         parse_method(self.method)
@@ -107,6 +114,11 @@ class DecompositionConfig:
             raise SithError(f"--sparsity must be a positive integer, got {self.sparsity!r}; pass e.g. 5")
         if self.rank is not None and (not isinstance(self.rank, int) or self.rank < 1):
             raise SithError(f"--rank must be a positive integer, got {self.rank!r}; pass e.g. 64")
+        template = self.template
+        if template is not None and (not isinstance(template, str) or template.count("{}") != 1):
+            raise SithError(
+                f"--template {self.template!r} must contain '{{}}' exactly once, e.g. 'a photo of {{}}'"
+            )
 
     # ------------------------------------------------------------------ derived
     def options(self) -> dict[str, Any]:
@@ -114,6 +126,8 @@ class DecompositionConfig:
         opts: dict[str, Any] = {}
         if not is_seed_method(self.method):
             opts["method"] = self.method
+        if self.rank is not None and self.head_width and self.rank != min(SEED_RANK, self.head_width):
+            opts["rank"] = self.rank
         if self.polarity != "seed":
             opts["polarity"] = self.polarity
         if self.atoms != SEED_ATOM_MODE:
@@ -139,6 +153,8 @@ class DecompositionConfig:
             parts.append(f"atoms-{opts['atoms']}")
         if "image_mean" in opts:
             parts.append("no-image-mean")
+        if "rank" in opts:
+            parts.append(f"rank-{opts['rank']}")
         if "template" in opts:
             digest = hashlib.sha256(str(opts["template"]).encode("utf-8")).hexdigest()[:8]
             parts.append(f"template-{digest}")
@@ -151,7 +167,7 @@ class DecompositionConfig:
             layer,
             self.sv_type,
             self.fold_ln,
-            str(self.dictionary),
+            self.dictionary_name,
             self.method,
             self.sparsity,
             self.options_tag(),

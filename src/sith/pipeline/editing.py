@@ -27,6 +27,7 @@ from sith.edit.judges import EmbeddingJudge, Judge, ShareJudge, WordJudge
 from sith.edit.select import ConceptMatch, Familiarity, familiarity, match_concept
 from sith.encode import concept_atom
 from sith.errors import SithError
+from sith.factor import check_layer
 from sith.pipeline.config import DecompositionConfig
 
 log = logging.getLogger(__name__)
@@ -101,6 +102,9 @@ def search(
         raise SithError("the concept is empty; pass a word or phrase")
     if top < 1:
         raise SithError(f"--top must be >= 1, got {top}")
+    for layer in layers or ():  # every input checked before anything is written
+        check_layer(ws.weights, layer)
+    ws.check_inputs(config.dictionary, image_mean=config.uses_image_mean)
     atom = text_atoms(ws, config, [concept])[0]
     hits = rank_heads(
         ws.weights,

@@ -20,7 +20,7 @@ from pathlib import Path
 from sith.encode.distributed import DistContext, barrier, checked, distributed
 from sith.encode.images import compute_image_mean
 from sith.encode.pools import POOLS, download_dictionary, read_pool
-from sith.encode.sources import make_units
+from sith.encode.sources import SKIP_BAD_DEFAULT, make_units
 from sith.encode.text import encode_pool, encoded_path
 from sith.errors import SithError
 from sith.load import load_clip
@@ -79,7 +79,7 @@ def image_mean(
     batch_size: int = 64,
     workers: int = 0,
     precision: str = "fp32",
-    skip_bad: bool = True,
+    skip_bad: bool = SKIP_BAD_DEFAULT,
     restart: bool = False,
     progress: bool = True,
 ) -> Path:

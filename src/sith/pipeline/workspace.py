@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from torch import Tensor
+from tqdm.auto import tqdm
 
 from sith import paths
 from sith.decompose import LayerDecomposition, decompose_layer, default_layers, default_rank
@@ -119,6 +121,7 @@ class Workspace:
         self.image_mean_source = image_mean_source
         self.writes = True  # False inside :meth:`read_only` (dry runs): compute, never write
         self._encoded: dict[tuple[str, str | None], EncodedPool] = {}
+        self._pools: dict[str, Pool] = {}
         self._svd: dict[tuple[int, bool], HeadSVD] = {}
         self._image_mean: Tensor | None = None
 
@@ -156,17 +159,27 @@ class Workspace:
         return self._encoded[key]
 
     def pool(self, dictionary: str | None = None) -> Pool:
-        """The concept pool (a known pool is downloaded first if it is not on disk yet)."""
+        """The concept pool, read once per run (a known pool is downloaded first if it is not
+        on disk yet)."""
         name = dictionary or self.default_dictionary
-        if name in POOLS and not paths.dictionary_text_path(self.data_dir, name).exists():
-            if not self.writes:
-                raise SithError(
-                    f"dictionary {name!r} is not downloaded and a dry run writes nothing; run "
-                    f"`sith download-dictionary {name}` first"
-                )
-            log.warning("dictionary %r not downloaded yet: downloading the seed's list first", name)
-            fetch_dictionary(name, data_dir=self.data_dir, progress=self.progress)
-        return read_pool(name, data_dir=self.data_dir)
+        if name not in self._pools:
+            if name in POOLS and not paths.dictionary_text_path(self.data_dir, name).exists():
+                if not self.writes:
+                    raise SithError(
+                        f"dictionary {name!r} is not downloaded and a dry run writes nothing; run "
+                        f"`sith download-dictionary {name}` first"
+                    )
+                log.warning("dictionary %r not downloaded yet: downloading the seed's list first", name)
+                fetch_dictionary(name, data_dir=self.data_dir, progress=self.progress)
+            self._pools[name] = read_pool(name, data_dir=self.data_dir)
+        return self._pools[name]
+
+    def check_inputs(self, dictionary: str | None, *, image_mean: bool) -> Pool:
+        """The pool, read before anything is written: an image mean the model cannot make
+        fails first (before a dictionary is downloaded); the organism's is made only after."""
+        if image_mean and self.image_mean_source is None:
+            self.image_mean()
+        return self.pool(dictionary)
 
     def image_mean(self) -> Tensor:
         """The model's image mean ``(e,)`` (docs/method.md §4): ``image_mean.pt``, or made by the
@@ -246,7 +259,10 @@ class Workspace:
 
     # ------------------------------------------------------------------ configs
     def resolve(self, request: DecompositionConfig) -> DecompositionConfig:
-        """The request with concrete layers, rank, dictionary and every content hash."""
+        """The request with concrete layers, rank, dictionary and every content hash.
+
+        Every input is checked (layers, rank, the dictionary readable, K ≤ its size) before
+        anything is written (the organism's image mean, an encoded dictionary)."""
         w = self.weights
         layers = (
             tuple(check_layer(w, i) for i in request.layers)
@@ -254,9 +270,10 @@ class Workspace:
             else tuple(default_layers(w.n_layers))
         )
         rank = default_rank(w, request.rank)
+        pool = self.check_inputs(request.dictionary, image_mean=request.uses_image_mean)
+        check_sparsity(request.sparsity, len(pool))
         mean_hash = tensor_hash(self.image_mean()) if request.uses_image_mean else ""
         encoded = self.encoded(request.dictionary, request.template)
-        check_sparsity(request.sparsity, len(encoded))
         return request.resolved(
             model_name=self.clip.info.model_name,
             pretrained=self.clip.info.pretrained,
@@ -267,6 +284,7 @@ class Workspace:
             dictionary_name=encoded.name,
             dictionary_hash=encoded.pool_hash,
             image_mean_hash=mean_hash,
+            head_width=w.d_head,
         )
 
     def atoms(self, config: DecompositionConfig) -> Tensor:
@@ -331,18 +349,22 @@ class Workspace:
         parts = [] if force else self._partial_parts(config, layer, partial)
         done = sum(p.num_heads for p in parts)
         n_heads = self.weights.n_heads
+        bar = tqdm(total=n_heads, initial=done, unit="head", desc=f"layer {layer} {config.method}",
+                   disable=not self.progress, file=sys.stderr)
         for lo in range(done, n_heads, HEADS_PER_PIECE):
             parts.append(
                 self.decompose_one(
                     config, layer, atoms, heads=range(lo, min(n_heads, lo + HEADS_PER_PIECE))
                 )
             )
+            bar.update(parts[-1].num_heads)
             if lo + HEADS_PER_PIECE < n_heads:
                 save_pt(
                     {"format": PARTIAL_FORMAT, "config": config.record(), "layer": layer,
                      "parts": [p.to_dict() for p in parts]},
                     partial,
                 )
+        bar.close()
         dec = LayerDecomposition.concat_heads(parts)
         dec.save(path)
         partial.unlink(missing_ok=True)
@@ -391,4 +413,5 @@ class Workspace:
             device=self.device,
             config=config.record(),
             heads=heads,
+            progress=self.progress,
         )
