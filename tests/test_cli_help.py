@@ -105,3 +105,17 @@ def test_sith_show_imports_no_model_library(tmp_path):
     argv = ["-q", "show", str(dec), "--output", str(tmp_path / "o.txt")]
     loaded = _modules_after(f"from sith.cli import main\nassert main({argv!r}) == 0")
     assert "torch" in loaded and not loaded & set(HEAVY), loaded & set(HEAVY)
+
+
+def test_every_command_lives_in_a_module_named_after_it():
+    """``sith X-Y`` is registered by ``sith.cli.X_Y`` and nothing else (issue 23)."""
+    import argparse
+
+    from sith.cli import COMMAND_GROUPS
+    from sith.cli.common import quiet_parent
+
+    for module in COMMAND_GROUPS:
+        parser = argparse.ArgumentParser()
+        sub = parser.add_subparsers()
+        module.register(sub, quiet_parent())
+        assert [name.replace("-", "_") for name in sub.choices] == [module.__name__.rsplit(".", 1)[1]]

@@ -1,6 +1,6 @@
 """The ``sith`` command: a thin argparse shell over :mod:`sith.api` (no logic here).
 
-One module per command group; each has ``register(sub, parent)`` adding its subcommands
+One module per command, named after it; each has ``register(sub, parent)`` adding its subcommands
 with ``func`` set. Importing this package imports no model library (not even torch):
 each command imports what it needs inside its ``run_*`` function, so ``sith --help`` and
 ``sith show`` start fast. Before a command runs, :data:`BUILTIN_PLUGIN` is imported: the
@@ -22,15 +22,21 @@ from importlib import import_module
 
 from sith import __version__
 from sith.cli import (
-    analyse,
-    dictionary,
+    compare,
+    decompose,
+    download_dictionary,
+    download_model_data,
     edit,
+    encode_dictionary,
     experiment,
     explore,
     ground,
+    image_mean,
     judge,
     organism,
-    resources,
+    search,
+    show,
+    verify,
 )
 from sith.cli.common import SithParser, quiet_parent
 from sith.errors import SithError, os_error_text
@@ -41,8 +47,11 @@ LOG_HANDLER = "sith-cli"
 #: The plugin that makes the built-in organism the default model, pool and world images.
 BUILTIN_PLUGIN = "sith.organism.plugin"
 
-#: Command groups, in the order ``sith --help`` lists them.
-COMMAND_GROUPS = (analyse, dictionary, resources, edit, experiment, explore, ground, judge, organism)
+#: One module per command, in the order ``sith --help`` lists them.
+COMMAND_GROUPS = (
+    decompose, show, search, verify, download_dictionary, encode_dictionary, image_mean,
+    download_model_data, edit, experiment, explore, ground, compare, judge, organism,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

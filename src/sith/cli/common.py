@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import NoReturn
@@ -198,3 +199,18 @@ def decomposition_options(args: argparse.Namespace) -> dict:
         "image_mean": args.image_mean,
         "template": args.template,
     }
+
+
+def add_precision_arg(p: argparse.ArgumentParser, *, default: str | None, default_text: str) -> None:
+    p.add_argument(
+        "--precision",
+        choices=("fp32", "fp16", "bf16"),
+        default=default,
+        help=f"autocast precision of the tower; sums stay float64 (default: {default_text})",
+    )
+
+
+def print_on_rank0(path: Path) -> None:
+    """Print the written path once (under torchrun every rank returns it)."""
+    if int(os.environ.get("RANK", "0")) == 0:
+        print(path)

@@ -1,4 +1,5 @@
-"""``sith download-model-data``: the seed authors' pre-computed files of one model."""
+"""``sith download-model-data``: the seed authors' published image means, encoded dictionaries and
+decompositions."""
 
 from __future__ import annotations
 

@@ -1,0 +1,30 @@
+"""``sith show``: print a decomposition as a table, JSON or CSV."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from sith.cli.common import (
+    add_format_args,
+    emit,
+    output_format,
+)
+
+
+def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "show", parents=[parent], help="print a decomposition as a table, JSON or CSV"
+    )
+    p.add_argument("file", type=Path, help="a decomposition .pt written by sith decompose")
+    p.add_argument("--layer", type=int, default=None, help="check that the file holds this layer")
+    p.add_argument("--head", type=int, nargs="+", default=None, help="only these heads")
+    add_format_args(p)
+    p.set_defaults(func=run_show)
+
+
+def run_show(args: argparse.Namespace) -> int:
+    from sith.decompose.report import show  # torch only: `sith show` starts fast
+
+    emit(show(args.file, layer=args.layer, heads=args.head, fmt=output_format(args)), args.output)
+    return 0
