@@ -4,7 +4,8 @@ decomposed layer and an exact edit round trip, with random weights.
 For each name in ``open_clip.list_models()`` (smallest first):
 
 - the loader refuses it (its config check: ResNet, timm towers such as ConvNeXt/SigLIP/EVA,
-  attentional or average pooling): the one-line refusal is recorded, and the model is also
+  attentional or average pooling): ``load_clip``'s one-line refusal is recorded (it comes
+  from the config, before anything is built); with ``--module-check`` the model is also
   built and handed to ``extract_weights`` to check the module-level refusal agrees;
 - it is accepted: ``benchmarks/zoo_checks.py`` runs verify / decompose / edit / apply-log
   in a fresh process (so peak RSS is that architecture's own), recording times, peak RSS
@@ -29,6 +30,7 @@ import datetime
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -120,21 +122,41 @@ def module_refusal(name: str) -> str:
     return "ACCEPTED by extract_weights although the config check refuses it"
 
 
-def worker(name: str, out: Path, n_words: int, workdir: Path | None) -> None:
-    """Run the checks of one architecture in this process and write its record to ``out``."""
+def worker(name: str, out: Path, n_words: int, workdir: Path | None, module_check: bool) -> None:
+    """Run the checks of one architecture (or, with ``module_check``, the module-level
+    refusal of a refused one) in this process and write its record to ``out``."""
     from benchmarks.zoo_checks import peak_rss_mb, run_checks
 
     start = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="sith-zoo-", dir=workdir) as tmp:
-        record = run_checks(name, Path(tmp), n_words=n_words)
-    if record["status"] == "refused":
-        record["module_message"] = module_refusal(name)
+    if module_check:
+        record = {"name": name, "module_message": module_refusal(name)}
+    else:
+        with tempfile.TemporaryDirectory(prefix="sith-zoo-", dir=workdir) as tmp:
+            record = run_checks(name, Path(tmp), n_words=n_words)
     record["time_s"] = round(time.perf_counter() - start, 1)
     record["peak_rss_mb"] = round(peak_rss_mb())
     out.write_text(json.dumps(record))
 
 
-def run_isolated(name: str, args: argparse.Namespace) -> dict[str, Any]:
+def config_refusal(name: str) -> str | None:
+    """The loader's one-line refusal of ``name`` (``load_clip`` refuses from the config,
+    before building anything), or None when the loader accepts the architecture."""
+    from sith.errors import SithError
+    from sith.load import load_clip
+    from sith.load.openclip import check_config
+
+    try:
+        check_config(name)
+    except SithError:
+        try:
+            load_clip(name, "none")
+        except SithError as exc:
+            return str(exc)
+        return "ACCEPTED by load_clip although check_config refuses it"
+    return None
+
+
+def run_isolated(name: str, args: argparse.Namespace, *, module_check: bool = False) -> dict[str, Any]:
     """:func:`worker` in a fresh interpreter (its own peak RSS; a crash or timeout is recorded)."""
     with tempfile.TemporaryDirectory(prefix="sith-zoo-rec-") as tmp:
         out = Path(tmp) / "record.json"
@@ -147,7 +169,9 @@ def run_isolated(name: str, args: argparse.Namespace) -> dict[str, Any]:
             str(out),
             "--words",
             str(args.words),
-        ] + (["--workdir", str(args.workdir)] if args.workdir else [])
+        ]
+        argv += ["--workdir", str(args.workdir)] if args.workdir else []
+        argv += ["--worker-module-check"] if module_check else []
         start = time.perf_counter()
         try:
             proc = subprocess.run(argv, capture_output=True, text=True, timeout=args.timeout)
@@ -196,35 +220,63 @@ def _fmt(x: Any, spec: str) -> str:
     return "" if x is None else format(x, spec)
 
 
+def _params_m(r: dict[str, Any]) -> str:
+    p = r.get("params") or r.get("params_visual")
+    return _fmt(p / 1e6 if p else None, ".0f") + ("" if r.get("params") or not p else " (vision)")
+
+
+def _accepted_row(r: dict[str, Any]) -> str:
+    s = r.get("shape", {})
+    shape = f"{s['layers']} × {s['heads']} × {s['dh']} ({s['d']})" if s else ""
+    status = r["status"] + (f": {r['failed_check']} — {r['message']}" if r["status"] == "fail" else "")
+    if r["status"] == "skipped (size)":
+        p = r.get("params") or r.get("params_visual") or 0
+        status += f" — run with --max-params {p * 1.01:.2g}"
+    ls_err = r.get("verify_random_ls_max_error")
+    verr = _fmt(r.get("verify_max_error"), ".1e") + (f" ({ls_err:.1e} random LS)" if ls_err else "")
+    rss = r.get("peak_rss_mb")
+    return (
+        f"| {r['name']} | {_params_m(r)} | {shape} | {'✓' if s.get('layer_scale') else ''} | {status} | "
+        f"{verr} | {_fmt(r.get('edit', {}).get('edit_rel_error'), '.1e')} | "
+        f"{_fmt(r.get('time_s'), '.0f')} | {_fmt(rss / 1024 if rss else None, '.1f')} |"
+    )
+
+
+def refusal_reason(message: str) -> str:
+    """The reason part of a refusal, with the timm model's own name dropped (for grouping)."""
+    reason = message.split("': ", 1)[-1].split("; SITH covers", 1)[0]
+    return re.sub(r"the timm model '[^']*'", "a timm model", reason)
+
+
 def table(data: dict[str, Any]) -> str:
-    """Markdown: accepted architectures (one row each), then refused / not loadable ones."""
+    """Markdown: one row per accepted architecture (pass / fail / skipped), one per
+    architecture the loader could not build here, and the refusals grouped by reason."""
     rows = data["results"]
-    head = [
+    out = [
         "| architecture | params (M) | layers × heads × dh (d) | LS | status | verify max err | "
         "edit err (× s_max) | time (s) | peak RSS (GiB) |",
         "|---|---:|---|:-:|---|---:|---:|---:|---:|",
     ]
-    refused = ["| architecture | params (M) | status | message |", "|---|---:|---|---|"]
+    out += [_accepted_row(r) for r in rows if r["status"] not in ("refused", "load-error")]
+    errors = [r for r in rows if r["status"] == "load-error"]
+    if errors:
+        out += ["", "| not loadable here | params (M) | loader's message |", "|---|---:|---|"]
+        out += [f"| {r['name']} | {_params_m(r)} | {r['message']} |" for r in errors]
+    groups: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
-        p = r.get("params") or r.get("params_visual")
-        pm = _fmt(p / 1e6 if p else None, ".0f") + ("" if r.get("params") or not p else " (vision)")
-        if r["status"] in ("refused", "load-error"):
-            refused.append(f"| {r['name']} | {pm} | {r['status']} | {r.get('message', '')} |")
-            continue
-        s = r.get("shape", {})
-        shape = f"{s['layers']} × {s['heads']} × {s['dh']} ({s['d']})" if s else ""
-        status = r["status"] + (f": {r['failed_check']} — {r['message']}" if r["status"] == "fail" else "")
-        if r["status"] == "skipped (size)":
-            status += f" — run with --max-params {p * 1.01:.2g}"
-        ls_err = r.get("verify_random_ls_max_error")
-        verr = _fmt(r.get("verify_max_error"), ".1e") + (f" ({ls_err:.1e} random LS)" if ls_err else "")
-        rss = r.get("peak_rss_mb")
-        head.append(
-            f"| {r['name']} | {pm} | {shape} | {'✓' if s.get('layer_scale') else ''} | {status} | "
-            f"{verr} | {_fmt(r.get('edit', {}).get('edit_rel_error'), '.1e')} | "
-            f"{_fmt(r.get('time_s'), '.0f')} | {_fmt(rss / 1024 if rss else None, '.1f')} |"
-        )
-    return "\n".join(head) + "\n\n" + "\n".join(refused) + "\n"
+        if r["status"] == "refused":
+            groups.setdefault(refusal_reason(r["message"]), []).append(r)
+    if groups:
+        out += ["", "| refused: reason | count | architectures |", "|---|---:|---|"]
+        for reason, rs in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+            out.append(f"| {reason} | {len(rs)} | {', '.join(r['name'] for r in rs)} |")
+        example = next(iter(groups.values()))[0]["message"]
+        out += ["", f"Example refusal (one line): `{example}`"]
+        odd = [
+            r for r in rows if r["status"] == "refused" and r.get("module_message", "").startswith("ACCEPTED")
+        ]
+        out += [f"Module-level check ACCEPTED {r['name']} although its config is refused" for r in odd]
+    return "\n".join(out) + "\n"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -252,7 +304,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--words", type=int, default=200, help="dictionary size (default 200)")
     p.add_argument("--timeout", type=int, default=1800, help="seconds per architecture (default 1800)")
     p.add_argument("--workdir", type=Path, help="where checkpoints are written (default: the temp dir)")
+    p.add_argument(
+        "--module-check",
+        action="store_true",
+        help="also build each refused architecture that fits and check extract_weights refuses it",
+    )
     p.add_argument("--worker", help=argparse.SUPPRESS)
+    p.add_argument("--worker-module-check", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if not args.max_params > 0:
@@ -269,7 +327,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.worker:
-        worker(args.worker, args.worker_out, args.words, args.workdir)
+        worker(args.worker, args.worker_out, args.words, args.workdir, args.worker_module_check)
         return 0
     if args.table:
         if not args.table.is_file():
@@ -289,34 +347,32 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         name = row["name"]
         base = {k: row[k] for k in ("params", "params_visual")}
+        message = None if name in done else config_refusal(name)
         if name in done:
             record = done[name]
+        elif message is not None:
+            record = {"name": name, "status": "refused", "message": message, **base}
+            if not args.module_check:
+                record["module_message"] = "not built (pass --module-check)"
+            elif row["fits"]:
+                record.update(
+                    {
+                        k: v
+                        for k, v in run_isolated(name, args, module_check=True).items()
+                        if k in ("module_message", "time_s", "peak_rss_mb", "message")
+                    }
+                )
+            else:
+                record["module_message"] = "not built (larger than --max-params)"
         elif row["fits"]:
             record = {**run_isolated(name, args), **base}
         else:
-            record = {**_size_or_refusal(name), **base}
+            record = {"name": name, "status": "skipped (size)", **base}
         results.append(record)
         save(results, env, args.output)
         print(f"{name:34s} {record['status']:15s} {record.get('time_s', '')}", flush=True)
     print(table({"results": results}), end="")
     return 0
-
-
-def _size_or_refusal(name: str) -> dict[str, Any]:
-    """A model too large to run here: its config refusal if it has one, else skipped (size)."""
-    from sith.errors import SithError
-    from sith.load.openclip import check_config
-
-    try:
-        check_config(name)
-    except SithError as exc:
-        return {
-            "name": name,
-            "status": "refused",
-            "message": str(exc),
-            "module_message": "not built (larger than --max-params)",
-        }
-    return {"name": name, "status": "skipped (size)"}
 
 
 if __name__ == "__main__":

@@ -64,7 +64,8 @@ def test_driver_subprocess_and_table(tmp_path) -> None:
     assert by["RN50"]["status"] == "refused" and "ResNet" in by["RN50"]["message"]
     text = zoo.table(data)
     assert "| ViT-S-32 | 63 | 12 × 6 × 64 (384) |" in text and "--max-params 1.5e+08" in text
-    assert "| RN50 | 102 | refused | cannot analyse 'RN50'" in text
+    assert "| its vision tower is a ResNet (attention only in the final pool) | 1 | RN50 |" in text
+    assert "Example refusal (one line): `cannot analyse 'RN50'" in text
 
 
 def test_bad_inputs(tmp_path, capsys) -> None:
