@@ -237,7 +237,8 @@ def _accepted_row(r: dict[str, Any]) -> str:
     rss = r.get("peak_rss_mb")
     return (
         f"| {r['name']} | {_params_m(r)} | {shape} | {'✓' if s.get('layer_scale') else ''} | {status} | "
-        f"{verr} | {_fmt(r.get('edit', {}).get('edit_rel_error'), '.1e')} | "
+        f"{verr} | {_fmt(r.get('readout_rel_error'), '.1e')} | "
+        f"{_fmt(r.get('edit', {}).get('edit_rel_error'), '.1e')} | "
         f"{_fmt(r.get('time_s'), '.0f')} | {_fmt(rss / 1024 if rss else None, '.1f')} |"
     )
 
@@ -254,8 +255,8 @@ def table(data: dict[str, Any]) -> str:
     rows = data["results"]
     out = [
         "| architecture | params (M) | layers × heads × dh (d) | LS | status | verify max err | "
-        "edit err (× s_max) | time (s) | peak RSS (GiB) |",
-        "|---|---:|---|:-:|---|---:|---:|---:|---:|",
+        "readout err | edit err (× s_max) | time (s) | peak RSS (GiB) |",
+        "|---|---:|---|:-:|---|---:|---:|---:|---:|---:|",
     ]
     out += [_accepted_row(r) for r in rows if r["status"] not in ("refused", "load-error")]
     errors = [r for r in rows if r["status"] == "load-error"]

@@ -6,7 +6,9 @@ For an architecture the loader accepts, :func:`run_checks` loads it with random 
 
 1. ``verify``: the extracted per-head weights rebuild every block's real attention output
    (:func:`sith.load.verify`); max abs error per layer ≤ ``VERIFY_TOL`` (1e-5). With
-   LayerScale, once more with the LayerScale set to random values in [0.5, 1.5].
+   LayerScale, once more with the LayerScale set to random values in [0.5, 1.5]. Then the
+   readout: ``LN_post(x_cls)·P`` (METHOD.md §3's target map) of the stream entering
+   ``ln_post`` equals ``encode_images`` to ≤ 1e-5 relative (:func:`check_readout`).
 2. ``decompose``: the last layer, seed recipe (foldln, right vectors, comp-0.3, K = 5,
    rank min(64, dh)) against a dictionary of ``n_words`` common English words
    (:func:`words`) encoded with the model's own (random) text tower, atoms centred as the
@@ -103,6 +105,29 @@ def check_verify_random_layer_scale(clip: Any) -> float | None:
         for block in model.visual.transformer.resblocks:
             block.ls_1.gamma.copy_(torch.rand(block.ls_1.gamma.shape, generator=gen) + 0.5)
     return check_verify(wrap_open_clip(model, model_name=clip.info.model_name), check="verify")
+
+
+def check_readout(clip: Any) -> float:
+    """The target map of METHOD.md §3 is the model's own readout: ``LN_post(x_cls)·P`` of the
+    residual stream entering ``ln_post`` equals ``encode_images`` (2 seeded noise images);
+    returns the max abs error relative to the largest embedding entry (bar ``VERIFY_TOL``)."""
+    from sith.factor import ln_post
+
+    seen: list[torch.Tensor] = []
+    hook = clip.model.visual.ln_post.register_forward_pre_hook(lambda m, a: seen.append(a[0].detach()))
+    try:
+        s = clip.image_size
+        emb = clip.encode_images(torch.randn(2, 3, s, s, generator=torch.Generator().manual_seed(1)))
+    finally:
+        hook.remove()
+    x = seen[0]
+    cls = x[:, 0] if x.dim() == 3 else x
+    mine = ln_post(clip.weights, cls.cpu()) @ clip.weights.proj.double()
+    err = float((mine - emb.double().cpu()).abs().max() / emb.abs().max())
+    _expect(
+        err <= VERIFY_TOL, "readout", f"LN_post(cls)·P differs from encode_images by {err:.2e} (relative)"
+    )
+    return err
 
 
 def image_mean(clip: Any, n: int = 4, seed: int = 0) -> torch.Tensor:
@@ -293,6 +318,7 @@ def run_checks(name: str, workdir: Path, *, n_words: int = 200) -> dict[str, Any
     try:
         out["verify_max_error"] = check_verify(clip)
         out["verify_random_ls_max_error"] = check_verify_random_layer_scale(clip)
+        out["readout_rel_error"] = check_readout(clip)
         lap(step)
         step = "decompose"
         out["decompose"] = run_decompose(clip, workdir, n_words)

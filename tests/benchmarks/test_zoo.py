@@ -4,12 +4,13 @@ checks themselves can fail."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
 
 from benchmarks import zoo, zoo_checks
-from sith.load import ModelInfo, extract_weights
+from sith.load import ModelInfo, extract_weights, wrap_open_clip
 from tests.load.tiny import tiny_open_clip
 
 REFUSED = {
@@ -27,6 +28,7 @@ def test_layer_scale_architecture_passes(tmp_path) -> None:
     assert r["status"] == "pass", r
     assert r["shape"] == {"layers": 12, "heads": 8, "d": 512, "dh": 64, "e": 384, "layer_scale": True}
     assert r["verify_max_error"] <= 1e-5 and r["verify_random_ls_max_error"] <= 1e-5
+    assert r["readout_rel_error"] <= 1e-5
     assert r["edit"]["edit_rel_error"] <= 1e-5
     assert r["decompose"]["n_words"] == 60 and 0 < r["decompose"]["fidelity_mean"] <= 1
 
@@ -40,7 +42,8 @@ def test_refusals_are_one_line(tmp_path, name: str, reason: str) -> None:
 
 
 def test_checks_can_fail(tmp_path, monkeypatch) -> None:
-    """A tolerance of 0 fails verify; an edit that did not happen fails the folded-matrix check."""
+    """A tolerance of 0 fails verify; an edit that did not happen fails the folded-matrix
+    check; a wrong ln_post eps fails the readout check."""
     monkeypatch.setattr(zoo_checks, "VERIFY_TOL", 0.0)
     r = zoo_checks.run_checks("ViT-S-32", tmp_path, n_words=20)
     assert (r["status"], r["failed_check"]) == ("fail", "verify")
@@ -48,6 +51,12 @@ def test_checks_can_fail(tmp_path, monkeypatch) -> None:
     w = extract_weights(tiny_open_clip(), ModelInfo("tiny", "", ""))
     with pytest.raises(zoo_checks.CheckFailed, match="head 0"):
         zoo_checks.check_folded(w, w, 1, [(0, 0)])
+    clip = wrap_open_clip(tiny_open_clip(), model_name="tiny")
+    monkeypatch.undo()  # the real tolerance again
+    assert zoo_checks.check_readout(clip) <= 1e-5
+    bad = dataclasses.replace(clip, weights=dataclasses.replace(clip.weights, ln_post_eps=1e-1))
+    with pytest.raises(zoo_checks.CheckFailed, match=r"LN_post\(cls\)"):
+        zoo_checks.check_readout(bad)
 
 
 def test_driver_subprocess_and_table(tmp_path) -> None:
