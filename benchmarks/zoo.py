@@ -13,7 +13,7 @@ For each name in ``open_clip.list_models()`` (smallest first):
 - it is larger than ``--max-params`` (whole CLIP, text tower included): ``skipped (size)``
   with its parameter count; run it elsewhere with a larger ``--max-params``.
 
-    HF_HUB_OFFLINE=1 python benchmarks/zoo.py                         # all that fit, ~1 h on 2 cores
+    HF_HUB_OFFLINE=1 python benchmarks/zoo.py                         # all that fit, ~40 min on 2 cores
     python benchmarks/zoo.py --small                                   # the CI subset
     python benchmarks/zoo.py --only ViT-H-14,ViT-g-14 --max-params 5e9 # big ones, elsewhere
     python benchmarks/zoo.py --table benchmarks/results/zoo.json       # print the markdown table
@@ -277,6 +277,19 @@ def table(data: dict[str, Any]) -> str:
             r for r in rows if r["status"] == "refused" and r.get("module_message", "").startswith("ACCEPTED")
         ]
         out += [f"Module-level check ACCEPTED {r['name']} although its config is refused" for r in odd]
+        built = [
+            r for r in rows if r["status"] == "refused" and "not built" not in r.get("module_message", "")
+        ]
+        agree = [
+            r["name"]
+            for r in built
+            if r["module_message"].startswith("cannot analyse") and "\n" not in r["module_message"]
+        ]
+        if built:
+            out.append(
+                f"Built and handed to `extract_weights` (`--module-check`): refused in one line for "
+                f"{len(agree)} of {len(built)} ({', '.join(agree)})."
+            )
     return "\n".join(out) + "\n"
 
 
