@@ -41,8 +41,18 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # benchmarks.zoo_checks
 
-#: The CI subset: distinct widths, patch sizes, head counts, quickgelu, LayerScale, refusals.
-SMALL = ("ViT-S-32", "ViT-M-32-alt", "ViT-M-16-alt", "ViT-B-32-quickgelu", "RN50", "ViT-B-16-SigLIP")
+#: The CI subset (tests/benchmarks/test_zoo.py): two widths/head counts, LayerScale, and one
+#: architecture of each refusal family (ResNet, timm SigLIP, timm ConvNeXt, attentional
+#: pooler, average pooling).
+SMALL = (
+    "ViT-S-32",
+    "ViT-M-16-alt",
+    "RN50",
+    "ViT-B-16-SigLIP",
+    "convnext_base",
+    "coca_ViT-B-32",
+    "ViT-L-14-CLIPA",
+)
 DEFAULT_MAX_PARAMS = 6e8
 FINAL = ("pass", "fail", "refused", "load-error", "skipped (size)")
 

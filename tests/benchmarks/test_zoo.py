@@ -22,6 +22,10 @@ REFUSED = {
 }
 
 
+def test_small_is_what_ci_runs() -> None:
+    assert set(zoo.SMALL) == {"ViT-S-32", "ViT-M-16-alt", *REFUSED}
+
+
 def test_layer_scale_architecture_passes(tmp_path) -> None:
     """ViT-M-16-alt: 8 heads of 64 on d = 512, a 384-wide joint space, LayerScale."""
     r = zoo_checks.run_checks("ViT-M-16-alt", tmp_path, n_words=60)
