@@ -200,3 +200,21 @@ def test_bad_device_and_empty_name() -> None:
         load_clip("ViT-B-32", "", device="tpu:7")
     with pytest.raises(SithError, match="empty model name"):
         load_clip("  ", "")
+
+
+def test_tokenizer_failure_is_one_line_and_before_building(monkeypatch) -> None:
+    """A tokenizer that must come from the hub (e.g. ViT-L-14-worldwide's mt5) fails offline:
+    one line, and before the (possibly billion-parameter) model is built."""
+
+    def no_hub(name, *a, **k):
+        raise OSError("We couldn't connect to 'https://huggingface.co'.\nCheck your internet connection")
+
+    def no_build(*a, **k):
+        raise AssertionError("the model was built before the tokenizer failed")
+
+    monkeypatch.setattr(open_clip, "get_tokenizer", no_hub)
+    monkeypatch.setattr(open_clip, "create_model_and_transforms", no_build)
+    with pytest.raises(SithError) as exc:
+        load_clip("ViT-B-32", "none")
+    assert "\n" not in str(exc.value)
+    assert str(exc.value).startswith("could not create the tokenizer of ViT-B-32 (We couldn't connect")

@@ -234,6 +234,19 @@ def wrap_open_clip(
 RANDOM_INIT_SEED = 0
 
 
+def _tokenizer(model_name: str) -> Any:
+    """open_clip's tokenizer for ``model_name``; SithError (one line) when it cannot be made
+    (e.g. a Hugging Face tokenizer without network or cache)."""
+    try:
+        return open_clip.get_tokenizer(model_name)
+    except Exception as exc:  # noqa: BLE001 - hub downloads fail in many ways
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
+        raise SithError(
+            f"could not create the tokenizer of {model_name} ({first}); check the network "
+            "or the Hugging Face cache"
+        ) from None
+
+
 def load_open_clip(model_name: str, pretrained: str | None, device: torch.device) -> LoadedClip:
     """An open_clip architecture with a pretrained tag, ``""``/``"none"`` (random, seeded) or a
     checkpoint file."""
@@ -247,6 +260,7 @@ def load_open_clip(model_name: str, pretrained: str | None, device: torch.device
                 ", ".join(tags) if tags else "(none: use --pretrained none or a checkpoint file)"
             )
             raise SithError(f"unknown pretrained tag {tag!r} for {model_name}; valid tags: {valid}")
+    tokenizer = _tokenizer(model_name)  # first: a tokenizer that must come from the hub fails fast
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(RANDOM_INIT_SEED)  # `--pretrained none` is the same random model every time
@@ -262,12 +276,6 @@ def load_open_clip(model_name: str, pretrained: str | None, device: torch.device
     check_architecture(model, model_name)
     if path:
         load_checkpoint_into(model, path, model_name)
-    try:
-        tokenizer = open_clip.get_tokenizer(model_name)
-    except Exception as exc:  # noqa: BLE001
-        raise SithError(
-            f"could not create the tokenizer of {model_name} ({exc}); check the network"
-        ) from None
     return wrap_open_clip(
         model,
         model_name=model_name,
