@@ -82,6 +82,8 @@ def ranked_queries(
 
     from sith.pipeline import DecompositionConfig
 
+    if not queries:
+        return []
     ws = api.workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
     request = replace(DecompositionConfig.from_record(config), sv_type=sv_type)
     out = []

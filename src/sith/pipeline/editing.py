@@ -232,13 +232,14 @@ def plan_edit(
             else None,
             "min_score": min_score if rule == "judged" else None,
             "requests": records,
+            **seed_provenance(decs),
         },
         notes=notes,
     )
     return plan, config
 
 
-def seed_made(decs: list[Any]) -> dict[str, Any]:
+def seed_provenance(decs: list[Any]) -> dict[str, Any]:
     """``{"seed_decompositions": {layer: provenance}}`` when some decompositions were made by the
     seed's code (downloaded, used as stored); else ``{}``."""
     made = {
