@@ -267,7 +267,7 @@ def run_edit(clip: Any, workdir: Path) -> dict[str, Any]:
     rel = check_folded(w, again.weights, layer, edits)
     check_verify(again, check="edit")
     del again
-    ckpt2, _ = apply_log(clip, log, workdir / "replayed.safetensors")
+    _, ckpt2, _ = apply_log(clip, log, workdir / "replayed.safetensors")
     _expect(_sha256(ckpt) == _sha256(ckpt2), "apply-log", "the replayed checkpoint differs from the edit's")
     return {
         "edited": [[layer, h, i] for h, i in edits],
