@@ -41,7 +41,7 @@ def explanation_rows(
     """One row per (head, vector): layer, head, index, singular value, fidelity, polarity,
     tied flag and the K ``(concept, weight)`` pairs (largest first)."""
     rows = []
-    layer = int(result.config["layer"])
+    layer = result.layer
     for h in range(result.num_heads):
         if heads is not None and h not in heads:
             continue
@@ -137,7 +137,7 @@ def show(
     """
     check_format(fmt)
     result = LayerDecomposition.load(file)
-    if layer is not None and layer != int(result.config["layer"]):
+    if layer is not None and layer != result.layer:
         raise SithError(
             f"{file} holds layer {result.config['layer']}, not {layer}; drop --layer or pick its file"
         )

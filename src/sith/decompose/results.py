@@ -24,6 +24,21 @@ FORMAT = "sith-decomposition/1"
 
 
 @dataclass(frozen=True)
+class ModelRef:
+    """The model a record was made for: name, pretrained tag and weights fingerprint ("" when
+    unknown, e.g. a file made by the seed's code)."""
+
+    model_name: str
+    pretrained: str
+    fingerprint: str = ""
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> ModelRef:
+        return cls(str(record.get("model_name", "")), str(record.get("pretrained", "")),
+                   str(record.get("fingerprint") or ""))
+
+
+@dataclass(frozen=True)
 class LayerDecomposition:
     """One layer's explanations.
 
@@ -61,6 +76,40 @@ class LayerDecomposition:
     @property
     def sparsity(self) -> int:
         return int(self.scores.shape[2])
+
+    # ---------------------------------------------------------------- the record, typed
+    @property
+    def layer(self) -> int:
+        """The decomposed layer (``config["layer"]``)."""
+        return int(self.config["layer"])
+
+    @property
+    def model(self) -> ModelRef:
+        """The model it was made for (``config["model"]``)."""
+        return ModelRef.from_record(self.config["model"])
+
+    @property
+    def fold_ln(self) -> bool:
+        return bool(self.config["fold_ln"])
+
+    @property
+    def sv_type(self) -> str:
+        return str(self.config.get("sv_type", "right"))
+
+    @property
+    def method(self) -> str:
+        return str(self.config.get("method", ""))
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The project options it was made with (``{}``: the seed's recipe)."""
+        return dict(self.config.get("options") or {})
+
+    @property
+    def made_by_seed(self) -> str | None:
+        """For a file made by the seed's code (downloaded): where it came from, else None."""
+        made = self.config.get("made_by")
+        return None if not made else str(made)
 
     def explanation(self, head: int, index: int, *, alt: bool = False) -> list[tuple[str, float]]:
         """The (concept, weight) pairs explaining vector ``index`` of ``head``, largest first.

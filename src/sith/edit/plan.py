@@ -225,7 +225,7 @@ def select_for(
         if judge_for is None:
             raise SithError("the judged rule needs a judge; pass --judge")
         comps = [
-            (int(d.config["layer"]), h, i)
+            (d.layer, h, i)
             for d in decompositions
             for h in range(d.num_heads)
             for i in range(d.rank)
@@ -252,7 +252,7 @@ def select_for(
         )
     if atoms is None:
         raise SithError("the alignment rule needs the dictionary's atoms; pass --dictionary")
-    layers = sorted({int(d.config["layer"]) for d in decompositions}) or list(range(weights.n_layers))
+    layers = sorted({d.layer for d in decompositions}) or list(range(weights.n_layers))
     return select_by_alignment(
         weights,
         atoms[idx],
@@ -282,7 +282,7 @@ def cap_per_layer(edits: list[ComponentEdit], max_per_layer: int | None) -> list
 
 def explain(plan: EditPlan, decompositions: list[LayerDecomposition]) -> None:
     """Attach each edited component's explanation (when its layer was decomposed)."""
-    by_layer = {int(d.config["layer"]): d for d in decompositions}
+    by_layer = {d.layer: d for d in decompositions}
     for e in plan.edits:
         d = by_layer.get(e.layer)
         if d is not None and e.index < d.rank:
@@ -293,16 +293,16 @@ def check_decompositions(decompositions: list[LayerDecomposition], weights: Any,
     """Refuse decompositions made for another model or with the other ``fold_ln``. A file made
     by the seed's code records no fingerprint: its model name and tag are compared instead."""
     for d in decompositions:
-        model = d.config["model"]
-        named = (model.get("model_name"), model.get("pretrained"))
-        if (model["fingerprint"] or named != (weights.info.model_name, weights.info.pretrained)) and (
-            model["fingerprint"] != weights.info.fingerprint
+        model = d.model
+        named = (model.model_name, model.pretrained)
+        if (model.fingerprint or named != (weights.info.model_name, weights.info.pretrained)) and (
+            model.fingerprint != weights.info.fingerprint
         ):
             raise SithError(
                 "the decomposition was made for another model; run `sith decompose` on this model"
             )
-        if bool(d.config["fold_ln"]) != fold_ln:
-            flag = "--fold-ln" if d.config["fold_ln"] else "--no-fold-ln"
+        if d.fold_ln != fold_ln:
+            flag = "--fold-ln" if d.fold_ln else "--no-fold-ln"
             raise SithError(f"the decomposition was made with {flag}; pass the same flag to `sith edit`")
 
 

@@ -39,7 +39,7 @@ class Analysis:
     @property
     def components(self) -> list[Component]:
         return [
-            (int(d.config["layer"]), h, i)
+            (d.layer, h, i)
             for d in self.decompositions
             for h in range(d.num_heads)
             for i in range(d.rank)
@@ -47,7 +47,7 @@ class Analysis:
 
     @property
     def layers(self) -> list[int]:
-        return [int(d.config["layer"]) for d in self.decompositions]
+        return [d.layer for d in self.decompositions]
 
     def explanations(self) -> list[Explanation]:
         """One explanation per component (same order as :attr:`components`)."""

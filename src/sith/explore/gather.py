@@ -91,34 +91,34 @@ def find_decompositions(
     loaded = [(p, LayerDecomposition.load(p)) for p in paths]
     first_path, first = loaded[0]
     for p, d in loaded[1:]:
-        if d.config["model"]["fingerprint"] != first.config["model"]["fingerprint"]:
-            a, b = first.config["model"], d.config["model"]
+        if d.model.fingerprint != first.model.fingerprint:
+            a, b = first.model, d.model
             raise SithError(
                 f"decompositions of different models are mixed in {directory}: {first_path.name} is "
-                f"{a['model_name']} {a['pretrained']}, {p.name} is {b['model_name']} {b['pretrained']}; "
+                f"{a.model_name} {a.pretrained}, {p.name} is {b.model_name} {b.pretrained}; "
                 "move the foreign files out or re-run `sith decompose`"
             )
     kept = [
         (p, d)
         for p, d in loaded
-        if (layers is None or int(d.config["layer"]) in layers)
-        and (method is None or d.config.get("method") == method)
-        and (sparsity is None or int(d.config.get("sparsity", -1)) == sparsity)
+        if (layers is None or d.layer in layers)
+        and (method is None or d.method == method)
+        and (sparsity is None or d.sparsity == sparsity)
         and (dictionary is None
              or dictionary in (d.config.get("dictionary"), d.config.get("dictionary_name")))
     ]
     if not kept:
         raise SithError(
             f"no decomposition in {directory} matches the filters; found {len(loaded)} file(s) with "
-            f"layers {sorted({int(d.config['layer']) for _, d in loaded})}, configurations "
+            f"layers {sorted({d.layer for _, d in loaded})}, configurations "
             f"{sorted({describe(d.config) for _, d in loaded})}"
         )
     groups: dict[str, list[tuple[Path, LayerDecomposition]]] = {}
     for p, d in kept:
         groups.setdefault(json.dumps(shared_config(d.config), sort_keys=True, default=str), []).append((p, d))
-    seed = [k for k, g in groups.items() if not g[0][1].config.get("options")]
+    seed = [k for k, g in groups.items() if not g[0][1].options]
     if len(groups) > 1 and len(seed) == 1:  # the seed's recipe beside option runs (e.g. --rank 8)
-        others = sorted(describe(g[0][1].config) + f" {g[0][1].config.get('options')}"
+        others = sorted(describe(g[0][1].config) + f" {g[0][1].options}"
                         for k, g in groups.items() if k != seed[0])
         log.info("%s also holds other configurations (%s); showing the seed recipe's", directory,
                  "; ".join(others))
@@ -132,7 +132,7 @@ def find_decompositions(
             f"{', '.join(differ)}); pick one with --method/--sparsity/--dictionary or move the others out"
         )
     (group,) = groups.values()
-    files = {(int(d.config["layer"]), str(d.config.get("sv_type", "right"))): d for _, d in group}
+    files = {(d.layer, d.sv_type): d for _, d in group}
     missing = sorted(set(layers or []) - {layer for layer, _ in files})
     if missing:
         raise SithError(

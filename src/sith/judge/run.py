@@ -56,12 +56,12 @@ def embedding_judge_for(
 ) -> EmbeddingJudge:
     """An :class:`EmbeddingJudge` on the text tower of the file's model (``config["model"]``),
     centred on every concept the file uses; ``score_by`` as in :class:`EmbeddingJudge`."""
-    model = dec.config["model"]
-    clip = load_clip(model["model_name"], model["pretrained"], device=device)
-    if model.get("fingerprint") and clip.info.fingerprint != model["fingerprint"]:
+    model = dec.model
+    clip = load_clip(model.model_name, model.pretrained, device=device)
+    if model.fingerprint and clip.info.fingerprint != model.fingerprint:
         raise SithError(
-            f"the decomposition was made for other weights of {model['model_name']} "
-            f"{model['pretrained']} (fingerprint {model['fingerprint']}, loaded {clip.info.fingerprint}); "
+            f"the decomposition was made for other weights of {model.model_name} "
+            f"{model.pretrained} (fingerprint {model.fingerprint}, loaded {clip.info.fingerprint}); "
             "decompose this model again"
         )
     return EmbeddingJudge(
@@ -83,7 +83,7 @@ def judge_decomposition(dec: LayerDecomposition, task: str, judge: Judge) -> lis
         scores, raw = rel.scores, rel.raw
     else:
         scores, raw = judge.score(explanations, task), [None] * len(keys)
-    layer = dec.config.get("layer")
+    layer = dec.layer if "layer" in dec.config else None
     return [
         JudgedComponent(layer, h, i, int(s), r, explanation_text(e))
         for (h, i), s, r, e in zip(keys, scores, raw, explanations)

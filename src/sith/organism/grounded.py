@@ -102,7 +102,7 @@ class Explained:
 
 def flatten(decs: list[LayerDecomposition]) -> Explained:
     """The explanations of layer decompositions as one :class:`Explained` (layer, head, index order)."""
-    keys = [(int(d.config["layer"]), h, i) for d in decs for h in range(d.num_heads) for i in range(d.rank)]
+    keys = [(d.layer, h, i) for d in decs for h in range(d.num_heads) for i in range(d.rank)]
     scores = torch.cat([d.scores.reshape(-1, d.sparsity) for d in decs])
     indices = torch.cat([d.indices.reshape(-1, d.sparsity) for d in decs])
     return Explained(keys, scores, indices)

@@ -243,9 +243,9 @@ def seed_provenance(decs: list[Any]) -> dict[str, Any]:
     """``{"seed_decompositions": {layer: provenance}}`` when some decompositions were made by the
     seed's code (downloaded, used as stored); else ``{}``."""
     made = {
-        str(d.config["layer"]): d.config.get("provenance") or d.config["made_by"]
+        str(d.layer): d.config.get("provenance") or d.made_by_seed
         for d in decs
-        if d.config.get("made_by")
+        if d.made_by_seed
     }
     return {"seed_decompositions": made} if made else {}
 

@@ -86,7 +86,7 @@ def seed_made(config: DecompositionConfig, dec: LayerDecomposition, path: Path) 
             f"{path} was made by the seed's code with another configuration ({'; '.join(diff)}); "
             "ask for the file's configuration or move the file away to recompute"
         )
-    log.info("using %s as stored (%s; not recomputed)", path.name, dec.config.get("made_by"))
+    log.info("using %s as stored (%s; not recomputed)", path.name, dec.made_by_seed)
     return dec
 
 

@@ -73,7 +73,7 @@ def select_by_weight(
     wanted = torch.tensor(sorted(set(indices)), dtype=torch.long)
     scored: list[tuple[float, ComponentEdit]] = []
     for dec in decompositions:
-        layer = int(dec.config["layer"])
+        layer = dec.layer
         best = torch.zeros(dec.num_heads, dec.rank)
         pairs = [(dec.scores, dec.indices)]
         if dec.alt:
