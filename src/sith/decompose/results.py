@@ -227,3 +227,17 @@ def used_concepts(indices: Tensor, concepts: list[str]) -> dict[int, str]:
     """``{index: concept}`` for every non-negative index in ``indices`` (any shape)."""
     used = torch.unique(indices[indices >= 0]).tolist()
     return {int(i): concepts[int(i)] for i in used}
+
+
+def components_of(
+    decompositions: list[LayerDecomposition] | tuple[LayerDecomposition, ...],
+) -> list[tuple[int, int, int]]:
+    """Every ``(layer, head, index)`` of ``decompositions``, in layer, head, index order."""
+    return [(d.layer, h, i) for d in decompositions for h in range(d.num_heads) for i in range(d.rank)]
+
+
+def explanations_of(
+    decompositions: list[LayerDecomposition] | tuple[LayerDecomposition, ...],
+) -> list[list[tuple[str, float]]]:
+    """One explanation per component, in the order of :func:`components_of`."""
+    return [d.explanation(h, i) for d in decompositions for h in range(d.num_heads) for i in range(d.rank)]

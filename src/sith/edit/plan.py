@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from sith.decompose.results import LayerDecomposition
+from sith.decompose.results import LayerDecomposition, components_of, explanations_of
 from sith.edit.exact import ComponentEdit, SvdOf, check_alpha, check_component, layer_svd, rank_one_updates
 from sith.edit.judges import Judge
 from sith.edit.select import (
@@ -224,17 +224,10 @@ def select_for(
     if rule == "judged":
         if judge_for is None:
             raise SithError("the judged rule needs a judge; pass --judge")
-        comps = [
-            (d.layer, h, i)
-            for d in decompositions
-            for h in range(d.num_heads)
-            for i in range(d.rank)
-        ]
-        expl = [
-            d.explanation(h, i) for d in decompositions for h in range(d.num_heads) for i in range(d.rank)
-        ]
+        comps = components_of(decompositions)
         judged = judge_explanations(
-            judge_for(list(req.names)), expl, Task(req.verb, ", ".join(req.names), req.names)
+            judge_for(list(req.names)), explanations_of(decompositions),
+            Task(req.verb, ", ".join(req.names), req.names),
         )
         edits = edits_from_rule(comps, zero_rule(min_score, req.alpha)(judged.scores), req.reason, judged)
         return cap_per_layer(list(edits), max_per_layer)

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from sith.decompose.results import LayerDecomposition
+from sith.decompose.results import LayerDecomposition, components_of, explanations_of
 from sith.edit.judges import EmbeddingJudge, Explanation, Judge
 from sith.edit.select import Component, Judged, Task, judge_explanations
 from sith.pipeline import DecompositionConfig, Workspace
@@ -38,12 +38,7 @@ class Analysis:
 
     @property
     def components(self) -> list[Component]:
-        return [
-            (d.layer, h, i)
-            for d in self.decompositions
-            for h in range(d.num_heads)
-            for i in range(d.rank)
-        ]
+        return components_of(self.decompositions)
 
     @property
     def layers(self) -> list[int]:
@@ -51,12 +46,7 @@ class Analysis:
 
     def explanations(self) -> list[Explanation]:
         """One explanation per component (same order as :attr:`components`)."""
-        return [
-            d.explanation(h, i)
-            for d in self.decompositions
-            for h in range(d.num_heads)
-            for i in range(d.rank)
-        ]
+        return explanations_of(self.decompositions)
 
     def reference(self) -> list[str]:
         """Every concept the decompositions use (the embedding judge's centring set)."""

@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from sith.decompose.results import LayerDecomposition
+from sith.decompose.results import LayerDecomposition, components_of
 from sith.ground import ImageSource, ground, grounded_auc, top_precision
 from sith.organism import plugin  # noqa: F401 - registers the organism with the core
 from sith.organism.world import FACTORS, SPURIOUS_CLASSES, SYNONYMS, UNSAFE_WORDS
@@ -102,7 +102,7 @@ class Explained:
 
 def flatten(decs: list[LayerDecomposition]) -> Explained:
     """The explanations of layer decompositions as one :class:`Explained` (layer, head, index order)."""
-    keys = [(d.layer, h, i) for d in decs for h in range(d.num_heads) for i in range(d.rank)]
+    keys = components_of(decs)
     scores = torch.cat([d.scores.reshape(-1, d.sparsity) for d in decs])
     indices = torch.cat([d.indices.reshape(-1, d.sparsity) for d in decs])
     return Explained(keys, scores, indices)
