@@ -190,10 +190,11 @@ class DecompositionConfig:
         d["layers"] = None if self.layers is None else list(self.layers)
         return {"format": FORMAT, **d, "options": self.options(), "sith_version": __version__}
 
-    def mismatches(self, stored: dict[str, Any]) -> list[str]:
-        """``field: stored → wanted`` for each content field that differs from a stored record."""
+    def mismatches(self, stored: dict[str, Any], fields_: tuple[str, ...] = ()) -> list[str]:
+        """``field: stored → wanted`` for each content field (or each of ``fields_``) that differs
+        from a stored record."""
         out = []
-        for name in CONTENT_FIELDS:
+        for name in fields_ or CONTENT_FIELDS:
             have, want = stored.get(name, "<missing>"), getattr(self, name)
             if have != want:
                 out.append(f"{name}: {have!r} → {want!r}")
