@@ -79,8 +79,7 @@ def seed_made(config: DecompositionConfig, dec: LayerDecomposition, path: Path) 
     download-model-data``) as it is: it stores no fingerprint or content hashes, so only
     what its name and place say is compared; a difference is an error, never a silent
     overwrite of the authors' file."""
-    diff = [f"{k}: {dec.config.get(k)!r} → {getattr(config, k)!r}" for k in SEED_CHECKED
-            if dec.config.get(k) != getattr(config, k)]
+    diff = config.mismatches(dec.config, SEED_CHECKED)
     if diff:
         raise SithError(
             f"{path} was made by the seed's code with another configuration ({'; '.join(diff)}); "
@@ -121,6 +120,9 @@ class Workspace:
         self.image_mean_source = image_mean_source
         self.writes = True  # False inside :meth:`read_only` (dry runs): compute, never write
         self._encoded: dict[tuple[str, str | None], EncodedPool] = {}
+        #: What a read-only block computed but did not write (encodings, the image mean): reused
+        #: inside the block, dropped when it ends (a later real run makes and writes them).
+        self._unsaved: dict[Any, Any] = {}
         self._pools: dict[str, Pool] = {}
         self._svd: dict[tuple[int, bool], HeadSVD] = {}
         self._image_mean: Tensor | None = None
@@ -138,11 +140,14 @@ class Workspace:
             yield self
         finally:
             self.writes = before
+            self._unsaved.clear()
 
     # ------------------------------------------------------------------ inputs
     def encoded(self, dictionary: str | None = None, template: str | None = None) -> EncodedPool:
         """The dictionary encoded by this model (downloaded and encoded first if needed)."""
         key = (dictionary or self.default_dictionary, template)
+        if key not in self._encoded and ("encoded", key) in self._unsaved:
+            return self._unsaved[("encoded", key)]
         if key not in self._encoded:
             pool = self.pool(key[0])
             cached = encoded_path(self.data_dir, self.clip.info, pool.name, template)
@@ -154,7 +159,8 @@ class Workspace:
                 progress=self.progress,
             )
             if not self.writes:
-                return encoded  # not cached: a later real run encodes (and writes) it again
+                self._unsaved[("encoded", key)] = encoded
+                return encoded
             self._encoded[key] = encoded
         return self._encoded[key]
 
@@ -185,6 +191,8 @@ class Workspace:
         """The model's image mean ``(e,)`` (docs/method.md §4): ``image_mean.pt``, or made by the
         model's own source (the organism) when missing or stale; otherwise a one-line error
         naming the command that makes it."""
+        if self._image_mean is None and "image_mean" in self._unsaved:
+            return self._unsaved["image_mean"]
         if self._image_mean is None:
             info = self.clip.info
             path = paths.image_mean_path(self.data_dir, info.model_name, info.pretrained)
@@ -197,7 +205,8 @@ class Workspace:
             if mean is None:
                 made, meta = self.image_mean_source(self.clip)
                 if not self.writes:
-                    return made.float()  # not cached: a later real run makes and writes it
+                    self._unsaved["image_mean"] = made.float()
+                    return self._unsaved["image_mean"]
                 save_image_mean(made, info, path, meta)
                 log.info("wrote the image mean (%s) to %s", meta.get("source", "built-in"), path)
                 mean = self._read_image_mean(path)
