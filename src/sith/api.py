@@ -355,13 +355,13 @@ def edit(
     ``dry_run`` nothing is written. Returns ``(plan, checkpoint_path | None, log_path | None)``.
     """
     from sith.edit.exact import check_alpha
-    from sith.edit.plan import check_rule, check_selection
+    from sith.edit.plan import MAX_SHARE, check_rule, check_selection
 
     options = DecompositionConfig.check_options(decomposition, command="edit")
     for alpha in (suppress_alpha, amplify_alpha, *(c[3] for c in components or [] if len(c) > 3)):
         check_alpha(alpha)  # flags that need no model fail before it loads
     check_selection(threshold, max_per_layer)
-    check_rule(rule, min_score, 0.1)
+    check_rule(rule, min_score, MAX_SHARE)
     ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
     with ws.read_only() if dry_run else nullcontext():
         plan, config = ws.plan_edit(

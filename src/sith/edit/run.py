@@ -15,6 +15,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from sith.edit.exact import (
     LOG_FORMAT,
     ComponentEdit,
@@ -193,8 +195,8 @@ def check_log_components(record: dict[str, Any], weights: Any, log_file: str | P
         _, S, Vh = svds[key[0]]
         s = float(S[key[1], key[2]])
         logged = e.get("singular_value")
-        y = Vh[key[1], key[2]].double()
-        cos = float(abs(y @ _tensor(e["update"]["y"])) / max(float(_tensor(e["update"]["y"]).norm()), 1e-30))
+        logged_y = torch.tensor(e["update"]["y"], dtype=torch.float64)
+        cos = float(abs(Vh[key[1], key[2]].double() @ logged_y) / max(float(logged_y.norm()), 1e-30))
         if not _is_number(logged) or abs(logged - s) > LOG_SV_RTOL * max(abs(s), 1e-12) or cos < 1 - 1e-4:
             fold = "--fold-ln" if fold_ln else "--no-fold-ln"
             raise SithError(
@@ -202,12 +204,6 @@ def check_log_components(record: dict[str, Any], weights: Any, log_file: str | P
                 f"model: logged singular value {logged!r}, the model has {s:.6g}; apply the log to the "
                 "unedited model it was written for"
             )
-
-
-def _tensor(values: list[float]) -> Any:
-    import torch
-
-    return torch.tensor(values, dtype=torch.float64)
 
 
 def plan_from_log(clip: Any, log_file: str | Path) -> tuple[EditPlan, dict[str, Any]]:
