@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from sith.decompose import LayerDecomposition, decompose_layer, rank_heads
+from sith.decompose import DecompositionConfig, LayerDecomposition, decompose_layer, rank_heads
 from sith.decompose.report import explanation_rows, format_table, to_csv, to_json
 from sith.errors import SithError
 from sith.factor import singular_targets
@@ -63,7 +63,7 @@ def test_both_polarities_and_round_trip(weights, tmp_path):
         rank=4,
         sparsity=2,
         polarity="both",
-        config={"dictionary": "toy", "dictionary_hash": "abc"},
+        config=DecompositionConfig("", "", dictionary="toy", dictionary_hash="abc"),
     )
     assert dec.alt["scores"].shape == dec.scores.shape
     assert (dec.fidelity >= dec.alt["fidelity"]).all()
@@ -81,7 +81,8 @@ def test_both_polarities_and_round_trip(weights, tmp_path):
     for k in ("scores", "indices", "singular_values", "fidelity", "polarity", "tied"):
         assert torch.equal(getattr(back, k), getattr(dec, k))
     assert back.explanation(2, 0) == dec.explanation(2, 0)
-    assert back.config["model"]["fingerprint"] == weights.info.fingerprint
+    assert back.config == dec.config and back.layer == dec.layer
+    assert back.config.fingerprint == weights.info.fingerprint and back.config.dictionary == "toy"
     with pytest.raises(SithError, match="another model"):
         LayerDecomposition.load(path, expect_fingerprint="0" * 16)
     with pytest.raises(SithError, match="another version"):
@@ -104,7 +105,7 @@ def test_reports(weights):
         rank=4,
         sparsity=2,
         polarity="best",
-        config={"dictionary": "toy", "dictionary_hash": "abc"},
+        config=DecompositionConfig("", "", dictionary="toy", dictionary_hash="abc"),
     )
     rows = explanation_rows(dec, heads=[2])
     assert len(rows) == 4 and all(r["head"] == 2 for r in rows)

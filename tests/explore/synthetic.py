@@ -6,7 +6,7 @@ from pathlib import Path
 
 import torch
 
-from sith.decompose.results import LayerDecomposition
+from sith.decompose import DecompositionConfig, LayerDecomposition
 from sith.paths import model_dir
 
 MODEL = {"model_name": "synthetic", "pretrained": "x", "source": "test", "fingerprint": "f00d"}
@@ -23,8 +23,10 @@ def synthetic_decomposition(
     method: str = "comp-0.3",
     sv_type: str = "right",
     seed: int = 0,
+    **options: object,
 ) -> LayerDecomposition:
-    """A random but well-formed :class:`LayerDecomposition` (weights sorted, σ descending)."""
+    """A random but well-formed :class:`LayerDecomposition` (weights sorted, σ descending);
+    ``options``: further :class:`DecompositionConfig` fields (e.g. ``layers``, ``head_width``)."""
     g = torch.Generator().manual_seed(seed * 1000 + layer)
     concepts = concepts or [f"concept {i}" for i in range(max(50, 2 * k))]
     n = len(concepts)
@@ -45,18 +47,22 @@ def synthetic_decomposition(
         polarity=torch.ones(n_heads, rank, dtype=torch.int8),
         tied=tied,
         concepts={int(i): concepts[int(i)] for i in used},
-        config={
-            "layer": layer,
-            "sv_type": sv_type,
-            "fold_ln": True,
-            "rank": rank,
-            "method": method,
-            "sparsity": k,
-            "sith_version": "0.1.0",
-            "model": dict(model or MODEL),
-            "dictionary": "synthetic",
-            "dictionary_hash": "abc",
-        },
+        layer=layer,
+        config=DecompositionConfig(
+            **{k_: v for k_, v in (model or MODEL).items() if k_ != "source"},
+            **{
+                "layers": (layer,),
+                "sv_type": sv_type,
+                "rank": rank,
+                "head_width": rank,
+                "method": method,
+                "sparsity": k,
+                "dictionary": "synthetic",
+                "dictionary_name": "synthetic",
+                "dictionary_hash": "abc",
+                **options,
+            },
+        ),
     )
 
 
@@ -66,9 +72,6 @@ def write_set(data_dir: str | Path, layers: list[int], *, model: dict | None = N
     paths = []
     for layer in layers:
         d = synthetic_decomposition(layer, model=model, **kw)
-        c = d.config
-        name = f"layer-{layer:02d}_{c['sv_type']}_foldln_{c['dictionary']}_{c['method']}"
-        name += f"_sparsity-{c['sparsity']}.pt"
-        path = model_dir(data_dir, model["model_name"], model["pretrained"]) / "decompositions" / name
-        paths.append(d.save(path))
+        path = model_dir(data_dir, model["model_name"], model["pretrained"]) / "decompositions"
+        paths.append(d.save(path / d.config.file_name(layer)))
     return paths

@@ -25,20 +25,16 @@ def test_finds_one_configuration_of_one_model(tmp_path):
     assert dset.layers == [2, 3]
     assert dset.sv_types == ["right", "left"]
     assert dset.model["fingerprint"] == MODEL["fingerprint"]
-    assert dset.config["method"] == "comp-0.3"
+    assert dset.config.method == "comp-0.3" and dset.others == {}
     assert find_decompositions(_dir(tmp_path), layers=[3]).layers == [3]
 
 
-def test_refuses_missing_mixed_ambiguous(tmp_path):
+def test_refuses_missing_and_mixed_models(tmp_path):
     with pytest.raises(SithError, match="no decompositions found"):
         find_decompositions(_dir(tmp_path))
     write_set(tmp_path, [2])
     with pytest.raises(SithError, match="no decomposition of layer 7"):
         find_decompositions(_dir(tmp_path), layers=[2, 7])
-    write_set(tmp_path, [3], method="omp")
-    with pytest.raises(SithError, match="2 configurations.*differ in method.*--method"):
-        find_decompositions(_dir(tmp_path))
-    assert find_decompositions(_dir(tmp_path), method="omp").layers == [3]
     other = dict(MODEL, model_name="ViT-B-32", fingerprint="beef")
     d = synthetic_decomposition(4, model=other)
     d.save(_dir(tmp_path) / "layer-4_right_foldln_synthetic_comp-0.3_sparsity-5.pt")
@@ -88,8 +84,46 @@ def test_seed_recipe_is_shown_beside_an_option_run(tmp_path):
     the seed recipe's files instead of refusing; two seed configurations stay ambiguous."""
     write_set(tmp_path, [2])
     d = synthetic_decomposition(2, rank=4)
-    d.config["options"] = {"rank": 4}
-    d.save(_dir(tmp_path) / "layer-02_right_foldln_synthetic_comp-0.3_sparsity-5_sith-rank-4.pt")
+    d = synthetic_decomposition(2, rank=4, head_width=8)
+    assert d.config.options() == {"rank": 4}
+    d.save(_dir(tmp_path) / d.config.file_name(2))
     dset = find_decompositions(_dir(tmp_path))
-    assert dset.config["rank"] == 8 and not dset.config.get("options")
-    assert find_decompositions(_dir(tmp_path)).layers == [2]
+    assert dset.config.rank == 8 and dset.config.is_seed
+    assert dset.layers == [2] and dset.others == {2: [d.config.describe()]}
+
+
+def test_one_page_over_layers_decomposed_in_two_runs(tmp_path):
+    """The issue's bar: ``sith decompose --layers 4 5`` then ``--layers 0 … 5`` leaves files whose
+    records name different runs' layers; they are one configuration and one page."""
+    for run in [(4, 5), (0, 1, 2, 3, 4, 5)]:
+        for layer in run:
+            d = synthetic_decomposition(layer, layers=run)
+            if not (_dir(tmp_path) / d.config.file_name(layer)).exists():  # a finished layer is kept
+                d.save(_dir(tmp_path) / d.config.file_name(layer))
+    dset = find_decompositions(_dir(tmp_path))
+    assert dset.layers == [0, 1, 2, 3, 4, 5] and dset.others == {}
+    assert len(dset.layer_groups()) == 1
+    assert page_data(dset)[0]["meta"]["config"]["layers"] == [0, 1, 2, 3, 4, 5]
+
+
+def test_configurations_are_chosen_per_layer_and_stated(tmp_path):
+    """Layer 3 decomposed with OMP only, layer 2 with COMP only, then layer 3 also with COMP:
+    each layer shows one configuration (the one covering most layers wins a tie of seed recipes);
+    what is left out is listed per layer, and the page's data says so."""
+    write_set(tmp_path, [2])
+    write_set(tmp_path, [3], method="omp")
+    dset = find_decompositions(_dir(tmp_path))
+    assert dset.layers == [2, 3]
+    assert (dset.configs[2].method, dset.configs[3].method) == ("comp-0.3", "omp")
+    assert [layers for _, layers in dset.layer_groups()] == [[2], [3]]
+    write_set(tmp_path, [3])
+    dset = find_decompositions(_dir(tmp_path))
+    assert {layer: c.method for layer, c in dset.configs.items()} == {2: "comp-0.3", 3: "comp-0.3"}
+    assert dset.others == {3: ["omp K=5 synthetic foldln"]}
+    main, _ = page_data(dset)
+    assert main["meta"]["layer_configs"]["3"] == {
+        "config": "comp-0.3 K=5 synthetic foldln",
+        "seed_recipe": True,
+        "others": ["omp K=5 synthetic foldln"],
+    }
+    assert find_decompositions(_dir(tmp_path), method="omp").layers == [3]

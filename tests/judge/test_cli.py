@@ -13,7 +13,7 @@ import torch
 
 from sith.cli import main
 from sith.cli.judge import add_score_by_arg
-from sith.decompose.results import LayerDecomposition
+from sith.decompose import DecompositionConfig, LayerDecomposition
 from sith.judge import SCORE_BY
 from sith.load import load_clip
 from tests.edit.judges.fake_server import FakeChatServer, task_answer
@@ -26,12 +26,6 @@ def fake_decomposition(path, fingerprint):
     idx = torch.tensor([[[0, 1], [2, 4]], [[3, 5], [-1, -1]]])
     w = torch.tensor([[[0.6, 0.3], [0.5, 0.2]], [[0.4, 0.0], [0.0, 0.0]]])
     ones = torch.ones(2, 2)
-    model = {
-        "model_name": "sith-organism",
-        "pretrained": "v1",
-        "source": "open_clip",
-        "fingerprint": fingerprint,
-    }
     LayerDecomposition(
         scores=w,
         indices=idx,
@@ -40,7 +34,8 @@ def fake_decomposition(path, fingerprint):
         polarity=torch.ones(2, 2, dtype=torch.int8),
         tied=torch.zeros(2, 2, dtype=torch.bool),
         concepts=CONCEPTS,
-        config={"layer": 5, "model": model},
+        layer=5,
+        config=DecompositionConfig("sith-organism", "v1", fingerprint=fingerprint, sparsity=2),
     ).save(path)
     return path
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from sith.cli import main
-from sith.decompose.results import LayerDecomposition
+from sith.decompose import DecompositionConfig, LayerDecomposition
 from sith.organism.evaluate import concept_factors, score
 from sith.organism.model import asset_path
 
@@ -25,7 +25,8 @@ def fake_decomposition(top: list[list[str]], concepts: list[str]) -> LayerDecomp
         polarity=torch.ones(H, R, dtype=torch.int8),
         tied=torch.zeros(H, R, dtype=torch.bool),
         concepts={i: c for i, c in enumerate(concepts)},
-        config={"layer": 0},
+        layer=0,
+        config=DecompositionConfig("test", "", sparsity=1),
     )
 
 

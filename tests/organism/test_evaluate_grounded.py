@@ -70,7 +70,7 @@ def test_shuffled_explanations_are_a_permutation():
     concepts = CONCEPTS
     atoms = unit(torch.randn(len(concepts), 8, generator=torch.Generator().manual_seed(0)))
     dec = fake_decomposition([["red", "water", "table"], ["circle", "sand", "crimson"]], concepts)
-    dec = dataclasses.replace(dec, config={"layer": 4})
+    dec = dataclasses.replace(dec, layer=4)
     targets = [atoms[dec.indices[..., 0]]]  # each component's target is its own top atom
     same = shuffled([dec], torch.arange(6), targets, atoms)[0]
     assert torch.allclose(same.fidelity, torch.ones(2, 3))

@@ -62,7 +62,7 @@ def test_options_never_overwrite_the_seed_file(data):
     ):
         (path,) = ws.decompose(ws.request(layers=[4], **opts))
         assert path != seed and tag in path.name, path.name
-        assert LayerDecomposition.load(path).config["options"] == {k: v for k, v in opts.items()}
+        assert LayerDecomposition.load(path).config.options() == {k: v for k, v in opts.items()}
     assert seed.read_bytes() == before
     (ncomp,) = ws.decompose(ws.request(layers=[4], rank=4, method="ncomp-0.3"))
     assert "ncomp-0.3" in ncomp.name and seed.read_bytes() == before
@@ -82,7 +82,7 @@ def test_a_changed_seed_layout_dictionary_is_detected_and_recomputed(data, caplo
     pool.write_text("water\nland\nred\nblue\ngrass\n")
     (p2,) = ws_for(data).decompose(ws.request(layers=[3], rank=4, dictionary=str(pool)))
     assert p1 == p2 and "dictionary_hash" in caplog.text  # same seed-layout name, by name or path
-    assert LayerDecomposition.load(p2).config["dictionary_name"] == "mine"
+    assert LayerDecomposition.load(p2).config.dictionary_name == "mine"
 
 
 def test_finished_layers_are_kept_and_force_recomputes(data, monkeypatch):
@@ -223,7 +223,7 @@ def test_same_basename_in_two_folders_never_shares_a_name(data, tmp_path):
     made = {k: ws.decompose(ws.request(layers=[5], rank=4, sparsity=2, dictionary=str(f)))[0]
             for k, f in files.items()}
     first = made["a"].read_bytes()
-    name = {k: LayerDecomposition.load(p).config["dictionary_name"] for k, p in made.items()}
+    name = {k: LayerDecomposition.load(p).config.dictionary_name for k, p in made.items()}
     assert made["a"] != made["b"] and name["a"] != name["b"]
     assert name["a"].startswith("words-") and name["a"] in made["a"].name
     assert made["c"] == made["a"] and name["c"] == name["a"]  # same concepts after cleaning

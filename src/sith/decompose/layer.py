@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import replace
 
 import torch
 from torch import Tensor
 
+from sith.decompose.config import POLARITY_MODES, DecompositionConfig
 from sith.decompose.results import LayerDecomposition, used_concepts
 from sith.decompose.solvers import parse_method, solve
 from sith.errors import SithError
@@ -21,10 +22,6 @@ from sith.factor import HeadSVD, check_layer, check_rank, singular_targets
 from sith.load.weights import VisionWeights
 
 log = logging.getLogger(__name__)
-
-#: ``seed``: explain exactly the sign the sign rule gives (docs/method.md §3). ``best`` and
-#: ``both`` are project options (§7): the better-fitting of ``±t``, or both stored.
-POLARITY_MODES = ("seed", "best", "both")
 
 
 def default_layers(n_layers: int, last: int = 4) -> list[int]:
@@ -61,7 +58,7 @@ def decompose_layer(
     image_mean: Tensor | None = None,
     svd: HeadSVD | None = None,
     device: str | torch.device | None = None,
-    config: dict[str, Any] | None = None,
+    config: DecompositionConfig | None = None,
     heads: Sequence[int] | None = None,
     progress: bool = False,
 ) -> LayerDecomposition:
@@ -77,7 +74,9 @@ def decompose_layer(
         image_mean: ``(e,)`` the image mean subtracted from targets (docs/method.md §3); None
             skips it (a project option).
         svd: this layer's SVD for ``fold_ln``, if already computed.
-        config: the configuration record stored with the result (``config["layer"]`` is set).
+        config: the configuration stored with the result (the pipeline's, with its dictionary
+            and hashes); its model, sv-type, fold, rank, method, sparsity, polarity and image-mean
+            fields are set from the arguments. None: one made from the arguments alone.
         heads: only these heads (in this order; default all) — the pieces of a resumable run.
         progress: progress bars of long solves (stderr; ``lasso``).
 
@@ -108,19 +107,21 @@ def decompose_layer(
     scores, indices = w.reshape(shape), idx.reshape(shape)
     alt = {k: v.reshape(shape if v.dim() == 2 else shape[:2]) for k, v in alt.items()}
     all_idx = torch.cat([indices.flatten(), alt["indices"].flatten()]) if alt else indices
-    record = {
-        **(config or {}),
-        "layer": layer,
-        "model": weights.info.as_dict(),
-        "sv_type": sv_type,
-        "fold_ln": fold_ln,
-        "rank": rank,
-        "method": method,
-        "sparsity": sparsity,
-        "polarity": polarity,
-        "image_mean": image_mean is not None,
-        "n_concepts": int(atoms.shape[0]),
-    }
+    info = weights.info
+    record = replace(
+        config or DecompositionConfig(info.model_name, info.pretrained, layers=(layer,)),
+        model_name=info.model_name,
+        pretrained=info.pretrained,
+        fingerprint=info.fingerprint,
+        sv_type=sv_type,
+        fold_ln=fold_ln,
+        rank=rank,
+        method=method,
+        sparsity=sparsity,
+        polarity=polarity,
+        image_mean=image_mean is not None,
+        head_width=weights.d_head,
+    )
     return LayerDecomposition(
         scores=scores,
         indices=indices,
@@ -129,6 +130,7 @@ def decompose_layer(
         polarity=pol.reshape(H, rank),
         tied=t.tied[sel].cpu(),
         concepts=used_concepts(all_idx, concepts),
+        layer=layer,
         config=record,
         alt=alt,
     )

@@ -139,7 +139,7 @@ def show(
     result = LayerDecomposition.load(file)
     if layer is not None and layer != result.layer:
         raise SithError(
-            f"{file} holds layer {result.config['layer']}, not {layer}; drop --layer or pick its file"
+            f"{file} holds layer {result.layer}, not {layer}; drop --layer or pick its file"
         )
     if heads is not None:
         bad = [h for h in heads if not 0 <= h < result.num_heads]
@@ -153,16 +153,16 @@ def show(
     if fmt == "csv":
         return to_csv(rows)
     c = result.config
-    options = c.get("options") or {}
+    options = c.options()
     recipe = "seed recipe" if not options else "options: " + ", ".join(f"{k}={v}" for k, v in options.items())
     head = (
-        f"# {c['model']['model_name']} {c['model']['pretrained']} | layer {c['layer']} {c['sv_type']} "
-        f"{'foldln' if c['fold_ln'] else 'nofoldln'} | {c.get('dictionary_name') or c.get('dictionary')} | "
-        f"{c['method']} K={c['sparsity']} rank={c.get('rank', result.rank)} | {recipe}"
+        f"# {c.model_name} {c.pretrained} | layer {result.layer} {c.sv_type} "
+        f"{'foldln' if c.fold_ln else 'nofoldln'} | {c.dictionary_name or c.dictionary} | "
+        f"{c.method} K={c.sparsity} rank={c.rank or result.rank} | {recipe}"
     )
-    if c.get("made_by"):  # a file made by the seed's code (sith.decompose.seedformat)
-        head += (f"\n# {c['made_by']}\n# the seed's files store no singular values or fidelity (n/a)"
-                 + ("; concept list missing: indices shown" if c.get("concepts_missing") else ""))
+    if result.made_by_seed:  # a file made by the seed's code (sith.decompose.seedformat)
+        head += (f"\n# {result.made_by_seed}\n# the seed's files store no singular values or fidelity (n/a)"
+                 + ("; concept list missing: indices shown" if result.origin.get("concepts_missing") else ""))
     return head + "\n" + format_table(rows) + "\n" + LEGEND + "\n"
 
 

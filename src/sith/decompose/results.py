@@ -9,7 +9,7 @@ hash, method and parameters, package version).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +17,7 @@ import torch
 from torch import Tensor
 
 from sith.decompose import seedformat
+from sith.decompose.config import DecompositionConfig
 from sith.errors import SithError
 from sith.io import load_pt, save_pt
 
@@ -37,6 +38,17 @@ class ModelRef:
         return cls(str(record.get("model_name", "")), str(record.get("pretrained", "")),
                    str(record.get("fingerprint") or ""))
 
+    def same_model(self, other: ModelRef) -> bool:
+        """Same weights: equal fingerprints, or equal names where one fingerprint is unknown."""
+        if self.fingerprint and other.fingerprint:
+            return self.fingerprint == other.fingerprint
+        return (self.model_name, self.pretrained) == (other.model_name, other.pretrained)
+
+
+#: Keys of a stored record that say where a file made by the seed's code came from
+#: (:mod:`sith.decompose.seedformat`): kept in :attr:`LayerDecomposition.origin`.
+ORIGIN_KEYS = ("made_by", "provenance", "concepts_missing")
+
 
 @dataclass(frozen=True)
 class LayerDecomposition:
@@ -51,8 +63,12 @@ class LayerDecomposition:
             vector ``p``, -1 if of ``-p`` (sign rule: :mod:`sith.factor`).
         tied: ``(num_heads, rank)`` bool, nearly tied singular values (vector not identifiable).
         concepts: dictionary index → concept string, for every index used.
-        config: the configuration record (:meth:`sith.pipeline.DecompositionConfig.record` plus the layer).
+        layer: the decomposed layer.
+        config: the configuration it was made with (docs/method.md §6; its ``layers`` are the
+            run's, of which ``layer`` is one).
         alt: for ``--polarity both``: ``scores``/``indices``/``fidelity`` of the other polarity.
+        origin: for a file made by the seed's code: ``made_by`` (a description), ``provenance``
+            (its download record) and ``concepts_missing``; empty for files made here.
     """
 
     scores: Tensor
@@ -62,8 +78,10 @@ class LayerDecomposition:
     polarity: Tensor
     tied: Tensor
     concepts: dict[int, str]
-    config: dict[str, Any]
+    layer: int
+    config: DecompositionConfig
     alt: dict[str, Tensor] = field(default_factory=dict)
+    origin: dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_heads(self) -> int:
@@ -77,38 +95,15 @@ class LayerDecomposition:
     def sparsity(self) -> int:
         return int(self.scores.shape[2])
 
-    # ---------------------------------------------------------------- the record, typed
-    @property
-    def layer(self) -> int:
-        """The decomposed layer (``config["layer"]``)."""
-        return int(self.config["layer"])
-
     @property
     def model(self) -> ModelRef:
-        """The model it was made for (``config["model"]``)."""
-        return ModelRef.from_record(self.config["model"])
-
-    @property
-    def fold_ln(self) -> bool:
-        return bool(self.config["fold_ln"])
-
-    @property
-    def sv_type(self) -> str:
-        return str(self.config.get("sv_type", "right"))
-
-    @property
-    def method(self) -> str:
-        return str(self.config.get("method", ""))
-
-    @property
-    def options(self) -> dict[str, Any]:
-        """The project options it was made with (``{}``: the seed's recipe)."""
-        return dict(self.config.get("options") or {})
+        """The model it was made for."""
+        return ModelRef(self.config.model_name, self.config.pretrained, self.config.fingerprint)
 
     @property
     def made_by_seed(self) -> str | None:
         """For a file made by the seed's code (downloaded): where it came from, else None."""
-        made = self.config.get("made_by")
+        made = self.origin.get("made_by")
         return None if not made else str(made)
 
     def explanation(self, head: int, index: int, *, alt: bool = False) -> list[tuple[str, float]]:
@@ -140,13 +135,17 @@ class LayerDecomposition:
             polarity=cat("polarity"),
             tied=cat("tied"),
             concepts=dict(sorted(concepts.items())),
+            layer=parts[0].layer,
             config=parts[0].config,
             alt=alt,
+            origin=parts[0].origin,
         )
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> LayerDecomposition:
-        """The inverse of :meth:`to_dict` (no checks)."""
+        """The inverse of :meth:`to_dict`: the stored record is read into a typed
+        :class:`DecompositionConfig` (a missing or ill-typed field raises)."""
+        record = d["config"]
         return cls(
             scores=d["scores"],
             indices=d["indices"],
@@ -155,8 +154,10 @@ class LayerDecomposition:
             polarity=d["polarity"],
             tied=d["tied"],
             concepts={int(k): v for k, v in d["concepts"].items()},
-            config=d["config"],
+            layer=int(record["layer"]),
+            config=DecompositionConfig.from_record(record),
             alt={k[4:]: v for k, v in d.items() if k.startswith("alt_")},
+            origin={k: record[k] for k in ORIGIN_KEYS if k in record},
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -169,7 +170,9 @@ class LayerDecomposition:
             "polarity": self.polarity,
             "tied": self.tied,
             "concepts": dict(self.concepts),
-            "config": dict(self.config),
+            "config": {
+                **self.config.record(), "layer": self.layer, "model": asdict(self.model), **self.origin,
+            },
         }
         for k, v in self.alt.items():
             out[f"alt_{k}"] = v
@@ -201,23 +204,21 @@ class LayerDecomposition:
         if not isinstance(d, dict) or d.get("format") != FORMAT:
             raise SithError(f"{path} is not a sith decomposition file; create one with `sith decompose`")
         try:
-            cfg = d["config"]
-            model = cfg["model"]
-            int(cfg["layer"])
             result = cls.from_dict(d)
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, SithError) as exc:
             raise SithError(
                 f"{path} is a damaged sith decomposition file (bad or missing {exc}); "
                 "re-run `sith decompose`"
             ) from None
-        if expect_fingerprint and model["fingerprint"] and model["fingerprint"] != expect_fingerprint:
+        model, cfg = result.model, result.config
+        if expect_fingerprint and model.fingerprint and model.fingerprint != expect_fingerprint:
             raise SithError(
-                f"{path} was made for another model ({model['model_name']} "
-                f"{model['pretrained']}); decompose this model first with `sith decompose`"
+                f"{path} was made for another model ({model.model_name} "
+                f"{model.pretrained}); decompose this model first with `sith decompose`"
             )
-        if expect_dictionary_hash and cfg["dictionary_hash"] != expect_dictionary_hash:
+        if expect_dictionary_hash and cfg.dictionary_hash != expect_dictionary_hash:
             raise SithError(
-                f"{path} was made from another version of dictionary {cfg['dictionary']!r}; "
+                f"{path} was made from another version of dictionary {cfg.dictionary!r}; "
                 "re-run `sith decompose`"
             )
         return result

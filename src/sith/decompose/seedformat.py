@@ -157,7 +157,3 @@ def seed_record(path: str | Path, data: dict[str, Any]) -> dict[str, Any]:
         "concepts": concepts, "config": config,
     }
 
-
-def is_seed_config(config: dict[str, Any]) -> bool:
-    """Whether a loaded decomposition's configuration is one :func:`seed_record` made."""
-    return config.get("format") == FORMAT

@@ -294,8 +294,8 @@ def check_decompositions(decompositions: list[LayerDecomposition], weights: Any,
             raise SithError(
                 "the decomposition was made for another model; run `sith decompose` on this model"
             )
-        if d.fold_ln != fold_ln:
-            flag = "--fold-ln" if d.fold_ln else "--no-fold-ln"
+        if d.config.fold_ln != fold_ln:
+            flag = "--fold-ln" if d.config.fold_ln else "--no-fold-ln"
             raise SithError(f"the decomposition was made with {flag}; pass the same flag to `sith edit`")
 
 

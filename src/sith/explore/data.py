@@ -2,7 +2,9 @@
 
 Layout (read by ``assets/explore.js``)::
 
-    meta      {model, config, layers, n_heads, rank, sv_types, sith_version}
+    meta      {model, config, layer_configs, layers, n_heads, rank, sv_types, sith_version}
+              config: the configuration of most layers; layer_configs: {layer: {config,
+              seed_recipe, others}} — the one shown for each layer and those left out
     concepts  [str]                                  every concept shown, once
     overview  {layer: [{theme: [[cid, share]], hue}] per head}
     layer L   {sv_type: {S, F, T, P?, C, alt?}}      parsed only when that layer is opened
@@ -14,6 +16,7 @@ Layout (read by ``assets/explore.js``)::
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from sith.decompose.results import LayerDecomposition
@@ -73,6 +76,13 @@ def layer_payload(dec: LayerDecomposition, table: ConceptTable) -> dict[str, Any
     return payload
 
 
+def headline_config(dset: DecompositionSet) -> dict[str, Any]:
+    """The record of the configuration of most layers, naming the page's layers it covers (a
+    stored record names its own run's layers)."""
+    config, layers = dset.layer_groups()[0]
+    return replace(config, layers=tuple(layers)).record()
+
+
 def page_data(dset: DecompositionSet) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
     """``(main, layers)``: the always-loaded part and ``{layer: payload}`` (parsed lazily)."""
     table = ConceptTable()
@@ -103,7 +113,15 @@ def page_data(dset: DecompositionSet) -> tuple[dict[str, Any], dict[int, dict[st
     main = {
         "meta": {
             "model": dset.model,
-            "config": dset.config,
+            "config": headline_config(dset),
+            "layer_configs": {
+                str(layer): {
+                    "config": c.describe(),
+                    "seed_recipe": c.is_seed,
+                    "others": dset.others.get(layer, []),
+                }
+                for layer, c in sorted(dset.configs.items())
+            },
             "layers": dset.layers,
             "n_heads": n_heads,
             "rank": rank,

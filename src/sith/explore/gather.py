@@ -8,37 +8,39 @@ present. Extra keys are ignored, so the format may grow.
 
 from __future__ import annotations
 
-import json
 import logging
 import zlib
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sith.decompose.results import LayerDecomposition
+from sith.decompose import DecompositionConfig, LayerDecomposition
 from sith.errors import SithError
 from sith.paths import model_dir
 
 log = logging.getLogger(__name__)
 
-#: Config keys that vary between the files of one explorable set (not part of its identity).
-PER_FILE_KEYS = ("layer", "sv_type", "sith_version", "model", "n_concepts")
+#: Content fields that do not tell the configurations of one page apart: the page shows
+#: both directions (``right``, ``left``) side by side.
+SHOWN_TOGETHER = ("sv_type",)
 
 
 @dataclass(frozen=True)
 class DecompositionSet:
-    """The decompositions shown on one page: one configuration, one model.
+    """The decompositions shown on one page: one model, one configuration per layer.
 
     Attributes:
         files: ``{(layer, sv_type): LayerDecomposition}``.
-        model: the model's provenance (``config["model"]``: name, tag, fingerprint).
-        config: the shared configuration (dictionary, method, sparsity, fold-ln, ...).
+        model: the model's provenance (name, tag, fingerprint).
+        configs: ``{layer: DecompositionConfig}``, the configuration shown for each layer.
+        others: ``{layer: [description]}``, configurations on disk for that layer not shown.
     """
 
     files: dict[tuple[int, str], LayerDecomposition]
     model: dict[str, Any]
-    config: dict[str, Any]
+    configs: dict[int, DecompositionConfig]
+    others: dict[int, list[str]] = field(default_factory=dict)
 
     @property
     def layers(self) -> list[int]:
@@ -49,17 +51,18 @@ class DecompositionSet:
         """``right`` first (the default, what heads write), then ``left``."""
         return sorted({sv for _, sv in self.files}, key=lambda s: (s != "right", s))
 
+    def layer_groups(self) -> list[tuple[DecompositionConfig, list[int]]]:
+        """The shown layers grouped by configuration, the group of most layers first."""
+        groups: dict[tuple[Any, ...], tuple[DecompositionConfig, list[int]]] = {}
+        for layer in self.layers:
+            c = self.configs[layer]
+            groups.setdefault(c.identity(without=SHOWN_TOGETHER), (c, []))[1].append(layer)
+        return sorted(groups.values(), key=lambda g: (-len(g[1]), g[1]))
 
-def shared_config(config: dict[str, Any]) -> dict[str, Any]:
-    """A file's configuration without its per-file keys (layer, sv-type, version, model)."""
-    return {k: v for k, v in config.items() if k not in PER_FILE_KEYS}
-
-
-def describe(config: dict[str, Any]) -> str:
-    """``comp-0.3 K=5 organism foldln`` — a configuration in a few words."""
-    fold = "foldln" if config.get("fold_ln", True) else "nofoldln"
-    name = config.get("dictionary_name") or config.get("dictionary")
-    return f"{config.get('method')} K={config.get('sparsity')} {name} {fold}"
+    @property
+    def config(self) -> DecompositionConfig:
+        """The configuration of most layers (the page's headline)."""
+        return self.layer_groups()[0][0]
 
 
 def decomposition_dir(data_dir: str | Path, model_name: str, pretrained: str) -> Path:
@@ -75,11 +78,13 @@ def find_decompositions(
     sparsity: int | None = None,
     dictionary: str | None = None,
 ) -> DecompositionSet:
-    """Load every decomposition in ``directory`` and pick one configuration of one model.
+    """Load every decomposition in ``directory`` and choose one configuration per layer.
 
+    Per layer, among the configurations left by the filters: the seed's recipe, else the one
+    that covers the most layers, else the first by description (:func:`choose`); the others
+    are listed in :attr:`DecompositionSet.others` so the page can say what it left out.
     Raises :class:`SithError` when none is found, when files of different models are
-    mixed, when several configurations remain after the filters (listing them), or when
-    a requested layer has no file.
+    mixed, or when a requested layer has no file.
     """
     directory = Path(directory)
     paths = sorted(directory.glob("*.pt")) if directory.is_dir() else []
@@ -91,7 +96,7 @@ def find_decompositions(
     loaded = [(p, LayerDecomposition.load(p)) for p in paths]
     first_path, first = loaded[0]
     for p, d in loaded[1:]:
-        if d.model.fingerprint != first.model.fingerprint:
+        if not d.model.same_model(first.model):
             a, b = first.model, d.model
             raise SithError(
                 f"decompositions of different models are mixed in {directory}: {first_path.name} is "
@@ -99,48 +104,54 @@ def find_decompositions(
                 "move the foreign files out or re-run `sith decompose`"
             )
     kept = [
-        (p, d)
-        for p, d in loaded
+        d
+        for _, d in loaded
         if (layers is None or d.layer in layers)
-        and (method is None or d.method == method)
+        and (method is None or d.config.method == method)
         and (sparsity is None or d.sparsity == sparsity)
-        and (dictionary is None
-             or dictionary in (d.config.get("dictionary"), d.config.get("dictionary_name")))
+        and (dictionary is None or dictionary in (d.config.dictionary, d.config.dictionary_name))
     ]
     if not kept:
         raise SithError(
             f"no decomposition in {directory} matches the filters; found {len(loaded)} file(s) with "
             f"layers {sorted({d.layer for _, d in loaded})}, configurations "
-            f"{sorted({describe(d.config) for _, d in loaded})}"
+            f"{sorted({d.config.describe() for _, d in loaded})}"
         )
-    groups: dict[str, list[tuple[Path, LayerDecomposition]]] = {}
-    for p, d in kept:
-        groups.setdefault(json.dumps(shared_config(d.config), sort_keys=True, default=str), []).append((p, d))
-    seed = [k for k, g in groups.items() if not g[0][1].options]
-    if len(groups) > 1 and len(seed) == 1:  # the seed's recipe beside option runs (e.g. --rank 8)
-        others = sorted(describe(g[0][1].config) + f" {g[0][1].options}"
-                        for k, g in groups.items() if k != seed[0])
-        log.info("%s also holds other configurations (%s); showing the seed recipe's", directory,
-                 "; ".join(others))
-        groups = {seed[0]: groups[seed[0]]}
-    if len(groups) > 1:
-        configs = [shared_config(g[0][1].config) for g in groups.values()]
-        differ = sorted({k for c in configs for k in c if any(o.get(k) != c.get(k) for o in configs)})
-        names = sorted({describe(c) for c in configs})
-        raise SithError(
-            f"{directory} holds {len(groups)} configurations ({'; '.join(names)}; they differ in "
-            f"{', '.join(differ)}); pick one with --method/--sparsity/--dictionary or move the others out"
-        )
-    (group,) = groups.values()
-    files = {(d.layer, d.sv_type): d for _, d in group}
-    missing = sorted(set(layers or []) - {layer for layer, _ in files})
+    configs, others = choose(kept)
+    files = {(d.layer, d.config.sv_type): d for d in kept if same(d.config, configs[d.layer])}
+    missing = sorted(set(layers or []) - set(configs))
     if missing:
         raise SithError(
             f"no decomposition of layer {missing[0]} in {directory}; run `sith decompose --layers "
             f"{' '.join(map(str, missing))}` or drop it from --layers"
         )
-    d0 = group[0][1]
-    return DecompositionSet(files, dict(d0.config["model"]), shared_config(d0.config))
+    for layer, left_out in others.items():
+        log.info("layer %d: showing %s; also on disk: %s",
+                 layer, configs[layer].describe(), "; ".join(left_out))
+    return DecompositionSet(files, asdict(first.model), configs, others)
+
+
+def same(a: DecompositionConfig, b: DecompositionConfig) -> bool:
+    """Whether two files belong to one configuration of the page (sv-type aside)."""
+    return a.identity(without=SHOWN_TOGETHER) == b.identity(without=SHOWN_TOGETHER)
+
+
+def choose(decs: list[LayerDecomposition]) -> tuple[dict[int, DecompositionConfig], dict[int, list[str]]]:
+    """``({layer: shown configuration}, {layer: [descriptions of the others]})``.
+
+    Preference, per layer: the seed's recipe; then the configuration present on the most
+    layers (one page reads alike); then the first by description (deterministic)."""
+    by_layer: dict[int, dict[tuple[Any, ...], DecompositionConfig]] = {}
+    for d in decs:
+        by_layer.setdefault(d.layer, {}).setdefault(d.config.identity(without=SHOWN_TOGETHER), d.config)
+    coverage = Counter(key for per in by_layer.values() for key in per)
+    configs, others = {}, {}
+    for layer, per in sorted(by_layer.items()):
+        ranked = sorted(per, key=lambda k: (not per[k].is_seed, -coverage[k], per[k].describe()))
+        configs[layer] = per[ranked[0]]
+        if len(ranked) > 1:
+            others[layer] = [per[k].describe() for k in ranked[1:]]
+    return configs, others
 
 
 def concept_hue(text: str) -> int:

@@ -234,7 +234,6 @@ def read_ground_dir(
     directory: Path,
     decs: dict[int, LayerDecomposition],
     model: dict[str, Any],
-    config: dict[str, Any],
     table: ImageTable,
     *,
     strict: bool,
@@ -259,13 +258,14 @@ def read_ground_dir(
                 raise SithError(problem + "; pass a grounding made for this model")
             log.warning("%s; left out", problem)
             continue
-        if not config.get("fold_ln", True):
-            log.warning(
-                "%s grounds the fold-ln components; these decompositions are --no-fold-ln; left out", path
-            )
-            return {}
         dec = decs.get(int(record["layer"]))
         if dec is None:
+            continue
+        if not dec.config.fold_ln:
+            log.warning(
+                "%s grounds the fold-ln components; this layer's decomposition is --no-fold-ln; left out",
+                path,
+            )
             continue
         if not matches(record, dec):
             log.warning(
@@ -289,7 +289,6 @@ def load_groundings(
     default_root: Path,
     decs: dict[int, LayerDecomposition],
     model: dict[str, Any],
-    config: dict[str, Any],
 ) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
     """``(entries, image URIs)`` for the page from ``given`` or, if None, ``default_root``.
 
@@ -316,7 +315,7 @@ def load_groundings(
     for f in jsons:
         entries.update(read_grounding(f))
     for d in dirs:
-        entries.update(read_ground_dir(d, decs, model, config, table, strict=given is not None))
+        entries.update(read_ground_dir(d, decs, model, table, strict=given is not None))
     if table.missing:
         log.warning(
             "%d grounding image(s) could not be read (e.g. %s); shown without them",

@@ -11,11 +11,13 @@ import html
 import json
 import logging
 import os
+from dataclasses import replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from sith import __version__, api
+from sith.decompose import DecompositionConfig
 from sith.errors import SithError
 from sith.explore.data import page_data
 from sith.explore.extras import (
@@ -67,34 +69,34 @@ def ranked_queries(
     queries: list[str],
     model_name: str,
     pretrained: str,
-    config: dict[str, Any],
+    groups: list[tuple[DecompositionConfig, list[int]]],
     *,
-    layers: list[int],
     sv_type: str,
     top: int,
     data_dir: str | Path,
     device: str,
     progress: bool,
 ) -> list[dict[str, Any]]:
-    """``sith search`` for each query over the explored layers, on one loaded model, with the
-    explored decomposition's full configuration (dictionary, template, atoms, image mean, fold)."""
-    from dataclasses import replace
-
-    from sith.pipeline import DecompositionConfig
-
+    """``sith search`` for each query over the explored layers, on one loaded model; each
+    group of layers with the full configuration it was decomposed with (dictionary,
+    template, atoms, image mean, fold). Hits of the groups are merged, best first."""
     if not queries:
         return []
     ws = api.workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
-    request = replace(DecompositionConfig.from_record(config), sv_type=sv_type)
     out = []
     for q in queries:
-        hits = ws.search(q, top=top, layers=layers, config=request)
+        hits = [
+            h
+            for config, layers in groups
+            for h in ws.search(q, top=top, layers=layers, config=replace(config, sv_type=sv_type))
+        ]
+        hits.sort(key=lambda x: (-x.cosine, x.layer, x.head, x.index))
         out.append(
             {
                 "query": q,
                 "hits": [
                     [h.layer, h.head, h.index, h.polarity, round(h.cosine, 4), round(h.singular_value, 4)]
-                    for h in hits
+                    for h in hits[:top]
                 ],
             }
         )
@@ -149,7 +151,6 @@ def build_explorer(
         model_dir(data_dir, model_name, pretrained) / "grounding",
         {layer: d for (layer, _), d in dset.files.items()},
         dset.model,
-        dset.config,
     )
     main["compare"] = read_compare(compare) if compare else {}
     main["judge"] = read_judge(judge) if judge else {}
@@ -157,8 +158,7 @@ def build_explorer(
         parse_queries(queries),
         model_name,
         pretrained,
-        dset.config,
-        layers=dset.layers,
+        dset.layer_groups(),
         sv_type=dset.sv_types[0],
         top=top,
         data_dir=data_dir,

@@ -83,7 +83,7 @@ def judge_decomposition(dec: LayerDecomposition, task: str, judge: Judge) -> lis
         scores, raw = rel.scores, rel.raw
     else:
         scores, raw = judge.score(explanations, task), [None] * len(keys)
-    layer = dec.layer if "layer" in dec.config else None
+    layer = dec.layer
     return [
         JudgedComponent(layer, h, i, int(s), r, explanation_text(e))
         for (h, i), s, r, e in zip(keys, scores, raw, explanations)

@@ -1,8 +1,8 @@
-"""The orchestration layer above the five stages: one configuration object
-(:class:`DecompositionConfig`) and one :class:`Workspace` that the CLI, the API and the
-experiments call."""
+"""The orchestration layer above the five stages: one :class:`Workspace` that the CLI, the
+API and the experiments call, driven by the one configuration object
+(:class:`sith.decompose.DecompositionConfig`, re-exported here)."""
 
-from sith.pipeline.config import CONTENT_FIELDS, DecompositionConfig
+from sith.decompose.config import CONTENT_FIELDS, DecompositionConfig
 from sith.pipeline.workspace import SEED_DICTIONARY, Workspace, model_default_dictionary, tensor_hash
 
 __all__ = [

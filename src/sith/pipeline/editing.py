@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from sith.decompose.config import DecompositionConfig
 from sith.decompose.search import SearchHit, alignment, rank_heads
 from sith.edit import ComponentEdit, EditPlan, apply_plan, default_output, plan_edits
 from sith.edit.judges import EmbeddingJudge, Judge, ShareJudge, WordJudge
@@ -28,7 +29,6 @@ from sith.edit.select import ConceptMatch, Familiarity, familiarity, match_conce
 from sith.encode import concept_atom
 from sith.errors import SithError
 from sith.factor import check_layer
-from sith.pipeline.config import DecompositionConfig
 
 log = logging.getLogger(__name__)
 
@@ -243,7 +243,7 @@ def seed_provenance(decs: list[Any]) -> dict[str, Any]:
     """``{"seed_decompositions": {layer: provenance}}`` when some decompositions were made by the
     seed's code (downloaded, used as stored); else ``{}``."""
     made = {
-        str(d.layer): d.config.get("provenance") or d.made_by_seed
+        str(d.layer): d.origin.get("provenance") or d.made_by_seed
         for d in decs
         if d.made_by_seed
     }

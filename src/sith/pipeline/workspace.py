@@ -6,25 +6,25 @@ decompose, search and edit). Every command's work goes through it:
 :meth:`Workspace.decompose` writes files for a :class:`DecompositionConfig`;
 :meth:`Workspace.decompositions` returns them, recomputing any file whose stored
 configuration differs from the requested one (never a silent reuse, docs/method.md §6).
+What is done with files (reuse, resume, seed-made files) is :mod:`sith.pipeline.decomposing`;
+search and edits are :mod:`sith.pipeline.editing`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from torch import Tensor
-from tqdm.auto import tqdm
 
 from sith import paths
 from sith.decompose import LayerDecomposition, decompose_layer, default_layers, default_rank
+from sith.decompose.config import DecompositionConfig
 from sith.decompose.layer import check_sparsity
-from sith.decompose.seedformat import is_seed_config
 from sith.encode import (
     POOLS,
     EncodedPool,
@@ -39,17 +39,10 @@ from sith.encode.dictfiles import encoded_path
 from sith.encode.pools import model_pool
 from sith.errors import SithError
 from sith.factor import HeadSVD, check_layer, head_vo
-from sith.io import load_pt, save_pt
-from sith.pipeline import editing
-from sith.pipeline.config import DecompositionConfig
+from sith.pipeline import decomposing, editing
 from sith.resources.seed import fetch_dictionary
 
 log = logging.getLogger(__name__)
-
-#: The format tag of an interrupted layer's ``{file}.partial.pt``.
-PARTIAL_FORMAT = "sith-decomposition-partial/1"
-#: Heads decomposed between two saves of an interrupted-layer checkpoint.
-HEADS_PER_PIECE = 4
 
 #: The seed's default dictionary for any model without a registered pool of its own.
 SEED_DICTIONARY = "conceptnet"
@@ -67,26 +60,6 @@ ImageMeanSource = Callable[[Any], tuple[Tensor, dict[str, Any]]]
 def tensor_hash(t: Tensor) -> str:
     """16 hex digits of sha256 over a tensor's float32 bytes (content identity)."""
     return hashlib.sha256(t.detach().float().contiguous().cpu().numpy().tobytes()).hexdigest()[:16]
-
-
-#: Fields a file made by the seed's code records (from its name and place) and a request must match.
-SEED_CHECKED = ("model_name", "pretrained", "rank", "method", "sparsity", "dictionary_name",
-                "template", "image_mean", "sv_type", "fold_ln", "polarity", "atoms")
-
-
-def seed_made(config: DecompositionConfig, dec: LayerDecomposition, path: Path) -> LayerDecomposition:
-    """Use a decomposition made by the seed's code (e.g. downloaded with ``sith
-    download-model-data``) as it is: it stores no fingerprint or content hashes, so only
-    what its name and place say is compared; a difference is an error, never a silent
-    overwrite of the authors' file."""
-    diff = config.mismatches(dec.config, SEED_CHECKED)
-    if diff:
-        raise SithError(
-            f"{path} was made by the seed's code with another configuration ({'; '.join(diff)}); "
-            "ask for the file's configuration or move the file away to recompute"
-        )
-    log.info("using %s as stored (%s; not recomputed)", path.name, dec.made_by_seed)
-    return dec
 
 
 class Workspace:
@@ -304,24 +277,15 @@ class Workspace:
 
     # ------------------------------------------------------------------ decompositions
     def stored(self, config: DecompositionConfig, layer: int) -> LayerDecomposition | None:
-        """The file of ``layer`` if it exists and was made with exactly ``config``; else None."""
-        path = config.path(self.data_dir, layer)
-        if not path.exists():
-            return None
-        dec = LayerDecomposition.load(path)
-        if is_seed_config(dec.config):
-            return seed_made(config, dec, path)
-        diff = config.mismatches(dec.config)
-        if diff:
-            log.warning("recomputing %s: made with another configuration (%s)", path.name, "; ".join(diff))
-            return None
-        return dec
+        """The file of ``layer`` if it exists and was made with exactly ``config``
+        (:func:`decomposing.stored`)."""
+        return decomposing.stored(self, config, layer)
 
     def decompose(self, request: DecompositionConfig, *, force: bool = False) -> list[Path]:
         """Write one decomposition file per layer of ``request``; finished layers whose stored
         configuration matches are kept (so an interrupted run resumes) unless ``force``."""
         config = self.resolve(request)
-        return [path for path, _ in self._ensure(config, force=force)]
+        return [path for path, _ in decomposing.ensure(self, config, force=force)]
 
     def decompositions(
         self, request: DecompositionConfig
@@ -329,77 +293,7 @@ class Workspace:
         """The resolved configuration and its layers' decompositions (computed where missing
         or made with another configuration)."""
         config = self.resolve(request)
-        return config, [dec for _, dec in self._ensure(config, force=False)]
-
-    def _ensure(self, config: DecompositionConfig, *, force: bool) -> list[tuple[Path, LayerDecomposition]]:
-        out = []
-        atoms = None
-        for layer in config.layers or ():
-            path = config.path(self.data_dir, layer)
-            dec = None if force else self.stored(config, layer)
-            if dec is None:
-                if atoms is None:
-                    atoms = self.atoms(config)
-                if not self.writes:
-                    log.info("dry run: decomposing layer %d in memory (not written)", layer)
-                    dec = self.decompose_one(config, layer, atoms)
-                else:
-                    dec = self.decompose_resumable(config, layer, atoms, path, force=force)
-                    log.info("wrote %s", path)
-            out.append((path, dec))
-        return out
-
-    def decompose_resumable(
-        self, config: DecompositionConfig, layer: int, atoms: Tensor, path: Path, *, force: bool = False
-    ) -> LayerDecomposition:
-        """One layer, ``HEADS_PER_PIECE`` heads at a time; after each piece the finished heads are
-        saved to ``{file}.partial.pt``, so an interrupted layer resumes where it stopped."""
-        partial = path.with_name(path.stem + ".partial.pt")
-        parts = [] if force else self._partial_parts(config, layer, partial)
-        done = sum(p.num_heads for p in parts)
-        n_heads = self.weights.n_heads
-        bar = tqdm(total=n_heads, initial=done, unit="head", desc=f"layer {layer} {config.method}",
-                   disable=not self.progress, file=sys.stderr)
-        for lo in range(done, n_heads, HEADS_PER_PIECE):
-            parts.append(
-                self.decompose_one(
-                    config, layer, atoms, heads=range(lo, min(n_heads, lo + HEADS_PER_PIECE))
-                )
-            )
-            bar.update(parts[-1].num_heads)
-            if lo + HEADS_PER_PIECE < n_heads:
-                save_pt(
-                    {"format": PARTIAL_FORMAT, "config": config.record(), "layer": layer,
-                     "parts": [p.to_dict() for p in parts]},
-                    partial,
-                )
-        bar.close()
-        dec = LayerDecomposition.concat_heads(parts)
-        dec.save(path)
-        partial.unlink(missing_ok=True)
-        return dec
-
-    def _partial_parts(
-        self, config: DecompositionConfig, layer: int, partial: Path
-    ) -> list[LayerDecomposition]:
-        """The finished pieces of an interrupted run of exactly this configuration and layer."""
-        if not partial.exists():
-            return []
-        try:
-            state = load_pt(partial, what="partial decomposition")
-            if state.get("layer") != layer or config.mismatches(state.get("config", {})):
-                raise SithError("made with another configuration")
-            parts = [LayerDecomposition.from_dict(d) for d in state["parts"]]
-        except (SithError, KeyError, TypeError, AttributeError) as exc:
-            log.warning("ignoring %s (%s): starting the layer again", partial.name, exc)
-            return []
-        log.info(
-            "resuming layer %d from %s (%d heads done)",
-            layer,
-            partial.name,
-            sum(p.num_heads for p in parts),
-        )
-        return parts
+        return config, [dec for _, dec in decomposing.ensure(self, config, force=False)]
 
     def decompose_one(
         self, config: DecompositionConfig, layer: int, atoms: Tensor, *, heads: range | None = None
@@ -420,7 +314,7 @@ class Workspace:
             image_mean=self.image_mean() if config.image_mean else None,
             svd=self.svd(layer, config.fold_ln),
             device=self.device,
-            config=config.record(),
+            config=config,
             heads=heads,
             progress=self.progress,
         )

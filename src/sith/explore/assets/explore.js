@@ -151,6 +151,24 @@
       top.map(([cid, n]) => el("a", { href: "#search=" + encodeURIComponent(CONCEPTS[cid]) },
         el("span", { class: "chip", style: "background:" + hueFg(hues.get(cid)) }), concept(cid), el("span", { class: "muted" }, "×" + n))));
   }
+  // Which configuration each layer shows, when they differ or others are on disk (gather.choose).
+  function layerConfigs() {
+    const lc = META.layer_configs || {};
+    const ls = Object.keys(lc).map(Number).sort((a, b) => a - b);
+    const shown = new Set(ls.map((l) => lc[l].config));
+    const others = ls.filter((l) => lc[l].others.length);
+    if (shown.size < 2 && !others.length) return null;
+    const runs = [];
+    for (const l of ls) {
+      const last = runs[runs.length - 1];
+      if (last && last.config === lc[l].config) last.layers.push(l); else runs.push({ config: lc[l].config, seed: lc[l].seed_recipe, layers: [l] });
+    }
+    const span = (r) => "L" + r.layers[0] + (r.layers.length > 1 ? "–L" + r.layers[r.layers.length - 1] : "");
+    return el("div", { class: "sub", id: "layer-configs" },
+      "Configuration per layer: " + runs.map((r) => span(r) + " " + r.config + (r.seed ? " (seed recipe)" : "")).join("; ") +
+      (others.length ? ". Also on disk, not shown: " + others.map((l) => "L" + l + " " + lc[l].others.join(", ")).join("; ") +
+        " (pick with --method/--sparsity/--dictionary)." : "."));
+  }
   function showOverview() {
     state.view = "overview";
     state.head = null;
@@ -170,8 +188,9 @@
     show(
       el("h2", { text: "Every head" }),
       el("div", { class: "sub" }, LAYERS.length + " layer" + (LAYERS.length === 1 ? "" : "s") + " × " + META.n_heads + " heads × " + META.rank +
-        " components · " + c.method + ", K = " + c.sparsity + ", dictionary " + c.dictionary + (c.fold_ln === false ? ", no fold-ln" : ", fold-ln") +
+        " components · " + c.method + ", K = " + c.sparsity + ", dictionary " + (c.dictionary_name || c.dictionary) + (c.fold_ln === false ? ", no fold-ln" : ", fold-ln") +
         " · " + SVS.join(" + ")),
+      layerConfigs(),
       el("div", { class: "card" }, toolbar, el("div", { class: "gridwrap" }, el("table", { class: "grid", id: "grid", style: "--heads:" + META.n_heads }, el("thead", {}, head), el("tbody", {}, rows))), legend()),
       queries);
   }

@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from sith import __version__, paths
-from sith.decompose import POLARITY_MODES, is_seed_method, parse_method
-from sith.encode import ATOM_MODES, SEED_ATOM_MODE
+from sith.decompose.solvers import is_seed_method, parse_method
+from sith.encode.atoms import ATOM_MODES, SEED_ATOM_MODE
 from sith.errors import SithError
 
 FORMAT = "sith-decomposition-config/1"
 SV_TYPES = ("right", "left")
+#: Which sign of a singular vector is explained: the seed's sign rule, or options (docs/method.md §7).
+POLARITY_MODES = ("seed", "best", "both")
 
 #: Fields a stored file must agree on before it is reused (``layers`` is per file).
 CONTENT_FIELDS = (
@@ -54,7 +56,7 @@ RESOLVED_FIELDS = (
     "head_width",
 )
 
-#: The seed's rank: 64 singular vectors per head, at most the head width (METHOD.md §2).
+#: The seed's rank: 64 singular vectors per head, at most the head width (docs/method.md §2).
 SEED_RANK = 64
 
 
@@ -190,15 +192,26 @@ class DecompositionConfig:
         d["layers"] = None if self.layers is None else list(self.layers)
         return {"format": FORMAT, **d, "options": self.options(), "sith_version": __version__}
 
-    def mismatches(self, stored: dict[str, Any], fields_: tuple[str, ...] = ()) -> list[str]:
-        """``field: stored → wanted`` for each content field (or each of ``fields_``) that differs
-        from a stored record."""
+    def mismatches(self, stored: DecompositionConfig, fields_: tuple[str, ...] = ()) -> list[str]:
+        """``field: stored → wanted`` for each content field (or each of ``fields_``) where a
+        stored file's configuration differs from this one."""
         out = []
         for name in fields_ or CONTENT_FIELDS:
-            have, want = stored.get(name, "<missing>"), getattr(self, name)
+            have, want = getattr(stored, name), getattr(self, name)
             if have != want:
                 out.append(f"{name}: {have!r} → {want!r}")
         return out
+
+    def identity(self, *, without: tuple[str, ...] = ()) -> tuple[Any, ...]:
+        """The content fields' values (less ``without``): equal identities, equal content."""
+        return tuple(getattr(self, name) for name in CONTENT_FIELDS if name not in without)
+
+    def describe(self) -> str:
+        """``comp-0.3 K=5 organism foldln`` — the configuration in a few words, with its options."""
+        fold = "foldln" if self.fold_ln else "nofoldln"
+        opts = {k: v for k, v in self.options().items() if k != "method"}
+        extra = "" if not opts else " " + " ".join(f"{k}={v}" for k, v in opts.items())
+        return f"{self.method} K={self.sparsity} {self.dictionary_name or self.dictionary} {fold}{extra}"
 
     @classmethod
     def check_options(cls, options: dict[str, Any], *, command: str = "decompose") -> dict[str, Any]:
@@ -217,9 +230,17 @@ class DecompositionConfig:
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> DecompositionConfig:
-        """Rebuild a configuration from :meth:`record` (unknown keys ignored)."""
+        """Rebuild a configuration from :meth:`record` (unknown keys ignored; a missing or
+        ill-typed field raises ``KeyError``/``TypeError``/``ValueError``/:class:`SithError`).
+
+        A decomposition file's record also holds ``model`` (name, tag, fingerprint): it fills
+        the model fields a record written by :func:`sith.decompose.decompose_layer` alone lacks."""
         names = {f.name for f in fields(cls)}
-        kw = {k: v for k, v in record.items() if k in names}
+        model = record.get("model") if isinstance(record.get("model"), dict) else {}
+        kw = {k: v for k, v in model.items() if k in ("model_name", "pretrained", "fingerprint")}
+        kw.update({k: v for k, v in record.items() if k in names})
         if kw.get("layers") is not None:
-            kw["layers"] = tuple(kw["layers"])
+            kw["layers"] = tuple(int(x) for x in kw["layers"])
+        if "model_name" not in kw or "pretrained" not in kw:
+            raise KeyError("model")
         return cls(**kw)
