@@ -153,7 +153,7 @@ def config_refusal(name: str) -> str | None:
     before building anything), or None when the loader accepts the architecture."""
     from sith.errors import SithError
     from sith.load import load_clip
-    from sith.load.openclip import check_config
+    from sith.load.openclip_checks import check_config
 
     try:
         check_config(name)

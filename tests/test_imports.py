@@ -303,6 +303,69 @@ def test_the_core_imports_no_shell() -> None:
     assert not bad, "core modules importing shells:\n" + "\n".join(bad)
 
 
+#: The rows of the picture in docs/design.md, top to bottom: a package imports only packages
+#: of lower rows (the shared bottom row may import within itself).
+LAYERS = (
+    ("sith.cli",),
+    ("sith.explore",),
+    ("sith.api",),
+    ("sith.experiments",),
+    ("sith.compare", "sith.judge"),
+    ("sith.organism",),
+    ("sith.datasets", "sith.metrics"),
+    ("sith.pipeline",),
+    ("sith.edit",),
+    ("sith.ground",),
+    ("sith.decompose",),
+    ("sith.resources",),
+    ("sith.encode",),
+    ("sith.factor",),
+    ("sith.load",),
+    ("sith.errors", "sith.io", "sith.paths", "sith.lazy"),
+)
+
+
+def _row(module: str) -> int | None:
+    return next((i for i, row in enumerate(LAYERS) if _in(module, row)), None)
+
+
+def upward_imports(graph: dict[str, set[str]]) -> list[str]:
+    """Edges ``a -> b`` between packages where ``b``'s row is not below ``a``'s."""
+    bottom = len(LAYERS) - 1
+    bad = []
+    for a, targets in graph.items():
+        ra = _row(a)
+        for b in targets:
+            rb = _row(b)
+            if ra is None or rb is None or a.split(".")[:2] == b.split(".")[:2]:
+                continue
+            if rb < ra or (rb == ra and ra != bottom):
+                bad.append(f"{a} -> {b}")
+    return sorted(bad)
+
+
+def test_the_layers_are_every_package_once() -> None:
+    placed = [p for row in LAYERS for p in row]
+    assert len(placed) == len(set(placed)) and set(placed) == set(CORE + SHELLS)
+    assert {p for row in LAYERS[LAYERS.index(("sith.pipeline",)):] for p in row} == set(CORE)
+
+
+def test_arrows_point_down_only() -> None:
+    """docs/design.md's picture: each row imports only rows below it, function-level imports
+    included, no allow-list."""
+    bad = upward_imports(import_graph(functions=True))
+    assert not bad, "imports against the rows of docs/design.md:\n" + "\n".join(bad)
+
+
+def test_the_row_check_sees_an_upward_import() -> None:
+    graph = {"sith.load.clip": {"sith.decompose.layer"}, "sith.edit.plan": {"sith.decompose"},
+             "sith.compare.run": {"sith.judge.run"}, "sith.io": {"sith.errors"}}
+    assert upward_imports(graph) == [
+        "sith.compare.run -> sith.judge.run",
+        "sith.load.clip -> sith.decompose.layer",
+    ]
+
+
 def test_the_layer_check_sees_a_function_level_import(tmp_path: Path) -> None:
     """The check would catch ``from sith.organism.world import sample`` inside a function."""
     code = "def f():\n    from sith.organism.world import sample\n    return sample\n"

@@ -19,7 +19,8 @@ import torch
 
 from sith.errors import SithError
 from sith.load.clip import LoadedClip
-from sith.load.openclip import RANDOM_INIT_SEED, check_architecture, wrap_open_clip
+from sith.load.openclip import RANDOM_INIT_SEED, wrap_open_clip
+from sith.load.openclip_checks import check_architecture
 from sith.load.registry import is_none_tag
 from sith.load.writeback import is_checkpoint_path, load_checkpoint_into
 from sith.organism import ORGANISM_NAME, ORGANISM_TAG, ORGANISM_TAGS

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sith.errors import SithError
+from sith.organism.backgrounds import draw_backgrounds
 from sith.organism.captions import make_captions
 from sith.organism.vocab import (
     FACTORS,
@@ -85,15 +86,6 @@ _SHIFTED_PALETTE = (0.55 * _PALETTE[:, [1, 2, 0]] + 0.45 * _PALETTE.mean(1, keep
 _RADIUS = np.array([11.0, 15.0, 19.0], dtype=np.float32) / 64.0  # fraction of image size
 _SLOTS = np.array([[0.25, 0.5], [0.75, 0.5], [0.5, 0.25], [0.5, 0.75], [0.5, 0.5]],
                   dtype=np.float32)  # (x, y) of left right top bottom center, on the 8-px grid
-# background base colour and texture: (rgb, rgb2, kind)
-_BACKGROUNDS = {
-    "water": ((0.20, 0.45, 0.80), (0.45, 0.70, 0.95), "waves"),
-    "ocean": ((0.05, 0.15, 0.45), (0.25, 0.40, 0.70), "swell"),
-    "grass": ((0.25, 0.55, 0.15), (0.45, 0.75, 0.25), "blades"),
-    "sand": ((0.85, 0.75, 0.50), (0.70, 0.58, 0.35), "dunes"),
-    "forest": ((0.05, 0.28, 0.08), (0.35, 0.22, 0.10), "trees"),
-    "rock": ((0.45, 0.45, 0.45), (0.65, 0.63, 0.60), "blocks"),
-}
 
 
 @dataclass(frozen=True)
@@ -190,59 +182,6 @@ def sample_labels(
 
 
 # ---------------------------------------------------------------- rendering
-def _bilinear_noise(rng: np.random.Generator, n: int, grid: int, size: int) -> np.ndarray:
-    """``(n, size, size)`` smooth noise in [0, 1]: a random ``grid`` lattice, bilinearly upsampled."""
-    lat = rng.random((n, grid + 1, grid + 1), dtype=np.float32)
-    t = np.linspace(0, grid, size, endpoint=False, dtype=np.float32)
-    i0 = t.astype(np.int64)
-    w = (t - i0)[None, :]
-    rows = lat[:, i0, :] * (1 - w[..., None]) + lat[:, i0 + 1, :] * w[..., None]
-    return rows[:, :, i0] * (1 - w[:, None, :]) + rows[:, :, i0 + 1] * w[:, None, :]
-
-
-def _texture(kind: str, rng: np.random.Generator, n: int, s: int, coarse: bool) -> np.ndarray:
-    """``(n, s, s)`` mixing weight in [0, 1] between a background's two colours."""
-    y, x = np.mgrid[0:s, 0:s].astype(np.float32) / s
-    ph = rng.random((n, 1, 1), dtype=np.float32) * 2 * np.pi
-    f = 0.6 if coarse else 1.0
-    if kind == "waves":
-        wob = 0.04 * np.sin(2 * np.pi * 3 * f * x + ph)
-        t = 0.5 + 0.5 * np.sin(2 * np.pi * 9 * f * (y + wob) + ph)
-    elif kind == "swell":
-        t = 0.5 + 0.5 * np.sin(2 * np.pi * 4 * f * (y + 0.3 * x) + ph)
-        t = 0.7 * t + 0.3 * (_bilinear_noise(rng, n, 16, s) > 0.8)
-    elif kind == "blades":
-        t = _bilinear_noise(rng, n, int(32 * f), s)[:, :1, :].repeat(s, 1) * 0.6
-        t = t + 0.4 * _bilinear_noise(rng, n, int(16 * f), s)
-    elif kind == "dunes":
-        t = 0.5 + 0.5 * np.sin(2 * np.pi * 3 * f * (x + 0.5 * y) + ph)
-        t = 0.6 * t + 0.4 * rng.random((n, s, s), dtype=np.float32)
-    elif kind == "trees":
-        t = (_bilinear_noise(rng, n, int(6 * f), s) > 0.55).astype(np.float32)
-        t = 0.8 * t + 0.2 * _bilinear_noise(rng, n, 20, s)
-    else:  # blocks
-        g = int(8 * f)
-        cells = rng.random((n, g, g), dtype=np.float32)
-        idx = (np.arange(s) * g // s)
-        t = cells[:, idx][:, :, idx] * 0.8 + 0.2 * rng.random((n, s, s), dtype=np.float32)
-    return np.clip(t, 0.0, 1.0)
-
-
-def _backgrounds(bg: np.ndarray, rng: np.random.Generator, s: int, shifted: bool) -> np.ndarray:
-    out = np.empty((len(bg), s, s, 3), dtype=np.float32)
-    for k, name in enumerate(FACTORS["background"]):
-        idx = np.flatnonzero(bg == k)
-        if idx.size == 0:
-            continue
-        c1, c2, kind = _BACKGROUNDS[name]
-        c1, c2 = np.array(c1, np.float32), np.array(c2, np.float32)
-        if shifted:  # warmer tint, coarser texture
-            c1, c2 = 0.7 * c1 + 0.3 * np.array([0.6, 0.4, 0.3], np.float32), c2[[1, 0, 2]]
-        t = _texture(kind, rng, idx.size, s, shifted)[..., None]
-        out[idx] = c1 * (1 - t) + c2 * t
-    return out
-
-
 def _shape_mask(obj: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
     """Inside-test of object ``obj`` in unit coordinates (radius 1, y down)."""
     au, av = np.abs(u), np.abs(v)
@@ -298,7 +237,7 @@ def render(
     (the default, training) the draws are those of generator 2.
     """
     n, s = len(labels["color"]), image_size
-    img = _backgrounds(labels["background"], rng, s, variant == "shifted")
+    img = draw_backgrounds(labels["background"], rng, s, variant == "shifted")
     fixed = object_rng is not None
     rng = object_rng if object_rng is not None else rng
     palette = _SHIFTED_PALETTE if variant == "shifted" else _PALETTE
