@@ -126,8 +126,9 @@ def build_explorer(
     Decompositions are read from ``data/models/{model}/{pretrained}/decompositions``
     (``layers``/``method``/``sparsity``/``dictionary`` pick among them). Optional:
     an edit log to highlight, ``queries`` ranked with :func:`sith.api.search`, words to
-    blur, grounding, compare and judge results (tolerant readers, :mod:`sith.explore.extras`);
-    grounding files in ``.../{model}/{pretrained}/grounding/*.json`` are picked up too.
+    blur, ``sith ground`` output (default: every folder in ``.../{model}/{pretrained}/grounding/``),
+    ``sith compare`` and ``sith judge --json`` results, each read by its format tag
+    (:mod:`sith.explore.extras`, :mod:`sith.explore.grounded`).
     All input is checked before anything is written; the page is written atomically.
     """
     model_name, pretrained = default_names(model_name, pretrained)
