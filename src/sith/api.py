@@ -358,6 +358,11 @@ def edit(
     from sith.edit.plan import MAX_SHARE, check_rule, check_selection
 
     options = DecompositionConfig.check_options(decomposition, command="edit")
+    if options.get("layers") is not None and not (suppress or amplify):
+        raise SithError(
+            "--layers picks the layers --suppress/--amplify select from; --component LAYER:HEAD:INDEX "
+            "names its own layer: drop --layers"
+        )
     for alpha in (suppress_alpha, amplify_alpha, *(c[3] for c in components or [] if len(c) > 3)):
         check_alpha(alpha)  # flags that need no model fail before it loads
     check_selection(threshold, max_per_layer)
