@@ -33,6 +33,10 @@ from sith.paths import DEFAULT_DATA_DIR, model_dir
 
 log = logging.getLogger(__name__)
 
+#: The tag of the page's main JSON block ``sith-data`` (written and read by the same build:
+#: it names the layout for anyone extracting the data from a page).
+PAGE_FORMAT = "sith-explore-page/1"
+
 
 def embed_json(obj: Any) -> str:
     """JSON safe inside ``<script>``: every ``<`` escaped (it only occurs inside strings)."""
@@ -55,7 +59,7 @@ def render(main: dict[str, Any], layers: dict[int, dict[str, Any]]) -> str:
     for key, value in (
         ("{{TITLE}}", html.escape(title)),
         ("{{CSS}}", asset("explore.css")),
-        ("{{DATA}}", embed_json(main)),
+        ("{{DATA}}", embed_json({"format": PAGE_FORMAT, **main})),
         ("{{LAYERS}}", blocks),
         ("{{JS}}", asset("explore.js")),
     ):
