@@ -162,6 +162,14 @@ BEFORE_MODEL = [
     _case("edit alpha nan real", ["edit", "--component", "5:0:0:nan", "--output", OUT], "alpha nan"),
     _case("edit --alpha -1", ["edit", "--component", "5:0:0", "--alpha", "-1"], "alpha -1"),
     _case(
+        "edit --component with --layers", ["edit", "--component", "5:0:0", "--layers", "99"], "drop --layers"
+    ),
+    _case(
+        "edit --component with --layers dry",
+        ["edit", "--component", "5:0:0", "--layers", "5", "--dry-run"],
+        "--component LAYER:HEAD:INDEX names its own layer",
+    ),
+    _case(
         "edit --threshold -5",
         ["edit", "--suppress", "water", "--threshold", "-5", "--dry-run"],
         "--threshold -5",

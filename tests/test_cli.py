@@ -293,6 +293,7 @@ def test_search_exports_json_and_csv(workdir, capsys):
     code, out, err = run(capsys, *args, "--json")
     assert code == 0, err
     found = json.loads(out)
+    assert found["format"] == "sith-search/1"
     hits = found["hits"]
     assert [h["rank"] for h in hits] == [1, 2, 3, 4, 5] and all(h["layer"] == 11 for h in hits)
     assert found["match"]["in_dictionary"] and "noise_like" in found["familiarity"]
@@ -311,7 +312,7 @@ def test_edit_plan_exports_json_and_csv(workdir, capsys):
     code, out, err = run(capsys, *args, "--json")
     assert code == 0, err
     plan = json.loads(out)
-    assert plan["checkpoint"] is None and plan["log"] is None
+    assert plan["format"] == "sith-edit-plan/1" and plan["checkpoint"] is None and plan["log"] is None
     assert [(c["layer"], c["head"], c["index"], c["alpha"]) for c in plan["components"]] == [
         (10, 3, 1, 2.0), (11, 0, 0, 0.0)
     ]

@@ -60,6 +60,8 @@ def load_model(model_name: str | None, pretrained: str | None, device: str = "cp
 _SESSIONS: dict[tuple[str, str, str, str], Workspace] = {}
 #: Sessions kept open at once (each holds a model and its SVDs).
 MAX_SESSIONS = 2
+#: The format tag of ``sith search --json`` (:func:`format_hits`).
+SEARCH_FORMAT = "sith-search/1"
 
 
 def workspace(
@@ -213,7 +215,8 @@ def format_hits(hits: SearchResult | list[SearchHit], *, fmt: str = "table") -> 
     """Search hits as a text table, JSON or CSV (``fmt`` = table | json | csv); columns: rank,
     layer, head, index, polarity (+: the concept aligns with the vector, -: with its
     negation), ``|cos|`` and the singular value. A :class:`SearchResult` adds the query's
-    familiarity and dictionary matches (lines under the table; keys in JSON)."""
+    familiarity and dictionary matches (lines under the table; keys in JSON). JSON is one
+    object tagged :data:`SEARCH_FORMAT` with the rows under ``hits``."""
     report.check_format(fmt)
     result = hits if isinstance(hits, SearchResult) else None
     hits = list(hits)
@@ -223,11 +226,10 @@ def format_hits(hits: SearchResult | list[SearchHit], *, fmt: str = "table") -> 
             for n, h in enumerate(hits, 1)
         ]
         if fmt == "json":
-            if result is None:
-                return report.to_json(rows)
-            return report.to_json(
-                {"hits": rows, "familiarity": result.familiarity.record(), "match": result.match.record()}
-            )
+            extra = {} if result is None else {
+                "familiarity": result.familiarity.record(), "match": result.match.record()
+            }
+            return report.to_json({"format": SEARCH_FORMAT, "hits": rows, **extra})
         return report.rows_to_csv(rows, ["rank", *SearchHit._fields])
     lines = [f"{'rank':>4} {'layer':>5} {'head':>4} {'idx':>4} {'pol':>3} {'|cos|':>6} {'sigma':>9}"]
     for n, h in enumerate(hits, 1):
@@ -358,6 +360,11 @@ def edit(
     from sith.edit.plan import MAX_SHARE, check_rule, check_selection
 
     options = DecompositionConfig.check_options(decomposition, command="edit")
+    if options.get("layers") is not None and not (suppress or amplify):
+        raise SithError(
+            "--layers picks the layers --suppress/--amplify select from; --component LAYER:HEAD:INDEX "
+            "names its own layer: drop --layers"
+        )
     for alpha in (suppress_alpha, amplify_alpha, *(c[3] for c in components or [] if len(c) > 3)):
         check_alpha(alpha)  # flags that need no model fail before it loads
     check_selection(threshold, max_per_layer)

@@ -7,6 +7,7 @@ import json
 import torch
 
 from sith.cli import main
+from sith.explore.extras import read_compare
 from sith.load import load_clip, save_model
 
 
@@ -53,6 +54,10 @@ def test_identical_and_refusals(tmp_path, capsys):
     doc = json.loads((tmp_path / "same" / "compare.json").read_text())
     assert all(h["delta_rel_energy"] == 0 and h["sv_change"] == 0 and h["read_angle_max"] < 1e-3
                for h in doc["layers"][0]["heads"])
+    assert doc["format"] == "sith-compare/1" and all(
+        h["singular_value_change"] == [0.0] * doc["config"]["rank"] for h in doc["layers"][0]["heads"])
+    shown = read_compare(tmp_path / "same" / "compare.json")  # what `sith explore --compare` reads
+    assert shown["5-0"] == {"value": 0.0, "values": [0.0] * doc["config"]["rank"]} and len(shown) == 8
     code, _, err = run(capsys, "compare", "--tuned-model", "ViT-B-32", "--tuned-pretrained", "none",
                        "--output-dir", str(tmp_path / "x"), "-q")
     assert code == 2 and "different architectures" in err and err.count("\n") == 1

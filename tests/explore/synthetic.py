@@ -75,3 +75,33 @@ def write_set(data_dir: str | Path, layers: list[int], *, model: dict | None = N
         path = model_dir(data_dir, model["model_name"], model["pretrained"]) / "decompositions"
         paths.append(d.save(path / d.config.file_name(layer)))
     return paths
+
+
+def write_grounding(
+    folder: str | Path, dec: LayerDecomposition, image: str | Path, comp: tuple[int, int]
+) -> Path:
+    """A ``sith ground`` layer file (``sith-grounding/1``) for ``dec`` in ``folder``: component
+    ``comp = (head, index)`` has ``image`` three times as a top image (patch terms 0–3 on a
+    2 × 2 grid) and once as a bottom image; every other component has none."""
+    from sith.ground.save import FORMAT
+    from sith.io import save_pt
+
+    H, r = dec.singular_values.shape
+    k, (h, i) = 4, comp
+    index = torch.full((2, H, r, k), -1, dtype=torch.int64)
+    values = torch.zeros(2, H, r, k)
+    patches = torch.zeros(2, H, r, k, 4)
+    index[0, h, i, :3], values[0, h, i, :3], patches[0, h, i, :3] = 0, 1.5, torch.arange(4.0)
+    index[1, h, i, 0], values[1, h, i, 0], patches[1, h, i, 0] = 0, -0.7, -torch.arange(4.0)
+    record = {
+        "format": FORMAT,
+        "layer": dec.layer,
+        "config": {"model": dict(dec.config["model"]), "source": "synthetic"},
+        "images": [str(Path(image).resolve())],
+        "index": index,
+        "values": values,
+        "patches": patches,
+        "patch_grid": [2, 2],
+        "singular_values": dec.singular_values.clone(),
+    }
+    return save_pt(record, Path(folder) / f"layer-{dec.layer:02d}.pt")

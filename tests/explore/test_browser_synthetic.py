@@ -8,8 +8,11 @@ import json
 import pytest
 from PIL import Image, ImageDraw
 
+from sith.compare.run import FORMAT as COMPARE_FORMAT
+from sith.decompose.results import LayerDecomposition
 from sith.explore import build_explorer
-from tests.explore.synthetic import write_set
+from sith.judge.run import JudgedComponent, format_judged
+from tests.explore.synthetic import write_grounding, write_set
 
 RANK = 64
 HOSTILE = '<img src=x onerror="console.error(1)">'
@@ -19,41 +22,34 @@ HOSTILE = '<img src=x onerror="console.error(1)">'
 def synthetic_page(tmp_path_factory):
     data = tmp_path_factory.mktemp("syn")
     concepts = [HOSTILE] + [f"concept {i}" for i in range(200)]
-    write_set(data, [0, 1], n_heads=4, rank=RANK, concepts=concepts)
+    paths = write_set(data, [0, 1], n_heads=4, rank=RANK, concepts=concepts)
     write_set(data, [1], n_heads=4, rank=RANK, concepts=concepts, sv_type="left", seed=1)
     img = Image.new("RGB", (96, 96), (40, 110, 190))
     ImageDraw.Draw(img).ellipse((20, 20, 76, 76), fill=(230, 70, 60))
     img.save(data / "img.png")
-    grounding = data / "ground.json"
-    grounding.write_text(
-        json.dumps(
-            {
-                "components": [
-                    {
-                        "layer": 1,
-                        "head": 2,
-                        "index": 5,
-                        "top": [{"path": "img.png", "score": 1.5, "patches": [[0, 1], [2, 3]]}] * 3,
-                        "bottom": [{"path": "img.png", "score": -0.7}],
-                    },
-                ]
-            }
-        )
-    )
+    (layer1,) = [p for p in paths if p.name.startswith("layer-01_right")]
+    grounding = data / "ground"
+    write_grounding(grounding, LayerDecomposition.load(layer1), data / "img.png", (2, 5))
     compare = data / "compare.json"
     compare.write_text(
         json.dumps(
             {
-                "heads": [
-                    {"layer": lay, "head": h, "delta_s": [0.01 * (lay + h)] * RANK}
+                "format": COMPARE_FORMAT,
+                "layers": [
+                    {
+                        "layer": lay,
+                        "heads": [
+                            {"head": h, "sv_change": 0.01 * (lay + h), "singular_value_change": [0.01] * RANK}
+                            for h in range(4)
+                        ],
+                    }
                     for lay in (0, 1)
-                    for h in range(4)
-                ]
+                ],
             }
         )
     )
     judge = data / "judge.json"
-    judge.write_text(json.dumps({"results": [{"layer": 1, "head": 2, "index": 5, "score": 4}]}))
+    judge.write_text(format_judged([JudgedComponent(1, 2, 5, 4, None, "concept 1 0.500")], "json"))
     return build_explorer(
         "synthetic",
         "x",
@@ -88,7 +84,7 @@ def test_grounding_thumbnails_and_compare(page, synthetic_page, shots):
     _open(page, synthetic_page, "#L1H2C5")
     thumbs = page.locator("#c5 .thumb")
     assert thumbs.count() == 4 and page.locator("#c5 .thumb.neg").count() == 1
-    assert page.locator("#c5 .thumb canvas").count() == 3
+    assert page.locator("#c5 .thumb canvas").count() == 4  # a patch map under every image
     assert page.evaluate(
         "[...document.querySelectorAll('#c5 .thumb img')].every(i => i.complete && i.naturalWidth > 0)"
     )

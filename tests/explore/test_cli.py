@@ -25,6 +25,7 @@ def test_writes_a_page(tmp_path, capsys):
     assert code == 0 and io.out.strip() == str(out)
     page = out.read_text()
     assert '"reason":"suppress water"' in page and 'id="sith-layer-1"' in page
+    assert '<script type="application/json" id="sith-data">{"format":"sith-explore-page/1",' in page
 
 
 def test_bad_input_one_line_no_page(tmp_path, capsys):

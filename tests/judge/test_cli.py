@@ -14,6 +14,7 @@ import torch
 from sith.cli import main
 from sith.cli.judge import add_score_by_arg
 from sith.decompose import DecompositionConfig, LayerDecomposition
+from sith.explore.extras import read_judge
 from sith.judge import SCORE_BY
 from sith.load import load_clip
 from tests.edit.judges.fake_server import FakeChatServer, task_answer
@@ -52,7 +53,10 @@ def test_embedding_judge_cli(decomp, capsys):
     )
     out, err = capsys.readouterr()
     assert code == 0, err
-    rows = json.loads(out)
+    doc = json.loads(out)
+    assert doc["format"] == "sith-judge/1" and doc["task"] == "is it water?" and doc["judge"] == "embedding"
+    assert doc["model"]["model_name"] == "sith-organism" and doc["decomposition"] == str(decomp)
+    rows = doc["components"]
     assert [(r["head"], r["index"]) for r in rows] == [(0, 0), (0, 1), (1, 0), (1, 1)]
     by = {(r["head"], r["index"]): r for r in rows}
     assert by[(0, 0)]["score"] == 5 and by[(0, 0)]["explanation"].startswith("water 0.600")
@@ -60,8 +64,11 @@ def test_embedding_judge_cli(decomp, capsys):
     assert by[(0, 0)]["relevance"] > by[(1, 0)]["relevance"]
     assert by[(1, 1)]["score"] == 1 and all(r["layer"] == 5 for r in rows)
     lead = ["judge", str(decomp), "--task", "t", "--task-concepts", "water,ocean", "--judge-score-by", "lead"]
-    assert main([*lead, "--json", "-q"]) == 0
-    rows = json.loads(capsys.readouterr().out)
+    out_file = decomp.parent / "judge.json"
+    assert main([*lead, "--json", "--output", str(out_file), "-q"]) == 0
+    capsys.readouterr()
+    rows = json.loads(out_file.read_text())["components"]  # read as `sith explore --judge` reads it:
+    assert read_judge(out_file) == {f"5-{r['head']}-{r['index']}": r["score"] for r in rows}
     assert [r["relevance"] for r in rows] == pytest.approx([r["relevance"] for r in by.values()])
     assert main([*lead, "-q"]) == 0  # the table ends with a legend of its columns (issue 26)
     table = capsys.readouterr().out.splitlines()

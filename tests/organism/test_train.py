@@ -243,3 +243,46 @@ def test_init_from_starts_at_the_given_weights(tmp_path: Path) -> None:
     with pytest.raises(SithError, match="does not match"):
         T.train(tiny(steps=1, vision_width=64), out_dir=tmp_path / "c", progress=False,
                 init_from=first)
+
+
+def test_exports_and_checkpoints_carry_their_format_tags(tmp_path: Path) -> None:
+    """Issue 23: the checkpoint and the exported json are tagged and read by the tag; an older
+    untagged checkpoint still loads, an older untagged export is refused with one line."""
+    import json
+
+    import sith.organism.model as M
+    from sith.load import load_clip
+
+    ckpt = T.train(tiny(steps=2, checkpoint_every=2), out_dir=tmp_path / "run", progress=False)
+    state = load_pt(ckpt)
+    assert state["format"] == "sith-organism-checkpoint/1"
+    old = tmp_path / "old.pt"  # a checkpoint of an earlier sith: the same keys, no tag
+    torch.save({k: v for k, v in state.items() if k != "format"}, old)
+    meta = M.export_organism(old, out_dir=tmp_path / "export", tag="v9")
+    cfg = json.loads(meta.read_text())
+    assert cfg["sith"]["format"] == "sith-organism/1" and "format" not in cfg  # top level: open_clip's
+    weights = meta.with_suffix(".safetensors")
+    assert load_clip("sith-organism", str(weights)).weights.n_heads == 2  # built from its own json
+    del cfg["sith"]["format"]
+    meta.write_text(json.dumps(cfg))
+    for load in (lambda: load_clip("sith-organism", str(weights)),
+                 lambda: T.train(tiny(steps=1), out_dir=tmp_path / "b", progress=False, init_from=weights)):
+        with pytest.raises(SithError, match="older `sith organism export`.*export the checkpoint again") as e:
+            load()
+        assert "\n" not in str(e.value)
+    cfg["sith"]["format"] = "sith-organism/7"
+    meta.write_text(json.dumps(cfg))
+    with pytest.raises(SithError, match="organism format 'sith-organism/7'"):
+        load_clip("sith-organism", str(weights))
+    foreign = tmp_path / "foreign.pt"
+    torch.save({"format": "sith-decomposition/1", "model": {}}, foreign)
+    with pytest.raises(SithError, match="not an organism training checkpoint"):
+        M.export_organism(foreign, out_dir=tmp_path / "x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_shipped_config_is_tagged() -> None:
+    """The shipped json was re-tagged (weights untouched); its reader checks the tag."""
+    import sith.organism.model as M
+
+    assert M.organism_config()["sith"]["format"] == "sith-organism/1"

@@ -26,6 +26,8 @@ PLAN_LEGEND = (
 #: ``--rule`` and ``--judge`` choices (spelled out: importing sith.edit at start-up loads torch).
 RULES = ("judged", "alignment", "weight")
 EDIT_JUDGES = ("share", "words", "embedding", "llm")
+#: The format tag of ``sith edit --json`` (the plan; the edit log is ``sith-edit-log/1``).
+PLAN_FORMAT = "sith-edit-plan/1"
 
 
 def _component(text: str) -> tuple[int, int, int, float | None]:
@@ -205,6 +207,7 @@ def print_plan(args: argparse.Namespace, plan, ckpt: Path | None, log_file: Path
         print(
             to_json(
                 {
+                    "format": PLAN_FORMAT,
                     "components": rows,
                     "totals": plan.totals(),
                     "selection": plan.selection,

@@ -35,11 +35,15 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         "--grounding",
         type=Path,
         default=None,
-        help="a `sith ground` output folder or a grounding JSON "
+        help="a `sith ground` output folder, or a folder of them "
         "(default: every one in {model dir}/grounding/)",
     )
-    p.add_argument("--compare", type=Path, default=None, help="compare JSON with per-head changes")
-    p.add_argument("--judge", type=Path, default=None, help="judge JSON with a score per component")
+    p.add_argument(
+        "--compare", type=Path, default=None, help="compare.json written by `sith compare` (per-head changes)"
+    )
+    p.add_argument(
+        "--judge", type=Path, default=None, help="`sith judge ... --json` output (a score per component)"
+    )
     p.add_argument("--output", type=Path, default=Path("sith.html"), help="the page (default sith.html)")
     p.set_defaults(func=run_explore)
 

@@ -114,6 +114,8 @@ def llm_judge_from_args(args: argparse.Namespace, cache_default: Path):
 
 
 def run_judge(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
     from sith.decompose.results import LayerDecomposition
     from sith.io import save_text
     from sith.judge import WordJudge, embedding_judge_for, format_judged, judge_decomposition, split_concepts
@@ -127,7 +129,9 @@ def run_judge(args: argparse.Namespace) -> int:
     else:
         judge = embedding_judge_for(dec, concepts, device=args.device, score_by=args.judge_score_by)
     rows = judge_decomposition(dec, args.task, judge)
-    text = format_judged(rows, "json" if args.json else "csv" if args.csv else "table")
+    meta = {"task": args.task, "judge": args.judge, "decomposition": str(args.file),
+            "model": asdict(dec.model)}
+    text = format_judged(rows, "json" if args.json else "csv" if args.csv else "table", meta)
     if not (args.json or args.csv):
         text += JUDGE_LEGEND
     if args.output:

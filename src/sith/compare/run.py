@@ -76,7 +76,8 @@ def compare_weights(
 
 def summary(results: dict[int, dict[str, Tensor]], base: VisionWeights, tuned: VisionWeights,
             config: dict[str, Any], explanations: dict[int, list] | None = None) -> dict[str, Any]:
-    """The JSON document: config, per layer × head scalars, ΔW's top singular values."""
+    """The JSON document: config, per layer × head scalars, ΔW's top singular values and
+    ``singular_value_change`` (``s_tuned − s_base`` of the top ``config["rank"]`` components)."""
     layers = []
     for layer, m in results.items():
         heads = []
@@ -84,6 +85,8 @@ def summary(results: dict[int, dict[str, Tensor]], base: VisionWeights, tuned: V
             row: dict[str, Any] = {"head": h}
             row.update({key: round(float(m[key][h]), 6) for key in HEAD_METRICS})
             row["delta_singular_values"] = [round(float(x), 6) for x in m["delta_S"][h]]
+            change = m["s_tuned"][h, : config["rank"]] - m["s_base"][h, : config["rank"]]
+            row["singular_value_change"] = [round(float(x), 6) for x in change]
             if explanations is not None:
                 row["delta_explanations"] = explanations[layer][h]
             heads.append(row)

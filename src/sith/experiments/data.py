@@ -22,6 +22,8 @@ from sith.errors import SithError
 from sith.io import load_pt, save_pt
 
 #: ``--dataset`` values; ``organism`` builds the task from the organism's world.
+#: The cache file's format tag; caches written before it (same keys, no tag) are read as it.
+EMBEDDINGS_FORMAT = "sith-image-embeddings/1"
 DATASETS = ("organism", "waterbirds", "visu", "flowers102", "dtd", "fgvc_aircraft", "imagefolder")
 CLASSIFICATION = {
     "flowers102": "flowers102",
@@ -57,6 +59,14 @@ def embeddings_path(data_dir: Path, clip: Any, dataset: str, split: str, samples
     return paths.model_dir(data_dir, info.model_name, info.pretrained) / "embeddings" / name
 
 
+def is_embedding_cache(stored: Any) -> bool:
+    """Whether ``stored`` is an embedding cache: tagged :data:`EMBEDDINGS_FORMAT`, or untagged
+    with its keys (written before the tag). Anything else is recomputed and overwritten."""
+    if not isinstance(stored, dict) or stored.get("format", EMBEDDINGS_FORMAT) != EMBEDDINGS_FORMAT:
+        return False
+    return isinstance(stored.get("embeddings"), Tensor) and isinstance(stored.get("n"), int)
+
+
 def image_embeddings(
     clip: Any,
     samples: Sequence[Sample],
@@ -76,7 +86,7 @@ def image_embeddings(
     path = embeddings_path(data_dir, clip, dataset, split, samples)
     if cache and path.exists():
         stored = load_pt(path, what="embedding cache")
-        if isinstance(stored, dict) and stored.get("n") == len(samples):
+        if is_embedding_cache(stored) and stored["n"] == len(samples):
             return stored["embeddings"]
     out, batch = [], []
     bar = tqdm(total=len(samples), desc=f"embed {dataset}/{split}", unit="image", disable=not progress)
@@ -94,6 +104,7 @@ def image_embeddings(
     if cache:
         save_pt(
             {
+                "format": EMBEDDINGS_FORMAT,
                 "embeddings": emb,
                 "n": len(samples),
                 "fingerprint": clip.info.fingerprint,

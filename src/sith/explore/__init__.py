@@ -2,9 +2,9 @@
 
 :func:`build_explorer` reads a model's decomposition files (:mod:`sith.explore.gather`),
 turns them into compact JSON (:mod:`sith.explore.data`), adds the optional edit log,
-blur list, grounding and compare results (:mod:`sith.explore.extras`; ``sith ground``
-output through :mod:`sith.explore.grounded`: per component the top images of both signs
-with their patch maps) and writes one
+blur list, judge and compare results (:mod:`sith.explore.extras`, read by format tag;
+``sith ground`` output through :mod:`sith.explore.grounded`: per component the top images
+of both signs with their patch maps) and writes one
 HTML file with inline CSS/JS (:mod:`sith.explore.page`, ``assets/``): an overview grid of
 layers × heads coloured by theme, a head view (spectrum, components, concepts with
 weight bars, tie flags), client-side search, edit highlighting, permalinks

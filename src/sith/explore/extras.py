@@ -1,47 +1,41 @@
-"""Optional inputs of the explorer: edit log, blur words, grounding and compare results.
+"""Optional inputs of the explorer: edit log, blur words, judge and compare results.
 
-The edit log and the blur list are checked strictly (a wrong file is a :class:`SithError`).
-Grounding (``sith ground``) and compare (``sith compare``) results are read
-*tolerantly*: their formats belong to other commands, so this module accepts any JSON
-that has the fields below under one of several common names, and skips (with a
-warning) a file in which it recognises nothing.
+Every file is read by its format tag (issue 23), never by guessing keys:
 
-Grounding JSON — a list of components, top-level or under ``components``/``results``/
-``items``; each has ``layer``, ``head``, ``index`` (or ``component``) and images under
-``top``/``images``/``top_images``/``positive`` (and ``bottom``/``negative`` for the
-other sign). An image is a path (relative to the JSON file), a ``data:`` URI, or a dict
-with that under ``image``/``path``/``file``/``src``, optionally ``score``/``activation``
-and a patch heatmap ``heatmap``/``patches``/``patch_scores`` (2-D list).
+* edit log (``sith edit``, ``sith-edit-log/1``) and blur list: checked strictly (a wrong
+  file is a :class:`SithError`);
+* judge result (``sith judge FILE --task ... --json``, :data:`JUDGE_FORMAT`): its
+  ``components`` (``layer``, ``head``, ``index``, ``score``) give a score per component;
+* compare result (``sith compare``'s ``compare.json``, :data:`COMPARE_FORMAT`): per
+  ``layers[].heads[]`` the head value ``sv_change`` (``‖s_tuned − s_base‖/‖s_base‖``)
+  and, when present, the per-component ``singular_value_change``.
 
-Judge JSON — a list of components, top-level or under ``components``/``results``/
-``items``/``judgements``; each has ``layer``, ``head``, ``index`` and a number under
-``score``/``judge_score``/``rating`` (e.g. ``sith judge`` output).
-
-Compare JSON — a list of heads, top-level or under ``heads``/``results``/``items``;
-each has ``layer``, ``head`` and per-component changes ``values``/``changes``/
-``delta_s``/``singular_value_change`` (list) and/or one head-level ``value``/``change``.
+A judge or compare file without its tag (an older sith's, another tool's) is left out of
+the page with one warning saying which command to re-run; a tagged file with a missing
+key is a :class:`SithError`. Grounding is read from ``sith ground`` output folders
+(:mod:`sith.explore.grounded`).
 """
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import logging
 import re
 from pathlib import Path
 from typing import Any
 
-from PIL import Image
-
+from sith.compare.run import FORMAT as COMPARE_FORMAT
 from sith.edit.run import read_log
 from sith.errors import SithError
 from sith.io import read_text
+from sith.judge.run import FORMAT as JUDGE_FORMAT
 
 log = logging.getLogger(__name__)
 
 THUMB_PX = 72
 MAX_IMAGES = 6
+JUDGE_REMEDY = "re-run `sith judge FILE --task TASK --json --output judge.json` and pass that file"
+COMPARE_REMEDY = "re-run `sith compare BASE TUNED` and pass the compare.json it writes"
 
 
 def read_json(path: str | Path, what: str) -> Any:
@@ -87,118 +81,58 @@ def read_blur_words(path: str | Path) -> list[str]:
     return sorted({w for w in words if w})
 
 
-def _first(d: dict[str, Any], keys: tuple[str, ...]) -> Any:
-    return next((d[k] for k in keys if k in d), None)
-
-
-def _entries(doc: Any, keys: tuple[str, ...]) -> list[dict[str, Any]]:
-    items = doc if isinstance(doc, list) else _first(doc, keys) if isinstance(doc, dict) else None
-    return [e for e in items or [] if isinstance(e, dict)]
-
-
-def _key(e: dict[str, Any]) -> str | None:
-    try:
-        index = e["index"] if "index" in e else e["component"]
-        return f"{int(e['layer'])}-{int(e['head'])}-{int(index)}"
-    except (KeyError, TypeError, ValueError):
+def read_tagged(path: str | Path, fmt: str, what: str, remedy: str) -> dict[str, Any] | None:
+    """The JSON object at ``path`` if its ``format`` is ``fmt``; else None after one warning
+    naming what the file is and ``remedy`` (the command that writes a ``fmt`` file)."""
+    doc = read_json(path, what)
+    found = doc.get("format") if isinstance(doc, dict) else None
+    if found != fmt:
+        why = f"its format is {found!r}" if found else "it has no format tag (an older sith or another tool)"
+        log.warning("%s is not a %s (%s, %s expected); left out: %s", path, what, why, fmt, remedy)
         return None
+    return doc
 
 
-def thumbnail(source: str, base: Path) -> str | None:
-    """A small inline JPEG ``data:`` URI of an image path (or a ``data:`` URI, kept as is)."""
-    if source.startswith("data:image/"):
-        return source
-    path = Path(source) if Path(source).is_absolute() else base / source
-    try:
-        with Image.open(path) as im:
-            im = im.convert("RGB")
-            im.thumbnail((THUMB_PX, THUMB_PX))
-            buf = io.BytesIO()
-            im.save(buf, format="JPEG", quality=80)
-    except OSError:
-        log.warning("grounding image %s cannot be read; left out", path)
-        return None
-    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _image(item: Any, base: Path, sign: int) -> dict[str, Any] | None:
-    src = item if isinstance(item, str) else _first(item, ("image", "path", "file", "src"))
-    if not isinstance(src, str):
-        return None
-    uri = thumbnail(src, base)
-    if uri is None:
-        return None
-    out: dict[str, Any] = {"src": uri, "sign": sign}
-    if isinstance(item, dict):
-        score = _first(item, ("score", "activation", "value"))
-        if isinstance(score, (int, float)):
-            out["score"] = round(float(score), 4)
-        heat = _first(item, ("heatmap", "patches", "patch_scores"))
-        if isinstance(heat, list) and heat and all(isinstance(r, list) for r in heat):
-            out["heat"] = [[round(float(v), 3) for v in row] for row in heat]
-    return out
-
-
-def read_grounding(path: str | Path) -> dict[str, list[dict[str, Any]]]:
-    """``{"L-H-I": [image, ...]}`` from a grounding JSON (module doc); ``{}`` if unrecognised."""
-    path = Path(path)
-    doc = read_json(path, "grounding file")
-    out: dict[str, list[dict[str, Any]]] = {}
-    for e in _entries(doc, ("components", "results", "items")):
-        key = _key(e)
-        if key is None:
-            continue
-        images = []
-        for keys, sign in ((("top", "images", "top_images", "positive"), 1), (("bottom", "negative"), -1)):
-            items = _first(e, keys)
-            for item in (items if isinstance(items, list) else [])[:MAX_IMAGES]:
-                img = _image(item, path.parent, sign)
-                if img is not None:
-                    images.append(img)
-        if images:
-            out[key] = images
-    if not out:
-        log.warning("%s has no top images this explorer recognises; grounding left out", path)
-    return out
+def damaged(path: str | Path, fmt: str, remedy: str) -> SithError:
+    return SithError(f"{path} is a damaged {fmt} file (a key or value is missing or wrong); {remedy}")
 
 
 def read_judge(path: str | Path) -> dict[str, float]:
-    """``{"L-H-I": score}`` from a judge JSON (module doc); ``{}`` if unrecognised."""
-    path = Path(path)
+    """``{"L-H-I": score}`` from ``sith judge --json`` output (:data:`JUDGE_FORMAT`, module doc);
+    ``{}`` after one warning for any other file. Components without a layer are left out."""
+    doc = read_tagged(path, JUDGE_FORMAT, "sith judge result", JUDGE_REMEDY)
+    if doc is None:
+        return {}
     out = {}
-    for e in _entries(read_json(path, "judge file"), ("components", "results", "items", "judgements")):
-        key, score = _key(e), _first(e, ("score", "judge_score", "rating"))
-        if key is not None and isinstance(score, (int, float)):
-            out[key] = round(float(score), 3)
+    try:
+        for e in doc["components"]:
+            if e["layer"] is not None:
+                out[f"{int(e['layer'])}-{int(e['head'])}-{int(e['index'])}"] = round(float(e["score"]), 3)
+    except (KeyError, TypeError, ValueError):
+        raise damaged(path, JUDGE_FORMAT, JUDGE_REMEDY) from None
     if not out:
-        log.warning("%s has no judge scores this explorer recognises; left out", path)
+        log.warning("%s scores no component of a known layer; left out", path)
     return out
 
 
-def _numbers(x: Any) -> list[float] | None:
-    if isinstance(x, list) and x and all(isinstance(v, (int, float)) for v in x):
-        return [round(float(v), 4) for v in x]
-    return None
-
-
 def read_compare(path: str | Path) -> dict[str, dict[str, Any]]:
-    """``{"L-H": {"value": float, "values": [float] | None}}`` from a compare JSON (module doc)."""
-    path = Path(path)
-    doc = read_json(path, "compare result")
+    """``{"L-H": {"value": float, "values": [float] | None}}`` from ``sith compare``'s
+    ``compare.json`` (:data:`COMPARE_FORMAT`, module doc); ``{}`` after one warning for any
+    other file."""
+    doc = read_tagged(path, COMPARE_FORMAT, "sith compare result (compare.json)", COMPARE_REMEDY)
+    if doc is None:
+        return {}
     out: dict[str, dict[str, Any]] = {}
-    for e in _entries(doc, ("heads", "results", "items")):
-        try:
-            key = f"{int(e['layer'])}-{int(e['head'])}"
-        except (KeyError, TypeError, ValueError):
-            continue
-        values = _numbers(_first(e, ("values", "changes", "delta_s", "singular_value_change")))
-        value = _first(e, ("value", "change"))
-        if not isinstance(value, (int, float)):
-            value = sum(abs(v) for v in values) / len(values) if values else None
-        if value is not None:
-            out[key] = {"value": round(float(value), 4), "values": values}
-    if not out:
-        log.warning("%s has no per-head changes this explorer recognises; compare left out", path)
+    try:
+        for lay in doc["layers"]:
+            for h in lay["heads"]:
+                values = h.get("singular_value_change")  # absent in compare.json written before it existed
+                out[f"{int(lay['layer'])}-{int(h['head'])}"] = {
+                    "value": round(float(h["sv_change"]), 4),
+                    "values": None if values is None else [round(float(v), 4) for v in values],
+                }
+    except (KeyError, TypeError, ValueError):
+        raise damaged(path, COMPARE_FORMAT, COMPARE_REMEDY) from None
     return out
 
 

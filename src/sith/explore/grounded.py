@@ -17,9 +17,8 @@ pictures, so this module gets them back from what it recorded:
 An image that cannot be found (moved, deleted, a URL shard) is left out with one warning.
 
 :func:`component_images` is the one adapter: a layer record → the explorer's grounding
-entries ``{"L-H-I": [{img, sign, score, heat, label?}]}`` (the shape the tolerant JSON
-reader of :mod:`sith.explore.extras` also produces, with ``img`` an index into a shared
-table of ``data:`` URIs instead of an inline ``src``, so an image kept by many components
+entries ``{"L-H-I": [{img, sign, score, heat, label?}]}`` (with
+``img`` an index into a shared table of ``data:`` URIs, so an image kept by many components
 is stored once). At most ``MAX_IMAGES`` per sign; ``heat`` is the patch map of the terms
 pushing the activation *towards that sign* (``max(±term, 0)``), quantised to 0–35 relative
 to the image's largest (where in the image; ``score`` says how much) and written as one string of
@@ -46,8 +45,8 @@ from PIL import Image, features
 
 from sith.decompose.results import LayerDecomposition
 from sith.errors import SithError
-from sith.explore.extras import MAX_IMAGES, THUMB_PX, read_grounding, read_json
-from sith.ground.save import FORMAT, load_grounding
+from sith.explore.extras import MAX_IMAGES, THUMB_PX, read_json
+from sith.ground.save import SUMMARY_FORMAT, load_grounding
 from sith.ground.sources import WORLD_CHUNK
 from sith.organism.world import FACTORS, SPURIOUS_CLASSES, sample
 
@@ -217,8 +216,8 @@ def layer_files(directory: Path) -> list[Path]:
     summary = directory / "summary.json"
     if summary.is_file():
         doc = read_json(summary, "grounding summary")
-        if not isinstance(doc, dict) or doc.get("format") != FORMAT + "-summary":
-            raise SithError(f"{summary} is not a sith ground summary ({FORMAT}-summary); rerun sith ground")
+        if not isinstance(doc, dict) or doc.get("format") != SUMMARY_FORMAT:
+            raise SithError(f"{summary} is not a sith ground summary ({SUMMARY_FORMAT}); rerun sith ground")
         return [directory / str(entry["file"]) for entry in doc.get("layers", [])]
     return sorted(directory.glob("layer-*.pt"))
 
@@ -293,27 +292,28 @@ def load_groundings(
     """``(entries, image URIs)`` for the page from ``given`` or, if None, ``default_root``.
 
     ``given`` may be a ``sith ground`` folder (or its ``summary.json`` or a layer ``.pt``,
-    meaning that folder), a folder of such folders and/or grounding JSON files, or one
-    grounding JSON (:func:`sith.explore.extras.read_grounding`). Later sources (sorted by
-    name) override earlier ones for the same component.
+    meaning that folder) or a folder of such folders. Later folders (sorted by name) override
+    earlier ones for the same component. Any other JSON file (e.g. the hand-made grounding
+    JSON an older explorer guessed keys of) is left out with one warning (:func:`not_ground_output`).
     """
     table = ImageTable()
     root = Path(given) if given is not None else default_root
     if given is not None and not root.exists():
         raise SithError(
-            f"grounding not found: {root}; pass a `sith ground` output folder or a grounding JSON"
+            f"grounding not found: {root}; pass a `sith ground` output folder"
         )
-    if root.is_file() and (root.name == "summary.json" or root.suffix == ".pt"):
+    if root.is_file() and (root.suffix == ".pt" or is_summary(root)):
         root = root.parent
     if root.is_file():
-        return read_grounding(root), []
+        not_ground_output(root)
+        return {}, []
     dirs = [root] if is_ground_dir(root) else sorted(p for p in root.glob("*") if is_ground_dir(p))
     jsons = [] if is_ground_dir(root) else sorted(root.glob("*.json"))
     if given is not None and not dirs and not jsons:
-        raise SithError(f"{root} holds no sith ground output (summary.json, layer-*.pt) or grounding JSON")
-    entries: dict[str, list[dict[str, Any]]] = {}
+        raise SithError(f"{root} holds no sith ground output (summary.json, layer-*.pt); run sith ground")
     for f in jsons:
-        entries.update(read_grounding(f))
+        not_ground_output(f)
+    entries: dict[str, list[dict[str, Any]]] = {}
     for d in dirs:
         entries.update(read_ground_dir(d, decs, model, table, strict=given is not None))
     if table.missing:
@@ -323,3 +323,23 @@ def load_groundings(
             table.missing[0],
         )
     return entries, table.uris
+
+
+def is_summary(path: Path) -> bool:
+    """Whether ``path`` is a ``sith ground`` ``summary.json`` (by name, or by its format tag)."""
+    if path.name == "summary.json":
+        return True
+    if path.suffix != ".json":
+        return False
+    doc = read_json(path, "grounding summary")
+    return isinstance(doc, dict) and doc.get("format") == SUMMARY_FORMAT
+
+
+def not_ground_output(path: Path) -> None:
+    """One warning: ``path`` is not ``sith ground`` output, so the page leaves it out."""
+    log.warning(
+        "%s is not sith ground output (a folder with summary.json, format %s, and layer-*.pt); "
+        "left out: run `sith ground` and pass its folder with --grounding",
+        path,
+        SUMMARY_FORMAT,
+    )

@@ -35,6 +35,10 @@ from sith.paths import DEFAULT_DATA_DIR, model_dir
 
 log = logging.getLogger(__name__)
 
+#: The tag of the page's main JSON block ``sith-data`` (written and read by the same build:
+#: it names the layout for anyone extracting the data from a page).
+PAGE_FORMAT = "sith-explore-page/1"
+
 
 def embed_json(obj: Any) -> str:
     """JSON safe inside ``<script>``: every ``<`` escaped (it only occurs inside strings)."""
@@ -57,7 +61,7 @@ def render(main: dict[str, Any], layers: dict[int, dict[str, Any]]) -> str:
     for key, value in (
         ("{{TITLE}}", html.escape(title)),
         ("{{CSS}}", asset("explore.css")),
-        ("{{DATA}}", embed_json(main)),
+        ("{{DATA}}", embed_json({"format": PAGE_FORMAT, **main})),
         ("{{LAYERS}}", blocks),
         ("{{JS}}", asset("explore.js")),
     ):
@@ -128,8 +132,9 @@ def build_explorer(
     Decompositions are read from ``data/models/{model}/{pretrained}/decompositions``
     (``layers``/``method``/``sparsity``/``dictionary`` pick among them). Optional:
     an edit log to highlight, ``queries`` ranked with :func:`sith.api.search`, words to
-    blur, grounding, compare and judge results (tolerant readers, :mod:`sith.explore.extras`);
-    grounding files in ``.../{model}/{pretrained}/grounding/*.json`` are picked up too.
+    blur, ``sith ground`` output (default: every folder in ``.../{model}/{pretrained}/grounding/``),
+    ``sith compare`` and ``sith judge --json`` results, each read by its format tag
+    (:mod:`sith.explore.extras`, :mod:`sith.explore.grounded`).
     All input is checked before anything is written; the page is written atomically.
     """
     model_name, pretrained = default_names(model_name, pretrained)

@@ -31,6 +31,7 @@ from sith.io import load_pt, save_json, save_pt
 from sith.paths import model_dir, slug
 
 FORMAT = "sith-grounding/1"
+SUMMARY_FORMAT = FORMAT + "-summary"  # summary.json's tag (kept as first written: old summaries still load)
 RECIPE = "s_i*<sum_t attn[cls,t]*xhat_t, u_i>, W = C diag(g1) W_V W_O C (docs/method.md 2)"
 
 
@@ -101,7 +102,7 @@ def summary(g: Grounding, files: dict[int, Path], top: int = 5) -> dict[str, Any
                 })
             heads.append({"head": h, "components": comps})
         layers.append({"layer": layer, "file": files[layer].name, "heads": heads})
-    return {"format": FORMAT + "-summary", "config": config_of(g), "layers": layers}
+    return {"format": SUMMARY_FORMAT, "config": config_of(g), "layers": layers}
 
 
 def save_grounding(g: Grounding, out_dir: str | Path, *, grids: bool = True) -> list[Path]:

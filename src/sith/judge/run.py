@@ -4,7 +4,11 @@ Public API::
 
     judge_file(path, task, judge) -> list[JudgedComponent]
     embedding_judge_for(decomposition, task_concepts, *, device="cpu") -> EmbeddingJudge
-    format_judged(rows, fmt="table"|"json"|"csv") -> str
+    format_judged(rows, fmt="table"|"json"|"csv", meta=None) -> str
+
+``--json`` is one object, format :data:`FORMAT`: ``{"format", "task", "judge", "model",
+"components": [{layer, head, index, score, relevance, explanation}]}`` (``sith explore
+--judge`` reads it by that tag).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 from sith.decompose.results import LayerDecomposition
 from sith.edit.judges.base import Explanation, Judge, positive_sorted
@@ -22,6 +27,8 @@ from sith.edit.judges.embedding import EmbeddingJudge
 from sith.edit.judges.words import WordJudge
 from sith.errors import SithError
 from sith.load import load_clip
+
+FORMAT = "sith-judge/1"
 
 
 @dataclass(frozen=True)
@@ -90,11 +97,12 @@ def judge_decomposition(dec: LayerDecomposition, task: str, judge: Judge) -> lis
     ]
 
 
-def format_judged(rows: list[JudgedComponent], fmt: str = "table") -> str:
-    """Rows as an aligned table, JSON (a list of objects) or CSV."""
+def format_judged(rows: list[JudgedComponent], fmt: str = "table", meta: dict[str, Any] | None = None) -> str:
+    """Rows as an aligned table, CSV or JSON: one object ``{"format": FORMAT, **meta,
+    "components": [row, ...]}`` (``meta``: e.g. ``task``, ``judge``, ``model``)."""
     dicts = [asdict(r) for r in rows]
     if fmt == "json":
-        return json.dumps(dicts, indent=2) + "\n"
+        return json.dumps({"format": FORMAT, **(meta or {}), "components": dicts}, indent=2) + "\n"
     fields = ["layer", "head", "index", "score", "relevance", "explanation"]
     if fmt == "csv":
         buf = io.StringIO()

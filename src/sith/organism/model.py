@@ -4,7 +4,8 @@ Assets (``sith/organism/assets/``), per shipped tag (:data:`sith.organism.ORGANI
 the default is :data:`sith.organism.ORGANISM_TAG`):
 
 * ``organism-{tag}.json`` — open_clip model config (``embed_dim``, ``vision_cfg``,
-  ``text_cfg``) plus a ``"sith"`` section: ``image_size``, ``image_mean``/``image_std``
+  ``text_cfg``) plus a ``"sith"`` section: ``format`` (``sith-organism/1``,
+  :mod:`sith.organism.formats`; checked on every read), ``image_size``, ``image_mean``/``image_std``
   (normalisation of ``[0, 1]`` images), ``context_length``, ``seed``,
   ``generator_version``, ``train_config``, ``training_time_s`` and ``measured`` accuracies.
 * ``organism-{tag}.safetensors`` — the open_clip ``CLIP`` state dict in float16.
@@ -22,6 +23,7 @@ import torch
 from sith.errors import SithError
 from sith.io import atomic_write, load_pt, save_json
 from sith.organism import ORGANISM_NAME, ORGANISM_TAG, ORGANISM_TAGS
+from sith.organism.formats import CONFIG_FORMAT, check_checkpoint, check_config
 from sith.organism.train import build_model
 from sith.organism.zeroshot import Encoders, clip_encoders
 
@@ -65,13 +67,17 @@ def _check_tag(tag: str) -> str:
 
 
 def organism_config(tag: str = ORGANISM_TAG) -> dict:
-    """The organism's open_clip model config with its ``"sith"`` section (a fresh copy)."""
-    return json.loads(asset_path(config_file(_check_tag(tag))).read_text())
+    """The organism's open_clip model config with its ``"sith"`` section (a fresh copy; its
+    format tag checked)."""
+    path = asset_path(config_file(_check_tag(tag)))
+    return check_config(json.loads(path.read_text(encoding="utf-8")), path)
 
 
 def exported_config(weights: str | Path) -> dict | None:
     """The config of an exported organism (``organism-*.json`` beside its ``.safetensors``,
-    as :func:`export_organism` writes them), or None for any other checkpoint.
+    as :func:`export_organism` writes them), or None for any other checkpoint (no json
+    beside it, or one that is not a sith organism's). An organism json without the format
+    tag (an older export) or with another one is a SithError (:func:`check_config`).
 
     The head count is not visible in a state dict's shapes, so a checkpoint exported with
     another architecture must be built from its own config, not the shipped one.
@@ -83,8 +89,9 @@ def exported_config(weights: str | Path) -> dict | None:
         cfg = json.loads(meta.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    ok = isinstance(cfg, dict) and {"embed_dim", "vision_cfg", "text_cfg", "sith"} <= set(cfg)
-    return cfg if ok and cfg["sith"].get("name") == ORGANISM_NAME else None
+    section = cfg.get("sith") if isinstance(cfg, dict) else None
+    ours = isinstance(section, dict) and section.get("name") == ORGANISM_NAME
+    return check_config(cfg, meta) if ours else None
 
 
 def build_organism(pretrained: bool = True, tag: str = ORGANISM_TAG) -> open_clip.CLIP:
@@ -138,14 +145,14 @@ def export_organism(
     Shipping an export means copying it into ``ASSET_DIR`` by hand (nothing writes there)."""
     from safetensors.torch import save_file
 
-    state = load_pt(checkpoint, what="organism checkpoint")
+    state = check_checkpoint(load_pt(checkpoint, what="organism checkpoint"), checkpoint)
     tc = state["train_config"]
     out = Path(out_dir)
     weights = {k: v.detach().to(torch.float16).contiguous() for k, v in state["model"].items()}
     atomic_write(out / weights_file(tag), lambda p: save_file(weights, str(p)))
     cfg = dict(state["model_config"])
     cfg["sith"] = {
-        "name": ORGANISM_NAME, "tag": tag, "image_size": tc["image_size"],
+        "format": CONFIG_FORMAT, "name": ORGANISM_NAME, "tag": tag, "image_size": tc["image_size"],
         "image_mean": state["image_mean"], "image_std": state["image_std"],
         "context_length": tc["context_length"], "seed": tc["seed"],
         "generator_version": state["generator_version"], "steps": state["step"],

@@ -35,6 +35,7 @@ from tqdm import tqdm
 from sith.errors import SithError
 from sith.io import load_pt, save_pt
 from sith.organism.captions import DEFAULT_RATES, make_captions, positives
+from sith.organism.formats import CHECKPOINT_FORMAT, check_checkpoint, check_config
 from sith.organism.world import (
     FACTORS,
     GENERATOR_VERSION,
@@ -282,7 +283,7 @@ def _lr(config: TrainConfig, step: int) -> float:
 def _load_resume(path: Path, config: TrainConfig) -> dict | None:
     if not path.is_file():
         return None
-    state = load_pt(path, what="organism checkpoint")
+    state = check_checkpoint(load_pt(path, what="organism checkpoint"), path)
     if state.get("train_config") != config.to_dict():
         raise SithError(f"checkpoint {path} was made with another TrainConfig; "
                         "use a fresh out_dir or resume=False")
@@ -304,12 +305,16 @@ def load_init(path: str | Path) -> dict:
         if not meta.is_file():
             raise SithError(f"{path} has no {meta.name} beside it; pass a training checkpoint "
                             "or an exported organism with its json")
-        sith_cfg = json.loads(meta.read_text())["sith"]
+        try:
+            cfg = json.loads(meta.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise SithError(f"{meta} is not valid JSON; export the organism again") from None
+        sith_cfg = check_config(cfg, meta)["sith"]
         model = {k: v.float() for k, v in load_file(str(path)).items()}
         return {"model": model, "image_mean": sith_cfg["image_mean"],
                 "image_std": sith_cfg["image_std"],
                 "source": f"{sith_cfg['name']}:{sith_cfg['tag']}"}
-    state = load_pt(path, what="organism checkpoint")
+    state = check_checkpoint(load_pt(path, what="organism checkpoint"), path)
     return {"model": state["model"], "image_mean": state["image_mean"],
             "image_std": state["image_std"], "source": str(path.name)}
 
@@ -318,7 +323,8 @@ def train(config: TrainConfig, *, out_dir: str | Path, resume: bool = True,
           progress: bool = True, init_from: str | Path | None = None) -> Path:
     """Train the organism; returns the path of the final checkpoint.
 
-    Writes ``out_dir/checkpoint.pt`` (a dict: ``model``, ``optimizer``, ``step``,
+    Writes ``out_dir/checkpoint.pt`` (a dict: ``format`` (``sith-organism-checkpoint/1``),
+    ``model``, ``optimizer``, ``step``,
     ``train_config``, ``model_config``, ``image_mean``, ``image_std``, ``elapsed_s``,
     ``generator_version``, ``init_from``) every ``checkpoint_every`` steps and at the end,
     and appends one JSON line per 25 steps to ``out_dir/log.jsonl``.
@@ -358,7 +364,8 @@ def train(config: TrainConfig, *, out_dir: str | Path, resume: bool = True,
 
     def snapshot(step: int) -> None:
         save_pt({
-            "model": model.state_dict(), "optimizer": opt.state_dict(), "step": step,
+            "format": CHECKPOINT_FORMAT, "model": model.state_dict(), "optimizer": opt.state_dict(),
+            "step": step,
             "train_config": config.to_dict(), "model_config": mcfg, "image_mean": mean,
             "image_std": std, "elapsed_s": elapsed, "generator_version": GENERATOR_VERSION,
             "init_from": init_source,

@@ -63,7 +63,8 @@ def write_provenance(path: str | Path, record: dict[str, Any], *, sha256: str | 
 
 
 def read_provenance(path: str | Path) -> dict[str, Any] | None:
-    """The sidecar of ``path`` if present, readable and still describing it (same size)."""
+    """The sidecar of ``path`` if present, readable, tagged :data:`FORMAT` (every one sith has
+    written is) and still describing it (same size); else None (logged)."""
     path = Path(path)
     side = provenance_path(path)
     if not side.is_file():
@@ -77,7 +78,12 @@ def read_provenance(path: str | Path) -> dict[str, Any] | None:
         size = path.stat().st_size
     except OSError:
         return None
-    if not isinstance(record, dict) or record.get("size") != size:
+    if not isinstance(record, dict) or record.get("format") != FORMAT:
+        found = record.get("format") if isinstance(record, dict) else None
+        logger.warning("ignoring %s: not a sith provenance file (format %r, %s expected); download %s "
+                       "again to record where it came from", side.name, found, FORMAT, path.name)
+        return None
+    if record.get("size") != size:
         logger.warning("ignoring %s: it describes another file than %s", side.name, path.name)
         return None
     return record

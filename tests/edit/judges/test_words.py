@@ -54,7 +54,9 @@ def test_cli_words_judge_needs_no_model(decomp, capsys):  # noqa: F811
                  "--task-concepts", "water,ocean", "--json", "-q"])
     out, err = capsys.readouterr()
     assert code == 0, err
-    rows = json.loads(out)
+    doc = json.loads(out)
+    assert doc["format"] == "sith-judge/1" and doc["judge"] == "words"
+    rows = doc["components"]
     scores = {(r["head"], r["index"]): r["score"] for r in rows}
     assert [r["relevance"] for r in rows] == pytest.approx([0.9, 0.0, 0.0, 0.0])
     # (0,0) water+ocean: share 1 → 5; (0,1) red+circle → 1; (1,0) grass → 1; (1,1) empty → 1

@@ -241,32 +241,27 @@
     if (!rows.length) rows.push(el("div", { class: "muted" }, "no concept (all weights 0)"));
     return [el("div", { class: "label" }, label + (fidelity === undefined ? "" : " · fidelity " + fmt(fidelity, 2))), rows];
   }
-  // Grounding: top images of each sign, one row per sign. An image is inline (`src`, the
-  // JSON reader) or an index into the shared table D.gimages (`img`, `sith ground` output).
+  // Grounding (`sith ground` output): top images of each sign, one row per sign; an image is
+  // an index into the shared table D.gimages.
   function chunks(a, n) {
     const out = [];
     for (let j = 0; j < a.length; j += n) out.push(a.slice(j, j + n));
     return out;
   }
   function thumb(im) {
-    const src = im.src || (D.gimages || [])[im.img];
+    const src = (D.gimages || [])[im.img];
     if (!src) return null;
     const tip = (im.sign < 0 ? "bottom" : "top") + " image" + (im.score === undefined ? "" : ", activation " + fmt(im.score, 3)) +
       (im.label ? " · " + im.label : "");
     const box = el("div", { class: "thumb" + (im.sign < 0 ? " neg" : ""), title: tip }, el("img", { src: src, alt: im.label || "" }));
     if (im.heat) {
-      // a base-36 string over a square grid, 0–35 (sith ground, already scaled per image),
-      // or a 2-D list of any numbers (JSON reader), scaled here per image
-      const packed = typeof im.heat === "string";
-      const heat = packed ? chunks([...im.heat].map((c) => parseInt(c, 36)), Math.round(Math.sqrt(im.heat.length))) : im.heat;
+      // base-36 digits 0–35 over a square patch grid, row-major, already scaled per image
+      const heat = chunks([...im.heat].map((c) => parseInt(c, 36)), Math.round(Math.sqrt(im.heat.length)));
       const rows = heat.length, cols = heat[0].length;
       const cv = el("canvas", { width: cols, height: rows });
       const ctx = cv.getContext("2d");
-      const flat = heat.flat();
-      const lo = packed ? 0 : Math.min(...flat), hi = packed ? 35 : Math.max(...flat);
       heat.forEach((row, y) => row.forEach((v, x) => {
-        const t = hi > lo ? Math.min(1, Math.max(0, (v - lo) / (hi - lo))) : 0;
-        ctx.fillStyle = "rgba(240, 62, 62, " + t.toFixed(3) + ")";
+        ctx.fillStyle = "rgba(240, 62, 62, " + Math.min(1, v / 35).toFixed(3) + ")";
         ctx.fillRect(x, y, 1, 1);
       }));
       box.append(cv);
