@@ -7,7 +7,7 @@ For an architecture the loader accepts, :func:`run_checks` loads it with random 
 1. ``verify``: the extracted per-head weights rebuild every block's real attention output
    (:func:`sith.load.verify`); max abs error per layer ≤ ``VERIFY_TOL`` (1e-5). With
    LayerScale, once more with the LayerScale set to random values in [0.5, 1.5]. Then the
-   readout: ``LN_post(x_cls)·P`` (METHOD.md §3's target map) of the stream entering
+   readout: ``LN_post(x_cls)·P`` (docs/method.md §3's target map) of the stream entering
    ``ln_post`` equals ``encode_images`` to ≤ 1e-5 relative (:func:`check_readout`).
 2. ``decompose``: the last layer, seed recipe (foldln, right vectors, comp-0.3, K = 5,
    rank min(64, dh)) against a dictionary of ``n_words`` common English words
@@ -108,7 +108,7 @@ def check_verify_random_layer_scale(clip: Any) -> float | None:
 
 
 def check_readout(clip: Any) -> float:
-    """The target map of METHOD.md §3 is the model's own readout: ``LN_post(x_cls)·P`` of the
+    """The target map of docs/method.md §3 is the model's own readout: ``LN_post(x_cls)·P`` of the
     residual stream entering ``ln_post`` equals ``encode_images`` (2 seeded noise images);
     returns the max abs error relative to the largest embedding entry (bar ``VERIFY_TOL``)."""
     from sith.factor import ln_post

@@ -82,7 +82,9 @@ def test_decompose_show_search_verify(workdir, capsys):
     code, out, _ = run(capsys, "show", str(paths[1]), "--head", "0", "3")
     assert code == 0 and out.count("\n") >= 2 + 8 and "layer" in out
     code, out, _ = run(capsys, "show", str(paths[1]), "--json")
-    rows = json.loads(out)
+    doc = json.loads(out)
+    assert doc["format"] == "sith-show/1" and doc["layer"] == 11 and doc["config"]["rank"] == 4
+    rows = doc["rows"]
     assert len(rows) == 48 and {r["polarity"] for r in rows} <= {"+", "-"}
     assert all(c[0] in POOL.split() for r in rows for c in r["concepts"])
     code, out, _ = run(capsys, "show", str(paths[1]), "--csv")

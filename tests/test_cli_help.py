@@ -70,7 +70,7 @@ def test_show_explains_its_columns_and_q_works_anywhere(tmp_path, capsys):
         assert lines[-1].startswith("# sigma: singular value; fid: fidelity") and "pol:" in lines[-1]
         assert len(lines) == 1 + 2 + 2 * 4 + 1  # model line, header + rule, rows, legend
     assert main(["show", str(dec), "--json"]) == 0
-    assert len(json.loads(capsys.readouterr().out)) == 8  # the legend is for the table only
+    assert len(json.loads(capsys.readouterr().out)["rows"]) == 8  # the legend is for the table only
 
 
 def test_show_output_file_is_world_readable(tmp_path, capsys):

@@ -27,14 +27,14 @@ def test_image_mean_of_only_corrupt_images_leaves_nothing(tmp_path, monkeypatch,
 def test_one_skip_bad_flag_and_default_for_every_image_command():
     import inspect
 
+    from sith.api import ground
     from sith.cli import build_parser
     from sith.encode.images import compute_image_mean
     from sith.encode.sources import SKIP_BAD_DEFAULT
-    from sith.ground import ground_model
     from sith.ground.sources import ImageSource
     from sith.pipeline.encoding import image_mean
 
-    for fn in (compute_image_mean, image_mean, ground_model):
+    for fn in (compute_image_mean, image_mean, ground):
         assert inspect.signature(fn).parameters["skip_bad"].default is SKIP_BAD_DEFAULT, fn
     assert ImageSource(world=1).skip_bad is SKIP_BAD_DEFAULT
     parser = build_parser()

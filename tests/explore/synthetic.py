@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -96,7 +97,7 @@ def write_grounding(
     record = {
         "format": FORMAT,
         "layer": dec.layer,
-        "config": {"model": dict(dec.config["model"]), "source": "synthetic"},
+        "config": {"model": asdict(dec.model), "source": "synthetic"},
         "images": [str(Path(image).resolve())],
         "index": index,
         "values": values,

@@ -125,3 +125,18 @@ def test_narrow_window_wraps_the_toolbar(page, synthetic_page, fragment):
     found = page.evaluate(OVERFLOW)
     assert found["outside"] == [] and found["page"] <= 420, found
     assert page.locator("#help-button").is_visible() and page.locator("#load-log").is_visible()
+
+
+def test_configurations_per_layer_are_stated_on_the_page(page, tmp_path):
+    """Layers decomposed with different configurations (COMP on 0, OMP on 1, both on 2) make one
+    page; its overview names the configuration each layer shows and the one left out."""
+    write_set(tmp_path, [0, 2], n_heads=2, rank=4)
+    write_set(tmp_path, [1, 2], n_heads=2, rank=4, method="omp")
+    path = build_explorer("synthetic", "x", data_dir=tmp_path, output=tmp_path / "p.html", progress=False)
+    _open(page, path, "#")
+    page.wait_for_selector("#grid")
+    assert page.locator("#grid tbody tr").count() == 3
+    text = page.locator("#layer-configs").inner_text()
+    assert "L0 comp-0.3 K=5 synthetic foldln (seed recipe)" in text
+    assert "L1 omp K=5" in text and "L2 comp-0.3" in text
+    assert "not shown: L2 omp K=5 synthetic foldln" in text

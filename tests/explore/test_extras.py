@@ -136,7 +136,7 @@ def test_grounding_is_sith_ground_output_only(tmp_path, caplog):
     Image.new("RGB", (40, 30), (255, 0, 0)).save(tmp_path / "a.png")
     root = tmp_path / "grounding"
     write_grounding(root / "synthetic", dec, tmp_path / "a.png", (2, 5))
-    args = ({1: dec}, MODEL, dec.config)
+    args = ({1: dec}, MODEL)
     entries, uris = load_groundings(root / "synthetic", tmp_path / "unused", *args)
     assert list(entries) == ["1-2-5"] and len(uris) == 1
     assert [e["sign"] for e in entries["1-2-5"]] == [1, 1, 1, -1]

@@ -198,17 +198,6 @@ def test_config_validation_and_unresolved_use():
     assert not DecompositionConfig("m", "t", method="lasso").is_seed
 
 
-def test_api_all_is_complete():
-    import inspect
-
-    public = {
-        n
-        for n, f in vars(sith).items()
-        if inspect.isfunction(f) and f.__module__ == "sith.api" and not n.startswith("_")
-    }
-    assert public <= set(sith.__all__), public - set(sith.__all__)
-
-
 def test_same_basename_in_two_folders_never_shares_a_name(data, tmp_path):
     """Issue 26: two different ``words.txt`` get two names everywhere (encoded dictionary,
     decomposition file, record) and never overwrite each other; the same content twice (any

@@ -95,8 +95,10 @@ def test_download_then_show_and_explore(published, drive, tmp_path, capsys):
 
     code, out, err = run(capsys, "show", str(root / "decompositions" / CUBE), "--json")
     assert code == 0, err
-    rows = json.loads(out)
-    assert len(rows) == HEADS * RANK and rows[0]["singular_value"] is None and rows[0]["fidelity"] is None
+    doc = json.loads(out)
+    rows = doc["rows"]
+    assert doc["made_by"] and len(rows) == HEADS * RANK
+    assert rows[0]["singular_value"] is None and rows[0]["fidelity"] is None
     s, ix = published["cube"]
     assert rows[4]["concepts"] == [[LINES[int(i)], round(float(w), 4)]
                                    for w, i in zip(s[1, 1], ix[1, 1]) if w > 0]

@@ -62,7 +62,7 @@ def downloaded(drive, tmp_path, monkeypatch, capsys):
 def test_show_search_and_edit_read_the_downloaded_files(downloaded, capsys):
     ours, data, dec = downloaded["ours"], downloaded["data"], downloaded["dec"]
     seed_file = data / "models" / ORGANISM_NAME / ORGANISM_TAG / "decompositions" / downloaded["file"]
-    rows = json.loads(run(capsys, "show", str(seed_file), "--json"))
+    rows = json.loads(run(capsys, "show", str(seed_file), "--json"))["rows"]
     for row in rows:  # the same explanations, read back from the bare seed format
         assert row["concepts"] == [[c, round(w, 4)] for c, w in dec.explanation(row["head"], row["index"])]
     before = snapshot(data)

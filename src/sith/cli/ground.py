@@ -53,9 +53,9 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
 
 
 def run_ground(args: argparse.Namespace) -> int:
-    from sith.ground import ground_model
+    from sith.api import ground
 
-    paths = ground_model(
+    paths = ground(
         args.model_name, args.pretrained, images=args.images, world=args.world or 0,
         world_seed=args.world_seed, world_variant=args.world_variant,
         layers=flat_layers(args.layers), rank=args.rank, k=args.top_k, batch_size=args.batch_size,

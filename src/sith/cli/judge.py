@@ -116,19 +116,18 @@ def llm_judge_from_args(args: argparse.Namespace, cache_default: Path):
 def run_judge(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
+    from sith.api import judge
     from sith.decompose.results import LayerDecomposition
     from sith.io import save_text
-    from sith.judge import WordJudge, embedding_judge_for, format_judged, judge_decomposition, split_concepts
+    from sith.judge import format_judged, split_concepts
 
     dec = LayerDecomposition.load(args.file)
     concepts = None if args.task_concepts is None else split_concepts(args.task_concepts)
-    if args.judge == "llm":
-        judge = llm_judge_from_args(args, args.file.parent / "judge-cache.json")
-    elif args.judge == "words":
-        judge = WordJudge(concepts, score_by=args.judge_score_by)
-    else:
-        judge = embedding_judge_for(dec, concepts, device=args.device, score_by=args.judge_score_by)
-    rows = judge_decomposition(dec, args.task, judge)
+    how = args.judge
+    if how == "llm":
+        how = llm_judge_from_args(args, args.file.parent / "judge-cache.json")
+    rows = judge(dec, args.task, judge=how, task_concepts=concepts, score_by=args.judge_score_by,
+                 device=args.device)
     meta = {"task": args.task, "judge": args.judge, "decomposition": str(args.file),
             "model": asdict(dec.model)}
     text = format_judged(rows, "json" if args.json else "csv" if args.csv else "table", meta)

@@ -31,7 +31,7 @@ LEGEND = (
 SEARCH_LEGEND = (
     "# idx: the component (singular vector) of that head; pol: + the concept aligns with the vector "
     "as the sign rule gives it, - with its negation;\n# |cos|: cosine between the concept's atom and "
-    "the component's target (METHOD.md §3), the ranking key; sigma: the component's singular value"
+    "the component's target (docs/method.md §3), the ranking key; sigma: the component's singular value"
 )
 
 
@@ -97,6 +97,10 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+#: The format tag of ``sith show --json``: ``{format, file, layer, config, made_by, rows}``.
+SHOW_FORMAT = "sith-show/1"
+
+
 def to_json(rows: Any) -> str:
     return json.dumps(rows, indent=1)
 
@@ -149,7 +153,8 @@ def show(
             )
     rows = explanation_rows(result, heads=heads)
     if fmt == "json":
-        return to_json(rows)
+        return to_json({"format": SHOW_FORMAT, "file": str(file), "layer": result.layer,
+                        "config": result.config.record(), "made_by": result.made_by_seed, "rows": rows})
     if fmt == "csv":
         return to_csv(rows)
     c = result.config

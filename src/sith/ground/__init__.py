@@ -3,7 +3,6 @@
 Public API::
 
     ground(clip, ImageSource(...), layers=..., rank=..., k=16) -> Grounding
-    ground_model(model_name, pretrained, images=... | world=N, ...) -> list[Path]
     save_grounding(grounding, out_dir) -> list[Path];  load_grounding(path) -> dict
     component_activations(capture, svd, rank) -> (B, H, rank)
     grounded_auc(activations, labels) -> float;  top_precision(activations, labels, k=20)
@@ -11,7 +10,8 @@ Public API::
 
 Importing this package is cheap (no model library): the names are imported on first use
 (PEP 562), so a plugin can register an image source (:mod:`sith.ground.registry`) without
-loading open_clip.
+loading open_clip. ``sith ground`` is :func:`sith.api.ground` (the model's session,
+:meth:`sith.pipeline.Workspace.ground`).
 """
 
 from sith.ground.registry import LabelledImages, image_source, register_image_source
@@ -21,7 +21,6 @@ from sith.lazy import lazy_getattr
 LAZY = {
     "component_activations": "sith.ground.activations",
     "token_terms": "sith.ground.activations",
-    "ground_model": "sith.ground.pipeline",
     "Grounding": "sith.ground.run",
     "ground": "sith.ground.run",
     "load_grounding": "sith.ground.save",
@@ -41,7 +40,6 @@ __all__ = [
     "LabelledImages",
     "component_activations",
     "ground",
-    "ground_model",
     "grounded_auc",
     "image_source",
     "load_grounding",

@@ -7,7 +7,9 @@ Public API (the judges: :mod:`sith.edit.judges`)::
 
     judge_file(path, task, judge) -> list[JudgedComponent];  format_judged(rows, fmt)
     judge_decomposition(decomposition, task, judge) -> list[JudgedComponent]
-    embedding_judge_for(decomposition, task_concepts, device=..., score_by="mean") -> EmbeddingJudge
+    embedding_judge_for(decomposition, task_concepts, clip, score_by="mean") -> EmbeddingJudge
+
+``sith.api.judge`` runs it on the session of the file's model (loaded once, reused).
 """
 
 from sith.edit.judges import (

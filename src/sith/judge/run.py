@@ -3,7 +3,7 @@
 Public API::
 
     judge_file(path, task, judge) -> list[JudgedComponent]
-    embedding_judge_for(decomposition, task_concepts, *, device="cpu") -> EmbeddingJudge
+    embedding_judge_for(decomposition, task_concepts, clip) -> EmbeddingJudge
     format_judged(rows, fmt="table"|"json"|"csv", meta=None) -> str
 
 ``--json`` is one object, format :data:`FORMAT`: ``{"format", "task", "judge", "model",
@@ -26,7 +26,6 @@ from sith.edit.judges.base import Explanation, Judge, positive_sorted
 from sith.edit.judges.embedding import EmbeddingJudge
 from sith.edit.judges.words import WordJudge
 from sith.errors import SithError
-from sith.load import load_clip
 
 FORMAT = "sith-judge/1"
 
@@ -57,14 +56,14 @@ def explanation_text(explanation: Explanation) -> str:
 def embedding_judge_for(
     dec: LayerDecomposition,
     task_concepts: Sequence[str] | None,
+    clip: Any,
     *,
-    device: str = "cpu",
     score_by: str = "mean",
 ) -> EmbeddingJudge:
-    """An :class:`EmbeddingJudge` on the text tower of the file's model (``config["model"]``),
-    centred on every concept the file uses; ``score_by`` as in :class:`EmbeddingJudge`."""
+    """An :class:`EmbeddingJudge` on the text tower of ``clip`` (a loaded ``LoadedClip`` of the
+    file's model, ``dec.model``: checked by fingerprint), centred on every concept the file
+    uses; ``score_by`` as in :class:`EmbeddingJudge`."""
     model = dec.model
-    clip = load_clip(model.model_name, model.pretrained, device=device)
     if model.fingerprint and clip.info.fingerprint != model.fingerprint:
         raise SithError(
             f"the decomposition was made for other weights of {model.model_name} "

@@ -232,6 +232,25 @@ class Workspace:
         """The edited checkpoint and its log (:func:`editing.write_edit`)."""
         return editing.write_edit(self, plan, config, **kw)
 
+    def ground(
+        self, source: Any, *, grids: bool = True, output_dir: str | Path | None = None, **options: Any
+    ) -> list[Path]:
+        """Ground this model's components in ``source`` (a checked :class:`sith.ground.ImageSource`)
+        and write the files (docs/grounding.md) to ``output_dir`` or
+        ``DATA_DIR/models/{model}/{pretrained}/grounding/{source}``; ``options``: those of
+        :func:`sith.ground.ground` (``layers``, ``rank``, ``k``, ``grid_components``, ...).
+        Returns the written paths: ``layer-{l:02d}.pt`` per layer, ``summary.json``, grid PNGs."""
+        from sith.ground import ground, save_grounding
+        from sith.ground.save import grounding_dir
+
+        if not self.writes:
+            raise SithError("grounding writes its files; it cannot run inside a read-only (dry) run")
+        if not grids:
+            options["grid_components"] = 0
+        g = ground(self.clip, source, **{"progress": self.progress, **options})
+        out = Path(output_dir) if output_dir else grounding_dir(self.data_dir, self.clip.info, g.source)
+        return save_grounding(g, out, grids=grids)
+
     def svd(self, layer: int, fold_ln: bool) -> HeadSVD:
         """Every head's SVD of ``layer`` (docs/method.md §2), computed once per run."""
         key = (check_layer(self.weights, layer), fold_ln)

@@ -16,10 +16,10 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-import sith.organism.plugin  # noqa: F401 - registers the built-in organism (the default model)
-from sith.decompose import report
-from sith.decompose.search import SearchHit
-from sith.edit.select import ConceptMatch, Familiarity
+from sith.api.formats import SEARCH_FORMAT, format_hits, query_lines
+from sith.api.sessions import close, load_model, workspace
+from sith.decompose import LayerDecomposition, report
+from sith.encode.sources import SKIP_BAD_DEFAULT
 from sith.errors import SithError
 from sith.paths import DEFAULT_DATA_DIR
 from sith.pipeline import DecompositionConfig, Workspace
@@ -28,6 +28,7 @@ from sith.pipeline.editing import SearchResult
 log = logging.getLogger(__name__)
 
 __all__ = [
+    "SEARCH_FORMAT",
     "DecompositionConfig",
     "SearchResult",
     "Workspace",
@@ -38,7 +39,9 @@ __all__ = [
     "edit",
     "encode_dictionary",
     "format_hits",
+    "ground",
     "image_mean",
+    "judge",
     "load_model",
     "query_lines",
     "search",
@@ -46,62 +49,6 @@ __all__ = [
     "verify",
     "workspace",
 ]
-
-
-def load_model(model_name: str | None, pretrained: str | None, device: str = "cpu"):  # noqa: ANN201
-    """The model (``sith.load.LoadedClip``) by name and tag; None gives the built-in organism."""
-    from sith.load import load_clip
-    from sith.load.clip import default_names
-
-    return load_clip(*default_names(model_name, pretrained), device=device)
-
-
-#: Open sessions: ``(model_name, pretrained, data_dir, device) -> Workspace`` (see :func:`workspace`).
-_SESSIONS: dict[tuple[str, str, str, str], Workspace] = {}
-#: Sessions kept open at once (each holds a model and its SVDs).
-MAX_SESSIONS = 2
-#: The format tag of ``sith search --json`` (:func:`format_hits`).
-SEARCH_FORMAT = "sith-search/1"
-
-
-def workspace(
-    model_name: str | None = None,
-    pretrained: str | None = None,
-    *,
-    data_dir: str | Path = DEFAULT_DATA_DIR,
-    device: str = "cpu",
-    progress: bool = True,
-) -> Workspace:
-    """The session of a model: a :class:`Workspace` with the seed's defaults (dictionary
-    ``conceptnet``; for the built-in organism its own pool, and its image mean made from its
-    world's images when missing). The model is loaded once per ``(model, tag, data dir,
-    device)`` and reused by every later API call (its caches too); :func:`close` drops them."""
-    from sith.load.clip import default_names
-
-    key = (*default_names(model_name, pretrained), str(Path(data_dir)), str(device))
-    ws = _SESSIONS.get(key)
-    if ws is None:
-        ws = _SESSIONS[key] = _open(key[0], key[1], data_dir=data_dir, device=device)
-        while len(_SESSIONS) > MAX_SESSIONS:
-            _SESSIONS.pop(next(iter(_SESSIONS)))
-    ws.progress = progress
-    return ws
-
-
-def close() -> None:
-    """Drop every open session (models, SVDs, encoded dictionaries): the next call loads again."""
-    _SESSIONS.clear()
-
-
-def _open(model_name: str, pretrained: str, *, data_dir: str | Path, device: str) -> Workspace:
-    from sith.organism import ORGANISM_NAME
-
-    clip = load_model(model_name, pretrained, device)
-    if clip.info.model_name != ORGANISM_NAME:
-        return Workspace(clip, data_dir=data_dir, device=device)
-    from sith.organism.inputs import organism_workspace
-
-    return organism_workspace(clip, data_dir=data_dir, device=device, progress=True)
 
 
 def show(
@@ -211,48 +158,73 @@ def search(
     )
 
 
-def format_hits(hits: SearchResult | list[SearchHit], *, fmt: str = "table") -> str:
-    """Search hits as a text table, JSON or CSV (``fmt`` = table | json | csv); columns: rank,
-    layer, head, index, polarity (+: the concept aligns with the vector, -: with its
-    negation), ``|cos|`` and the singular value. A :class:`SearchResult` adds the query's
-    familiarity and dictionary matches (lines under the table; keys in JSON). JSON is one
-    object tagged :data:`SEARCH_FORMAT` with the rows under ``hits``."""
-    report.check_format(fmt)
-    result = hits if isinstance(hits, SearchResult) else None
-    hits = list(hits)
-    if fmt != "table":
-        rows = [
-            {"rank": n, **h._asdict(), "polarity": "+" if h.polarity > 0 else "-"}
-            for n, h in enumerate(hits, 1)
-        ]
-        if fmt == "json":
-            extra = {} if result is None else {
-                "familiarity": result.familiarity.record(), "match": result.match.record()
-            }
-            return report.to_json({"format": SEARCH_FORMAT, "hits": rows, **extra})
-        return report.rows_to_csv(rows, ["rank", *SearchHit._fields])
-    lines = [f"{'rank':>4} {'layer':>5} {'head':>4} {'idx':>4} {'pol':>3} {'|cos|':>6} {'sigma':>9}"]
-    for n, h in enumerate(hits, 1):
-        pol = "+" if h.polarity > 0 else "-"
-        lines.append(
-            f"{n:>4} {h.layer:>5} {h.head:>4} {h.index:>4} {pol:>3} {h.cosine:>6.3f} {h.singular_value:>9.4f}"
-        )
-    lines.append(report.SEARCH_LEGEND)
-    if result is not None:
-        lines += query_lines(result.familiarity, result.match)
-    return "\n".join(lines)
+def ground(
+    model_name: str | None = None,
+    pretrained: str | None = None,
+    *,
+    images: str | Path | None = None,
+    world: int = 0,
+    world_seed: int = 0,
+    world_variant: str = "train",
+    skip_bad: bool = SKIP_BAD_DEFAULT,
+    layers: list[int] | None = None,
+    rank: int | None = None,
+    k: int = 16,
+    batch_size: int = 64,
+    keep_all: bool = False,
+    grids: bool = True,
+    grid_components: int = 4,
+    grid_images: int = 8,
+    data_dir: str | Path = DEFAULT_DATA_DIR,
+    output_dir: str | Path | None = None,
+    device: str = "cpu",
+    progress: bool = True,
+) -> list[Path]:
+    """Ground a model's components in ``images`` (folder, ``.tar`` shard, glob, file list) or
+    ``world`` labelled images of a registered source (the organism's), and write the grounding
+    files (docs/grounding.md; :meth:`Workspace.ground`). The images are checked before the model
+    loads. Returns the written paths: ``layer-{l:02d}.pt`` per layer, ``summary.json``, grids."""
+    from sith.ground import ImageSource
+
+    source = ImageSource(
+        path=None if images is None else str(images), world=world, world_seed=world_seed,
+        world_variant=world_variant, skip_bad=skip_bad,
+    )
+    source.check()
+    ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
+    return ws.ground(
+        source, grids=grids, output_dir=output_dir, layers=layers, rank=rank, k=k, batch_size=batch_size,
+        keep_all=keep_all, grid_components=grid_components, grid_images=grid_images,
+    )
 
 
-def query_lines(fam: Familiarity, match: ConceptMatch) -> list[str]:
-    """What the model and the dictionary make of a query: familiarity, dictionary membership,
-    nearest concepts, the concepts it matches."""
-    near = ", ".join(f"{c} ({v:.2f})" for c, v in match.nearest)
-    matched = ", ".join(f"{c} [{how}]" for c, how, _ in match.matched) or "none"
-    return [
-        f"# query {fam.line()}" + (": treat these hits as noise" if fam.noise_like else ""),
-        f"# in the dictionary: {'yes' if match.in_dictionary else 'no'}; nearest concepts: {near}",
-        f"# matches (by words or meaning, null tau {match.threshold:.3f}): {matched}",
-    ]
+def judge(
+    decomposition: str | Path | LayerDecomposition,
+    task: str,
+    *,
+    judge: Any = "embedding",
+    task_concepts: list[str] | None = None,
+    score_by: str = "mean",
+    data_dir: str | Path = DEFAULT_DATA_DIR,
+    device: str = "cpu",
+) -> list[Any]:
+    """Score every component of a decomposition (a file or a loaded one) 1-5 for ``task``
+    (docs/judges.md): ``judge`` = ``embedding`` (the text tower of the file's model, on its
+    session: loaded once), ``words`` (no model) or a judge object (e.g. an
+    :class:`sith.edit.judges.LLMJudge`). Returns :class:`sith.judge.JudgedComponent` rows."""
+    from sith.judge import WordJudge, embedding_judge_for, judge_decomposition
+
+    dec = decomposition
+    if not isinstance(dec, LayerDecomposition):
+        dec = LayerDecomposition.load(dec)
+    if judge == "words":
+        judge = WordJudge(task_concepts, score_by=score_by)
+    elif judge == "embedding":
+        ws = workspace(dec.model.model_name, dec.model.pretrained, data_dir=data_dir, device=device)
+        judge = embedding_judge_for(dec, task_concepts, ws.clip, score_by=score_by)
+    elif isinstance(judge, str):
+        raise SithError(f"unknown judge {judge!r}; use embedding, words or a judge object (e.g. LLMJudge)")
+    return judge_decomposition(dec, task, judge)
 
 
 def verify(
