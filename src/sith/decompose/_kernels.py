@@ -17,8 +17,6 @@ The small per-target systems (support Gram ``(B, t, t)``) are solved in float64.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import torch
 from torch import Tensor
 
@@ -334,77 +332,3 @@ def order_by_weight(weights: Tensor, indices: Tensor) -> tuple[Tensor, Tensor]:
     key = torch.where(indices >= 0, weights, torch.full_like(weights, _NEG_INF))
     o = torch.sort(key, dim=1, descending=True, stable=True).indices
     return weights.gather(1, o), indices.gather(1, o)
-
-
-# ------------------------------------------------------------- non-negative lasso
-
-
-def admm_nn_lasso(
-    Y: Tensor, A: Tensor, *, l1: float, rho: float, max_iter: int, tol: float, atom_chunk: int,
-    on_iteration: Callable[[int, int], object] | None = None,
-) -> tuple[Tensor, int]:
-    """SpLiCE's non-negative lasso by ADMM: ``min_w ½‖y − Aᵀw‖² + l1·‖w‖₁`` s.t. ``w ≥ 0``.
-
-    Splitting ``w = z`` (Boyd et al. 2011, §6.4): ``w ← (AAᵀ + ρI)⁻¹(Ay + ρ(z − u))``,
-    ``z ← max(0, w + u − l1/ρ)``, ``u ← u + w − z``. The ``(N, N)`` inverse is applied
-    by the Woodbury identity through the ``(e, e)`` matrix ``ρI + AᵀA``, so one
-    iteration costs two ``(B, N, e)`` matmuls, both done slice by slice over atoms.
-    Stops when every row's primal and dual residuals are below
-    ``tol·(√N + max(‖w‖, ‖z‖))`` and ``tol·(√N + ρ‖u‖)``, or after ``max_iter``.
-
-    ``on_iteration(it, rows_still_running)`` is called after each iteration (progress).
-
-    Returns:
-        ``z`` ``(B, N)`` float32 (exact zeros off the support) and the iterations run.
-    """
-    B, N = Y.shape[0], A.shape[0]
-    e = A.shape[1]
-    AtA = torch.zeros(e, e, dtype=torch.float64, device=Y.device)
-    P = torch.empty(B, N, dtype=Y.dtype, device=Y.device)
-    for lo in range(0, N, atom_chunk):
-        Ac = A[lo : lo + atom_chunk]
-        AtA += (Ac.T @ Ac).double()
-        P[:, lo : lo + Ac.shape[0]] = Y @ Ac.T
-    H = AtA + rho * torch.eye(e, dtype=torch.float64, device=Y.device)
-    Hinv = torch.linalg.inv(H).to(Y.dtype)
-    YAtA = (Y.double() @ AtA).to(Y.dtype)
-    Z = torch.zeros_like(P)  # the result; converged rows are final here
-    Zl, Ul = Z, torch.zeros_like(P)  # state of the rows still running
-    rows = torch.arange(B, device=Y.device)
-    S = torch.zeros_like(Y)  # (Z − U) · A from the previous iteration
-    sqn = float(N) ** 0.5
-    it = 0
-    for it in range(1, max_iter + 1):  # noqa: B007 - the count is returned
-        T = (YAtA + rho * S) @ Hinv
-        S = torch.zeros_like(T)
-        sums = torch.zeros(5, len(rows), dtype=torch.float64, device=Y.device)
-        for lo in range(0, N, atom_chunk):
-            hi = min(N, lo + atom_chunk)
-            Ac, Pc, Zc, Uc = A[lo:hi], P[:, lo:hi], Zl[:, lo:hi], Ul[:, lo:hi]
-            Wc = (Pc + rho * (Zc - Uc) - T @ Ac.T) / rho
-            Zn = (Wc + Uc - l1 / rho).clamp_min_(0.0)
-            sums[0] += ((Wc - Zn) ** 2).sum(1).double()
-            sums[1] += ((Zn - Zc) ** 2).sum(1).double()
-            sums[2] += (Wc**2).sum(1).double()
-            sums[3] += (Zn**2).sum(1).double()
-            Uc += Wc - Zn
-            sums[4] += (Uc**2).sum(1).double()
-            Zc.copy_(Zn)
-            S += (Zc - Uc) @ Ac
-        r_pri, r_dual = sums[0].sqrt(), rho * sums[1].sqrt()
-        eps_pri = tol * (sqn + torch.maximum(sums[2], sums[3]).sqrt())
-        eps_dual = tol * (sqn + rho * sums[4].sqrt())
-        done = (r_pri <= eps_pri) & (r_dual <= eps_dual)
-        if on_iteration is not None:
-            on_iteration(it, int((~done).sum()))
-        if bool(done.all()) or it == max_iter:
-            break
-        if bool(done.any()):  # freeze converged rows, so chunking never changes a result
-            if Zl is not Z:
-                Z[rows[done]] = Zl[done]
-            keep = ~done
-            rows, P, Ul, S, YAtA = rows[keep], P[keep], Ul[keep], S[keep], YAtA[keep]
-            Zl = Zl[keep]  # a copy: Z keeps the frozen rows
-    if Zl is not Z:
-        Z[rows] = Zl
-    return Z, it

@@ -1,4 +1,4 @@
-"""Format tags of the organism's files (issue 23) and their checks.
+"""The organism's files: their format tags (issue 23), the checks, and the warm-start reader.
 
 * ``organism-{tag}.json`` (``sith organism export``, the shipped assets): an open_clip
   model config with a ``"sith"`` section whose ``"format"`` is :data:`CONFIG_FORMAT`
@@ -6,14 +6,18 @@
 * ``checkpoint.pt`` (``sith organism train``): a dict whose ``"format"`` is
   :data:`CHECKPOINT_FORMAT`. Checkpoints written before the tag (same keys, no
   ``format``) are read as the same format, so an interrupted run still resumes.
+
+:func:`load_init` reads either for ``sith organism train --init-from``.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
 from sith.errors import SithError
+from sith.io import load_pt
 
 CONFIG_FORMAT = "sith-organism/1"
 CHECKPOINT_FORMAT = "sith-organism-checkpoint/1"
@@ -50,3 +54,32 @@ def check_checkpoint(state: Any, path: str | Path) -> dict[str, Any]:
         raise SithError(f"{path} is not an organism training checkpoint ({what}); pass the checkpoint.pt "
                         "that `sith organism train` wrote")
     return state
+
+
+def load_init(path: str | Path) -> dict:
+    """A warm start for :func:`train`: ``{"model", "image_mean", "image_std", "source"}`` from
+    a training checkpoint, or from an exported organism (``organism-*.safetensors`` with its
+    ``.json`` beside it; the weights are widened from fp16 to fp32)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SithError(f"--init-from {path} not found; pass a training checkpoint.pt or an "
+                        "exported organism-*.safetensors")
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        meta = path.with_suffix(".json")
+        if not meta.is_file():
+            raise SithError(f"{path} has no {meta.name} beside it; pass a training checkpoint "
+                            "or an exported organism with its json")
+        try:
+            cfg = json.loads(meta.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            raise SithError(f"{meta} is not valid JSON; export the organism again") from None
+        sith_cfg = check_config(cfg, meta)["sith"]
+        model = {k: v.float() for k, v in load_file(str(path)).items()}
+        return {"model": model, "image_mean": sith_cfg["image_mean"],
+                "image_std": sith_cfg["image_std"],
+                "source": f"{sith_cfg['name']}:{sith_cfg['tag']}"}
+    state = check_checkpoint(load_pt(path, what="organism checkpoint"), path)
+    return {"model": state["model"], "image_mean": state["image_mean"],
+            "image_std": state["image_std"], "source": str(path.name)}

@@ -35,7 +35,7 @@ from tqdm import tqdm
 from sith.errors import SithError
 from sith.io import load_pt, save_pt
 from sith.organism.captions import DEFAULT_RATES, make_captions, positives
-from sith.organism.formats import CHECKPOINT_FORMAT, check_checkpoint, check_config
+from sith.organism.formats import CHECKPOINT_FORMAT, check_checkpoint, load_init
 from sith.organism.world import (
     FACTORS,
     GENERATOR_VERSION,
@@ -290,35 +290,6 @@ def _load_resume(path: Path, config: TrainConfig) -> dict | None:
     return state
 
 
-def load_init(path: str | Path) -> dict:
-    """A warm start for :func:`train`: ``{"model", "image_mean", "image_std", "source"}`` from
-    a training checkpoint, or from an exported organism (``organism-*.safetensors`` with its
-    ``.json`` beside it; the weights are widened from fp16 to fp32)."""
-    path = Path(path)
-    if not path.is_file():
-        raise SithError(f"--init-from {path} not found; pass a training checkpoint.pt or an "
-                        "exported organism-*.safetensors")
-    if path.suffix == ".safetensors":
-        from safetensors.torch import load_file
-
-        meta = path.with_suffix(".json")
-        if not meta.is_file():
-            raise SithError(f"{path} has no {meta.name} beside it; pass a training checkpoint "
-                            "or an exported organism with its json")
-        try:
-            cfg = json.loads(meta.read_text(encoding="utf-8"))
-        except (UnicodeDecodeError, ValueError):
-            raise SithError(f"{meta} is not valid JSON; export the organism again") from None
-        sith_cfg = check_config(cfg, meta)["sith"]
-        model = {k: v.float() for k, v in load_file(str(path)).items()}
-        return {"model": model, "image_mean": sith_cfg["image_mean"],
-                "image_std": sith_cfg["image_std"],
-                "source": f"{sith_cfg['name']}:{sith_cfg['tag']}"}
-    state = check_checkpoint(load_pt(path, what="organism checkpoint"), path)
-    return {"model": state["model"], "image_mean": state["image_mean"],
-            "image_std": state["image_std"], "source": str(path.name)}
-
-
 def train(config: TrainConfig, *, out_dir: str | Path, resume: bool = True,
           progress: bool = True, init_from: str | Path | None = None) -> Path:
     """Train the organism; returns the path of the final checkpoint.
@@ -329,7 +300,7 @@ def train(config: TrainConfig, *, out_dir: str | Path, resume: bool = True,
     ``generator_version``, ``init_from``) every ``checkpoint_every`` steps and at the end,
     and appends one JSON line per 25 steps to ``out_dir/log.jsonl``.
 
-    ``init_from`` (:func:`load_init`) starts from trained weights instead of a random
+    ``init_from`` (:func:`sith.organism.formats.load_init`) starts from trained weights instead of a random
     initialisation (continued training with another caption mix or schedule); the
     normalisation constants come with them. Steps, warm-up and schedule are those of
     ``config``; the optimizer state starts fresh.
