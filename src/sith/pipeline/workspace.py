@@ -295,11 +295,6 @@ class Workspace:
         return dictionary_atoms(encoded.embeddings, mode=config.atoms, image_mean=mean)
 
     # ------------------------------------------------------------------ decompositions
-    def stored(self, config: DecompositionConfig, layer: int) -> LayerDecomposition | None:
-        """The file of ``layer`` if it exists and was made with exactly ``config``
-        (:func:`decomposing.stored`)."""
-        return decomposing.stored(self, config, layer)
-
     def decompose(self, request: DecompositionConfig, *, force: bool = False) -> list[Path]:
         """Write one decomposition file per layer of ``request``; finished layers whose stored
         configuration matches are kept (so an interrupted run resumes) unless ``force``."""
