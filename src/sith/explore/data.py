@@ -16,7 +16,6 @@ Layout (read by ``assets/explore.js``)::
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from sith.decompose.results import LayerDecomposition
@@ -76,13 +75,6 @@ def layer_payload(dec: LayerDecomposition, table: ConceptTable) -> dict[str, Any
     return payload
 
 
-def headline_config(dset: DecompositionSet) -> dict[str, Any]:
-    """The record of the configuration of most layers, naming the page's layers it covers (a
-    stored record names its own run's layers)."""
-    config, layers = dset.layer_groups()[0]
-    return replace(config, layers=tuple(layers)).record()
-
-
 def page_data(dset: DecompositionSet) -> tuple[dict[str, Any], dict[int, dict[str, Any]]]:
     """``(main, layers)``: the always-loaded part and ``{layer: payload}`` (parsed lazily)."""
     table = ConceptTable()
@@ -113,7 +105,7 @@ def page_data(dset: DecompositionSet) -> tuple[dict[str, Any], dict[int, dict[st
     main = {
         "meta": {
             "model": dset.model,
-            "config": headline_config(dset),
+            "config": dset.config.record(),
             "layer_configs": {
                 str(layer): {
                     "config": c.describe(),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import zlib
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,11 @@ log = logging.getLogger(__name__)
 #: Content fields that do not tell the configurations of one page apart: the page shows
 #: both directions (``right``, ``left``) side by side.
 SHOWN_TOGETHER = ("sv_type",)
+
+
+def page_key(config: DecompositionConfig) -> tuple[Any, ...]:
+    """What makes two files one configuration of the page: their content, sv-type aside."""
+    return config.identity(without=SHOWN_TOGETHER)
 
 
 @dataclass(frozen=True)
@@ -56,13 +61,15 @@ class DecompositionSet:
         groups: dict[tuple[Any, ...], tuple[DecompositionConfig, list[int]]] = {}
         for layer in self.layers:
             c = self.configs[layer]
-            groups.setdefault(c.identity(without=SHOWN_TOGETHER), (c, []))[1].append(layer)
+            groups.setdefault(page_key(c), (c, []))[1].append(layer)
         return sorted(groups.values(), key=lambda g: (-len(g[1]), g[1]))
 
     @property
     def config(self) -> DecompositionConfig:
-        """The configuration of most layers (the page's headline)."""
-        return self.layer_groups()[0][0]
+        """The configuration of most layers (the page's headline), naming the page's layers it
+        covers (a stored record names its own run's layers)."""
+        config, layers = self.layer_groups()[0]
+        return replace(config, layers=tuple(layers))
 
 
 def decomposition_dir(data_dir: str | Path, model_name: str, pretrained: str) -> Path:
@@ -118,7 +125,7 @@ def find_decompositions(
             f"{sorted({d.config.describe() for _, d in loaded})}"
         )
     configs, others = choose(kept)
-    files = {(d.layer, d.config.sv_type): d for d in kept if same(d.config, configs[d.layer])}
+    files = {(d.layer, d.config.sv_type): d for d in kept if page_key(d.config) == page_key(configs[d.layer])}
     missing = sorted(set(layers or []) - set(configs))
     if missing:
         raise SithError(
@@ -131,11 +138,6 @@ def find_decompositions(
     return DecompositionSet(files, asdict(first.model), configs, others)
 
 
-def same(a: DecompositionConfig, b: DecompositionConfig) -> bool:
-    """Whether two files belong to one configuration of the page (sv-type aside)."""
-    return a.identity(without=SHOWN_TOGETHER) == b.identity(without=SHOWN_TOGETHER)
-
-
 def choose(decs: list[LayerDecomposition]) -> tuple[dict[int, DecompositionConfig], dict[int, list[str]]]:
     """``({layer: shown configuration}, {layer: [descriptions of the others]})``.
 
@@ -143,7 +145,7 @@ def choose(decs: list[LayerDecomposition]) -> tuple[dict[int, DecompositionConfi
     layers (one page reads alike); then the first by description (deterministic)."""
     by_layer: dict[int, dict[tuple[Any, ...], DecompositionConfig]] = {}
     for d in decs:
-        by_layer.setdefault(d.layer, {}).setdefault(d.config.identity(without=SHOWN_TOGETHER), d.config)
+        by_layer.setdefault(d.layer, {}).setdefault(page_key(d.config), d.config)
     coverage = Counter(key for per in by_layer.values() for key in per)
     configs, others = {}, {}
     for layer, per in sorted(by_layer.items()):
