@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from sith.compare.run import FORMAT as COMPARE_FORMAT
-from sith.decompose.results import LayerDecomposition
+from sith.decompose.results import LayerDecomposition, ModelRef
 from sith.errors import SithError
 from sith.explore.extras import (
     parse_queries,
@@ -22,6 +22,8 @@ from sith.explore.grounded import load_groundings
 from sith.judge.run import FORMAT as JUDGE_FORMAT
 from sith.judge.run import JudgedComponent, format_judged
 from tests.explore.synthetic import MODEL, write_grounding, write_set
+
+REF = ModelRef.from_record(MODEL)  # the page's model, typed as find_decompositions gives it
 
 
 def edit_log(model: dict, edits: list[tuple[int, int, int, float]]) -> dict:
@@ -39,7 +41,7 @@ def edit_log(model: dict, edits: list[tuple[int, int, int, float]]) -> dict:
 def test_edit_log_for_this_model_only(tmp_path):
     good = tmp_path / "good.edit-log.json"
     good.write_text(json.dumps(edit_log(MODEL, [(1, 0, 3, 0.0)])))
-    assert read_edit_log(good, MODEL)["edits"] == [
+    assert read_edit_log(good, REF)["edits"] == [
         {"layer": 1, "head": 0, "index": 3, "alpha": 0.0, "reason": "suppress water"}
     ]
     other = tmp_path / "other.edit-log.json"
@@ -47,13 +49,13 @@ def test_edit_log_for_this_model_only(tmp_path):
         json.dumps(edit_log(dict(MODEL, model_name="ViT-B-32", fingerprint="beef"), [(1, 0, 3, 0.0)]))
     )
     with pytest.raises(SithError, match="edit log for another model .ViT-B-32"):
-        read_edit_log(other, MODEL)
+        read_edit_log(other, REF)
     (tmp_path / "x.json").write_text('{"edits": []}')
     with pytest.raises(SithError, match="not a sith edit log"):
-        read_edit_log(tmp_path / "x.json", MODEL)
+        read_edit_log(tmp_path / "x.json", REF)
     (tmp_path / "bad.json").write_text("{")
     with pytest.raises(SithError, match="not valid JSON"):
-        read_edit_log(tmp_path / "bad.json", MODEL)
+        read_edit_log(tmp_path / "bad.json", REF)
 
 
 def test_blur_words_and_queries(tmp_path):
@@ -136,7 +138,7 @@ def test_grounding_is_sith_ground_output_only(tmp_path, caplog):
     Image.new("RGB", (40, 30), (255, 0, 0)).save(tmp_path / "a.png")
     root = tmp_path / "grounding"
     write_grounding(root / "synthetic", dec, tmp_path / "a.png", (2, 5))
-    args = ({1: dec}, MODEL)
+    args = ({1: dec}, REF)
     entries, uris = load_groundings(root / "synthetic", tmp_path / "unused", *args)
     assert list(entries) == ["1-2-5"] and len(uris) == 1
     assert [e["sign"] for e in entries["1-2-5"]] == [1, 1, 1, -1]

@@ -24,7 +24,7 @@ def test_finds_one_configuration_of_one_model(tmp_path):
     dset = find_decompositions(_dir(tmp_path))
     assert dset.layers == [2, 3]
     assert dset.sv_types == ["right", "left"]
-    assert dset.model["fingerprint"] == MODEL["fingerprint"]
+    assert dset.model.fingerprint == MODEL["fingerprint"]
     assert dset.config.method == "comp-0.3" and dset.others == {}
     assert find_decompositions(_dir(tmp_path), layers=[3]).layers == [3]
 

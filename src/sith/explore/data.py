@@ -16,6 +16,7 @@ Layout (read by ``assets/explore.js``)::
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from sith.decompose.results import LayerDecomposition
@@ -104,7 +105,7 @@ def page_data(dset: DecompositionSet) -> tuple[dict[str, Any], dict[int, dict[st
         overview[str(layer)] = heads
     main = {
         "meta": {
-            "model": dset.model,
+            "model": asdict(dset.model),
             "config": dset.config.record(),
             "layer_configs": {
                 str(layer): {

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from sith.compare.run import FORMAT as COMPARE_FORMAT
+from sith.decompose.results import ModelRef
 from sith.edit.run import read_log
 from sith.errors import SithError
 from sith.io import read_text
@@ -48,17 +49,17 @@ def read_json(path: str | Path, what: str) -> Any:
         raise SithError(f"{path} is not valid JSON; pass a {what} written by sith") from None
 
 
-def read_edit_log(path: str | Path, model: dict[str, Any]) -> dict[str, Any]:
+def read_edit_log(path: str | Path, model: ModelRef) -> dict[str, Any]:
     """The edits of a ``sith edit`` log made for ``model`` (its fingerprint must match).
 
     Returns ``{"file", "model", "edits": [{layer, head, index, alpha, reason}]}``.
     """
     record = read_log(path, updates=False)  # every key and type checked
-    other = record["model"]
-    if other.get("fingerprint") != model.get("fingerprint"):
+    other = ModelRef.from_record(record["model"])
+    if other.fingerprint != model.fingerprint:
         raise SithError(
-            f"{path} is an edit log for another model ({other.get('model_name')} {other.get('pretrained')}, "
-            f"these decompositions are {model.get('model_name')} {model.get('pretrained')}); "
+            f"{path} is an edit log for another model ({other.model_name} {other.pretrained}, "
+            f"these decompositions are {model.model_name} {model.pretrained}); "
             "pass a log made for this model"
         )
     edits = [
@@ -71,7 +72,7 @@ def read_edit_log(path: str | Path, model: dict[str, Any]) -> dict[str, Any]:
         }
         for e in record["edits"]
     ]
-    return {"file": Path(path).name, "model": other, "edits": edits}
+    return {"file": Path(path).name, "model": record["model"], "edits": edits}
 
 
 def read_blur_words(path: str | Path) -> list[str]:

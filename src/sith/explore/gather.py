@@ -11,11 +11,11 @@ from __future__ import annotations
 import logging
 import zlib
 from collections import Counter
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from sith.decompose import DecompositionConfig, LayerDecomposition
+from sith.decompose import DecompositionConfig, LayerDecomposition, ModelRef
 from sith.errors import SithError
 from sith.paths import model_dir
 
@@ -37,13 +37,13 @@ class DecompositionSet:
 
     Attributes:
         files: ``{(layer, sv_type): LayerDecomposition}``.
-        model: the model's provenance (name, tag, fingerprint).
+        model: the model (name, tag, fingerprint).
         configs: ``{layer: DecompositionConfig}``, the configuration shown for each layer.
         others: ``{layer: [description]}``, configurations on disk for that layer not shown.
     """
 
     files: dict[tuple[int, str], LayerDecomposition]
-    model: dict[str, Any]
+    model: ModelRef
     configs: dict[int, DecompositionConfig]
     others: dict[int, list[str]] = field(default_factory=dict)
 
@@ -135,7 +135,7 @@ def find_decompositions(
     for layer, left_out in others.items():
         log.info("layer %d: showing %s; also on disk: %s",
                  layer, configs[layer].describe(), "; ".join(left_out))
-    return DecompositionSet(files, asdict(first.model), configs, others)
+    return DecompositionSet(files, first.model, configs, others)
 
 
 def choose(decs: list[LayerDecomposition]) -> tuple[dict[int, DecompositionConfig], dict[int, list[str]]]:

@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from PIL import Image, features
 
-from sith.decompose.results import LayerDecomposition
+from sith.decompose.results import LayerDecomposition, ModelRef
 from sith.errors import SithError
 from sith.explore.extras import MAX_IMAGES, THUMB_PX, read_json
 from sith.ground.save import SUMMARY_FORMAT, load_grounding
@@ -232,7 +232,7 @@ def matches(record: dict[str, Any], dec: LayerDecomposition) -> bool:
 def read_ground_dir(
     directory: Path,
     decs: dict[int, LayerDecomposition],
-    model: dict[str, Any],
+    model: ModelRef,
     table: ImageTable,
     *,
     strict: bool,
@@ -245,13 +245,12 @@ def read_ground_dir(
     out: dict[str, list[dict[str, Any]]] = {}
     for path in layer_files(directory):
         record = load_grounding(path)
-        theirs = record["config"].get("model", {})
-        if theirs.get("fingerprint") != model.get("fingerprint"):
+        theirs = ModelRef.from_record(record["config"].get("model", {}))
+        if theirs.fingerprint != model.fingerprint:
             problem = (
-                f"{path} grounds another model ({theirs.get('model_name')} {theirs.get('pretrained')} "
-                f"{theirs.get('fingerprint')}, "
-                f"these decompositions are {model.get('model_name')} {model.get('pretrained')} "
-                f"{model.get('fingerprint')})"
+                f"{path} grounds another model ({theirs.model_name} {theirs.pretrained} "
+                f"{theirs.fingerprint}, "
+                f"these decompositions are {model.model_name} {model.pretrained} {model.fingerprint})"
             )
             if strict:
                 raise SithError(problem + "; pass a grounding made for this model")
@@ -287,7 +286,7 @@ def load_groundings(
     given: str | Path | None,
     default_root: Path,
     decs: dict[int, LayerDecomposition],
-    model: dict[str, Any],
+    model: ModelRef,
 ) -> tuple[dict[str, list[dict[str, Any]]], list[str]]:
     """``(entries, image URIs)`` for the page from ``given`` or, if None, ``default_root``.
 
