@@ -141,11 +141,11 @@ def seed_record(path: str | Path, data: dict[str, Any]) -> dict[str, Any]:
     concepts = {i: (lines[i] if lines is not None else f"#{i}") for i in used}
     h, rank, _ = scores.shape
     nan = torch.full((h, rank), math.nan)
-    model = {"model_name": model_name, "pretrained": pretrained, "fingerprint": ""}
     config = {
         "format": FORMAT, "provenance": record, "made_by": describe(record),
-        "model": model, **model, "rank": rank, "method": parsed["method"],
-        "sparsity": parsed["sparsity"], "dictionary": parsed["dictionary"],
+        "model_name": model_name, "pretrained": pretrained, "fingerprint": "",
+        "rank": rank, "method": parsed["method"], "sparsity": parsed["sparsity"],
+        "dictionary": parsed["dictionary"],
         "dictionary_name": parsed["dictionary"], "dictionary_hash": "", "template": None,
         "image_mean": True, "image_mean_hash": "", "sv_type": parsed["sv_type"],
         "fold_ln": parsed["fold_ln"], "polarity": "seed", "atoms": "center", "options": {},
