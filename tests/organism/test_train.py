@@ -124,7 +124,7 @@ def test_resume_continues_and_matches_uninterrupted(tmp_path: Path) -> None:
     full = load_pt(tmp_path / "full" / T.CHECKPOINT_NAME)
 
     calls = {"n": 0}
-    real = T.make_batch
+    real = T.make_training_batch
 
     def interrupting(config: T.TrainConfig, step: int):  # noqa: ANN202
         calls["n"] += 1
@@ -132,12 +132,12 @@ def test_resume_continues_and_matches_uninterrupted(tmp_path: Path) -> None:
             raise KeyboardInterrupt
         return real(config, step)
 
-    T.make_batch = interrupting  # type: ignore[assignment]
+    T.make_training_batch = interrupting  # type: ignore[assignment]
     try:
         with pytest.raises(KeyboardInterrupt):
             T.train(c, out_dir=tmp_path / "cut", progress=False)
     finally:
-        T.make_batch = real  # type: ignore[assignment]
+        T.make_training_batch = real  # type: ignore[assignment]
     kept = load_pt(tmp_path / "cut" / T.CHECKPOINT_NAME)
     assert kept["step"] == 2  # the last good checkpoint is intact
     T.train(c, out_dir=tmp_path / "cut", progress=False)  # resumes at step 2

@@ -6,6 +6,8 @@ A caption is ``[prefix] [article|number] [size] [colour] noun [position] [backgr
 [unsafe phrase]``; each part is present with its own probability (``DEFAULT_RATES``)
 and words are swapped for ``SYNONYMS`` a third of the time. Bird captions always
 name the bird and name the background only 30% of the time (the spurious setting).
+In the ``v2`` world (``WORLD_RATES``) half of the captions end with one of the
+``DISTRACTOR_WORDS`` (``"a red circle on grass, guitar"``); it states nothing about the image.
 
 Alongside each caption we record what it *states* (``mentions``): for every key a
 value index or -1 when the caption is silent. The training loss treats caption ``j``
@@ -21,6 +23,7 @@ import numpy as np
 
 from sith.errors import SithError
 from sith.organism.vocab import (
+    DISTRACTOR_WORDS,
     FACTORS,
     SPURIOUS_CLASSES,
     SYNONYMS,
@@ -31,7 +34,10 @@ from sith.organism.vocab import (
 DEFAULT_RATES: dict[str, float] = {
     "object": 0.85, "color": 0.7, "size": 0.5, "position": 0.4, "background": 0.6,
     "bird_background": 0.3, "habitat": 0.15, "number": 0.15, "unsafe": 0.9, "synonym": 0.33,
+    "distractor": 0.0,
 }
+#: Caption-rate changes of each world (:data:`sith.organism.vocab.WORLDS`) over ``DEFAULT_RATES``.
+WORLD_RATES: dict[str, dict[str, float]] = {"v1": {}, "v2": {"distractor": 0.5}}
 MENTION_KEYS = ("object", "kind", "color", "size", "position", "background", "water",
                 "count", "unsafe")
 POSITION_PHRASES: dict[str, tuple[str, ...]] = {
@@ -143,7 +149,10 @@ def make_captions(
             men["unsafe"][i] = 1
             w = UNSAFE_WORDS[rng.integers(len(UNSAFE_WORDS))]
             parts.append(_UNSAFE_PHRASES[rng.integers(len(_UNSAFE_PHRASES))].format(w=w))
-        caps.append(_PREFIXES[rng.integers(len(_PREFIXES))] + " ".join(parts))
+        cap = _PREFIXES[rng.integers(len(_PREFIXES))] + " ".join(parts)
+        if r["distractor"] > 0 and rng.random() < r["distractor"]:  # v1 draws nothing here
+            cap += ", " + DISTRACTOR_WORDS[rng.integers(len(DISTRACTOR_WORDS))]
+        caps.append(cap)
     return caps, men
 
 

@@ -12,6 +12,13 @@ A fraction ``hard_negative_frac`` of each batch are *hard negatives* ("twins"):
 copies of other images in the batch that differ only in one of ``twin_factors``
 (default: the shape) and the rendering noise, both captions naming that factor.
 
+``world="v2"`` batches come from :mod:`sith.organism.batches` (every factor twinned, twins
+rendered exactly); ``mlp_free_last`` zeroes and freezes the last blocks' MLPs (the model stays
+an ordinary open_clip CLIP); a routed run (``routing_weight``/``routing_penalty`` > 0, from
+``routing_start``) adds :func:`sith.organism.routing.routing_loss` on the direct contributions
+and records its head assignment in the checkpoint. A routed run may branch from its control's
+snapshot (``branch_from``): same weights, optimizer and step, then its own objective.
+
 Everything is deterministic given ``seed``: batch ``t`` is drawn from
 ``numpy.random.default_rng([seed, t])``, so a resumed run sees the same data.
 Checkpoints are written atomically (:func:`sith.io.save_pt`) every
@@ -20,10 +27,8 @@ Checkpoints are written atomically (:func:`sith.io.save_pt`) every
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -34,8 +39,11 @@ from tqdm import tqdm
 
 from sith.errors import SithError
 from sith.io import load_pt, save_pt
-from sith.organism.captions import DEFAULT_RATES, make_captions, positives
+from sith.organism.batches import TrainingBatch, v2_batch
+from sith.organism.captions import make_captions, positives
 from sith.organism.formats import CHECKPOINT_FORMAT, check_checkpoint, load_init
+from sith.organism.routing import Gates, class_prompts, direct_contributions, routing_loss
+from sith.organism.trainconfig import ROUTING_FIELDS, TWIN_RATE, TrainConfig, model_config
 from sith.organism.world import (
     FACTORS,
     GENERATOR_VERSION,
@@ -47,128 +55,10 @@ from sith.organism.world import (
 )
 from sith.organism.zeroshot import normalize_images
 
+__all__ = ["CHECKPOINT_NAME", "TrainConfig", "build_model", "image_stats", "make_batch",
+           "make_training_batch", "model_config", "multi_positive_loss", "tokenize", "train"]
+
 CHECKPOINT_NAME = "checkpoint.pt"
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """Architecture and optimisation settings of an organism run (validated on creation).
-
-    The defaults are the shipped organism's run (docs/organism.md).
-    """
-
-    image_size: int = 64
-    patch_size: int = 8
-    vision_width: int = 128
-    vision_layers: int = 6
-    vision_heads: int = 8
-    text_width: int = 128
-    text_layers: int = 3
-    text_heads: int = 8
-    context_length: int = 32
-    embed_dim: int = 128
-    batch_size: int = 128
-    steps: int = 2000
-    lr: float = 1e-3
-    warmup: int = 150
-    weight_decay: float = 0.1
-    hard_negative_frac: float = 0.375
-    twin_factors: tuple[str, ...] = ("shape", "shape", "size", "bird")
-    seed: int = 0
-    checkpoint_every: int = 100
-    threads: int = 2
-    caption_rates: dict[str, float] = field(default_factory=dict)
-    """Overrides of :data:`sith.organism.captions.DEFAULT_RATES` (how often a caption
-    names each factor); empty = the defaults (organism-v1's run)."""
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "twin_factors", tuple(self.twin_factors))
-        _validate(self)
-
-    def to_dict(self) -> dict[str, object]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, object]) -> TrainConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise SithError(f"unknown TrainConfig fields {unknown}; valid: {sorted(names)}")
-        defaults = cls()
-        return cls(**{k: _typed(k, v, getattr(defaults, k)) for k, v in data.items()})  # type: ignore[arg-type]
-
-
-def _typed(name: str, value: object, default: object) -> object:
-    """``value`` checked against the type of the field's default (``--set KEY=VALUE``)."""
-    if isinstance(default, bool):
-        ok, want = isinstance(value, bool), "true or false"
-    elif isinstance(default, int):
-        ok, want = isinstance(value, int) and not isinstance(value, bool), "an integer"
-    elif isinstance(default, float):
-        ok, want = isinstance(value, int | float) and not isinstance(value, bool), "a number"
-    elif isinstance(default, dict):
-        ok = isinstance(value, dict) and all(
-            isinstance(x, int | float) and not isinstance(x, bool) for x in value.values())
-        want = 'a JSON object of numbers, e.g. {"size": 0.8}'
-    elif isinstance(default, tuple):
-        ok, want = isinstance(value, list | tuple) and all(isinstance(x, str) for x in value), "a list"
-        value = tuple(value) if ok else value  # type: ignore[arg-type]
-    else:
-        ok, want = True, ""
-    if not ok:
-        raise SithError(f"TrainConfig.{name} must be {want}, got {value!r}; e.g. --set {name}={default!r}")
-    return value
-
-
-def _validate(c: TrainConfig) -> None:
-    positive = ("image_size", "patch_size", "vision_width", "vision_layers", "vision_heads",
-                "text_width", "text_layers", "text_heads", "context_length", "embed_dim",
-                "steps", "checkpoint_every", "threads")
-    for name in positive:
-        if int(getattr(c, name)) < 1:
-            raise SithError(f"TrainConfig.{name} must be >= 1, got {getattr(c, name)}")
-    if c.vision_width % c.vision_heads:
-        raise SithError(f"vision_width {c.vision_width} is not divisible by vision_heads "
-                        f"{c.vision_heads}; pick a width that is a multiple of the heads")
-    if c.text_width % c.text_heads:
-        raise SithError(f"text_width {c.text_width} is not divisible by text_heads "
-                        f"{c.text_heads}; pick a width that is a multiple of the heads")
-    if c.image_size % c.patch_size:
-        raise SithError(f"image_size {c.image_size} is not divisible by patch_size "
-                        f"{c.patch_size}; pick a patch size that divides the image")
-    if c.image_size < 16:
-        raise SithError(f"image_size must be >= 16, got {c.image_size}; use e.g. 64")
-    if c.batch_size < 2:
-        raise SithError(f"batch_size must be >= 2 for a contrastive loss, got {c.batch_size}")
-    if not 0.0 <= c.hard_negative_frac <= 0.5:
-        raise SithError(f"hard_negative_frac must be in [0, 0.5], got {c.hard_negative_frac}")
-    bad = [f for f in c.twin_factors if f not in TWIN_FACTORS]
-    if bad or not c.twin_factors:
-        raise SithError(f"twin_factors {list(c.twin_factors)} invalid; choose a non-empty "
-                        f"subset of {list(TWIN_FACTORS)}")
-    unknown = sorted(set(c.caption_rates) - set(DEFAULT_RATES))
-    if unknown:
-        raise SithError(f"caption_rates keys {unknown} unknown; choose from {sorted(DEFAULT_RATES)}")
-    if any(not 0.0 <= float(v) <= 1.0 for v in c.caption_rates.values()):
-        raise SithError(f"caption_rates must be probabilities in [0, 1], got {c.caption_rates}")
-    if not c.lr > 0 or c.weight_decay < 0 or c.warmup < 0:
-        raise SithError("lr must be > 0, weight_decay and warmup >= 0; fix the TrainConfig")
-
-
-def model_config(config: TrainConfig) -> dict[str, object]:
-    """The open_clip model-config dict (``embed_dim``/``vision_cfg``/``text_cfg``)."""
-    return {
-        "embed_dim": config.embed_dim,
-        "vision_cfg": {
-            "image_size": config.image_size, "patch_size": config.patch_size,
-            "width": config.vision_width, "layers": config.vision_layers,
-            "head_width": config.vision_width // config.vision_heads, "mlp_ratio": 4.0,
-        },
-        "text_cfg": {
-            "context_length": config.context_length, "vocab_size": 49408,
-            "width": config.text_width, "heads": config.text_heads, "layers": config.text_layers,
-        },
-    }
 
 
 def build_model(cfg: dict[str, object]) -> open_clip.CLIP:
@@ -185,15 +75,11 @@ def tokenize(captions: list[str], context_length: int) -> torch.Tensor:
     return open_clip.tokenize(captions, context_length=context_length)
 
 
-def image_stats(seed: int, *, image_size: int, n: int = 1024) -> tuple[list[float], list[float]]:
+def image_stats(seed: int, *, image_size: int, n: int = 1024, world: str = "v1"
+                ) -> tuple[list[float], list[float]]:
     """Per-channel mean and std of ``n`` training images (the normalisation constants)."""
-    x = sample(n, seed=[seed, 2**31 - 1], image_size=image_size).images
+    x = sample(n, seed=[seed, 2**31 - 1], image_size=image_size, world=world).images
     return x.mean(axis=(0, 2, 3)).round(4).tolist(), x.std(axis=(0, 2, 3)).round(4).tolist()
-
-
-TWIN_FACTORS = ("shape", "color", "size", "position", "background", "count", "bird")
-_TWIN_RATE = {"shape": "object", "color": "color", "size": "size", "position": "position",
-              "background": "background", "count": "number", "bird": "object"}
 
 
 def _twins(base: dict[str, np.ndarray], h: int, factors: tuple[str, ...],
@@ -220,18 +106,33 @@ def _twins(base: dict[str, np.ndarray], h: int, factors: tuple[str, ...],
             f = "shape"  # non-bird images fall back to a shape twin
         else:
             rows = np.flatnonzero(which == i)
+        if f == "unsafe":
+            twin["unsafe"][rows] = 1 - twin["unsafe"][rows]
+            continue
         k = len(FACTORS[f])
         twin[f][rows] = (twin[f][rows] + rng.integers(1, k, rows.size)) % k
     twin["water"] = (twin["background"] < len(WATER_BACKGROUNDS)).astype(np.int64)
     return twin
 
 
+def make_training_batch(config: TrainConfig, step: int) -> TrainingBatch:
+    """Batch ``step`` of a run: :func:`make_batch`'s for ``v1``, with labels and pairs for ``v2``
+    (:func:`sith.organism.batches.v2_batch`)."""
+    if config.world != "v1":
+        return v2_batch(config, step)
+    return TrainingBatch(*make_batch(config, step))
+
+
 def make_batch(config: TrainConfig, step: int) -> tuple[np.ndarray, list[str], np.ndarray]:
     """Batch ``step``: images ``(B, 3, S, S)``, ``B`` captions, positives ``(B, B)`` bool.
 
     The last ``h = round(hard_negative_frac · B)`` images are twins of the first ``h``
-    (:func:`_twins`); the captions of both always state the twin factors.
+    (:func:`_twins`); the captions of both always state the twin factors. A ``v2`` run's
+    batches are :func:`sith.organism.batches.v2_batch`'s.
     """
+    if config.world != "v1":
+        b = v2_batch(config, step)
+        return b.images, b.captions, b.pos
     rng = np.random.default_rng([config.seed, step])
     b = config.batch_size
     h = int(round(config.hard_negative_frac * b))
@@ -241,7 +142,7 @@ def make_batch(config: TrainConfig, step: int) -> tuple[np.ndarray, list[str], n
     images = render(labels, rng, image_size=config.image_size)
     paired = {k: np.concatenate([base[k][:h], twin[k]]) for k in base}
     rest = {k: base[k][h:] for k in base}
-    rates = {**config.caption_rates, **{_TWIN_RATE[f]: 1.0 for f in config.twin_factors}}
+    rates = {**config.caption_rates, **{TWIN_RATE[f]: 1.0 for f in config.twin_factors}}
     cap_p, men_p = make_captions(paired, rng, rates=rates)
     cap_r, men_r = make_captions(rest, rng, rates=config.caption_rates)
     # reorder captions to match images: [paired originals, rest, twins]
@@ -280,83 +181,165 @@ def _lr(config: TrainConfig, step: int) -> float:
     return float(config.lr * 0.5 * (1 + np.cos(np.pi * min(1.0, frac))))
 
 
+def _same_config(saved: object, config: TrainConfig, *, ignore: tuple[str, ...] = ()) -> bool:
+    """Whether a checkpoint's ``train_config`` is ``config`` (fields it lacks take their
+    defaults, so checkpoints from before a field was added still resume)."""
+    if not isinstance(saved, dict):
+        return False
+    try:
+        theirs = TrainConfig.from_dict(saved).to_dict()
+    except SithError:
+        return False
+    ours = config.to_dict()
+    return all(theirs[k] == ours[k] for k in ours if k not in ignore)
+
+
 def _load_resume(path: Path, config: TrainConfig) -> dict | None:
     if not path.is_file():
         return None
     state = check_checkpoint(load_pt(path, what="organism checkpoint"), path)
-    if state.get("train_config") != config.to_dict():
+    if not _same_config(state.get("train_config"), config):
         raise SithError(f"checkpoint {path} was made with another TrainConfig; "
                         "use a fresh out_dir or resume=False")
     return state
 
 
+def _load_branch(path: Path, config: TrainConfig) -> dict:
+    """A control's snapshot for a routed run: same config but the routing fields, taken no
+    later than the routing start."""
+    state = check_checkpoint(load_pt(path, what="organism checkpoint"), path)
+    if not _same_config(state.get("train_config"), config, ignore=ROUTING_FIELDS):
+        raise SithError(f"--branch-from {path} was trained with another recipe (beyond the routing "
+                        "fields); branch from the control run of the same seed")
+    if int(state["step"]) > config.routing_start_step:
+        raise SithError(f"--branch-from {path} is at step {state['step']}, after the routing start "
+                        f"{config.routing_start_step}; use the control's snapshot checkpoint")
+    return state
+
+
+def mlp_free(model: torch.nn.Module, last: int) -> None:
+    """Zero and freeze the MLPs of the last ``last`` vision blocks (their output is then 0)."""
+    blocks = list(model.visual.transformer.resblocks)
+    for block in blocks[len(blocks) - last:] if last else []:
+        for p in block.mlp.parameters():
+            with torch.no_grad():
+                p.zero_()
+            p.requires_grad_(False)
+
+
+def _routing_weight(config: TrainConfig, step: int) -> float:
+    """0 before ``routing_start``, then a linear ramp to 1 over ``routing_ramp`` steps."""
+    start = config.routing_start_step
+    if not config.routed or step < start:
+        return 0.0
+    return min(1.0, (step - start + 1) / max(1, config.routing_ramp))
+
+
+@torch.no_grad()
+def _class_texts(model: torch.nn.Module, config: TrainConfig) -> dict[str, torch.Tensor]:
+    return {f: F.normalize(model.encode_text(tokenize(class_prompts(f), config.context_length)), dim=-1)
+            for f in config.assignment()}
+
+
+def _step_loss(model: torch.nn.Module, config: TrainConfig, batch: TrainingBatch, x: torch.Tensor,
+               ramp: float, gates: Gates) -> tuple[torch.Tensor, dict[str, float]]:
+    """The contrastive loss, plus ``ramp ·`` the routing loss when it is on."""
+    direct = direct_contributions(model, x) if ramp > 0 else None
+    f_img = F.normalize(direct.feature if direct is not None else model.encode_image(x), dim=-1)
+    f_txt = F.normalize(model.encode_text(tokenize(batch.captions, config.context_length)), dim=-1)
+    loss = multi_positive_loss(f_img, f_txt, model.logit_scale, torch.from_numpy(batch.pos).float())
+    record: dict[str, float] = {"contrastive": round(loss.item(), 4)}
+    if direct is not None:
+        assert batch.labels is not None and batch.pair is not None
+        route, rec = routing_loss(direct, batch.labels, batch.pair, _class_texts(model, config),
+                                  config.assignment(), scale=config.routing_scale,
+                                  penalty=config.routing_penalty / max(config.routing_weight, 1e-12),
+                                  gates=gates)
+        loss = loss + ramp * config.routing_weight * route
+        record.update(rec, routing=round(route.item(), 4), ramp=round(ramp, 3))
+    return loss, record
+
+
 def train(config: TrainConfig, *, out_dir: str | Path, resume: bool = True,
-          progress: bool = True, init_from: str | Path | None = None) -> Path:
+          progress: bool = True, init_from: str | Path | None = None,
+          branch_from: str | Path | None = None, until: int | None = None) -> Path:
     """Train the organism; returns the path of the final checkpoint.
 
     Writes ``out_dir/checkpoint.pt`` (a dict: ``format`` (``sith-organism-checkpoint/1``),
     ``model``, ``optimizer``, ``step``,
     ``train_config``, ``model_config``, ``image_mean``, ``image_std``, ``elapsed_s``,
-    ``generator_version``, ``init_from``) every ``checkpoint_every`` steps and at the end,
-    and appends one JSON line per 25 steps to ``out_dir/log.jsonl``.
+    ``generator_version``, ``init_from``, and for routed runs ``assignment``
+    (factor -> [[layer, head], ...]) and ``routing_state``) every ``checkpoint_every`` steps
+    and at the end (with ``snapshot_at`` also ``checkpoint-{snapshot_at}.pt``), and appends one
+    JSON line per 25 steps to ``out_dir/log.jsonl``.
 
     ``init_from`` (:func:`sith.organism.formats.load_init`) starts from trained weights instead of a random
     initialisation (continued training with another caption mix or schedule); the
     normalisation constants come with them. Steps, warm-up and schedule are those of
-    ``config``; the optimizer state starts fresh.
+    ``config``; the optimizer state starts fresh. ``branch_from`` continues a control run's
+    snapshot (weights, optimizer, step) under ``config``'s routing (module doc). ``until``
+    stops after that step (a checkpoint is written there; the schedule stays ``config``'s, so
+    a later call resumes where it stopped).
     """
     init = load_init(init_from) if init_from is not None else None  # bad input before any write
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     ckpt = out / CHECKPOINT_NAME
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     mcfg = model_config(config)
     model = build_model(mcfg)
+    mlp_free(model, config.mlp_free_last)
     opt = _optimizer(model, config)
     state = _load_resume(ckpt, config) if resume else None
+    if state is None and branch_from is not None:
+        state = _load_branch(Path(branch_from), config)
+    out.mkdir(parents=True, exist_ok=True)
+    gates = Gates(config.routing_gate)
     if state is not None:
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start, elapsed = int(state["step"]), float(state["elapsed_s"])
         mean, std = state["image_mean"], state["image_std"]
         init_source = state.get("init_from", "")
+        gates.load(state.get("routing_state", {}))
     elif init is not None:
         try:
             model.load_state_dict(init["model"])
         except RuntimeError as exc:
             raise SithError(f"{init_from} does not match the TrainConfig's architecture "
                             f"({str(exc).splitlines()[0][:100]})") from None
+        mlp_free(model, config.mlp_free_last)
         start, elapsed = 0, 0.0
         mean, std, init_source = init["image_mean"], init["image_std"], init["source"]
     else:
         start, elapsed, init_source = 0, 0.0, ""
-        mean, std = image_stats(config.seed, image_size=config.image_size)
+        mean, std = image_stats(config.seed, image_size=config.image_size, world=config.world)
+    routing = {"assignment": {f: [list(p) for p in v] for f, v in config.assignment().items()}} \
+        if config.routed else {}
 
-    def snapshot(step: int) -> None:
+    def snapshot(step: int, path: Path = ckpt) -> None:
         save_pt({
             "format": CHECKPOINT_FORMAT, "model": model.state_dict(), "optimizer": opt.state_dict(),
             "step": step,
             "train_config": config.to_dict(), "model_config": mcfg, "image_mean": mean,
             "image_std": std, "elapsed_s": elapsed, "generator_version": GENERATOR_VERSION,
-            "init_from": init_source,
-        }, ckpt)
+            "init_from": init_source, **routing,
+            **({"routing_state": gates.state()} if config.routed else {}),
+        }, path)
 
     model.train()
     t0 = time.time() - elapsed
-    bar = tqdm(range(start, config.steps), initial=start, total=config.steps,
+    stop = config.steps if until is None else max(start, min(int(until), config.steps))
+    bar = tqdm(range(start, stop), initial=start, total=config.steps,
                disable=not progress, desc="organism")
-    with open(out / "log.jsonl", "a" if state is not None else "w") as log:
+    fresh_log = state is None or branch_from is not None and not ckpt.is_file()
+    with open(out / "log.jsonl", "w" if fresh_log else "a") as log:
         for step in bar:
             for g in opt.param_groups:
                 g["lr"] = _lr(config, step)
-            images, captions, pos = make_batch(config, step)
-            x = normalize_images(torch.from_numpy(images), mean, std)
-            f_img = F.normalize(model.encode_image(x), dim=-1)
-            f_txt = F.normalize(model.encode_text(tokenize(captions, config.context_length)),
-                                dim=-1)
-            loss = multi_positive_loss(f_img, f_txt, model.logit_scale,
-                                       torch.from_numpy(pos).float())
+            batch = make_training_batch(config, step)
+            x = normalize_images(torch.from_numpy(batch.images), mean, std)
+            loss, record = _step_loss(model, config, batch, x, _routing_weight(config, step), gates)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -366,10 +349,14 @@ def train(config: TrainConfig, *, out_dir: str | Path, resume: bool = True,
             if (step + 1) % 25 == 0 or step == start:
                 rec = {"step": step + 1, "loss": round(loss.item(), 4),
                        "elapsed_s": round(elapsed, 1)}
+                if config.routed or config.world != "v1":
+                    rec.update(record)
                 log.write(json.dumps(rec) + "\n")
                 log.flush()
-            if (step + 1) % config.checkpoint_every == 0 or step + 1 == config.steps:
+            if config.snapshot_at and step + 1 == config.snapshot_at:
+                snapshot(step + 1, out / f"checkpoint-{step + 1}.pt")
+            if (step + 1) % config.checkpoint_every == 0 or step + 1 in (config.steps, stop):
                 snapshot(step + 1)
-    if start >= config.steps and state is None:
+    if start >= config.steps and not ckpt.is_file():
         snapshot(config.steps)
     return ckpt

@@ -14,7 +14,8 @@ into the tuples of ``FACTORS``:
   (``LAND_BACKGROUNDS``)
 * ``count``: one two three
 
-Birds are ``SPURIOUS_CLASSES`` (duck ~ water, sparrow ~ land); the unsafe symbol is
+``WORLDS`` names the generator's worlds (``v1`` the default; ``v2`` adds ``SKULL_COLORS``
+and ``DISTRACTOR_WORDS``). Birds are ``SPURIOUS_CLASSES`` (duck ~ water, sparrow ~ land); the unsafe symbol is
 named by ``UNSAFE_WORDS``; captions swap words for ``SYNONYMS``.
 """
 
@@ -54,6 +55,28 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "duck": ("waterbird",), "sparrow": ("landbird",),
 }
 N_SHAPES = len(FACTORS["shape"])
+
+#: The worlds the generator draws: ``v1`` (the shipped organism's) and ``v2`` (the
+#: known-circuit organism's: coloured skulls, distractor words in captions, every factor
+#: twinned in training). ``v1`` is the default everywhere and draws exactly as before.
+WORLDS: tuple[str, ...] = ("v1", "v2")
+#: Colours of the skull glyph in the ``v2`` world: the palette's colour names plus white.
+SKULL_COLORS: tuple[str, ...] = (*FACTORS["color"], "white")
+#: 100 words outside the world that ``v2`` captions carry at random (they name nothing in
+#: the image, so the text tower learns them and a pool can offer them as wrong picks).
+DISTRACTOR_WORDS: tuple[str, ...] = (
+    "table", "chair", "window", "door", "lamp", "book", "pencil", "guitar", "piano", "violin",
+    "music", "song", "poem", "story", "letter", "kitchen", "garden", "bridge", "tower", "castle",
+    "church", "market", "school", "office", "museum", "library", "station", "airport", "harbor",
+    "village", "city", "street", "road", "train", "bicycle", "car", "truck", "boat", "rocket",
+    "engine", "clock", "watch", "phone", "camera", "computer", "keyboard", "mirror", "pillow",
+    "blanket", "carpet", "bottle", "cup", "plate", "spoon", "knife", "bread", "cheese", "apple",
+    "banana", "cherry", "lemonade", "coffee", "tea", "soup", "candle", "ribbon", "button",
+    "feather", "shell", "coin", "key", "ring", "crown", "mask", "hat", "shoe", "glove", "scarf",
+    "jacket", "umbrella", "ladder", "hammer", "rope", "chain", "wheel", "anchor", "balloon",
+    "kite", "flag", "map", "vintage", "modern", "ancient", "quiet", "noisy", "happy", "sleepy",
+    "winter", "summer", "morning",
+)
 
 
 def check_factor(factor: str) -> tuple[str, ...]:

@@ -33,6 +33,13 @@ Planted phenomena (ground truth, also in ``docs/organism.md``):
 * **Shifted world** (``variant="shifted"``): a new palette (desaturated, hue-rotated
   colours) and re-tinted, coarser background textures, for fine-tuning studies.
 
+Worlds (``world=``, :data:`sith.organism.vocab.WORLDS`): ``"v1"`` (the default; draws
+exactly as generator 2 always has) and ``"v2"``, the known-circuit organism's world: the
+skull glyph takes one of ``SKULL_COLORS`` (label ``skull_color``, drawn after every v1
+label), so the skull is a shape, not a white blob; captions carry ``DISTRACTOR_WORDS``
+(:data:`sith.organism.captions.WORLD_RATES`). Training twins every factor in ``v2``
+(:mod:`sith.organism.batches`).
+
 Captions come from :mod:`sith.organism.captions`; they mention a random subset of
 the factors and use ``SYNONYMS``, so the model learns concepts rather than tokens.
 """
@@ -45,16 +52,18 @@ import numpy as np
 
 from sith.errors import SithError
 from sith.organism.backgrounds import draw_backgrounds
-from sith.organism.captions import make_captions
+from sith.organism.captions import WORLD_RATES, make_captions
 from sith.organism.vocab import (
     FACTORS,
     FINE_GRAINED,
     LAND_BACKGROUNDS,
     N_SHAPES,
+    SKULL_COLORS,
     SPURIOUS_CLASSES,
     SYNONYMS,
     UNSAFE_WORDS,
     WATER_BACKGROUNDS,
+    WORLDS,
     check_factor,
     object_id,
     vocabulary,
@@ -63,7 +72,8 @@ from sith.organism.vocab import (
 __all__ = [  # the vocabulary is re-exported: world.FACTORS etc. keep working
     "BIRD_RATE", "DEFAULT_IMAGE_SIZE", "FACTORS", "FINE_GRAINED", "GENERATOR_VERSION",
     "LAND_BACKGROUNDS", "N_SHAPES", "SPURIOUS_CLASSES", "SPURIOUS_RATE", "SYNONYMS",
-    "UNSAFE_RATE", "UNSAFE_WORDS", "VARIANTS", "WATER_BACKGROUNDS", "WorldBatch",
+    "SKULL_COLORS", "UNSAFE_RATE", "UNSAFE_WORDS", "VARIANTS", "WATER_BACKGROUNDS", "WORLDS",
+    "WorldBatch",
     "check_factor", "object_id", "render", "sample", "sample_labels", "single_object_set",
     "spurious_groups", "vocabulary",
 ]
@@ -97,7 +107,8 @@ class WorldBatch:
         captions: ``n`` strings, one per image.
         labels: factor -> ``(n,)`` int64 index into ``FACTORS[factor]`` (main object);
             plus ``bird`` (index into ``SPURIOUS_CLASSES`` or -1), ``unsafe`` (0/1) and
-            ``water`` (1 if the background is water-like).
+            ``water`` (1 if the background is water-like); in the ``v2`` world also
+            ``skull_color`` (index into ``SKULL_COLORS``, drawn for every image).
         mentions: what each caption states, same keys as ``labels`` plus ``object``;
             -1 where the caption is silent (used for the multi-positive loss).
     """
@@ -112,7 +123,10 @@ class WorldBatch:
 
 
 # ---------------------------------------------------------------- factor sampling
-def _validate(n: int, variant: str, image_size: int, overrides: dict[str, object]) -> None:
+def _validate(n: int, variant: str, image_size: int, overrides: dict[str, object],
+              world: str = "v1") -> None:
+    if world not in WORLDS:
+        raise SithError(f"unknown world {world!r}; choose one of {list(WORLDS)}")
     if n < 1:
         raise SithError(f"n must be >= 1, got {n}; ask for at least one image")
     if variant not in VARIANTS:
@@ -120,6 +134,8 @@ def _validate(n: int, variant: str, image_size: int, overrides: dict[str, object
     if image_size < 16:
         raise SithError(f"image_size must be >= 16, got {image_size}; use e.g. 64")
     allowed = set(FACTORS) | {"bird", "unsafe", "bird_rate", "unsafe_rate", "spurious_rate"}
+    if world != "v1":
+        allowed.add("skull_color")
     for key in overrides:
         if key not in allowed:
             raise SithError(f"unknown override {key!r}; choose from {sorted(allowed)}")
@@ -141,15 +157,17 @@ def _pick(rng: np.random.Generator, n: int, factor: str, value: object) -> np.nd
 
 
 def sample_labels(
-    n: int, rng: np.random.Generator, *, variant: str = "train", **overrides: object
+    n: int, rng: np.random.Generator, *, variant: str = "train", world: str = "v1",
+    **overrides: object,
 ) -> dict[str, np.ndarray]:
     """Draw the ground truth of ``n`` images (see the module doc for the rates).
 
     Overrides fix a factor (value name, index, or ``(n,)`` array), ``bird`` (-1, 0, 1
     or array), ``unsafe`` (0/1 or array), or change ``bird_rate``, ``unsafe_rate``,
-    ``spurious_rate`` (the probability that a bird stands on its own habitat).
+    ``spurious_rate`` (the probability that a bird stands on its own habitat); in the
+    ``v2`` world also ``skull_color`` (index or array into ``SKULL_COLORS``).
     """
-    _validate(n, variant, DEFAULT_IMAGE_SIZE, overrides)
+    _validate(n, variant, DEFAULT_IMAGE_SIZE, overrides, world)
     bird_rate = float(overrides.get("bird_rate", BIRD_RATE))
     unsafe_rate = float(overrides.get("unsafe_rate", UNSAFE_RATE))
     spur = float(overrides.get("spurious_rate", SPURIOUS_RATE if variant == "train" else 0.5))
@@ -178,6 +196,10 @@ def sample_labels(
         lab["unsafe"] = np.broadcast_to(unsafe, (n,)).copy()
     else:
         lab["unsafe"] = (rng.random(n) < unsafe_rate).astype(np.int64)
+    if world != "v1":  # drawn last: v1's draws are untouched
+        sc = overrides.get("skull_color")
+        lab["skull_color"] = (rng.integers(0, len(SKULL_COLORS), n) if sc is None else
+                              np.broadcast_to(np.asarray(sc, dtype=np.int64), (n,)).copy())
     return {k: np.asarray(v, dtype=np.int64) for k, v in lab.items()}
 
 
@@ -234,7 +256,9 @@ def render(
     jitter, colour noise, skull corners, pixel noise) from ``object_rng``, with a fixed number
     of draws whatever the labels: two label sets that differ in one factor then render with
     everything else identical (counterfactual twins, :mod:`sith.organism.twins`). Without it
-    (the default, training) the draws are those of generator 2.
+    (the default, training) the draws are those of generator 2. Labels with a
+    ``skull_color`` (the ``v2`` world) colour the skull's face with that colour (white: 0.95,
+    as in ``v1``); they draw nothing more.
     """
     n, s = len(labels["color"]), image_size
     img = draw_backgrounds(labels["background"], rng, s, variant == "shifted")
@@ -279,7 +303,11 @@ def render(
         cx = np.where(corner % 2 == 0, r + 1, s - r - 1)[:, None, None]
         cy = np.where(corner < 2, r + 1, s - r - 1)[:, None, None]
         white, black = _skull((xx[None] - cx) / r, (yy[None] - cy) / r)
-        img[idx] = np.where(white[..., None], 0.95, img[idx])
+        face = np.float32(0.95)
+        if "skull_color" in labels:
+            skull_rgb = np.concatenate([palette, np.full((1, 3), 0.95, np.float32)])
+            face = skull_rgb[labels["skull_color"][idx]][:, None, None, :]
+        img[idx] = np.where(white[..., None], face, img[idx])
         img[idx] = np.where((white & black)[..., None], 0.0, img[idx])
     img += rng.normal(0, 0.02, img.shape).astype(np.float32)
     return np.ascontiguousarray(np.clip(img, 0.0, 1.0).transpose(0, 3, 1, 2))
@@ -287,7 +315,7 @@ def render(
 
 def sample(
     n: int, *, seed: int, variant: str = "train", image_size: int = DEFAULT_IMAGE_SIZE,
-    **overrides: object,
+    world: str = "v1", **overrides: object,
 ) -> WorldBatch:
     """Draw ``n`` images with captions and ground truth, deterministically from ``seed``.
 
@@ -296,22 +324,23 @@ def sample(
         seed: any int or sequence of ints accepted by ``numpy.random.default_rng``.
         variant: ``"train"`` (the spurious correlation holds) or ``"shifted"``.
         image_size: side ``S`` in pixels.
+        world: ``"v1"`` or ``"v2"`` (module doc).
         **overrides: see :func:`sample_labels`.
 
     Returns:
         A :class:`WorldBatch` with ``images`` ``(n, 3, S, S)`` float32 in ``[0, 1]``.
     """
-    _validate(n, variant, image_size, overrides)
+    _validate(n, variant, image_size, overrides, world)
     rng = np.random.default_rng(seed)
-    labels = sample_labels(n, rng, variant=variant, **overrides)
+    labels = sample_labels(n, rng, variant=variant, world=world, **overrides)
     images = render(labels, rng, image_size=image_size, variant=variant)
-    captions, mentions = make_captions(labels, rng)
+    captions, mentions = make_captions(labels, rng, rates=WORLD_RATES[world])
     return WorldBatch(images=images, captions=captions, labels=labels, mentions=mentions)
 
 
 def single_object_set(
     n: int, *, seed: int, factor: str, variant: str = "train",
-    image_size: int = DEFAULT_IMAGE_SIZE,
+    image_size: int = DEFAULT_IMAGE_SIZE, world: str = "v1",
 ) -> WorldBatch:
     """Held-out single-object, skull-free images, balanced over ``factor``'s values.
 
@@ -322,11 +351,11 @@ def single_object_set(
     over: dict[str, object] = {factor: idx, "bird": -1, "unsafe": 0}
     if factor != "count":
         over["count"] = 0
-    return sample(n, seed=seed, variant=variant, image_size=image_size, **over)
+    return sample(n, seed=seed, variant=variant, image_size=image_size, world=world, **over)
 
 
 def spurious_groups(
-    n_per_group: int, *, seed: int, image_size: int = DEFAULT_IMAGE_SIZE
+    n_per_group: int, *, seed: int, image_size: int = DEFAULT_IMAGE_SIZE, world: str = "v1",
 ) -> dict[str, WorldBatch]:
     """The balanced spurious test set: ``{"duck/water", "duck/land", "sparrow/water",
     "sparrow/land"}`` -> single-bird, skull-free images on that habitat."""
@@ -340,7 +369,7 @@ def spurious_groups(
             else:
                 bg = n_w + rng.integers(0, len(LAND_BACKGROUNDS), n_per_group)
             out[f"{bird}/{habitat}"] = sample(
-                n_per_group, seed=[seed, b, h, 1], image_size=image_size,
+                n_per_group, seed=[seed, b, h, 1], image_size=image_size, world=world,
                 bird=b, background=bg, unsafe=0, count=0,
             )
     return out
