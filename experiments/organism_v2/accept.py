@@ -43,7 +43,8 @@ def report(result: dict) -> str:
         r, c = s["routed"], s["control"]
         acc = r["zero_shot"]["factor_accuracy"]
         cacc = c["zero_shot"]["factor_accuracy"]
-        lines.append(f"seed {seed}: " + " ".join(f"{k}={'pass' if v else 'FAIL'}" for k, v in s["gates"].items()))
+        verdicts = " ".join(f"{k}={'pass' if v else 'FAIL'}" for k, v in s["gates"].items())
+        lines.append(f"seed {seed}: {verdicts}")
         lines.append("  zero-shot routed/control: " + " ".join(f"{f} {acc[f]:.3f}/{cacc[f]:.3f}" for f in acc)
                      + f" skullAUC {r['zero_shot']['skull_auc']:.3f}/{c['zero_shot']['skull_auc']:.3f}")
         sp = r["zero_shot"]["spurious"]
