@@ -1,0 +1,60 @@
+"""The v2 acceptance script on a tiny routed/control pair (the code path, not the verdict)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sith.organism import acceptance as A
+
+ROOT = Path(__file__).resolve().parents[2] / "experiments" / "organism_v2"
+
+
+def _script(name: str):  # noqa: ANN202
+    spec = importlib.util.spec_from_file_location(f"organism_v2_{name}", ROOT / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)  # type: ignore[union-attr]
+    return module
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("organism-v2")
+    _script("train").run_seed(0, out, tiny=True)
+    return out
+
+
+def test_accept_script_writes_every_gate(runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = _script("accept").main(["--runs", str(runs), "--output-dir", str(tmp_path), "--seeds", "0",
+                                   "--n", "16"])
+    assert code == 0
+    result = json.loads((tmp_path / "acceptance.json").read_text())
+    seed = result["seeds"]["0"]
+    assert set(seed["gates"]) == {"accuracy", "vs_control", "skull", "birds", "share", "realism"}
+    assert all(isinstance(v, bool) for v in seed["gates"].values())
+    assert result["accepted"] is False  # a 12-step tiny model learns nothing
+    shares = seed["routed"]["shares"]
+    assert set(shares["factors"]) == {"background", "color", "shape"}
+    assert sum(shares["heads_by_factor_count"].values()) == 4  # 2 layers x 2 heads
+    assert set(result["v1_realism"]) == set(seed["routed"]["realism"])
+    assert "seed 0:" in capsys.readouterr().out
+
+
+def test_missing_run_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    code = _script("accept").main(["--runs", str(tmp_path), "--output-dir", str(tmp_path / "o"), "--seeds", "3"])
+    assert code == 2 and not (tmp_path / "o").exists()
+    err = capsys.readouterr().err
+    assert "routed-s3" in err and err.count("\n") == 1
+
+
+def test_partial_checkpoints_are_never_accepted(runs: Path) -> None:
+    routed = A.load_run(runs / "routed-s0" / "checkpoint.pt")
+    control = A.load_run(runs / "control-s0" / "checkpoint-4.pt")
+    r = A.measure(routed, n=8)
+    assert np.isfinite(r["shares"]["factors"]["color"]["share"])
+    result = A.accept({0: (routed, control)}, n=8, reference=routed)
+    assert result["partial"] == ["control-s0@4/12"] and result["accepted"] is False
