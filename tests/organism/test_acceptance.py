@@ -45,7 +45,8 @@ def test_accept_script_writes_every_gate(runs: Path, tmp_path: Path, capsys: pyt
 
 
 def test_missing_run_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    code = _script("accept").main(["--runs", str(tmp_path), "--output-dir", str(tmp_path / "o"), "--seeds", "3"])
+    args = ["--runs", str(tmp_path), "--output-dir", str(tmp_path / "o"), "--seeds", "3"]
+    code = _script("accept").main(args)
     assert code == 2 and not (tmp_path / "o").exists()
     err = capsys.readouterr().err
     assert "routed-s3" in err and err.count("\n") == 1

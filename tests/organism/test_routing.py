@@ -93,3 +93,20 @@ def test_a_routed_run_branches_lowers_its_routing_loss_and_records_the_assignmen
     T.train(control, out_dir=tmp_path / "control", progress=False)
     assert "routing" not in json.dumps(_log(tmp_path / "control"))
     assert "assignment" not in load_pt(tmp_path / "control" / T.CHECKPOINT_NAME)
+
+
+def test_cli_trains_a_routed_v2_run_from_a_branch(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from sith.cli import main
+
+    sets = [x for k, v in TINY.items() for x in ("--set", f"{k}={json.dumps(v)}")]
+    control = [*sets, "--set", "steps=6", "--set", "snapshot_at=2", "--set", "checkpoint_every=2"]
+    assert main(["-q", "organism", "train", "--output-dir", str(tmp_path / "c"), *control]) == 0
+    routed = [*control, "--set", "routing_weight=0.1", "--set", "routing_start=0.5"]
+    args = ["-q", "organism", "train", "--output-dir", str(tmp_path / "r"), *routed, "--branch-from"]
+    assert main([*args, str(tmp_path / "c" / "checkpoint-2.pt")]) == 0
+    assert load_pt(tmp_path / "r" / T.CHECKPOINT_NAME)["step"] == 6
+    capsys.readouterr()
+    assert main(["-q", "organism", "train", "--output-dir", str(tmp_path / "r2"), *routed,
+                 "--branch-from", str(tmp_path / "missing.pt")]) != 0
+    err = capsys.readouterr().err
+    assert "missing.pt" in err and "Traceback" not in err and not (tmp_path / "r2").exists()

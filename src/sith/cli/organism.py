@@ -58,6 +58,13 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     t.add_argument(
         "--no-resume", action="store_true", help="start from step 0 even if --output-dir holds a checkpoint"
     )
+    t.add_argument(
+        "--branch-from",
+        type=Path,
+        default=None,
+        help="continue a control run's snapshot (weights, optimizer, step) under this config's routing "
+        "(organism v2: same recipe but the routing_* fields)",
+    )
     t.set_defaults(func=run_train)
 
     x = osub.add_parser(
@@ -152,7 +159,7 @@ def run_train(args: argparse.Namespace) -> int:
 
     config = TrainConfig.from_dict(dict(args.set))
     print(train(config, out_dir=args.out_dir, resume=not args.no_resume, progress=progress(args),
-                init_from=args.init_from))
+                init_from=args.init_from, branch_from=args.branch_from))
     return 0
 
 
