@@ -3,9 +3,10 @@
 Per training seed, a routed run and its same-recipe control (routing off) are measured on
 fresh world images; the seed passes when every gate holds (docs/organism.md, "Organism v2"):
 
-* ``zero_shot``: accuracy ≥ ``ACCURACY_MIN`` on shape, colour, size and background, and on
-  every factor (the six of :data:`sith.organism.vocab.FACTORS`, the bird average and the
-  skull AUC) no more than ``CONTROL_DROP_MAX`` below the control;
+* ``accuracy``: zero-shot accuracy ≥ ``ACCURACY_MIN`` on shape, colour, size and background;
+* ``vs_control``: on every routed factor (those four, the bird average over the four spurious
+  groups, the skull AUC) no more than ``CONTROL_DROP_MAX`` below the control (one-sided: doing
+  better than the control is no failure; position and count, near chance in v1, are reported);
 * ``skull``: retrieval AUC of the (coloured, v2-world) skull ≥ ``SKULL_AUC_MIN``;
 * ``birds``: both majority groups (duck/water, sparrow/land) ≥ ``BIRD_MAJORITY_MIN`` and the
   worst group at least ``SPURIOUS_GAP_MIN`` below the average (the shortcut is still there);
@@ -211,7 +212,7 @@ def gates(routed: dict[str, Any], control: dict[str, Any], v1_realism: dict[str,
     """The pass/fail of every gate for one seed (module doc)."""
     zr, zc = routed["zero_shot"], control["zero_shot"]
     acc_r, acc_c = zr["factor_accuracy"], zc["factor_accuracy"]
-    pairs = [(acc_r[f], acc_c[f]) for f in acc_r]
+    pairs = [(acc_r[f], acc_c[f]) for f in GATED_ACCURACY]
     pairs += [(zr["spurious"]["average"], zc["spurious"]["average"]), (zr["skull_auc"], zc["skull_auc"])]
     sp = zr["spurious"]
     lo, hi = REALISM_RATIO
