@@ -110,3 +110,17 @@ def test_cli_trains_a_routed_v2_run_from_a_branch(tmp_path: Path, capsys: pytest
                  "--branch-from", str(tmp_path / "missing.pt")]) != 0
     err = capsys.readouterr().err
     assert "missing.pt" in err and "Traceback" not in err and not (tmp_path / "r2").exists()
+
+
+def test_an_mlp_free_v2_model_loads_in_sith_like_any_organism(tmp_path: Path) -> None:
+    from sith.load import load_clip
+    from sith.organism.model import export_organism
+
+    ckpt = T.train(tiny(steps=2, checkpoint_every=2), out_dir=tmp_path / "run", progress=False)
+    path = export_organism(ckpt, out_dir=tmp_path / "export", tag="v1").with_suffix(".safetensors")
+    clip = load_clip("sith-organism", str(path))
+    state = load_pt(ckpt)
+    model = T.build_model(state["model_config"])
+    model.load_state_dict({k: v.half().float() for k, v in state["model"].items()})
+    x = torch.rand(2, 3, 32, 32)
+    torch.testing.assert_close(clip.encode_images(x).float(), model.eval().encode_image(x), rtol=1e-4, atol=1e-4)
