@@ -55,6 +55,7 @@ def report(result: dict) -> str:
         lines.append(f"  heads by number of factors decoded (routed): {r['shares']['heads_by_factor_count']}"
                      f" (control: {c['shares']['heads_by_factor_count']})")
         lines.append(f"  realism routed {r['realism']} vs v1 {result['v1_realism']}")
+    lines.append(f"v1 heads by number of factors decoded: {result['v1_heads_by_factor_count']}")
     lines.append(f"accepted: {result['accepted']}")
     return "\n".join(lines)
 

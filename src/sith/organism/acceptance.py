@@ -244,7 +244,8 @@ def shipped_v1() -> Organism:
 
 
 def accept(runs: dict[int, tuple[Organism, Organism]], *, n: int, reference: Organism) -> dict[str, Any]:
-    """The acceptance of ``{seed: (routed, control)}`` against ``reference`` (organism-v1).
+    """The acceptance of ``{seed: (routed, control)}`` against ``reference`` (organism-v1; its
+    heads' decoded-factor counts are reported beside the runs').
 
     ``accepted`` is true only when every gate holds on every seed and every run is complete
     (``partial`` lists runs whose checkpoint is short of its ``steps``: never an acceptance).
@@ -266,5 +267,7 @@ def accept(runs: dict[int, tuple[Organism, Organism]], *, n: int, reference: Org
                        "spurious_gap_min": SPURIOUS_GAP_MIN, "share_min": SHARE_MIN,
                        "realism_ratio": list(REALISM_RATIO), "decode_fraction": DECODE_FRACTION},
         "n_images": n, "v1_realism": v1, "seeds": seeds, "partial": partial,
+        "v1_heads_by_factor_count": share_report(reference, n=n, assignment=ASSIGNMENTS["v2"])[
+            "heads_by_factor_count"] if reference.config.vision_layers > 5 else {},
         "accepted": bool(seeds) and not partial and all(s["passed"] for s in seeds.values()),
     }
