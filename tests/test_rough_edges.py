@@ -94,9 +94,9 @@ def test_organism_eval_tables_have_legends():
     """Regression: `sith organism eval` printed columns with no explanation."""
     from types import SimpleNamespace
 
-    from sith.organism.evaluate import format_rows
-    from sith.organism.faithfulness import format_faithfulness
-    from sith.organism.validation import GROUNDED, STATIC, format_grounded, format_static
+    from sith.organism_eval.evaluate import format_rows
+    from sith.organism_eval.faithfulness import format_faithfulness
+    from sith.organism_eval.validation import GROUNDED, STATIC, format_grounded, format_static
     from sith.organism.world import FACTORS
 
     recall = {f: 0.5 for f in FACTORS}

@@ -113,7 +113,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         "beside their nulls",
     )
     e.add_argument("--twin-pairs", type=int, default=None,
-                   help="twin pairs per factor for the twin test (default: sith.organism.twins.N_PAIRS, 200)")
+                   help="twin pairs per factor for the twin test (default: sith.organism_eval.twins.N_PAIRS, 200)")
     e.add_argument("--twin-seeds", type=int, nargs="+", default=None,
                    help="image seeds of the twin test, one draw each (default: twins.TWIN_SEED)")
     e.add_argument("--no-twins", action="store_true", help="skip the twin test")
@@ -134,7 +134,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         "--image-seed",
         type=int,
         default=None,
-        help="seed of the --grounded world images (default: sith.organism.grounded.GROUND_SEED, "
+        help="seed of the --grounded world images (default: sith.organism_eval.grounded.GROUND_SEED, "
         "never used in training)",
     )
     e.add_argument("--n-zeroshot", type=int, default=200, help="images per factor for --faithfulness")
@@ -175,8 +175,8 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from sith.organism.evaluate import Options, TwinOptions, evaluate
-    from sith.organism.twins import N_PAIRS, TWIN_SEED
+    from sith.organism_eval.evaluate import Options, TwinOptions, evaluate
+    from sith.organism_eval.twins import N_PAIRS, TWIN_SEED
 
     layers = None if args.layers is None else [x for g in args.layers for x in g]
     for flag, used in (("--methods", args.methods is not None), ("--settings", args.settings),

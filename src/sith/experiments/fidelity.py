@@ -35,7 +35,7 @@ from sith.errors import SithError
 from sith.experiments.results import write_results
 from sith.experiments.setup import Options, embedding_judge
 from sith.factor import joint_targets, singular_directions, unit
-from sith.organism.grounded import (
+from sith.organism_eval.grounded import (
     EXPERIMENT_IMAGES,
     EXPERIMENT_SEED,
     WorldActivations,

@@ -35,7 +35,7 @@ from sith.errors import SithError
 from sith.factor import centering, joint_targets, singular_targets, unit
 from sith.load import wrap_open_clip
 from sith.organism import ORGANISM_NAME
-from sith.organism.grounded import Explained
+from sith.organism_eval.grounded import Explained
 from sith.organism.model import organism_config
 from sith.organism.train import build_model
 

@@ -1,4 +1,4 @@
-"""Ground-truth scoring of explanations (sith.organism.evaluate) and `sith organism eval`."""
+"""Ground-truth scoring of explanations (sith.organism_eval.evaluate) and `sith organism eval`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import torch
 
 from sith.cli import main
 from sith.decompose import DecompositionConfig, LayerDecomposition
-from sith.organism.evaluate import concept_factors, score
+from sith.organism_eval.evaluate import concept_factors, score
 from sith.organism.model import asset_path
 
 

@@ -12,10 +12,10 @@ import torch
 from sith.cli import main
 from sith.factor import centering, head_vo, joint_targets, unit
 from sith.load import load_clip, with_head_outputs
-from sith.organism.faithfulness import accuracies, back_map, replaced_head_outputs
-from sith.organism.grounded import Explained, WorldActivations, concept_factors, grounded_report, named
+from sith.organism_eval.faithfulness import accuracies, back_map, replaced_head_outputs
+from sith.organism_eval.grounded import Explained, WorldActivations, concept_factors, grounded_report, named
 from sith.organism.model import asset_path
-from sith.organism.nulls import permutation, reconstruction_fidelity, separates, shuffled, untrained_vision
+from sith.organism_eval.nulls import permutation, reconstruction_fidelity, separates, shuffled, untrained_vision
 from sith.organism.world import FACTORS, sample
 from tests.organism.test_evaluate import fake_decomposition
 

@@ -1,5 +1,5 @@
 """The twin test of ``sith organism eval`` (issue 25): every component's explanation against
-counterfactual twins (:mod:`sith.organism.twins`), beside five nulls fixed before measuring.
+counterfactual twins (:mod:`sith.organism_eval.twins`), beside five nulls fixed before measuring.
 
 Nulls (each scored exactly like the trained explanations):
 
@@ -14,7 +14,7 @@ Nulls (each scored exactly like the trained explanations):
   §3 + the seed solver like a singular vector; its activation is the head's output along
   ``r``, ``Σ_i g_i act_i``;
 * **untrained vision** — the organism with its vision tower re-initialised
-  (:func:`sith.organism.nulls.untrained_vision`), decomposed and explained the same way.
+  (:func:`sith.organism_eval.nulls.untrained_vision`), decomposed and explained the same way.
 
 Acceptance (docs/organism.md, fixed before measuring): the twin test *separates* when the
 trained mean twin score beats every null's by at least ``MARGIN`` on every image seed;
@@ -42,10 +42,10 @@ from sith.decompose import solve
 from sith.factor import joint_targets, unit
 from sith.io import save_text
 from sith.organism.captions import BACKGROUND_PREP, POSITION_PHRASES
-from sith.organism.grounded import Explained, flatten, polarity_of
+from sith.organism_eval.grounded import Explained, flatten, polarity_of
 from sith.organism.inputs import organism_workspace
-from sith.organism.nulls import MARGIN, NULL_SEED, permutation, untrained_vision
-from sith.organism.twins import (
+from sith.organism_eval.nulls import MARGIN, NULL_SEED, permutation, untrained_vision
+from sith.organism_eval.twins import (
     N_PAIRS,
     RIGHT,
     TWIN_FACTORS,

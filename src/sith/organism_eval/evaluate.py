@@ -1,14 +1,14 @@
 """``sith organism eval``: SITH's explanations of the organism against its world's ground truth.
 
-By default the **twin test** (:mod:`sith.organism.twintest`): every analysed component's whole
+By default the **twin test** (:mod:`sith.organism_eval.twintest`): every analysed component's whole
 explanation scored against counterfactual twin images, beside five nulls, per factor, with
 coverage, on the default pool and on a pool of plausible (learned, world) distractors.
 
-On request: ``legacy`` — the retired static metrics of :mod:`sith.organism.scoring` (recall,
+On request: ``legacy`` — the retired static metrics of :mod:`sith.organism_eval.scoring` (recall,
 purity, fidelity, coherence) per decomposition method (and with ``settings`` per project
-option, ``docs/choices.md``) beside three nulls (:mod:`sith.organism.validation`; none of them
+option, ``docs/choices.md``) beside three nulls (:mod:`sith.organism_eval.validation`; none of them
 separates trained from null); the grounded validation (AUC of top-concept-named components on
-fresh world images, :mod:`sith.organism.grounded`); faithfulness (:mod:`sith.organism.faithfulness`).
+fresh world images, :mod:`sith.organism_eval.grounded`); faithfulness (:mod:`sith.organism_eval.faithfulness`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from sith.decompose import default_layers
 from sith.load import load_clip
 from sith.load.clip import default_names
-from sith.organism.grounded import (
+from sith.organism_eval.grounded import (
     WorldActivations,
     concept_factors,
     flatten,
@@ -29,9 +29,9 @@ from sith.organism.grounded import (
     world_activations,
 )
 from sith.organism.inputs import organism_workspace
-from sith.organism.scoring import LEARNED, score, top_concepts
-from sith.organism.twintest import TwinOptions, format_twin_test, run_twin_test
-from sith.organism.validation import Options, validate
+from sith.organism_eval.scoring import LEARNED, score, top_concepts
+from sith.organism_eval.twintest import TwinOptions, format_twin_test, run_twin_test
+from sith.organism_eval.validation import Options, validate
 from sith.organism.world import FACTORS
 from sith.pipeline import DecompositionConfig
 
@@ -95,7 +95,7 @@ def format_rows(rows: list[dict[str, Any]], key: str = "method") -> str:
     return "\n".join(lines)
 
 
-#: The legend under ``sith organism eval``'s method/setting tables (:mod:`sith.organism.scoring`).
+#: The legend under ``sith organism eval``'s method/setting tables (:mod:`sith.organism_eval.scoring`).
 EVAL_LEGEND = (
     "# shape..count: share of the factor's values that are the top concept of some component; "
     "recall: their mean;\n# purity: per head, share of top concepts from its most common factor; "

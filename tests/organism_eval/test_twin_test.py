@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from sith.cli import main
-from sith.organism.grounded import WorldActivations, grounded_scores
+from sith.organism_eval.grounded import WorldActivations, grounded_scores
 from sith.organism.model import asset_path
-from sith.organism.twins import (
+from sith.organism_eval.twins import (
     TWIN_FACTORS,
     parse_concept,
     parse_pool,
@@ -20,7 +20,7 @@ from sith.organism.twins import (
     twin_pairs,
     twin_table,
 )
-from sith.organism.twintest import NULLS, head_derangement, world_pool
+from sith.organism_eval.twintest import NULLS, head_derangement, world_pool
 from sith.organism.world import sample
 
 needs_organism = pytest.mark.skipif(

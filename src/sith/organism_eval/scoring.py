@@ -8,8 +8,8 @@
 * **fidelity** — mean cosine between vector and reconstruction;
 * **coherence** — mean pairwise cosine between the atoms of one explanation.
 
-None of these looks at the model's behaviour; :mod:`sith.organism.validation` puts each
-beside null baselines (issue 11), and :mod:`sith.organism.grounded` checks explanations
+None of these looks at the model's behaviour; :mod:`sith.organism_eval.validation` puts each
+beside null baselines (issue 11), and :mod:`sith.organism_eval.grounded` checks explanations
 against images.
 """
 
@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 
 from sith.decompose.results import LayerDecomposition
-from sith.organism.grounded import LEARNED, concept_factors
+from sith.organism_eval.grounded import LEARNED, concept_factors
 from sith.organism.world import FACTORS
 
 

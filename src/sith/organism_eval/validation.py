@@ -1,15 +1,15 @@
 """Every explanation metric beside its null baselines (issue 11, items 2–4).
 
 :func:`validate` runs the seed recipe on the trained organism and on the three nulls of
-:mod:`sith.organism.nulls`, and reports, per metric, the trained value, each null's value
+:mod:`sith.organism_eval.nulls`, and reports, per metric, the trained value, each null's value
 and whether the metric *separates* them (``MARGIN``; a metric that does not is flagged
 ``does not separate`` and must not be used to choose defaults):
 
-* the static metrics of :func:`sith.organism.evaluate.score` — recall (all factors and the
+* the static metrics of :func:`sith.organism_eval.evaluate.score` — recall (all factors and the
   four learned ones), purity, fidelity, coherence;
 * with ``grounded``: the grounded AUC / share of AUC ≥ 0.75 / top-20 precision lift
-  (precision − base rate) of :mod:`sith.organism.grounded`, for both naming rules;
-* with ``faithful``: the faithfulness table of :mod:`sith.organism.faithfulness`.
+  (precision − base rate) of :mod:`sith.organism_eval.grounded`, for both naming rules;
+* with ``faithful``: the faithfulness table of :mod:`sith.organism_eval.faithfulness`.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sith.organism.faithfulness import faithfulness, format_faithfulness
-from sith.organism.grounded import (
+from sith.organism_eval.faithfulness import faithfulness, format_faithfulness
+from sith.organism_eval.grounded import (
     AUC_GOOD,
     GROUND_SEED,
     RULES,
@@ -32,7 +32,7 @@ from sith.organism.grounded import (
     world_activations,
 )
 from sith.organism.inputs import organism_workspace
-from sith.organism.nulls import (
+from sith.organism_eval.nulls import (
     MARGIN,
     NULL_SEED,
     NULLS,
@@ -44,7 +44,7 @@ from sith.organism.nulls import (
     shuffled,
     untrained_vision,
 )
-from sith.organism.scoring import score
+from sith.organism_eval.scoring import score
 
 STATIC = ("mean_recall", "learned_recall", "purity", "fidelity", "coherence")
 GROUNDED = ("mean_auc", "share_auc_good", "precision_lift", "grounded_recall")
