@@ -9,8 +9,9 @@ import pytest
 import torch
 
 from sith.cli import main
-from sith.organism_eval.grounded import WorldActivations, grounded_scores
 from sith.organism.model import asset_path
+from sith.organism.world import sample
+from sith.organism_eval.grounded import WorldActivations, grounded_scores
 from sith.organism_eval.twins import (
     TWIN_FACTORS,
     parse_concept,
@@ -21,7 +22,6 @@ from sith.organism_eval.twins import (
     twin_table,
 )
 from sith.organism_eval.twintest import NULLS, head_derangement, world_pool
-from sith.organism.world import sample
 
 needs_organism = pytest.mark.skipif(
     not asset_path("organism-v1.json").exists(), reason="organism not shipped"

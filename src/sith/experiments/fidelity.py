@@ -35,6 +35,7 @@ from sith.errors import SithError
 from sith.experiments.results import write_results
 from sith.experiments.setup import Options, embedding_judge
 from sith.factor import joint_targets, singular_directions, unit
+from sith.organism.vocab import FACTORS, SPURIOUS_CLASSES, SYNONYMS, UNSAFE_WORDS
 from sith.organism_eval.grounded import (
     EXPERIMENT_IMAGES,
     EXPERIMENT_SEED,
@@ -42,7 +43,6 @@ from sith.organism_eval.grounded import (
     grounded_scores,
     world_activations,
 )
-from sith.organism.vocab import FACTORS, SPURIOUS_CLASSES, SYNONYMS, UNSAFE_WORDS
 from sith.pipeline import DecompositionConfig
 
 DEFAULT_METHODS = ("topk", "mp", "omp", "comp-0.2", "comp-0.3", "comp-0.4")

@@ -42,8 +42,9 @@ from sith.decompose import solve
 from sith.factor import joint_targets, unit
 from sith.io import save_text
 from sith.organism.captions import BACKGROUND_PREP, POSITION_PHRASES
-from sith.organism_eval.grounded import Explained, flatten, polarity_of
 from sith.organism.inputs import organism_workspace
+from sith.organism.vocab import FACTORS, SPURIOUS_CLASSES
+from sith.organism_eval.grounded import Explained, flatten, polarity_of
 from sith.organism_eval.nulls import MARGIN, NULL_SEED, permutation, untrained_vision
 from sith.organism_eval.twins import (
     N_PAIRS,
@@ -57,7 +58,6 @@ from sith.organism_eval.twins import (
     twin_pairs,
     twin_table,
 )
-from sith.organism.vocab import FACTORS, SPURIOUS_CLASSES
 
 TRAINED = "trained"
 NULLS = ("same head", "shuffled", "random world concepts", "random write directions", "untrained vision")
