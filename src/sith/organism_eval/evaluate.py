@@ -18,7 +18,8 @@ from sith.decompose import default_layers
 from sith.load import load_clip
 from sith.load.clip import default_names
 from sith.organism.inputs import organism_workspace
-from sith.organism_eval.twintest import TwinOptions, format_twin_test, run_twin_test
+from sith.organism_eval.report import format_twin_test
+from sith.organism_eval.twintest import TwinOptions, run_twin_test
 from sith.organism_eval.validation import Options, validate
 from sith.pipeline import DecompositionConfig
 

@@ -1,7 +1,16 @@
-"""The twin test of ``sith organism eval`` (issue 25): every component's explanation against
-counterfactual twins (:mod:`sith.organism_eval.twins`), beside five nulls fixed before measuring.
+"""The twin test of ``sith organism eval``: every component's explanation against
+counterfactual twins (:mod:`sith.organism_eval.twins`), beside nulls fixed before measuring,
+the held-out single-value ceiling and the naming share (:mod:`sith.organism_eval.margin`).
 
-Nulls (each scored exactly like the trained explanations):
+Headline nulls, matched in strength (:mod:`sith.organism_eval.fair`): each component's own
+explanation scored against the twins of a random direction drawn in the same singular-value
+band (4 neighbouring indices) of
+
+* **other heads** of the same layer — does the explanation name what *this* component does?
+* **the same head** — is the singular basis privileged inside a head? (A head that carries one
+  factor cannot pass this by design: every direction of its write space is that factor's.)
+
+The other nulls (each scored exactly like the trained explanations):
 
 * **same head** — each component gets the explanation of another component of the same head
   (a random cyclic derangement within each head, seed ``null_seed``);
@@ -13,12 +22,17 @@ Nulls (each scored exactly like the trained explanations):
   ``r = Σ_i g_i v_i`` in the head's write space (``g`` Gaussian), explained through docs/method.md
   §3 + the seed solver like a singular vector; its activation is the head's output along
   ``r``, ``Σ_i g_i act_i``;
+* **band directions, explained** — per component a random unit direction in its own head's
+  singular-value band, explained through docs/method.md §3 + the seed solver and scored on its
+  own activation (the strength-matched version of the previous row);
 * **untrained vision** — the organism with its vision tower re-initialised
   (:func:`sith.organism_eval.nulls.untrained_vision`), decomposed and explained the same way.
 
-Acceptance (docs/organism.md, fixed before measuring): the twin test *separates* when the
-trained mean twin score beats every null's by at least ``MARGIN`` on every image seed;
-per factor the same rule with at least ``MIN_COMPONENTS`` components per row.
+Acceptance (docs/organism.md, fixed before measuring): per factor (at least ``MIN_COMPONENTS``
+components naming it) an explanation *names its component* when the trained score beats the
+other-heads strength-matched null by at least ``MARGIN`` on every image seed; the same-head
+null is reported beside it (*basis privileged*), never required. The older overall rule — the
+trained mean beats every null by ``MARGIN`` — is kept as ``verdict``.
 
 **Plausible distractors.** Besides the default pool (whose 400 frequent-English words the
 text tower never learned) the same components are explained with the *world pool*
@@ -44,7 +58,17 @@ from sith.io import save_text
 from sith.organism.captions import BACKGROUND_PREP, POSITION_PHRASES
 from sith.organism.inputs import organism_workspace
 from sith.organism.vocab import FACTORS, SPURIOUS_CLASSES
+from sith.organism_eval.fair import BAND, along_band, band_coefs, held_out_best
 from sith.organism_eval.grounded import Explained, flatten, polarity_of
+from sith.organism_eval.margin import (
+    LEAD_COMPONENTS,
+    LEAD_HEADS,
+    DirectMargin,
+    direct_margins,
+    factor_naming,
+    final_residual,
+    margin_prompts,
+)
 from sith.organism_eval.nulls import MARGIN, NULL_SEED, permutation, untrained_vision
 from sith.organism_eval.twins import (
     N_PAIRS,
@@ -60,7 +84,10 @@ from sith.organism_eval.twins import (
 )
 
 TRAINED = "trained"
-NULLS = ("same head", "shuffled", "random world concepts", "random write directions", "untrained vision")
+#: The strength-matched nulls of the headline table (module doc).
+OTHER_HEADS, SAME_HEAD_BAND = "band-matched, other heads", "band-matched, same head"
+NULLS = (OTHER_HEADS, SAME_HEAD_BAND, "same head", "shuffled", "random world concepts",
+         "random write directions", "band directions, explained", "untrained vision")
 #: A per-factor row is judged only with at least this many components naming the factor.
 MIN_COMPONENTS = 5
 
@@ -74,6 +101,8 @@ class TwinOptions:
     seeds: tuple[int, ...] = (TWIN_SEED,)
     null_seed: int = NULL_SEED
     plausible: bool = True
+    #: factor -> ``(layer, head)`` pairs a model assigns to it (None: the lead heads by direct margin).
+    assigned: dict[str, tuple[tuple[int, int], ...]] | None = None
 
 
 def world_pool(concepts: list[str]) -> list[str]:
@@ -111,17 +140,19 @@ def random_concepts(ex: Explained, parsed: list[list[Any]], seed: int = NULL_SEE
     return Explained(ex.keys, ex.scores, torch.where(ex.indices >= 0, draw, ex.indices))
 
 
-def write_directions(ws: Any, config: Any, atoms: torch.Tensor, seed: int
+def write_directions(ws: Any, config: Any, atoms: torch.Tensor, seed: int,
+                     band: dict[int, tuple[torch.Tensor, torch.Tensor]] | None = None,
                      ) -> tuple[Explained, dict[int, torch.Tensor]]:
     """The random-write-direction null: explanations and per layer ``g (H, rank, rank)``
-    (direction ``j`` of head ``h`` is ``Σ_i g[h, j, i] v_i``)."""
+    (direction ``j`` of head ``h`` is ``Σ_i g[h, j, i] v_i``); with ``band`` (layer -> the
+    same-head ``(src, g)`` of :func:`~sith.organism_eval.fair.band_coefs`) those directions."""
     gen = torch.Generator().manual_seed(seed)
     mean = ws.image_mean() if config.image_mean else None
     keys, codes, coefs = [], [], {}
     for layer in config.layers:
         Vh = ws.svd(layer, True).Vh[:, : config.rank, :].double()  # (H, r, d)
         H, r, d = Vh.shape
-        g = unit(torch.randn(H, r, r, generator=gen, dtype=torch.float64))
+        g = unit(torch.randn(H, r, r, generator=gen, dtype=torch.float64)) if band is None else band[layer][1]
         dirs = torch.einsum("hji,hid->hjd", g, Vh).reshape(H * r, d)
         targets = joint_targets(ws.weights, dirs, mean)
         codes.append(solve(targets, atoms, config.sparsity, method=config.method))
@@ -143,6 +174,28 @@ def factor_tables(keys: list[tuple[int, int, int]], sign: torch.Tensor | None,
         n = len(pairs.a)
         out[f] = twin_table((cols[n:] - cols[:n]).numpy(), pairs)
     return out
+
+
+def ceiling_tables(keys: list[tuple[int, int, int]], sign: torch.Tensor | None,
+                   acts: dict[str, tuple[Any, dict[int, torch.Tensor]]]) -> dict[str, np.ndarray]:
+    """factor -> ``(N, n_values)``: every value of a component carries its held-out best-value
+    twin AUC (:func:`~sith.organism_eval.fair.held_out_best`), so scoring an explanation on these
+    tables replaces each named value by the best value of its factor (the ceiling)."""
+    out = {}
+    for f, (pairs, layer_acts) in acts.items():
+        cols = torch.stack([layer_acts[layer][:, h, i] for layer, h, i in keys], 1).double()
+        if sign is not None:
+            cols = cols * sign.double()[None]
+        n, k = len(pairs.a), len(TWIN_FACTORS[f])
+        best = held_out_best((cols[n:] - cols[:n]).numpy(), pairs.a, pairs.b, k)
+        out[f] = np.repeat(best[:, None], k, 1)
+    return out
+
+
+def along_bands(acts: dict[str, Any], coefs: dict[int, tuple[torch.Tensor, torch.Tensor]]) -> dict[str, Any]:
+    """Activations along strength-matched directions (layer -> ``(src, g)``)."""
+    return {f: (p, {layer: along_band(a, *coefs[layer]) for layer, a in la.items()})
+            for f, (p, la) in acts.items()}
 
 
 def along(acts: dict[str, tuple[Any, dict[int, torch.Tensor]]], coefs: dict[int, torch.Tensor]
@@ -175,20 +228,46 @@ def _explain(ws: Any, request: Any) -> tuple[Any, Any, Explained, torch.Tensor]:
     return config, atoms, flatten(decs), polarity_of(decs)
 
 
-def pool_rows(ws: Any, ws_u: Any, request: Any, acts: dict, acts_u: dict, seed: int) -> dict[str, Any]:
-    """Every row (trained + nulls) of one pool (``request.dictionary``) on one twin draw."""
+@dataclass(frozen=True)
+class Draw:
+    """One image seed's twin activations and what does not depend on the pool.
+
+    Attributes:
+        acts, acts_u: factor -> ``(pairs, {layer: (2n, H, rank)})`` of the trained / untrained model.
+        bands: ``OTHER_HEADS`` / ``SAME_HEAD_BAND`` -> layer -> ``(src, g)`` (:func:`band_coefs`).
+        margins: factor -> :class:`~sith.organism_eval.margin.DirectMargin` (factors with prompts).
+        seed: the nulls' seed.
+    """
+
+    acts: dict[str, Any]
+    acts_u: dict[str, Any]
+    bands: dict[str, dict[int, tuple[torch.Tensor, torch.Tensor]]]
+    margins: dict[str, DirectMargin]
+    seed: int
+
+
+def pool_rows(ws: Any, ws_u: Any, request: Any, draw: Draw,
+              assigned: dict[str, tuple[tuple[int, int], ...]] | None = None) -> dict[str, Any]:
+    """Every row (trained + nulls), the ceiling and the per-factor headline of one pool
+    (``request.dictionary``) on one twin draw."""
     config, atoms, ex, sign = _explain(ws, request)
     _, _, ex_u, sign_u = _explain(ws_u, request)
     parsed = parse_pool(list(ws.encoded(config.dictionary).concepts))
+    seed, acts = draw.seed, draw.acts
     rex, coefs = write_directions(ws, config, atoms, seed)
+    bex, _ = write_directions(ws, config, atoms, seed, band=draw.bands[SAME_HEAD_BAND])
     tables = factor_tables(ex.keys, sign, acts)
+    same_band = factor_tables(ex.keys, None, along_bands(acts, draw.bands[SAME_HEAD_BAND]))
     runs = {
         TRAINED: (tables, ex),
-        NULLS[0]: (tables, ex.permuted(head_derangement(ex.keys, seed))),
-        NULLS[1]: (tables, ex.permuted(permutation(len(ex.keys), seed))),
-        NULLS[2]: (tables, random_concepts(ex, parsed, seed)),
-        NULLS[3]: (factor_tables(rex.keys, None, along(acts, coefs)), rex),
-        NULLS[4]: (factor_tables(ex_u.keys, sign_u, acts_u), ex_u),
+        OTHER_HEADS: (factor_tables(ex.keys, None, along_bands(acts, draw.bands[OTHER_HEADS])), ex),
+        SAME_HEAD_BAND: (same_band, ex),
+        "same head": (tables, ex.permuted(head_derangement(ex.keys, seed))),
+        "shuffled": (tables, ex.permuted(permutation(len(ex.keys), seed))),
+        "random world concepts": (tables, random_concepts(ex, parsed, seed)),
+        "random write directions": (factor_tables(rex.keys, None, along(acts, coefs)), rex),
+        "band directions, explained": (same_band, bex),
+        "untrained vision": (factor_tables(ex_u.keys, sign_u, draw.acts_u), ex_u),
     }
     rows, per_component = {}, []
     for name, (tab, e) in runs.items():
@@ -198,10 +277,45 @@ def pool_rows(ws: Any, ws_u: Any, request: Any, acts: dict, acts_u: dict, seed: 
         if name == TRAINED:
             per_component = [[*k, None if s != s else round(float(s), 4), round(float(c), 4)]
                              for k, s, c in zip(ex.keys, scored["score"], scored["coverage"])]
+    ceiling = summarise(score_explanations(ceiling_tables(ex.keys, sign, acts), parsed, ex.scores,
+                                           ex.indices))
+    naming = {f: factor_naming(m, ex.keys, ex.scores, ex.indices, parsed, f,
+                               list(assigned[f]) if assigned and f in assigned else None)
+              for f, m in draw.margins.items()}
     return {"dictionary": config.dictionary, "pool_size": len(parsed),
-            "naming_concepts": sum(bool(p) for p in parsed), "rows": rows, "verdict": verdict(rows),
+            "naming_concepts": sum(bool(p) for p in parsed), "rows": rows, "ceiling": ceiling,
+            "verdict": verdict(rows), "per_factor": headline(rows, ceiling, naming),
             "trained_components": {"columns": ["layer", "head", "index", "twin_score", "coverage"],
                                    "rows": per_component}}
+
+
+def _factor_auc(row: dict[str, Any], f: str) -> float | None:
+    p = row["per_factor"].get(f)
+    return p["twin_auc"] if p and p["components"] >= MIN_COMPONENTS else None
+
+
+def headline(rows: dict[str, dict[str, Any]], ceiling: dict[str, Any], naming: dict[str, dict[str, Any]],
+             margin: float = MARGIN) -> dict[str, dict[str, Any]]:
+    """Per factor: trained score, the strength-matched nulls, the ceiling, the naming share and
+    the two verdicts (*names its component*: trained − other-heads null ≥ ``margin``; *basis
+    privileged*: trained − same-head null ≥ ``margin``; "too few" under ``MIN_COMPONENTS``)."""
+    out = {}
+    for f in TWIN_FACTORS:
+        t = rows[TRAINED]["per_factor"].get(f)
+        if t is None and f not in naming:
+            continue
+        trained, other, same = (_factor_auc(rows[k], f) for k in (TRAINED, OTHER_HEADS, SAME_HEAD_BAND))
+
+        def rule(null: float | None, trained: float | None = trained) -> str:
+            if trained is None or null is None:
+                return "too few"
+            return "yes" if trained - null >= margin else "no"
+
+        c = ceiling["per_factor"].get(f)
+        out[f] = {"components": t["components"] if t else 0, "trained": trained, "null_other_heads": other,
+                  "null_same_head": same, "ceiling": c["twin_auc"] if c else None,
+                  **naming.get(f, {}), "names_component": rule(other), "basis_privileged": rule(same)}
+    return out
 
 
 def verdict(rows: dict[str, dict[str, Any]], margin: float = MARGIN) -> dict[str, Any]:
@@ -213,12 +327,24 @@ def verdict(rows: dict[str, dict[str, Any]], margin: float = MARGIN) -> dict[str
         nulls = [get(r) for k, r in rows.items() if k != TRAINED]
         return "separates" if all(v is None or t - v >= margin for v in nulls) else "does not separate"
 
-    def factor(f: str) -> Any:
-        return lambda r: (r["per_factor"][f]["twin_auc"] if f in r["per_factor"]
-                          and r["per_factor"][f]["components"] >= MIN_COMPONENTS else None)
-
     return {"overall": sep(lambda r: r["twin_score"] if r["named"] else None),
-            "per_factor": {f: sep(factor(f)) for f in TWIN_FACTORS}}
+            "per_factor": {f: sep(lambda r, f=f: _factor_auc(r, f)) for f in TWIN_FACTORS}}
+
+
+def draw_margins(ws: Any, layers: list[int], rank: int, acts: dict[str, Any]) -> dict[str, DirectMargin]:
+    """factor -> direct margin of every analysed component on the factor's twin images (both
+    halves, labels ``a`` then ``b``; factors without prompts left out)."""
+    svds = {layer: ws.svd(layer, True) for layer in layers}
+    out = {}
+    for f, (pairs, layer_acts) in acts.items():
+        prompts = margin_prompts(f)
+        if prompts is None:
+            continue
+        resid = final_residual(ws.clip, pairs.images)
+        text = ws.clip.encode_text(prompts).float().cpu()
+        out[f] = direct_margins(ws.weights, svds, rank, layer_acts, resid, np.concatenate([pairs.a, pairs.b]),
+                                text)
+    return out
 
 
 def run_twin_test(ws: Any, request: Any, opts: TwinOptions, *, progress: bool = False) -> dict[str, Any]:
@@ -231,75 +357,25 @@ def run_twin_test(ws: Any, request: Any, opts: TwinOptions, *, progress: bool = 
     if opts.plausible:
         concepts = list(ws.encoded(config.dictionary).concepts)
         world_request = replace(request, dictionary=_pool_file(ws, concepts))
+    H = ws.weights.n_heads
+    bands = {name: {layer: band_coefs(H, rank, opts.null_seed * 1000 + layer, other_head=name == OTHER_HEADS)
+                    for layer in layers} for name in (OTHER_HEADS, SAME_HEAD_BAND)}
     draws = []
     for seed in opts.seeds:
         pairs = {f: twin_pairs(f, opts.n_pairs, seed) for f in TWIN_FACTORS}
         acts = {f: (p, twin_activations(ws.clip, layers, rank, p.images)) for f, p in pairs.items()}
         acts_u = {f: (p, twin_activations(ws_u.clip, layers, rank, p.images)) for f, p in pairs.items()}
-        draw = {"image_seed": seed,
-                "default_pool": pool_rows(ws, ws_u, request, acts, acts_u, opts.null_seed)}
+        draw = Draw(acts, acts_u, bands, draw_margins(ws, layers, rank, acts), opts.null_seed)
+        out = {"image_seed": seed, "default_pool": pool_rows(ws, ws_u, request, draw, opts.assigned)}
         if world_request is not None:
-            draw["world_pool"] = pool_rows(ws, ws_u, world_request, acts, acts_u, opts.null_seed)
-        draws.append(draw)
+            out["world_pool"] = pool_rows(ws, ws_u, world_request, draw, opts.assigned)
+        draws.append(out)
     accepted = all(d["default_pool"]["verdict"]["overall"] == "separates" for d in draws)
+    names = {f: all(d["default_pool"]["per_factor"].get(f, {}).get("names_component") == "yes" for d in draws)
+             for f in TWIN_FACTORS}
     return {"recipe": config.record(), "layers": layers, "n_pairs": opts.n_pairs, "seeds": list(opts.seeds),
             "null_seed": opts.null_seed, "margin": MARGIN, "right": RIGHT, "min_components": MIN_COMPONENTS,
-            "draws": draws, "separates_on_every_seed": accepted}
-
-
-LEGEND = (
-    "legend: twin AUC = P(switching the named value on, all else fixed, raises the component's "
-    "activation); 0.5 = no response.\n"
-    "  twin score = the explanation's weight-averaged twin AUC over the world values its concepts name "
-    "(all K slots, phrases parsed);\n"
-    "  named = components whose explanation names a world value (the rest: 'nothing', listed, never "
-    "dropped); coverage = named slots' weight share;\n"
-    "  right = named weight with twin AUC >= {right}; unlearned = weight on concepts that name nothing; "
-    "per factor: weighted twin AUC (components).\n"
-    "  separates = trained beats every null by >= {margin} (per factor: >= {k} components naming it)."
-)
-
-
-def format_pool(block: dict[str, Any], title: str) -> str:
-    """One pool's rows, per-factor table and verdict."""
-    head = f"{title:<26}{'named':>9}{'nothing':>9}{'coverage':>10}{'twin score [95% CI]':>24}{'right':>7}" \
-           f"{'unlearned':>11}"
-    lines = [head, "-" * len(head)]
-    for name, r in block["rows"].items():
-        ci = f"{r['twin_score']:.3f} [{r['ci95'][0]:.3f}, {r['ci95'][1]:.3f}]"
-        lines.append(f"{name:<26}{str(r['named']) + '/' + str(r['components']):>9}{r['names_nothing']:>9}"
-                     f"{r['weight_coverage']:>10.2f}{ci:>24}{r['right_share']:>7.3f}{r['unlearned_share']:>11.3f}")
-    fhead = f"{'per factor: twin AUC (n)':<26}" + "".join(f"{f:>12}" for f in TWIN_FACTORS)
-    lines += ["", fhead, "-" * len(fhead)]
-    for name, r in block["rows"].items():
-        cells = [f"{p['twin_auc']:.2f} ({p['components']})" if (p := r["per_factor"].get(f)) else "-"
-                 for f in TWIN_FACTORS]
-        lines.append(f"{name:<26}" + "".join(f"{c:>12}" for c in cells))
-    v = block["verdict"]
-    flags = "".join(f"{_short(v['per_factor'][f]):>12}" for f in TWIN_FACTORS)
-    lines.append(f"{'trained vs nulls':<26}" + flags)
-    t = block["rows"][TRAINED]["twin_score"]
-    gaps = ", ".join(f"{k} {t - r['twin_score']:+.3f}" for k, r in block["rows"].items() if k != TRAINED)
-    lines.append(f"overall: {v['overall']} (trained minus each null: {gaps})")
-    return "\n".join(lines)
-
-
-def _short(verdict: str) -> str:
-    return {"separates": "separates", "does not separate": "no", "too few": "too few"}[verdict]
-
-
-def format_twin_test(res: dict[str, Any]) -> str:
-    """What ``sith organism eval`` prints for the twin test."""
-    out = []
-    for d in res["draws"]:
-        n = d["default_pool"]["rows"][TRAINED]["components"]
-        out.append(f"twin test (layers {res['layers']}, {n} components, {res['n_pairs']} pairs per factor, "
-                   f"image seed {d['image_seed']}, null seed {res['null_seed']})")
-        p = d["default_pool"]
-        out.append(format_pool(p, f"default pool ({p['pool_size']}, {p['naming_concepts']} world)"))
-        if "world_pool" in d:
-            w = d["world_pool"]
-            out += ["", format_pool(w, f"world pool ({w['pool_size']})")]
-        out.append("")
-    out.append(LEGEND.format(right=res["right"], margin=res["margin"], k=res["min_components"]))
-    return "\n".join(out)
+            "band": BAND, "lead_heads": LEAD_HEADS, "lead_components": LEAD_COMPONENTS,
+            "assigned": None if opts.assigned is None else {f: [list(h) for h in hs]
+                                                            for f, hs in opts.assigned.items()},
+            "draws": draws, "separates_on_every_seed": accepted, "names_component_on_every_seed": names}
