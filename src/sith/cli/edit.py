@@ -106,6 +106,14 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         help="judged rule: smallest 1-5 score edited (default 3, the paper's)",
     )
     p.add_argument(
+        "--signs",
+        choices=("both", "seed"),
+        default="both",
+        help="judged rule, --suppress: judge the explanations of +v and of -v (both, default: zeroing "
+        "removes both signs; the plan says which matched) or only the stored +v (seed, the seed's rule); "
+        "--amplify always reads +v",
+    )
+    p.add_argument(
         "--allow-large",
         action="store_true",
         help="allow a concept edit of more than 10%% of the components selected from",
@@ -161,6 +169,7 @@ def run_edit(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         max_per_layer=args.max_per_layer,
         allow_large=args.allow_large,
+        signs=args.signs,
         output=args.output,
         dry_run=args.dry_run,
         data_dir=args.data_dir,

@@ -1,0 +1,160 @@
+"""Edits judged by what they remove: zero-shot margins and threshold accuracy per factor.
+
+AUC saturates (removing the one component that carries most of the skull leaves its AUC at
+0.9996), so it cannot register a partial removal. Per fresh image seed and per factor ``f``
+(:data:`FACTORS`: shape, colour, size, background, the birds, the skull), on ``n`` balanced
+images:
+
+* **margin** — mean of ``cos(img, prompt(true value)) − max_{other values} cos(img, prompt)``
+  (the zero-shot prompts of :mod:`sith.organism.zeroshot`; the skull: *a photo of a shape with
+  a skull* vs *a photo of a shape*, the birds: *a photo of a duck | sparrow*);
+* **threshold accuracy** — the share of images whose margin is positive (the zero-shot
+  accuracy; for the skull, detection at threshold 0);
+* **the request's margin** — the same margin on images that all show the requested value(s)
+  (e.g. only red objects for ``red``; skull images for ``skull``).
+
+:func:`removal_table` turns the measured rows into drops against the original, per seed, with
+their mean and the [min, max] over seeds, and the share of the request's margin removed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from sith.errors import SithError
+from sith.experiments.results import Metric, from_seeds
+from sith.organism.captions import prompt
+from sith.organism.vocab import FACTORS, SPURIOUS_CLASSES
+from sith.organism.world import sample, single_object_set
+from sith.organism.zeroshot import loaded_encoders
+from sith.organism_eval.twins import parse_concept
+
+#: The factors whose margin and threshold accuracy every edit reports.
+MARGIN_FACTORS = ("shape", "color", "size", "background", "bird", "unsafe")
+SKULL_PROMPTS = ("a photo of a shape", "a photo of a shape with a skull")
+
+
+def prompts_of(factor: str) -> list[str]:
+    """One prompt per value of ``factor`` (value order of the world's labels)."""
+    if factor == "bird":
+        return [prompt("bird", v) for v in SPURIOUS_CLASSES]
+    if factor == "unsafe":
+        return list(SKULL_PROMPTS)
+    return [prompt(factor, v) for v in FACTORS[factor]]
+
+
+def images_of(factor: str, n: int, seed: int, values: list[int] | None = None
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """``(images (n, 3, S, S), labels (n,))`` of fresh world images from ``seed``: balanced over
+    ``factor``'s values, or showing only ``values`` (cycled)."""
+    if values is None and factor in FACTORS:
+        b = single_object_set(n, seed=seed, factor=factor)
+        return b.images, b.labels[factor]
+    pool = list(values) if values is not None else list(range(len(prompts_of(factor))))
+    vals = np.asarray(pool)[np.arange(n) % len(pool)]
+    if factor == "unsafe":
+        return sample(n, seed=[seed, 7], unsafe=vals, bird=-1, count=0).images, vals
+    if factor == "bird":
+        return sample(n, seed=[seed, 8], bird=vals, spurious_rate=0.5).images, vals
+    return sample(n, seed=[seed, 9], bird=-1, unsafe=0, count=0, **{factor: vals}).images, vals
+
+
+def margins(enc: Any, images: np.ndarray, labels: np.ndarray, prompts: list[str]) -> np.ndarray:
+    """``(n,)`` zero-shot margin: true prompt's cosine minus the best other prompt's."""
+    t = F.normalize(enc.encode_text(prompts), dim=-1)
+    v = F.normalize(enc.encode_image(torch.from_numpy(images)), dim=-1)
+    s = (v @ t.T).double().numpy()
+    y = np.asarray(labels)
+    true = s[np.arange(len(y)), y]
+    s[np.arange(len(y)), y] = -np.inf
+    return true - s.max(1)
+
+
+def request_values(names: tuple[str, ...]) -> tuple[str, list[int]]:
+    """``(factor, value indices)`` a request names (``("water", "ocean")`` -> background 0, 1).
+
+    Raises:
+        SithError: the request names no world value, or values of two factors.
+    """
+    found = [fv for n in names for fv in parse_concept(n) if fv[0] in MARGIN_FACTORS]
+    factors = {f for f, _ in found}
+    if len(factors) != 1:
+        raise SithError(f"the request {', '.join(names)!r} must name values of one world factor "
+                        f"({', '.join(MARGIN_FACTORS)}); got {sorted(factors) or 'none'}")
+    (factor,) = factors
+    values = ["clean", "skull"] if factor == "unsafe" else (
+        list(SPURIOUS_CLASSES) if factor == "bird" else list(FACTORS[factor]))
+    return factor, sorted({values.index(v) for _, v in found})
+
+
+@dataclass
+class FactorMargins:
+    """Measure: per factor the margin and threshold accuracy, and the request's own margin."""
+
+    seeds: list[int]
+    n: int = 200
+    request: tuple[str, ...] | None = None
+
+    def __call__(self, clip: Any) -> dict[str, Metric]:
+        enc = loaded_encoders(clip)
+        per: dict[str, list[float]] = {}
+        for s in self.seeds:
+            for f in MARGIN_FACTORS:
+                img, lab = images_of(f, self.n, s)
+                m = margins(enc, img, lab, prompts_of(f))
+                per.setdefault(f"margin:{f}", []).append(float(m.mean()))
+                per.setdefault(f"acc:{f}", []).append(float((m > 0).mean()))
+            if self.request:
+                f, vals = request_values(self.request)
+                img, lab = images_of(f, self.n, s, vals)
+                m = margins(enc, img, lab, prompts_of(f))
+                per.setdefault("margin:request", []).append(float(m.mean()))
+                per.setdefault("acc:request", []).append(float((m > 0).mean()))
+        return {k: from_seeds(v) for k, v in per.items()}
+
+
+def _spread(x: list[float]) -> dict[str, float]:
+    return {"mean": float(np.mean(x)), "min": float(np.min(x)), "max": float(np.max(x))}
+
+
+def removal_table(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per condition and metric: the drop against ``original`` per seed (mean, min, max), and
+    the share of the request's margin removed (when measured)."""
+    by = {r["condition"]: r for r in rows}
+    base = by["original"]["metrics"]
+    out = {}
+    for name, r in by.items():
+        if name == "original":
+            continue
+        cell = {}
+        for key, m in r["metrics"].items():
+            if not key.startswith(("margin:", "acc:")) or key not in base:
+                continue
+            drops = [b - e for b, e in zip(base[key]["seeds"], m["seeds"])]
+            cell[key] = _spread(drops)
+            if key == "margin:request":
+                cell["removed_share"] = _spread([d / b if b else float("nan")
+                                                 for d, b in zip(drops, base[key]["seeds"])])
+        out[name] = cell
+    return out
+
+
+def format_removal(table: dict[str, Any], request: str) -> str:
+    """The removal table as markdown: drops (mean [min, max] over seeds), positive = removed."""
+    keys = ["margin:request", "acc:request", *[f"margin:{f}" for f in MARGIN_FACTORS],
+            *[f"acc:{f}" for f in MARGIN_FACTORS]]
+    present = [k for k in keys if any(k in c for c in table.values())]
+    head = ["condition", "removed share of " + request + "'s margin", *[k.replace("request", request)
+                                                                       for k in present]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name, c in table.items():
+        def fmt(d: dict[str, float] | None) -> str:
+            return "-" if d is None else f"{d['mean']:+.3f} [{d['min']:+.3f}, {d['max']:+.3f}]"
+        lines.append("| " + " | ".join([name, fmt(c.get("removed_share")), *[fmt(c.get(k)) for k in present]])
+                     + " |")
+    return "\n".join(lines)
