@@ -126,8 +126,10 @@ def test_default_eval_prints_twin_scores_for_every_component_with_each_null(tmp_
     assert len(draw["default_pool"]["trained_components"]["rows"]) == 128
     per = draw["default_pool"]["per_factor"]
     bg = per["background"]
-    assert {"trained", "null_other_heads", "null_same_head", "ceiling", "naming_share", "naming_share_other_heads",
-            "heads", "margin_share", "names_component", "basis_privileged"} <= set(bg)
+    keys = {"trained", "null_other_heads", "null_same_head", "ceiling", "naming_share",
+            "naming_share_other_heads",
+            "heads", "margin_share", "names_component", "basis_privileged"}
+    assert keys <= set(bg)
     assert bg["ceiling"] is None or 0 <= bg["ceiling"] <= 1
     assert len(bg["heads"]) == 2 and all(h[0] == 5 for h in bg["heads"])
     assert set(res["names_component_on_every_seed"]) == set(TWIN_FACTORS)
