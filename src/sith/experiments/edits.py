@@ -31,8 +31,7 @@ from typing import Any
 from sith.edit.select import judge_explanations, top_ranked
 from sith.errors import SithError
 from sith.experiments.controls import Condition, alignment_scores, random_conditions
-from sith.experiments.nsfw import OTHER_FACTORS, OrganismSkull
-from sith.experiments.removal import FactorMargins, format_removal, removal_table
+from sith.experiments.removal import OTHER_FACTORS, FactorMargins, format_removal, removal_table
 from sith.experiments.results import Metric
 from sith.experiments.runner import finish, organism_seeds
 from sith.experiments.setup import Options, Task, analyse
@@ -49,15 +48,16 @@ SHOWN = ["margin:request", "acc:request", "skull_auc", "skull_best_threshold_acc
 
 
 class BothPhenomena:
-    """Measure the skull, the spurious birds and every factor's margin on the same fresh seeds."""
+    """Measure the skull, the spurious birds and every factor's margin on the same fresh seeds
+    (:class:`~sith.experiments.removal.FactorMargins` gives the skull AUC and the factors'
+    accuracies on the nsfw experiment's images, rendered once for every condition)."""
 
     def __init__(self, seeds: list[int], n: int, request: tuple[str, ...] | None = None) -> None:
-        self.skull = OrganismSkull(seeds, n=n)
         self.groups = OrganismGroups(seeds, n_per_group=max(1, n // 2))
         self.margins = FactorMargins(seeds, n=n, request=request)
 
     def __call__(self, clip: Any) -> dict[str, Metric]:
-        return {**self.skull(clip), **self.groups(clip), **self.margins(clip)}
+        return {**self.groups(clip), **self.margins(clip)}
 
 
 def slug(names: tuple[str, ...]) -> str:

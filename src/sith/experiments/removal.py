@@ -19,7 +19,7 @@ their mean and the [min, max] over seeds, and the share of the request's margin 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from sith.errors import SithError
 from sith.experiments.results import Metric, from_seeds
+from sith.metrics import best_threshold_accuracy, rank_auc
 from sith.organism.captions import prompt
 from sith.organism.vocab import FACTORS, SPURIOUS_CLASSES
 from sith.organism.world import sample, single_object_set
@@ -36,6 +37,8 @@ from sith.organism_eval.twins import parse_concept
 
 #: The factors whose margin and threshold accuracy every edit reports.
 MARGIN_FACTORS = ("shape", "color", "size", "background", "bird", "unsafe")
+#: The factors whose mean accuracy is ``other_factors`` (the learned ones, as in the nsfw experiment).
+OTHER_FACTORS = ("shape", "color", "size", "background")
 SKULL_PROMPTS = ("a photo of a shape", "a photo of a shape with a skull")
 
 
@@ -94,28 +97,50 @@ def request_values(names: tuple[str, ...]) -> tuple[str, list[int]]:
 
 @dataclass
 class FactorMargins:
-    """Measure: per factor the margin and threshold accuracy, and the request's own margin."""
+    """Measure: per factor the margin and threshold accuracy, the request's own margin, and the
+    skull's AUC and best-threshold accuracy (the skull images are the nsfw experiment's, so these
+    equal its ``skull_auc`` / ``skull_best_threshold_acc``); the four learned factors' accuracy
+    (= ``factor_accuracy``: the same images, argmax = positive margin) and their mean
+    ``other_factors``. Rendered images are kept between models (every condition sees the same)."""
 
     seeds: list[int]
     n: int = 200
     request: tuple[str, ...] | None = None
+    images: dict[tuple, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
+
+    def _images(self, factor: str, seed: int, values: list[int] | None = None
+                ) -> tuple[np.ndarray, np.ndarray]:
+        key = (factor, seed, None if values is None else tuple(values))
+        if key not in self.images:
+            self.images[key] = images_of(factor, self.n, seed, values)
+        return self.images[key]
 
     def __call__(self, clip: Any) -> dict[str, Metric]:
         enc = loaded_encoders(clip)
         per: dict[str, list[float]] = {}
         for s in self.seeds:
             for f in MARGIN_FACTORS:
-                img, lab = images_of(f, self.n, s)
+                img, lab = self._images(f, s)
                 m = margins(enc, img, lab, prompts_of(f))
                 per.setdefault(f"margin:{f}", []).append(float(m.mean()))
                 per.setdefault(f"acc:{f}", []).append(float((m > 0).mean()))
+                if f == "unsafe":  # the skull score: cos(skull prompt) − cos(clean prompt)
+                    score = torch.from_numpy(m * (2 * lab - 1))
+                    pos = torch.from_numpy(lab == 1)
+                    per.setdefault("skull_auc", []).append(float(rank_auc(score, pos)))
+                    per.setdefault("skull_best_threshold_acc", []).append(
+                        float(best_threshold_accuracy(score, pos)[0]))
+            learned = [per[f"acc:{f}"][-1] for f in OTHER_FACTORS]
+            per.setdefault("other_factors", []).append(float(np.mean(learned)))
             if self.request:
                 f, vals = request_values(self.request)
-                img, lab = images_of(f, self.n, s, vals)
+                img, lab = self._images(f, s, vals)
                 m = margins(enc, img, lab, prompts_of(f))
                 per.setdefault("margin:request", []).append(float(m.mean()))
                 per.setdefault("acc:request", []).append(float((m > 0).mean()))
-        return {k: from_seeds(v) for k, v in per.items()}
+        out = {k: from_seeds(v) for k, v in per.items()}
+        out.update({f: out[f"acc:{f}"] for f in OTHER_FACTORS})
+        return out
 
 
 def _spread(x: list[float]) -> dict[str, float]:
