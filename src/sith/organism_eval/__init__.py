@@ -9,7 +9,8 @@ zero-shot, loader, plugin) and below the shells that run it (``sith organism eva
   head) and the held-out single-value ceiling;
 * :mod:`~sith.organism_eval.margin` — each head's share of a factor's direct zero-shot margin
   and the naming share of the leading heads;
-* :mod:`~sith.organism_eval.twintest` — the twin test with every null, its verdict and printout;
+* :mod:`~sith.organism_eval.twintest` — the twin test with every null and its verdicts;
+  :mod:`~sith.organism_eval.report` its printout (the per-factor headline first);
 * :mod:`~sith.organism_eval.grounded`, :mod:`~sith.organism_eval.nulls`,
   :mod:`~sith.organism_eval.faithfulness`, :mod:`~sith.organism_eval.validation` — the
   grounded AUC and faithfulness checks (``--grounded``, ``--faithfulness``);
