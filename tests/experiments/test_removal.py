@@ -67,3 +67,23 @@ def test_factor_margins_on_the_organism():
     m = FactorMargins([1], n=40, request=("red",))(load_clip())
     assert m["acc:color"]["value"] > 0.8 and m["margin:background"]["value"] > 0  # v1 knows them
     assert m["acc:request"]["value"] > 0.8 and len(m["margin:request"]["seeds"]) == 1
+
+
+@needs_organism
+def test_experiment_edit_reports_what_each_condition_removes(data_dir, tmp_path, capsys):
+    import json
+
+    from tests.experiments.conftest import FAST, run_cli
+
+    out = tmp_path / "edit"
+    code, text, err = run_cli(["experiment", "edit", *FAST, "--n", "40", "--request", "red", "--data-dir",
+                               str(data_dir), "--output-dir", str(out)], capsys)
+    assert code == 0, err
+    assert "removed share of red's margin" in text
+    removal = json.loads((out / "red" / "removal.json").read_text())
+    assert removal["request"] == ["red"]
+    assert {"judged", "random-1", "unrelated", "alignment-top"} <= set(removal["drops"])
+    judged = removal["drops"]["judged"]
+    assert {"margin:request", "acc:request", "removed_share", "margin:color", "acc:unsafe"} <= set(judged)
+    data = json.loads((out / "red" / "edit.json").read_text())
+    assert data["selection"]["selection"]["signs"]["mode"] == "both"  # the default judged rule reads ±v
