@@ -104,3 +104,24 @@ def test_direct_margin_splits_the_head_outputs_exactly():
     assert m.total > 0 and m.components[5].shape == (8, 16)
     shares = [m.head_share(5, h) for h in range(8)]
     assert all(np.isfinite(shares)) and abs(sum(shares)) < 2
+
+
+def test_a_routed_organism_config_gives_the_assignment(monkeypatch):
+    import sys
+    import types
+
+    from sith.organism import ORGANISM_NAME
+    from sith.organism_eval.margin import recorded_assignment
+
+    fake = types.ModuleType("sith.organism.trainconfig")
+    fake.ASSIGNMENTS = {"v2": {"color": ((4, 1),), "shape": ((5, 0), (5, 1))}}
+    monkeypatch.setitem(sys.modules, "sith.organism.trainconfig", fake)
+    routed = {"sith": {"train_config": {"routing_weight": 0.1, "routing_assignment": "v2"}}}
+    monkeypatch.setattr("sith.organism.model.exported_config", lambda path: routed)
+    info = types.SimpleNamespace(model_name=ORGANISM_NAME, pretrained="x.safetensors")
+    clip = types.SimpleNamespace(info=info)
+    assert recorded_assignment(clip) == {"color": ((4, 1),), "shape": ((5, 0), (5, 1))}
+    routed["sith"]["train_config"]["routing_weight"] = 0.0  # a control run routes nothing
+    assert recorded_assignment(clip) is None
+    other = types.SimpleNamespace(info=types.SimpleNamespace(model_name="ViT-B-32", pretrained="openai"))
+    assert recorded_assignment(other) is None

@@ -197,3 +197,26 @@ def factor_naming(
             "margin_share": [round(margin.head_share(*h), 4) for h in heads],
             "naming_share": mean_over(heads), "naming_share_other_heads": mean_over(others)}
 
+
+
+def recorded_assignment(clip: Any) -> dict[str, tuple[tuple[int, int], ...]] | None:
+    """factor -> ``(layer, head)``\\ s the organism was trained to route each factor through, as its
+    config records it (``"sith" → "train_config"``: a routing weight or penalty above 0 and a
+    ``routing_assignment`` named in ``sith.organism.trainconfig.ASSIGNMENTS``); None for a model
+    that records none (v1, any other CLIP)."""
+    from sith.organism import ORGANISM_NAME, ORGANISM_TAGS
+    from sith.organism.model import exported_config, organism_config
+
+    if clip.info.model_name != ORGANISM_NAME:
+        return None
+    tag = clip.info.pretrained
+    cfg = organism_config(tag) if tag in ORGANISM_TAGS else exported_config(tag)
+    tc = ((cfg or {}).get("sith") or {}).get("train_config") or {}
+    if not (float(tc.get("routing_weight", 0) or 0) > 0 or float(tc.get("routing_penalty", 0) or 0) > 0):
+        return None
+    try:
+        from sith.organism.trainconfig import ASSIGNMENTS  # a routed organism's training module
+    except ImportError:
+        return None
+    found = ASSIGNMENTS.get(str(tc.get("routing_assignment", "")))
+    return None if found is None else {f: tuple(tuple(h) for h in hs) for f, hs in found.items()}

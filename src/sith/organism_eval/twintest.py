@@ -68,6 +68,7 @@ from sith.organism_eval.margin import (
     factor_naming,
     final_residual,
     margin_prompts,
+    recorded_assignment,
 )
 from sith.organism_eval.nulls import MARGIN, NULL_SEED, permutation, untrained_vision
 from sith.organism_eval.twins import (
@@ -101,7 +102,8 @@ class TwinOptions:
     seeds: tuple[int, ...] = (TWIN_SEED,)
     null_seed: int = NULL_SEED
     plausible: bool = True
-    #: factor -> ``(layer, head)`` pairs a model assigns to it (None: the lead heads by direct margin).
+    #: factor -> ``(layer, head)`` pairs a model assigns to it (None: what the organism's config
+    #: records, :func:`~sith.organism_eval.margin.recorded_assignment`; else the lead heads).
     assigned: dict[str, tuple[tuple[int, int], ...]] | None = None
 
 
@@ -357,6 +359,8 @@ def run_twin_test(ws: Any, request: Any, opts: TwinOptions, *, progress: bool = 
     if opts.plausible:
         concepts = list(ws.encoded(config.dictionary).concepts)
         world_request = replace(request, dictionary=_pool_file(ws, concepts))
+    assigned = opts.assigned if opts.assigned is not None else recorded_assignment(ws.clip)
+    opts = replace(opts, assigned=assigned)
     H = ws.weights.n_heads
     bands = {name: {layer: band_coefs(H, rank, opts.null_seed * 1000 + layer, other_head=name == OTHER_HEADS)
                     for layer in layers} for name in (OTHER_HEADS, SAME_HEAD_BAND)}
