@@ -47,15 +47,19 @@ def test_margins_are_true_minus_best_other():
 
 def test_removal_table_drops_per_seed():
     rows = [{"condition": "original", "metrics": {"margin:request": from_seeds([0.2, 0.1]),
-                                                  "acc:color": from_seeds([0.9, 0.8])}},
+                                                  "acc:color": from_seeds([0.9, 0.8]),
+                                                  "margin:color": from_seeds([0.4, 0.4])}},
             {"condition": "judged", "metrics": {"margin:request": from_seeds([0.05, 0.05]),
-                                                "acc:color": from_seeds([0.9, 0.7])}}]
-    t = removal_table(rows)["judged"]
+                                                "acc:color": from_seeds([0.9, 0.7]),
+                                                "margin:color": from_seeds([0.3, 0.2])}}]
+    t = removal_table(rows, "color")["judged"]
+    assert t["factor_removed_share"] == pytest.approx({"mean": 0.375, "min": 0.25, "max": 0.5})
     assert t["margin:request"] == pytest.approx({"mean": 0.1, "min": 0.05, "max": 0.15})
     assert t["removed_share"] == pytest.approx({"mean": 0.625, "min": 0.5, "max": 0.75})
     assert t["acc:color"]["max"] == pytest.approx(0.1)
-    text = format_removal(removal_table(rows), "red")
+    text = format_removal(removal_table(rows, "color"), "red", "color")
     assert "removed share of red's margin" in text and "+0.625 [+0.500, +0.750]" in text
+    assert "removed share of the color margin" in text and "+0.375 [+0.250, +0.500]" in text
 
 
 @needs_organism

@@ -31,7 +31,13 @@ from typing import Any
 from sith.edit.select import judge_explanations, top_ranked
 from sith.errors import SithError
 from sith.experiments.controls import Condition, alignment_scores, random_conditions
-from sith.experiments.removal import OTHER_FACTORS, FactorMargins, format_removal, removal_table
+from sith.experiments.removal import (
+    OTHER_FACTORS,
+    FactorMargins,
+    format_removal,
+    removal_table,
+    request_values,
+)
 from sith.experiments.results import Metric
 from sith.experiments.runner import finish, organism_seeds
 from sith.experiments.setup import Options, Task, analyse
@@ -113,6 +119,8 @@ def run(
         raise SithError("sith experiment edit runs on the organism (its skull and birds); drop --dataset")
     if judge is not None:
         raise SithError("sith experiment edit measures sith edit's default judge; drop --judge")
+    for names in requests or DEFAULT_REQUESTS:  # each must name values of one world factor
+        request_values(names)
     analysis = analyse(ws, layers=opts.layers, dictionary=opts.dictionary)
     parts, results = [], {}
     for names in requests or DEFAULT_REQUESTS:
@@ -133,8 +141,9 @@ def run(
             progress=opts.progress,
             title=f"`sith edit --suppress {','.join(names)}` (default rule) with controls on the organism.",
         )
-        removal = removal_table(payload["rows"])
-        table = format_removal(removal, ",".join(names))
+        factor = request_values(names)[0]
+        removal = removal_table(payload["rows"], factor)
+        table = format_removal(removal, ",".join(names), factor)
         folder = Path(out_dir) / slug(names)
         save_json({"request": list(names), "seeds": organism_seeds(opts.seeds), "drops": removal},
                   folder / "removal.json")

@@ -147,11 +147,18 @@ def _spread(x: list[float]) -> dict[str, float]:
     return {"mean": float(np.mean(x)), "min": float(np.min(x)), "max": float(np.max(x))}
 
 
-def removal_table(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Per condition and metric: the drop against ``original`` per seed (mean, min, max), and
-    the share of the request's margin removed (when measured)."""
+def removal_table(rows: list[dict[str, Any]], factor: str | None = None) -> dict[str, Any]:
+    """Per condition and metric: the drop against ``original`` per seed (mean, min, max); the
+    share of the request's margin removed (``removed_share``, images showing the value) and,
+    with ``factor``, of that factor's balanced margin (``factor_removed_share``). The balanced
+    margin of a two-valued factor (the skull) is half the gap between the images with and
+    without it, free of the prompts' offset; the value-only margin is not, and its share is
+    ill-conditioned when the original is near 0 (v1's skull: 0.004)."""
     by = {r["condition"]: r for r in rows}
     base = by["original"]["metrics"]
+    shares = {"margin:request": "removed_share"}
+    if factor is not None:
+        shares[f"margin:{factor}"] = "factor_removed_share"
     out = {}
     for name, r in by.items():
         if name == "original":
@@ -162,24 +169,25 @@ def removal_table(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 continue
             drops = [b - e for b, e in zip(base[key]["seeds"], m["seeds"])]
             cell[key] = _spread(drops)
-            if key == "margin:request":
-                cell["removed_share"] = _spread([d / b if b else float("nan")
-                                                 for d, b in zip(drops, base[key]["seeds"])])
+            if key in shares:
+                cell[shares[key]] = _spread([d / b if b else float("nan")
+                                             for d, b in zip(drops, base[key]["seeds"])])
         out[name] = cell
     return out
 
 
-def format_removal(table: dict[str, Any], request: str) -> str:
+def format_removal(table: dict[str, Any], request: str, factor: str | None = None) -> str:
     """The removal table as markdown: drops (mean [min, max] over seeds), positive = removed."""
     keys = ["margin:request", "acc:request", *[f"margin:{f}" for f in MARGIN_FACTORS],
             *[f"acc:{f}" for f in MARGIN_FACTORS]]
     present = [k for k in keys if any(k in c for c in table.values())]
-    head = ["condition", "removed share of " + request + "'s margin", *[k.replace("request", request)
-                                                                       for k in present]]
+    head = ["condition", "removed share of " + request + "'s margin",
+            *([f"removed share of the {factor} margin"] if factor else []),
+            *[k.replace("request", request) for k in present]]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for name, c in table.items():
         def fmt(d: dict[str, float] | None) -> str:
             return "-" if d is None else f"{d['mean']:+.3f} [{d['min']:+.3f}, {d['max']:+.3f}]"
-        lines.append("| " + " | ".join([name, fmt(c.get("removed_share")), *[fmt(c.get(k)) for k in present]])
-                     + " |")
+        shares = [fmt(c.get("removed_share")), *([fmt(c.get("factor_removed_share"))] if factor else [])]
+        lines.append("| " + " | ".join([name, *shares, *[fmt(c.get(k)) for k in present]]) + " |")
     return "\n".join(lines)
