@@ -270,6 +270,7 @@ CORE = (
 #: The shells above it (the core plugs nothing of theirs in; they register with it).
 SHELLS = (
     "sith.organism",
+    "sith.organism_eval",
     "sith.experiments",
     "sith.judge",
     "sith.explore",
@@ -311,6 +312,7 @@ LAYERS = (
     ("sith.api",),
     ("sith.experiments",),
     ("sith.compare", "sith.judge"),
+    ("sith.organism_eval",),
     ("sith.organism",),
     ("sith.datasets", "sith.metrics"),
     ("sith.pipeline",),

@@ -56,7 +56,8 @@ def test_unfamiliar_word_is_named_with_its_nearest_concepts(capsys, data):
 
 
 def test_table_shows_totals_notes_and_legend(capsys, data):
-    code, out, err = run(capsys, "edit", "--suppress", "water,ocean", "--dry-run", "--data-dir", str(data))
+    code, out, err = run(capsys, "edit", "--suppress", "water,ocean", "--dry-run", "--allow-large",
+                         "--data-dir", str(data))
     assert code == 0, err
     assert "selected from" in out and "sigma^2 energy edited: layer" in out
     assert "# judged: the judge's 1-5 verdict" in out and "dry run: nothing written" in out

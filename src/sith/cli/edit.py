@@ -21,7 +21,8 @@ PLAN_LEGEND = (
     "# judged: the judge's 1-5 verdict on the explanation (edited when >= --min-score); score: what "
     "selected the component: the share judge's matched weight share (or the judge's relevance), |cos| "
     "of its target with the concept (alignment rule), the concept's weight in its explanation (weight "
-    "rule); explanation: the component's own concepts"
+    "rule); explanation: the component's own concepts ([-v]: the request matched the explanation of "
+    "-v, shown; [+v -v]: both signs; a suppress request's judged rule reads both)"
 )
 #: ``--rule`` and ``--judge`` choices (spelled out: importing sith.edit at start-up loads torch).
 RULES = ("judged", "alignment", "weight")
@@ -105,6 +106,14 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         help="judged rule: smallest 1-5 score edited (default 3, the paper's)",
     )
     p.add_argument(
+        "--signs",
+        choices=("both", "seed"),
+        default="both",
+        help="judged rule, --suppress: judge the explanations of +v and of -v (both, default: zeroing "
+        "removes both signs; the plan says which matched) or only the stored +v (seed, the seed's rule); "
+        "--amplify always reads +v",
+    )
+    p.add_argument(
         "--allow-large",
         action="store_true",
         help="allow a concept edit of more than 10%% of the components selected from",
@@ -160,6 +169,7 @@ def run_edit(args: argparse.Namespace) -> int:
         threshold=args.threshold,
         max_per_layer=args.max_per_layer,
         allow_large=args.allow_large,
+        signs=args.signs,
         output=args.output,
         dry_run=args.dry_run,
         data_dir=args.data_dir,
@@ -258,6 +268,8 @@ def format_plan(rows: list[dict], totals: dict | None = None, notes: list[str] |
         score = "-" if r["score"] is None else f"{r['score']:.3f}"
         judged = "-" if r.get("judged") is None else str(r["judged"])
         expl = ", ".join(f"{c} ({w:.2f})" for c, w in r["explanation"] if w > 0) or r["reason"]
+        if r["reason"].endswith("v]"):  # the sign the judged rule matched
+            expl = f"[{r['reason'].rsplit('[', 1)[-1]} {expl}"
         lines.append(
             f"{r['layer']:>5} {r['head']:>4} {r['index']:>4} {sv:>9} {r['alpha']:>6.2f} {judged:>6} "
             f"{score:>6}  {expl}"

@@ -74,7 +74,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         action="append",
         default=None,
         help='edit: a comma-separated request as given to sith edit --suppress (repeatable; default: '
-        '"skull" and "water,ocean")',
+        '"skull", "red" and "water,ocean")',
     )
     p.add_argument("--methods", default="topk,mp,omp,comp-0.2,comp-0.3,comp-0.4", help="fidelity: methods")
     p.add_argument("--ks", default="5,10,20,50", help="fidelity: sparsities K")

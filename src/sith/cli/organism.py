@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -91,38 +92,22 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         "eval",
         parents=[parent],
         help="score SITH's explanations against the world's ground truth",
-        description="Score SITH's explanations of the organism against counterfactual twins: every "
-        "analysed component's whole explanation, beside five nulls, per factor, with coverage "
-        "(docs/organism.md, 'The twin test'). --legacy-metrics adds the retired static metrics "
-        "(recall, purity, fidelity, coherence) per method; --grounded the top-concept grounded AUC. The "
-        "recipe is docs/method.md; the settings --settings compares are docs/choices.md.",
+        description="Score SITH's explanations of the organism against counterfactual twins: per factor "
+        "the trained twin score beside strength-matched random directions from other heads and from the "
+        "same head, the naming share of the heads that carry the factor's direct margin, and the "
+        "held-out single-value ceiling; then every null and the verdict (docs/organism.md, 'The twin "
+        "test'). --grounded adds the top-concept grounded AUC, --faithfulness the reconstruction check. "
+        "The recipe is docs/method.md.",
     )
     add_model_args(e)
-    e.add_argument(
-        "--methods",
-        nargs="+",
-        default=None,
-        help="with --legacy-metrics: methods to score (default: topk mp omp comp-0.1/0.3/0.5 ncomp-0.3 "
-        "somp lasso)",
-    )
     e.add_argument("--layers", type=parse_layers, nargs="+", default=None, help="default: last 2")
     e.add_argument("--sparsity", type=int, default=5, help="concepts per vector, K (default 5)")
-    e.add_argument(
-        "--settings",
-        action="store_true",
-        help="with --legacy-metrics: also compare atom modes, fold-ln and polarity rules (project "
-        "options, docs/choices.md)",
-    )
-    e.add_argument(
-        "--legacy-metrics",
-        action="store_true",
-        help="also print the retired static metrics (recall, purity, fidelity, coherence) per method, "
-        "beside their nulls",
-    )
     e.add_argument("--twin-pairs", type=int, default=None,
-                   help="twin pairs per factor for the twin test (default: sith.organism.twins.N_PAIRS, 200)")
+                   help="twin pairs per factor for the twin test (default: twins.N_PAIRS, 200)")
     e.add_argument("--twin-seeds", type=int, nargs="+", default=None,
                    help="image seeds of the twin test, one draw each (default: twins.TWIN_SEED)")
+    e.add_argument("--no-plausible", action="store_true",
+                   help="skip the world-pool (plausible distractor) explanations of the twin test")
     e.add_argument("--no-twins", action="store_true", help="skip the twin test")
     e.add_argument(
         "--grounded",
@@ -141,13 +126,12 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         "--image-seed",
         type=int,
         default=None,
-        help="seed of the --grounded world images (default: sith.organism.grounded.GROUND_SEED, "
+        help="seed of the --grounded world images (default: sith.organism_eval.grounded.GROUND_SEED, "
         "never used in training)",
     )
     e.add_argument("--n-zeroshot", type=int, default=200, help="images per factor for --faithfulness")
     e.add_argument("--null-seed", type=int, default=0, help="seed of the null baselines (default 0)")
-    e.add_argument("--no-nulls", action="store_true",
-                   help="with --legacy-metrics: skip the null baselines (methods table only)")
+    e.add_argument("--json", action="store_true", help="print the results as JSON instead of the tables")
     e.add_argument(
         "--output", type=Path, default=None, help="also write the results to this file (JSON)"
     )
@@ -182,23 +166,20 @@ def run_export(args: argparse.Namespace) -> int:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from sith.organism.evaluate import Options, TwinOptions, evaluate
-    from sith.organism.twins import N_PAIRS, TWIN_SEED
+    from sith.organism_eval.evaluate import Options, TwinOptions, evaluate
+    from sith.organism_eval.twins import N_PAIRS, TWIN_SEED
 
     layers = None if args.layers is None else [x for g in args.layers for x in g]
-    for flag, used in (("--methods", args.methods is not None), ("--settings", args.settings),
-                       ("--no-nulls", args.no_nulls)):
-        if used and not args.legacy_metrics:
-            raise SithError(f"{flag} applies to the retired metrics table; add --legacy-metrics")
-    if args.no_twins and (args.twin_pairs is not None or args.twin_seeds is not None):
-        raise SithError("--twin-pairs/--twin-seeds set the twin test; drop --no-twins")
+    if args.no_twins and (args.twin_pairs is not None or args.twin_seeds is not None or args.no_plausible):
+        raise SithError("--twin-pairs/--twin-seeds/--no-plausible set the twin test; drop --no-twins")
     pairs = N_PAIRS if args.twin_pairs is None else args.twin_pairs
     if pairs < 10:
         raise SithError(f"--twin-pairs must be at least 10, got {pairs}")
     if args.twin_seeds is not None and min(args.twin_seeds) < 0:
         raise SithError(f"--twin-seeds must be non-negative integers, got {min(args.twin_seeds)}")
     twins = None if args.no_twins else TwinOptions(
-        n_pairs=pairs, seeds=tuple(args.twin_seeds or (TWIN_SEED,)), null_seed=args.null_seed)
+        n_pairs=pairs, seeds=tuple(args.twin_seeds or (TWIN_SEED,)), null_seed=args.null_seed,
+        plausible=not args.no_plausible)
     if args.n_images < 20:
         raise SithError(f"--n-images must be at least 20 (the top-20 precision), got {args.n_images}")
     if args.n_zeroshot < 1:
@@ -211,21 +192,21 @@ def run_eval(args: argparse.Namespace) -> int:
     text, results = evaluate(
         args.model_name,
         args.pretrained,
-        methods=args.methods,
         layers=layers,
         sparsity=args.sparsity,
-        settings=args.settings,
-        nulls=not args.no_nulls,
         options=options,
         twins=twins,
-        legacy=args.legacy_metrics,
         data_dir=args.data_dir,
         device=args.device,
         progress=progress(args),
     )
-    print(text)
+    record = {"format": "sith-organism-eval/2", **results}
+    if args.json:
+        print(json.dumps(record, indent=1))
+    else:
+        print(text)
     if args.output:
         from sith.io import save_json
 
-        print(save_json({"format": "sith-organism-eval/1", **results}, args.output))
+        print(save_json(record, args.output), file=sys.stderr if args.json else sys.stdout)
     return 0

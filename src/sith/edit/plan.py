@@ -24,9 +24,11 @@ from sith.edit.select import (
     MIN_SCORE_SELECTED,
     RULES,
     Task,
+    check_signs,
     concept_indices,
     edits_from_rule,
-    judge_explanations,
+    judge_signs,
+    negated_explanations,
     select_by_alignment,
     select_by_weight,
     zero_rule,
@@ -131,6 +133,7 @@ def plan_edits(
     allow_large: bool = False,
     selection: dict[str, Any] | None = None,
     notes: list[str] | None = None,
+    signs: str = "seed",
 ) -> EditPlan:
     """Decide which components change and by how much.
 
@@ -140,7 +143,10 @@ def plan_edits(
     ``≥ min_score``; ``weight`` matches dictionary ``concepts`` in the explanations;
     ``alignment`` compares ``atoms`` ``(N, e)`` with the ``sv_type`` targets (``image_mean``
     subtracted as in the decomposition). ``svd_of`` reuses a run's SVDs. ``selection`` and
-    ``notes`` (what the request matched, familiarity) are carried into the plan.
+    ``notes`` (what the request matched, familiarity) are carried into the plan. ``signs``
+    (``seed`` | ``both``, :mod:`sith.edit.select.judged`): with ``both`` the judged rule also
+    judges ``−v``'s explanation of every component for a suppress request (needs ``atoms`` and
+    ``concepts``); which sign matched is in each edit's reason and ``selection["signs"]``.
     """
     weights = clip.weights
     svd_of = svd_of or (lambda layer, fold: layer_svd(weights, layer, fold))
@@ -148,6 +154,8 @@ def plan_edits(
     check_alpha(suppress_alpha)
     check_alpha(amplify_alpha)
     check_selection(threshold, max_per_layer)
+    check_signs(signs)
+    sign_log: dict[str, Any] = {}
     decompositions = decompositions or []
     check_decompositions(decompositions, weights, fold_ln=fold_ln)
     edits = [check_component(weights, e) for e in components or []]
@@ -176,14 +184,19 @@ def plan_edits(
             sv_type=sv_type,
             image_mean=image_mean,
             svd_of=svd_of,
+            signs=signs,
+            sign_log=sign_log,
         )
     plan = EditPlan(
         list(merge_edits(edits + chosen, weights.n_layers).values()),
         fold_ln,
         pool=sum(d.num_heads * d.rank for d in decompositions) if requests else 0,
-        selection=dict(selection or {}, rule=rule if requests else "by index"),
+        selection=dict(selection or {}, rule=rule if requests else "by index",
+                       **({"signs": {"mode": signs, **sign_log}} if rule == "judged" and requests else {})),
         notes=list(notes or []),
     )
+    for key, m in sign_log.get("minus_only", {}).items():
+        plan.explanations[tuple(int(x) for x in key.split("."))] = m
     if not plan.edits:
         hint = " ".join(plan.notes) or "no explanation is judged about the request"
         raise SithError(f"no component matches the edit ({hint}); name other concepts or see `sith search`")
@@ -217,19 +230,27 @@ def select_for(
     sv_type: str,
     image_mean: Any,
     svd_of: SvdOf,
+    signs: str = "seed",
+    sign_log: dict[str, Any] | None = None,
 ) -> list[ComponentEdit]:
-    """The components that carry one request under ``rule`` (:mod:`sith.edit.select`)."""
+    """The components that carry one request under ``rule`` (:mod:`sith.edit.select`); with
+    ``signs="both"`` a suppress request's judged rule reads ``±v`` (which sign matched goes to
+    each edit's reason and to ``sign_log``)."""
     if rule in ("judged", "weight") and not decompositions:
         raise SithError("no decomposition to select from; run `sith decompose` first")
     if rule == "judged":
         if judge_for is None:
             raise SithError("the judged rule needs a judge; pass --judge")
         comps = components_of(decompositions)
-        judged = judge_explanations(
-            judge_for(list(req.names)), explanations_of(decompositions),
-            Task(req.verb, ", ".join(req.names), req.names),
-        )
+        minus = None
+        if signs == "both" and req.verb == "suppress":
+            minus = negated_explanations(weights, decompositions, atoms, concepts, image_mean=image_mean,
+                                         svd_of=svd_of)
+        judged, matched = judge_signs(judge_for(list(req.names)), explanations_of(decompositions), minus,
+                                      Task(req.verb, ", ".join(req.names), req.names), min_score)
         edits = edits_from_rule(comps, zero_rule(min_score, req.alpha)(judged.scores), req.reason, judged)
+        if minus is not None:
+            edits = signed_edits(edits, comps, matched, minus, sign_log if sign_log is not None else {})
         return cap_per_layer(list(edits), max_per_layer)
     if concepts is None:
         raise SithError("editing by concept needs a dictionary; pass --dictionary")
@@ -261,6 +282,23 @@ def select_for(
     )
 
 
+def signed_edits(edits: tuple[ComponentEdit, ...], comps: list[tuple[int, int, int]], matched: list[str],
+                 minus: list[Any], sign_log: dict[str, Any]) -> list[ComponentEdit]:
+    """Each edit's reason gains the sign judged about the request (``[+v]``, ``[-v]``, ``[+v -v]``);
+    ``sign_log`` records the signs and, for ``−v``-only matches, ``−v``'s explanation."""
+    row = {c: n for n, c in enumerate(comps)}
+    out = []
+    for e in edits:
+        n = row[(e.layer, e.head, e.index)]
+        tag = " ".join(f"{s}v" for s in matched[n]) or "+v"
+        key = f"{e.layer}.{e.head}.{e.index}"
+        sign_log.setdefault("matched", {})[key] = matched[n] or "+"
+        if matched[n] == "-":
+            sign_log.setdefault("minus_only", {})[key] = minus[n]
+        out.append(replace(e, reason=f"{e.reason} [{tag}]"))
+    return out
+
+
 def cap_per_layer(edits: list[ComponentEdit], max_per_layer: int | None) -> list[ComponentEdit]:
     """At most ``max_per_layer`` edits per layer, highest judge score then relevance first."""
     if max_per_layer is None:
@@ -278,8 +316,9 @@ def explain(plan: EditPlan, decompositions: list[LayerDecomposition]) -> None:
     by_layer = {d.layer: d for d in decompositions}
     for e in plan.edits:
         d = by_layer.get(e.layer)
-        if d is not None and e.index < d.rank:
-            plan.explanations[(e.layer, e.head, e.index)] = d.explanation(e.head, e.index)
+        key = (e.layer, e.head, e.index)
+        if d is not None and e.index < d.rank and key not in plan.explanations:  # (a -v match: set already)
+            plan.explanations[key] = d.explanation(e.head, e.index)
 
 
 def check_decompositions(decompositions: list[LayerDecomposition], weights: Any, *, fold_ln: bool) -> None:

@@ -35,14 +35,14 @@ from sith.errors import SithError
 from sith.experiments.results import write_results
 from sith.experiments.setup import Options, embedding_judge
 from sith.factor import joint_targets, singular_directions, unit
-from sith.organism.grounded import (
+from sith.organism.vocab import FACTORS, SPURIOUS_CLASSES, SYNONYMS, UNSAFE_WORDS
+from sith.organism_eval.grounded import (
     EXPERIMENT_IMAGES,
     EXPERIMENT_SEED,
     WorldActivations,
     grounded_scores,
     world_activations,
 )
-from sith.organism.vocab import FACTORS, SPURIOUS_CLASSES, SYNONYMS, UNSAFE_WORDS
 from sith.pipeline import DecompositionConfig
 
 DEFAULT_METHODS = ("topk", "mp", "omp", "comp-0.2", "comp-0.3", "comp-0.4")

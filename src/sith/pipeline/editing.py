@@ -191,13 +191,16 @@ def plan_edit(
     threshold: float | None = None,
     max_per_layer: int | None = None,
     allow_large: bool = False,
+    signs: str = "both",
 ) -> tuple[EditPlan, DecompositionConfig | None]:
-    """The plan of an edit (nothing written) and the decomposition configuration it read."""
+    """The plan of an edit (nothing written) and the decomposition configuration it read;
+    ``signs="both"`` (default) lets the judged rule read ``−v``'s explanation too for a suppress
+    request, ``"seed"`` only the stored ``+v`` (:mod:`sith.edit.select.judged`)."""
     config, decs, concepts, atoms, judge_of, notes, records = None, [], None, None, None, [], []
     if suppress or amplify:
         config, decs = ws.decompositions(request)
         concepts = ws.encoded(config.dictionary, config.template).concepts
-        if rule == "alignment":
+        if rule == "alignment" or (rule == "judged" and suppress and signs == "both"):
             atoms = ws.atoms(config)
         matches, records, notes = request_notes(ws, config, [*(suppress or []), *(amplify or [])])
         if rule == "judged":
@@ -226,6 +229,7 @@ def plan_edit(
         image_mean=ws.image_mean() if config is not None and config.image_mean else None,
         svd_of=ws.svd,
         allow_large=allow_large,
+        signs=signs,
         selection={
             "judge": (judge if isinstance(judge, str) else type(judge).__name__)
             if rule == "judged"

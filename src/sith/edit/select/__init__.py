@@ -13,6 +13,8 @@ Public API::
 
     Task(name, question, concepts);  Judged(scores, relevance)
     judge_explanations(judge, explanations, task) -> Judged;  judge_kind(judge);  judge_record(judge)
+    negated_explanations(weights, decompositions, atoms, concepts, image_mean=, svd_of=) -> -v's
+    judge_signs(judge, plus, minus, task, threshold) -> (Judged, matched signs);  check_signs(signs)
     zero_rule(threshold=3, alpha=0.0);  nsfw_rule(scores);  relevance_alphas(R)
     edits_from_rule(components, alphas, reason, judged=None) -> tuple[ComponentEdit, ...]
     match_concept(query, concepts, dictionary_embeddings, encode) -> ConceptMatch
@@ -24,14 +26,18 @@ Public API::
 from sith.edit.select.controls import random_draws, top_ranked
 from sith.edit.select.judged import (
     MIN_SCORE_SELECTED,
+    SIGN_MODES,
     Component,
     Judged,
     Rule,
     Task,
+    check_signs,
     edits_from_rule,
     judge_explanations,
     judge_kind,
     judge_record,
+    judge_signs,
+    negated_explanations,
     nsfw_rule,
     relevance_alphas,
     zero_rule,
@@ -53,19 +59,23 @@ __all__ = [
     "MIN_SCORE_SELECTED",
     "NULL_QUANTILE",
     "RULES",
+    "SIGN_MODES",
     "Component",
     "ConceptMatch",
     "Familiarity",
     "Judged",
     "Rule",
     "Task",
+    "check_signs",
     "concept_indices",
     "edits_from_rule",
     "familiarity",
     "judge_explanations",
     "judge_kind",
     "judge_record",
+    "judge_signs",
     "match_concept",
+    "negated_explanations",
     "nsfw_rule",
     "random_draws",
     "random_strings",

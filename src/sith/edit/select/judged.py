@@ -9,6 +9,18 @@ Every analysed component's explanation is scored 1–5 for a :class:`Task` by a 
 * :func:`relevance_alphas` — the classification rule: ``α = max(0.8, R + 0.3)`` from the
   embedding judge's relevance R, for every analysed component.
 
+**Signs** (:data:`SIGN_MODES`). Zeroing a component removes both ``+v`` and ``−v``, but a
+decomposition explains one sign (the seed's: ``+v`` as the sign rule gives it). With
+``signs="both"`` (``sith edit --suppress``'s default) the judged rule also explains ``−v``
+(:func:`negated_explanations`: the negated singular vector through the same target map — ``−x``
+*before* ``LN_post`` and the image mean, docs/method.md §3 — the same solver, sparsity and
+dictionary) and selects a component when either explanation is judged ``≥ 3``
+(:func:`judge_signs`, which also says which sign matched). ``signs="seed"`` reads the stored
+``+v`` explanations only (the seed's rule). Amplifying (α > 1) scales ``+v`` and ``−v`` alike
+too, but "make the model see more of X" is only what ``+v``'s explanation promises when ``+v``
+is the sign that reads as X; the amplify request therefore stays ``+v`` only. The decomposition
+files are never changed: they keep the seed's ``+v`` recipe.
+
 A component is ``(layer, head, index)``.
 """
 
@@ -21,9 +33,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from sith.decompose import solve
+from sith.decompose.results import LayerDecomposition
 from sith.edit.exact import ComponentEdit
 from sith.edit.judges import EmbeddingJudge, Explanation, Judge, ShareJudge, WordJudge
 from sith.errors import SithError
+from sith.factor import joint_targets, singular_directions
 
 Component = tuple[int, int, int]
 Rule = Callable[[Tensor], list[float]]
@@ -32,6 +47,8 @@ Rule = Callable[[Tensor], list[float]]
 MIN_SCORE_SELECTED = 3
 #: The classification rule's ``α = max(ALPHA_FLOOR, R + ALPHA_SHIFT)``.
 ALPHA_FLOOR, ALPHA_SHIFT = 0.8, 0.3
+#: Which explanations the judged rule reads: ``seed`` (the stored ``+v``) or ``both`` (``±v``).
+SIGN_MODES = ("seed", "both")
 
 
 @dataclass(frozen=True)
@@ -151,3 +168,68 @@ def edits_from_rule(
                 score = round(float(judged.relevance[n]), 4)
         out.append(ComponentEdit(layer, head, index, float(a), reason, score, judge_score))
     return tuple(out)
+
+
+def check_signs(signs: str) -> str:
+    """Validate a :data:`SIGN_MODES` value; SithError naming the choices otherwise."""
+    if signs not in SIGN_MODES:
+        raise SithError(f"unknown signs {signs!r}; use one of {', '.join(SIGN_MODES)}")
+    return signs
+
+
+def negated_explanations(
+    weights: Any,
+    decompositions: list[LayerDecomposition],
+    atoms: Tensor,
+    concepts: list[str],
+    *,
+    image_mean: Tensor | None,
+    svd_of: Callable[[int, bool], Any],
+) -> list[Explanation]:
+    """The explanation of ``−v`` for every component, in :func:`components_of` order.
+
+    ``v`` is the vector each file explains (its singular vector times its stored polarity); the
+    target is ``joint_targets(−v)`` (docs/method.md §3: the negation comes before ``LN_post``
+    and the image mean, so it is not ``−t``), explained with the file's method and sparsity over
+    ``atoms (N, e)`` (the file's dictionary atoms) — the same recipe as the stored ``+v``.
+
+    Args:
+        concepts: the dictionary's ``N`` concept strings (``atoms``' rows).
+        image_mean: ``(e,)`` when the files subtract it (their ``config.image_mean``), else None.
+        svd_of: ``(layer, fold_ln) -> HeadSVD``.
+    """
+    if atoms is None or concepts is None:
+        raise SithError("explaining -v needs the dictionary's atoms and concepts; pass the dictionary")
+    out: list[Explanation] = []
+    for d in decompositions:
+        c = d.config
+        x = singular_directions(svd_of(d.layer, c.fold_ln), c.sv_type, d.rank)[: d.num_heads].double()
+        x = x * d.polarity.double()[..., None]
+        mean = image_mean if c.image_mean else None
+        code = solve(joint_targets(weights, -x.reshape(-1, x.shape[-1]), mean), atoms, c.sparsity,
+                     method=c.method)
+        for w_row, i_row in zip(code.weights.cpu().tolist(), code.indices.cpu().tolist()):
+            pairs = [(concepts[i], float(w)) for w, i in zip(w_row, i_row) if i >= 0 and w != 0]
+            out.append(sorted(pairs, key=lambda p: -abs(p[1])))
+    return out
+
+
+def judge_signs(
+    judge: Judge, plus: list[Explanation], minus: list[Explanation] | None, task: Task,
+    threshold: int = MIN_SCORE_SELECTED,
+) -> tuple[Judged, list[str]]:
+    """Judge ``+v``'s explanations and, when given, ``−v``'s; per component the higher score
+    (and that sign's relevance) and which sign was judged ``≥ threshold``: ``"+"``, ``"-"``,
+    ``"+-"`` (both) or ``""`` (neither)."""
+    jp = judge_explanations(judge, plus, task)
+    if minus is None:
+        return jp, ["+" if s >= threshold else "" for s in jp.scores.tolist()]
+    jm = judge_explanations(judge, minus, task)
+    use_minus = jm.scores > jp.scores
+    scores = torch.where(use_minus, jm.scores, jp.scores)
+    relevance = None
+    if jp.relevance is not None and jm.relevance is not None:
+        relevance = torch.where(use_minus, jm.relevance, jp.relevance)
+    signs = [("+" if a >= threshold else "") + ("-" if b >= threshold else "")
+             for a, b in zip(jp.scores.tolist(), jm.scores.tolist())]
+    return Judged(scores, relevance), signs

@@ -8,12 +8,10 @@ explanations that cannot know the world:
   dictionary is the same); it gets its own image mean, computed the same way
   (:func:`untrained_vision`);
 * **shuffled explanations** — the trained model's explanations permuted across the
-  analysed components (:func:`shuffled`);
-* **random targets** — random unit vectors in the joint space, explained with the same
-  dictionary and method (:func:`random_target_decompositions`); for grounding, random
-  centred residual directions ``r`` per analysed (layer, head) slot, explained through
-  docs/method.md §3 like a singular vector, whose activation is the head's class-token output
-  projected on ``r`` (:func:`random_directions`).
+  analysed components (:func:`permutation`);
+* **random targets** — random centred residual directions ``r`` per analysed (layer, head)
+  slot, explained through docs/method.md §3 like a singular vector, whose activation is the
+  head's class-token output projected on ``r`` (:func:`random_directions`).
 
 A metric *separates* when the trained value beats every null by at least ``MARGIN``
 (fixed a priori); otherwise it is reported as not separating and is not used to choose
@@ -23,21 +21,19 @@ defaults.
 from __future__ import annotations
 
 import copy
-import dataclasses
 from typing import Any
 
 import torch
 from torch import Tensor
 
 from sith.decompose import solve
-from sith.decompose.results import LayerDecomposition
 from sith.errors import SithError
-from sith.factor import centering, joint_targets, singular_targets, unit
+from sith.factor import centering, joint_targets, unit
 from sith.load import wrap_open_clip
 from sith.organism import ORGANISM_NAME
-from sith.organism.grounded import Explained
 from sith.organism.model import organism_config
 from sith.organism.train import build_model
+from sith.organism_eval.grounded import Explained
 
 #: A metric separates trained from null when ``trained − max(nulls) ≥ MARGIN`` (higher = better).
 MARGIN = 0.05
@@ -80,66 +76,6 @@ def permutation(n: int, seed: int = NULL_SEED) -> Tensor:
     """A seeded random permutation of ``range(n)`` (int64)."""
     g = torch.Generator().manual_seed(seed)
     return torch.randperm(n, generator=g)
-
-
-def reconstruction_fidelity(targets: Tensor, scores: Tensor, indices: Tensor, atoms: Tensor) -> Tensor:
-    """``(N,)`` cos(t, Σ w_s a_s) of ``targets (N, e)`` and explanations ``(N, K)`` (docs/method.md §5)."""
-    a = atoms[indices.clamp_min(0)] * (indices >= 0)[..., None]
-    recon = (scores[..., None].float() * a).sum(-2)
-    return (unit(recon.double()) * unit(targets.double())).sum(-1).float()
-
-
-def shuffled(
-    decs: list[LayerDecomposition], perm: Tensor, targets: list[Tensor], atoms: Tensor
-) -> list[LayerDecomposition]:
-    """``decs`` with explanations permuted across all their components (component ``j`` of the
-    flat layer/head/index order gets explanation ``perm[j]``); fidelity recomputed against each
-    component's own target ``targets[l] (H, rank, e)``."""
-    scores = torch.cat([d.scores.reshape(-1, d.sparsity) for d in decs])[perm]
-    indices = torch.cat([d.indices.reshape(-1, d.sparsity) for d in decs])[perm]
-    out, start = [], 0
-    for d, t in zip(decs, targets):
-        n = d.num_heads * d.rank
-        s, i = scores[start:start + n], indices[start:start + n]
-        fid = reconstruction_fidelity(t.reshape(n, -1), s, i, atoms)
-        out.append(dataclasses.replace(
-            d, scores=s.reshape(d.scores.shape), indices=i.reshape(d.indices.shape),
-            fidelity=fid.reshape(d.num_heads, d.rank),
-        ))
-        start += n
-    return out
-
-
-def layer_targets(ws: Any, config: Any) -> list[Tensor]:
-    """Each analysed layer's joint targets ``(H, rank, e)`` of ``config`` (docs/method.md §3)."""
-    mean = ws.image_mean() if config.image_mean else None
-    return [
-        singular_targets(ws.weights, layer, fold_ln=config.fold_ln, sv_type=config.sv_type, rank=config.rank,
-                         image_mean=mean, svd=ws.svd(layer, config.fold_ln)).vectors
-        for layer in config.layers
-    ]
-
-
-def _fake_layer(template: LayerDecomposition, code: Any) -> LayerDecomposition:
-    H, r, K = template.scores.shape
-    return dataclasses.replace(
-        template, scores=code.weights.cpu().reshape(H, r, K), indices=code.indices.cpu().reshape(H, r, K),
-        fidelity=code.fidelity.cpu().reshape(H, r), polarity=torch.ones(H, r, dtype=torch.int8),
-    )
-
-
-def random_target_decompositions(
-    decs: list[LayerDecomposition], atoms: Tensor, method: str, seed: int = NULL_SEED
-) -> list[LayerDecomposition]:
-    """Random unit joint-space vectors in the shape of ``decs`` (one per analysed component),
-    explained with ``atoms`` and ``method``; heads are the same (layer, head) slots."""
-    g = torch.Generator().manual_seed(seed)
-    out = []
-    for d in decs:
-        n = d.num_heads * d.rank
-        t = unit(torch.randn(n, atoms.shape[1], generator=g, dtype=torch.float64)).float()
-        out.append(_fake_layer(d, solve(t, atoms, d.sparsity, method=method)))
-    return out
 
 
 def random_directions(

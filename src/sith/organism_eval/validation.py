@@ -1,15 +1,13 @@
 """Every explanation metric beside its null baselines (issue 11, items 2–4).
 
 :func:`validate` runs the seed recipe on the trained organism and on the three nulls of
-:mod:`sith.organism.nulls`, and reports, per metric, the trained value, each null's value
+:mod:`sith.organism_eval.nulls`, and reports, per metric, the trained value, each null's value
 and whether the metric *separates* them (``MARGIN``; a metric that does not is flagged
 ``does not separate`` and must not be used to choose defaults):
 
-* the static metrics of :func:`sith.organism.evaluate.score` — recall (all factors and the
-  four learned ones), purity, fidelity, coherence;
 * with ``grounded``: the grounded AUC / share of AUC ≥ 0.75 / top-20 precision lift
-  (precision − base rate) of :mod:`sith.organism.grounded`, for both naming rules;
-* with ``faithful``: the faithfulness table of :mod:`sith.organism.faithfulness`.
+  (precision − base rate) of :mod:`sith.organism_eval.grounded`, for both naming rules;
+* with ``faithful``: the faithfulness table of :mod:`sith.organism_eval.faithfulness`.
 """
 
 from __future__ import annotations
@@ -18,8 +16,9 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sith.organism.faithfulness import faithfulness, format_faithfulness
-from sith.organism.grounded import (
+from sith.organism.inputs import organism_workspace
+from sith.organism_eval.faithfulness import faithfulness, format_faithfulness
+from sith.organism_eval.grounded import (
     AUC_GOOD,
     GROUND_SEED,
     RULES,
@@ -31,22 +30,16 @@ from sith.organism.grounded import (
     polarity_of,
     world_activations,
 )
-from sith.organism.inputs import organism_workspace
-from sith.organism.nulls import (
+from sith.organism_eval.nulls import (
     MARGIN,
     NULL_SEED,
     NULLS,
-    layer_targets,
     permutation,
     random_directions,
-    random_target_decompositions,
     separates,
-    shuffled,
     untrained_vision,
 )
-from sith.organism.scoring import score
 
-STATIC = ("mean_recall", "learned_recall", "purity", "fidelity", "coherence")
 GROUNDED = ("mean_auc", "share_auc_good", "precision_lift", "grounded_recall")
 TRAINED = "trained"
 
@@ -86,11 +79,10 @@ def separation(rows: dict[str, dict[str, float]], metrics: tuple[str, ...]) -> d
 
 def validate(
     ws: Any, request: Any, opts: Options, *, world: WorldActivations | None = None, progress: bool = False,
-    static: bool = True,
 ) -> tuple[str, dict[str, Any]]:
     """The trained organism's seed-recipe metrics beside the three nulls (module doc);
     ``world``: the trained model's grounded activations if already computed (same layers, rank,
-    images); ``static``: also the retired static metrics (``--legacy-metrics``)."""
+    images)."""
     t0 = time.perf_counter()
     config, decs = decompositions(ws, request)
     atoms = ws.atoms(config)
@@ -102,16 +94,6 @@ def validate(
     perm = permutation(n, opts.seed)
     results: dict[str, Any] = {"recipe": config.record(), "margin": MARGIN, "null_seed": opts.seed}
     text = ""
-    if static:
-        rows = {
-            TRAINED: score(decs, concepts, atoms),
-            NULLS[0]: score(decs_u, concepts, ws_u.atoms(config_u)),
-            NULLS[1]: score(shuffled(decs, perm, layer_targets(ws, config), atoms), concepts, atoms),
-            NULLS[2]: score(random_target_decompositions(decs, atoms, config.method, opts.seed), concepts,
-                            atoms),
-        }
-        results["static"] = {"rows": rows, "separates": separation(rows, STATIC)}
-        text = "\n\n" + format_static(rows, results["static"]["separates"], config)
     if opts.grounded:
         mapping = concept_factors(concepts)
         wa = world if world is not None else world_activations(
@@ -163,23 +145,6 @@ def _with_lift(s: dict[str, Any]) -> dict[str, Any]:
 
 def _flag(ok: bool) -> str:
     return "separates" if ok else "does not separate"
-
-
-def format_static(rows: dict[str, dict[str, Any]], sep: dict[str, bool], config: Any) -> str:
-    head = f"{'nulls (' + config.method + ', layers ' + ','.join(map(str, config.layers)) + ')':<34}"
-    head += "".join(f"{m:>19}" for m in STATIC)
-    lines = [head, "-" * len(head)]
-    for name, r in rows.items():
-        lines.append(f"{name:<34}" + "".join(f"{r[m]:>19.3f}" for m in STATIC))
-    flags = "".join(f"{_flag(sep[m]):>19}" for m in STATIC)
-    lines.append(f"{'trained vs nulls (margin ' + str(MARGIN) + ')':<34}" + flags)
-    lines.append(
-        "# the seed recipe on the trained organism and on three nulls: untrained vision tower, "
-        "explanations shuffled across\n# components, random residual directions explained the same "
-        "way; learned_recall: recall over the factors the organism\n# learned; 'separates': trained "
-        f"beats every null by at least {MARGIN}"
-    )
-    return "\n".join(lines)
 
 
 def format_grounded(g: dict[str, Any]) -> str:

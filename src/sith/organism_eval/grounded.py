@@ -17,10 +17,10 @@ total weight; fixed before any measurement). A component naming one world value 
 (e.g. *red* and *crimson*) counts once per rule.
 
 Explanations are passed as flat tensors over the analysed components so the same scoring
-serves the nulls (:mod:`sith.organism.nulls`): shuffled explanations, random directions.
+serves the nulls (:mod:`sith.organism_eval.nulls`): shuffled explanations, random directions.
 :func:`grounded_scores` is the same top-concept rule for explanations given as concept
 strings (``sith experiment fidelity``'s grounded column). The whole-explanation test with
-counterfactual twins is :mod:`sith.organism.twins`.
+counterfactual twins is :mod:`sith.organism_eval.twins`.
 """
 
 from __future__ import annotations

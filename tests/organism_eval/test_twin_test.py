@@ -9,9 +9,10 @@ import pytest
 import torch
 
 from sith.cli import main
-from sith.organism.grounded import WorldActivations, grounded_scores
 from sith.organism.model import asset_path
-from sith.organism.twins import (
+from sith.organism.world import sample
+from sith.organism_eval.grounded import WorldActivations, grounded_scores
+from sith.organism_eval.twins import (
     TWIN_FACTORS,
     parse_concept,
     parse_pool,
@@ -20,8 +21,7 @@ from sith.organism.twins import (
     twin_pairs,
     twin_table,
 )
-from sith.organism.twintest import NULLS, head_derangement, world_pool
-from sith.organism.world import sample
+from sith.organism_eval.twintest import NULLS, head_derangement, world_pool
 
 needs_organism = pytest.mark.skipif(
     not asset_path("organism-v1.json").exists(), reason="organism not shipped"
@@ -107,7 +107,12 @@ def test_default_eval_prints_twin_scores_for_every_component_with_each_null(tmp_
     text = capsys.readouterr().out
     assert "twin test" in text and "legend" in text and "coverage" in text
     assert all(name in text for name in ("trained", *NULLS))
-    assert "recall" not in text and "purity" not in text  # the retired metrics are opt-in
+    assert "recall" not in text and "purity" not in text  # the retired metrics are gone
+    # the per-factor headline: trained, both strength-matched nulls, naming share, ceiling
+    head = next(line for line in text.splitlines() if line.startswith("factor"))
+    for column in ("trained", "null: other heads", "null: same head", "naming share", "ceiling"):
+        assert column in head, column
+    assert "cannot pass it by design" in text and "no assignment recorded" in text
     res = json.loads(out.read_text())["twins"]
     (draw,) = res["draws"]
     for pool in ("default_pool", "world_pool"):
@@ -119,3 +124,12 @@ def test_default_eval_prints_twin_scores_for_every_component_with_each_null(tmp_
         assert f"{rows['trained']['named']}/128" in text
         assert draw[pool]["verdict"]["overall"] in ("separates", "does not separate")
     assert len(draw["default_pool"]["trained_components"]["rows"]) == 128
+    per = draw["default_pool"]["per_factor"]
+    bg = per["background"]
+    keys = {"trained", "null_other_heads", "null_same_head", "ceiling", "naming_share",
+            "naming_share_other_heads",
+            "heads", "margin_share", "names_component", "basis_privileged"}
+    assert keys <= set(bg)
+    assert bg["ceiling"] is None or 0 <= bg["ceiling"] <= 1
+    assert len(bg["heads"]) == 2 and all(h[0] == 5 for h in bg["heads"])
+    assert set(res["names_component_on_every_seed"]) == set(TWIN_FACTORS)

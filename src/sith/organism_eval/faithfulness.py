@@ -34,9 +34,9 @@ from sith.edit import ComponentEdit
 from sith.edit.exact import rank_one_updates
 from sith.factor import centering, unit
 from sith.load import with_head_outputs
-from sith.organism.grounded import Explained
 from sith.organism.world import FACTORS
 from sith.organism.zeroshot import EVAL_SEED, factor_accuracy, loaded_encoders
+from sith.organism_eval.grounded import Explained
 
 Key = tuple[int, int, int]
 #: The truncated inverse's cut-off (project option, fixed a priori): singular values of
