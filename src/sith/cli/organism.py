@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sith.cli.common import add_model_args, parse_layers, progress
+from sith.cli.common import add_data_dir_arg, add_model_args, parse_layers, progress
 from sith.errors import SithError
 
 
@@ -74,9 +74,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         help="where organism-TAG.safetensors/.json go (default: DATA_DIR/organisms; never the "
         "installed package); load it with --pretrained OUT_DIR/organism-TAG.safetensors",
     )
-    x.add_argument(
-        "--data-dir", type=Path, default=Path("data"), help="data root (default: data)"
-    )
+    add_data_dir_arg(x)
     x.add_argument("--tag", default=None, help="the exported organism's tag (default: the shipped default)")
     x.set_defaults(func=run_export)
 

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from sith.edit.exact import ComponentEdit
 from sith.edit.judges import EmbeddingJudge, Explanation, Judge, ShareJudge, WordJudge
-from sith.errors import SithError
+from sith.errors import ConfigError
 
 Component = tuple[int, int, int]
 Rule = Callable[[Tensor], list[float]]
@@ -70,8 +70,9 @@ def judge_explanations(judge: Judge, explanations: list[Explanation], task: Task
         return Judged(torch.tensor(rel.scores, dtype=torch.long), torch.tensor(rel.mean, dtype=torch.float64))
     if isinstance(judge, EmbeddingJudge | WordJudge):
         if not task.concepts:
-            raise SithError(
-                f"task {task.name!r} has no concepts for the {judge_kind(judge)} judge; pass --task-concepts"
+            raise ConfigError(
+                "task_concepts",
+                f"task {task.name!r} has no concepts for the {judge_kind(judge)} judge; pass {{name}}",
             )
         rel = judge.relevance(explanations, ", ".join(task.concepts))
         return Judged(torch.tensor(rel.scores, dtype=torch.long), torch.tensor(rel.raw, dtype=torch.float64))
