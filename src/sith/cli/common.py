@@ -265,7 +265,8 @@ def flag_rows(parser: argparse.ArgumentParser) -> list[tuple[str, str, str, str]
         for a in sub._actions:  # noqa: SLF001
             if isinstance(a, argparse._HelpAction | argparse._SubParsersAction) or a.dest == "quiet":  # noqa: SLF001
                 continue
-            flags = ", ".join(f"`{s}`" for s in a.option_strings) or f"`{a.metavar or a.dest.upper()}`"
+            value = f" {a.metavar}" if a.option_strings and isinstance(a.metavar, str) else ""
+            flags = ", ".join(f"`{s}{value}`" for s in a.option_strings) or f"`{a.metavar or a.dest.upper()}`"
             default = "" if a.default in (None, False, argparse.SUPPRESS) or a.required else f"`{a.default}`"
             text = (a.help or "").replace("%%", "%").replace("|", "\\|")
             if a.choices and not isinstance(a.choices, dict):
@@ -300,8 +301,9 @@ def flag_table(parser: argparse.ArgumentParser) -> str:
     by_flag: dict[str, tuple[set[str], list[str]]] = {}
     for command, flags, _, _ in rows:
         if flags.startswith("`-"):
-            names, commands = by_flag.setdefault(flags.split(", ")[0], (set(), []))
-            names.update(flags.split(", "))
+            spellings = [f.split(" ")[0].strip("`") for f in flags.split(", ")]
+            names, commands = by_flag.setdefault(f"`{spellings[0]}`", (set(), []))
+            names.update(f"`{s}`" for s in spellings)
             commands.append(command)
     for first, (names, commands) in sorted(by_flag.items()):
         spelled = ", ".join([first, *sorted(names - {first})])

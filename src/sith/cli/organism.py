@@ -140,7 +140,8 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     e.add_argument("--no-nulls", action="store_true",
                    help="with --legacy-metrics: skip the null baselines (methods table only)")
     e.add_argument(
-        "--output", type=Path, default=None, help="also write the results to this file (JSON)"
+        "--output", type=Path, default=None, metavar="FILE.json",
+        help="also write the results to this file (JSON)"
     )
     e.set_defaults(func=run_eval)
 

@@ -268,7 +268,7 @@ def write_edit(
     if output is None:
         name = "-".join(["edited", *(suppress or []), *(amplify or [])])[:80]
         output = default_output(ws.data_dir, ws.clip, name)
-        log.info("no output path given: writing the edited model to %s", output)
+        log.info("no --output given: writing the edited model to %s", output)
     selection = {
         **plan.selection,
         "suppress": suppress or [],
