@@ -30,7 +30,7 @@ from sith.edit.exact import (
     undo_head_outputs,
 )
 from sith.edit.plan import EditPlan
-from sith.errors import ConfigError, ModelMismatch, SithError
+from sith.errors import ConfigError, FormatError, ModelMismatch, SithError
 from sith.io import read_text, save_json
 from sith.paths import DEFAULT_DATA_DIR, model_dir
 
@@ -95,7 +95,9 @@ def read_log(path: str | Path, *, updates: bool = True) -> dict[str, Any]:
         ) from None
     problem = log_problem(record, updates=updates)
     if problem:
-        raise SithError(f"{path} is not a sith edit log ({problem}); pass a log written by `sith edit`")
+        raise FormatError(
+            f"{path} is not a sith edit log ({problem}); pass a log written by `sith edit`", path=path
+        )
     return record
 
 
