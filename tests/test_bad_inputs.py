@@ -287,7 +287,7 @@ WITH_MODEL = [
     _case("encode-dictionary missing", ["encode-dictionary", "--dictionary", "{root}/none.txt"], "none.txt"),
     _case("ground --world 4 --layers 99", ["ground", "--world", "4", "--layers", "99"], "layer 99"),
     _case("compare --sparsity 0", ["compare", "--tuned-pretrained", "v1", "--dictionary", "organism",
-                                   "--sparsity", "0"], "sparsity 0"),
+                                   "--sparsity", "0"], "--sparsity must be a positive integer"),
     _case("image-mean empty folder", ["image-mean", "--images", "{images}"], "images"),
     _case("compare missing checkpoint", ["compare", "--tuned-pretrained", "{root}/none.pt"], "none.pt"),
 ]

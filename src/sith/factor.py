@@ -25,7 +25,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor
 
-from sith.errors import SithError
+from sith.errors import ConfigError, SithError
 from sith.load.weights import VisionWeights
 
 #: Consecutive singular values whose relative gap is below this are flagged as
@@ -166,8 +166,10 @@ def check_layer(weights: VisionWeights, layer: int) -> int:
     """Validate a layer index (negative counts from the end); SithError if out of range."""
     n = weights.n_layers
     if not -n <= layer < n:
-        raise SithError(
-            f"layer {layer} is out of range: this model has layers 0..{n - 1}; pass --layers within it"
+        raise ConfigError(
+            "layers",
+            f"layer {layer} is out of range: this model has layers 0..{n - 1}; pass {{name}} within it",
+            value=layer,
         )
     return layer % n
 
@@ -175,9 +177,11 @@ def check_layer(weights: VisionWeights, layer: int) -> int:
 def check_rank(weights: VisionWeights, rank: int) -> int:
     """Validate ``rank`` against the head width ``dh``; SithError if it is not in 1..dh."""
     if not 1 <= rank <= weights.d_head:
-        raise SithError(
-            f"rank {rank} is invalid: heads of this model have width {weights.d_head}; "
-            f"pass --rank between 1 and {weights.d_head}"
+        raise ConfigError(
+            "rank",
+            f"{{name}} {rank} is invalid: heads of this model have width {weights.d_head}; "
+            f"pass {{name}} between 1 and {weights.d_head}",
+            value=rank,
         )
     return rank
 
@@ -212,7 +216,7 @@ def singular_directions(svd: HeadSVD, sv_type: str, rank: int) -> Tensor:
         return svd.Vh[:, :rank, :]
     if sv_type == "left":
         return svd.U[:, :, :rank].transpose(-1, -2)
-    raise SithError(f"unknown --sv-type {sv_type!r}; use 'left' or 'right'")
+    raise ConfigError("sv_type", f"unknown {{name}} {sv_type!r}; use 'left' or 'right'", value=sv_type)
 
 
 def singular_targets(

@@ -118,9 +118,9 @@ def test_reports(weights):
 
 def test_bad_inputs(weights):
     atoms, concepts = planted(weights)
-    with pytest.raises(SithError, match="--sparsity"):
+    with pytest.raises(SithError, match="^sparsity"):
         decompose_layer(weights, atoms, concepts, 1, sparsity=0)
-    with pytest.raises(SithError, match="--sparsity"):
+    with pytest.raises(SithError, match="^sparsity"):
         decompose_layer(weights, atoms, concepts, 1, sparsity=len(concepts) + 1)
     with pytest.raises(SithError):
         decompose_layer(weights, atoms, concepts, 1, method="ncomp-1.5")

@@ -113,7 +113,7 @@ def test_bad_inputs_raise_sith_error() -> None:
     A = random_atoms(10, 8, 0)
     Y = random_atoms(3, 8, 1)
     for k in (0, 11, 2.5, True, -1):
-        with pytest.raises(SithError, match="--sparsity"):
+        with pytest.raises(SithError, match="^sparsity"):
             solve(Y, A, k, method="omp")
     with pytest.raises(SithError, match="unit L2 norm"):
         solve(Y * 2, A, 2)

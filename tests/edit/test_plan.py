@@ -61,7 +61,7 @@ def test_share_judge_bins_by_an_even_share_of_k():
 def test_plan_refuses_large_edits_unless_allowed_and_names_empty_requests():
     clip, decs = planted()
     everything = lambda names: ShareJudge({f"w{i}" for i in range(2, 80)}, 3)  # noqa: E731
-    with pytest.raises(SithError, match="above the 10% cap; narrow the request or pass --allow-large"):
+    with pytest.raises(SithError, match="above the 10% cap; narrow the request or pass allow_large=True"):
         plan_edits(clip, suppress=["w"], decompositions=decs, judge_for=everything)
     plan = plan_edits(clip, suppress=["w"], decompositions=decs, judge_for=everything, allow_large=True)
     assert len(plan.edits) > 0.1 * plan.pool
@@ -77,7 +77,7 @@ def test_plan_validates_rule_and_min_score():
     clip, decs = planted()
     with pytest.raises(SithError, match="unknown selection rule"):
         plan_edits(clip, suppress=["skull"], decompositions=decs, rule="magic")
-    with pytest.raises(SithError, match="--min-score must be 1..5"):
+    with pytest.raises(SithError, match="min_score must be 1..5"):
         plan_edits(clip, suppress=["skull"], decompositions=decs, min_score=7)
     with pytest.raises(SithError, match="needs a judge"):
         plan_edits(clip, suppress=["skull"], decompositions=decs)

@@ -35,7 +35,7 @@ def test_plan_refuses_what_a_real_run_refuses(edit, needle):
 
 
 def test_plan_refuses_negative_threshold_and_an_empty_plan():
-    with pytest.raises(SithError, match="--threshold -5"):
+    with pytest.raises(SithError, match="threshold -5"):
         plan_edits(_clip(), components=[ComponentEdit(1, 0, 0, 0.0)], threshold=-5)
     with pytest.raises(SithError, match="no component matches"):
         plan_edits(_clip(), components=[])

@@ -55,7 +55,7 @@ def test_unknown_concept_lists_nearest():
 def test_plan_refuses_mismatched_decompositions():
     w, atoms, concepts, decs = setup()
     clip = SimpleNamespace(weights=w, info=w.info)
-    with pytest.raises(SithError, match="made with --fold-ln"):
+    with pytest.raises(SithError, match="made with fold_ln=True"):
         plan_edits(
             clip, suppress=["water"], fold_ln=False, decompositions=decs, concepts=concepts, rule="weight"
         )

@@ -152,9 +152,9 @@ def test_killed_run_resumes_to_the_same_mean(shards: Path, tmp_path: Path,
     assert len(record["units"]) == 2
     monkeypatch.delenv(FAIL_AFTER_ENV)
     other = Counting(seed=1)
-    with pytest.raises(SithError, match="written by model .*--restart"):
+    with pytest.raises(SithError, match="written by model .*restart=True"):
         compute_image_mean(other, shards, data_dir=data, progress=False)
-    with pytest.raises(SithError, match="another --precision"):
+    with pytest.raises(SithError, match="another precision"):
         compute_image_mean(FakeClip(), shards, data_dir=data, precision="bf16", progress=False)
     resumed = Counting()
     mean = compute_image_mean(resumed, shards, data_dir=data, batch_size=2, progress=False)

@@ -184,7 +184,7 @@ def test_bad_seed_made_dictionary(tmp_path: Path, rows: torch.Tensor, message: s
     torch.save(rows, path)
     with pytest.raises(SithError, match=message) as err:
         encode_pool(FakeClip(), make_pool(), data_dir=tmp_path, progress=False)
-    assert "\n" not in str(err.value) and "--force" in str(err.value)
+    assert "\n" not in str(err.value) and "force=True" in str(err.value)
     assert torch.equal(torch.load(path, weights_only=True), rows)  # refused, not overwritten
     enc = encode_pool(FakeClip(), make_pool(), data_dir=tmp_path, force=True, progress=False)
     assert torch.equal(torch.load(path, weights_only=True), enc.embeddings)

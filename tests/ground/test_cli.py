@@ -99,7 +99,7 @@ def test_bad_input(folder, tmp_path, capsys):
     (bad / "b.png").write_bytes(b"not an image at all")
     code, _, err = run(capsys, "ground", "--images", str(bad), "--no-skip-bad", "--output-dir",
                        str(tmp_path / "o"), "-q")
-    assert code == 2 and "cannot read image" in err and "--no-skip-bad" in err and err.count("\n") == 1
+    assert code == 2 and "cannot read image" in err and "pass --skip-bad" in err and err.count("\n") == 1
     assert not (tmp_path / "o").exists()
     # issue 26: skipping unreadable images is the default, as in `sith image-mean` (one flag, one default)
     code, _, err = run(capsys, "ground", "--images", str(bad), "--no-grids",
@@ -123,7 +123,7 @@ def test_bad_input(folder, tmp_path, capsys):
     assert code == 2 and "names no images" in err
     code, _, err = run(capsys, "ground", "--images", str(tmp_path / "does-not-exist"), "-q")
     assert code == 2 and "does not exist" in err
-    for flags, msg in ((["--top-k", "0"], "--top-k"), (["--layers", "9"], "out of range"),
+    for flags, msg in ((["--top-k", "0"], "--top must be >= 1"), (["--layers", "9"], "out of range"),
                        (["--rank", "99"], "rank 99")):
         code, _, err = run(capsys, "ground", "--world", "4", *flags, "-q")
         assert code == 2 and msg in err, err

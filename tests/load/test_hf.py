@@ -89,5 +89,5 @@ def test_refusals(tmp_path) -> None:
         load_clip(str(tmp_path / "empty"))
     model = tiny_hf_model()
     model.save_pretrained(tmp_path / "clip")
-    with pytest.raises(SithError, match="leave --pretrained unset"):
+    with pytest.raises(SithError, match="leave pretrained unset"):
         load_clip(str(tmp_path / "clip"), "openai")

@@ -188,7 +188,7 @@ def test_edit_log_records_the_decomposition_configuration(data, tmp_path):
 def test_config_validation_and_unresolved_use():
     with pytest.raises(SithError, match="polarity"):
         DecompositionConfig("m", "t", polarity="positive")
-    with pytest.raises(SithError, match="--sparsity"):
+    with pytest.raises(SithError, match="^sparsity must"):
         DecompositionConfig("m", "t", sparsity=0)
     with pytest.raises(SithError, match="valid forms"):
         DecompositionConfig("m", "t", method="nnomp")

@@ -19,8 +19,10 @@ from typing import Any
 from sith.api.formats import SEARCH_FORMAT, format_hits, query_lines
 from sith.api.sessions import close, load_model, workspace
 from sith.decompose import LayerDecomposition, report
+from sith.decompose.config import OPTIONS, SEARCH_OPTIONS, DecompositionRequest
+from sith.decompose.spec import check_names, with_options
 from sith.encode.sources import SKIP_BAD_DEFAULT
-from sith.errors import SithError
+from sith.errors import ConfigError, SithError
 from sith.paths import DEFAULT_DATA_DIR
 from sith.pipeline import DecompositionConfig, Workspace
 from sith.pipeline.editing import SearchResult
@@ -30,6 +32,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "SEARCH_FORMAT",
     "DecompositionConfig",
+    "DecompositionRequest",
     "SearchResult",
     "Workspace",
     "close",
@@ -70,92 +73,65 @@ def decompose(
     model_name: str | None = None,
     pretrained: str | None = None,
     *,
-    layers: list[int] | None = None,
-    rank: int | None = None,
-    method: str = "comp-0.3",
-    sparsity: int = 5,
-    dictionary: str | None = None,
-    sv_type: str = "right",
-    fold_ln: bool = True,
-    polarity: str = "seed",
-    atoms: str = "center",
-    image_mean: bool = True,
-    template: str | None = None,
     force: bool = False,
     data_dir: str | Path = DEFAULT_DATA_DIR,
     device: str = "cpu",
     progress: bool = True,
+    **options: Any,
 ) -> list[Path]:
     """Run SITH (docs/method.md §2–§6) on ``layers`` and write one seed-format file per layer.
 
-    Defaults are the seed's: the built-in organism, dictionary ``conceptnet`` (the
-    organism's own pool for the organism), the last 4 layers, rank 64 capped at the head
-    width, ``comp-0.3``, K = 5, right vectors, ``foldln``, the image mean subtracted from
-    targets. ``polarity``/``atoms``/``image_mean=False``/``template`` and the methods
-    ``ncomp-λ``/``somp``/``lasso`` are the project's options (§7), recorded in the file and
-    its name. Finished layers made with the same configuration are kept unless ``force``.
+    ``options`` are those of :class:`sith.decompose.config.DecompositionRequest` (listed below,
+    with their defaults: the seed's). Without a model name, the built-in organism with its own
+    pool. ``polarity``/``atoms``/``image_mean=False``/``template``/a rank other than the seed's
+    and the methods ``ncomp-λ``/``somp``/``lasso`` are the project's options (§7), recorded in
+    the file and its name. Finished layers made with the same configuration are kept unless
+    ``force``. A bad option raises :class:`sith.errors.ConfigError` naming it, before the model
+    loads.
 
     Returns:
         The paths, one per layer:
         ``data/models/{model}/{pretrained}/decompositions/layer-{l:02d}_..._sparsity-{K}[...].pt``.
     """
-    request = dict(
-        layers=layers,
-        rank=rank,
-        method=method,
-        sparsity=sparsity,
-        dictionary=dictionary,
-        sv_type=sv_type,
-        fold_ln=fold_ln,
-        polarity=polarity,
-        atoms=atoms,
-        image_mean=image_mean,
-        template=template,
-    )
-    DecompositionConfig.check_options(request)  # bad flags fail before the model loads
+    request = DecompositionRequest.from_options(options)  # bad options fail before the model loads
     ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
-    return ws.decompose(ws.request(**request), force=force)
+    return ws.decompose(request, force=force)
 
+
+with_options(decompose, OPTIONS)
 
 def search(
     concept: str,
     model_name: str | None = None,
     pretrained: str | None = None,
     *,
-    dictionary: str | None = None,
     layers: list[int] | None = None,
     top: int = 20,
-    fold_ln: bool = True,
-    sv_type: str = "right",
-    atoms: str = "center",
-    image_mean: bool = True,
     data_dir: str | Path = DEFAULT_DATA_DIR,
     device: str = "cpu",
     progress: bool = True,
+    **options: Any,
 ) -> SearchResult:
-    """Data-free reverse lookup: the singular vectors (any layer, head, index, either
-    polarity) whose targets (docs/method.md §3, image mean subtracted) align best with ``concept``,
-    with the query's familiarity (its best ``|cos|`` against random strings of its shape) and
-    its dictionary matches. Iterating the result goes over the hits.
+    """Data-free reverse lookup: the singular vectors (any layer — ``layers``: only these —,
+    head, index, either polarity) whose targets (docs/method.md §3, image mean subtracted) align
+    best with ``concept``, with the query's familiarity (its best ``|cos|`` against random
+    strings of its shape) and its dictionary matches. Iterating the result goes over the hits.
 
     The concept is encoded with the model's text tower and made into an atom exactly like
-    the dictionary's (docs/method.md §4: the dictionary supplies the mean).
+    the dictionary's (docs/method.md §4: the dictionary supplies the mean). ``options``: the
+    decomposition options below, which make the targets and the atom.
     """
     if not concept.strip():
         raise SithError("the concept is empty; pass a word or phrase")
     if top < 1:
-        raise SithError(f"--top must be >= 1, got {top}")
+        raise ConfigError("top", f"{{name}} must be >= 1, got {top}", value=top)
+    check_names(options, SEARCH_OPTIONS, command="search")
+    request = DecompositionRequest(**options)
     ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
-    return ws.search(
-        concept,
-        top=top,
-        layers=layers,
-        dictionary=dictionary,
-        fold_ln=fold_ln,
-        sv_type=sv_type,
-        atoms=atoms,
-        image_mean=image_mean,
-    )
+    return ws.search(concept, top=top, layers=layers, config=request)
+
+
+with_options(search, SEARCH_OPTIONS)
 
 
 def ground(
@@ -337,9 +313,10 @@ def edit(
 
     options = DecompositionConfig.check_options(decomposition, command="edit")
     if options.get("layers") is not None and not (suppress or amplify):
-        raise SithError(
-            "--layers picks the layers --suppress/--amplify select from; --component LAYER:HEAD:INDEX "
-            "names its own layer: drop --layers"
+        raise ConfigError(
+            "layers",
+            "{name} picks the layers {name:suppress}/{name:amplify} select from; {name:components} "
+            "LAYER:HEAD:INDEX names its own layer: drop {name}",
         )
     for alpha in (suppress_alpha, amplify_alpha, *(c[3] for c in components or [] if len(c) > 3)):
         check_alpha(alpha)  # flags that need no model fail before it loads

@@ -8,7 +8,8 @@ built-in organism registers itself with the core (:mod:`sith.organism.plugin`).
 
 Every user error ends the same way: one ``error: ...`` line on stderr naming the problem
 and the fix, exit 2, no traceback — usage errors (:class:`~sith.cli.common.SithParser`),
-:class:`sith.errors.SithError`, and any ``OSError`` (unwritable folder, missing file, full
+:class:`sith.errors.SithError` (a :class:`~sith.errors.ConfigError` names the flag of its
+field, :func:`~sith.cli.common.flag_for`), and any ``OSError`` (unwritable folder, missing file, full
 disk), which is named by its path.
 """
 
@@ -38,7 +39,7 @@ from sith.cli import (
     show,
     verify,
 )
-from sith.cli.common import SithParser, quiet_parent
+from sith.cli.common import SithParser, error_text, quiet_parent
 from sith.errors import SithError, os_error_text
 
 #: The name of the stderr handler :func:`configure_logging` installs on the root logger.
@@ -90,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.func(args) or 0)
     except SithError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {error_text(exc)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `sith show FILE | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -101,3 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted; finished files are intact, rerun to resume", file=sys.stderr)
         return 130
+
+
+def cli_reference() -> str:
+    """docs/cli.md: the table of every flag across commands (generated from the parsers)."""
+    from sith.cli.common import flag_table
+
+    return flag_table(build_parser())

@@ -8,12 +8,11 @@ import sys
 from pathlib import Path
 from typing import NoReturn
 
+from sith.decompose.config import OPTIONS, options_named
+from sith.decompose.spec import Option
+from sith.errors import ConfigError, SithError
 from sith.organism import ORGANISM_NAME, ORGANISM_TAG
-
-METHOD_HELP = (
-    "seed methods: comp-<lambda> (default comp-0.3), omp (non-negative), mp, topk; "
-    "project options: ncomp-<lambda> (normalised COMP score), somp (signed OMP), lasso[-<l1>]"
-)
+from sith.paths import DEFAULT_DATA_DIR
 
 
 class SithParser(argparse.ArgumentParser):
@@ -26,13 +25,14 @@ class SithParser(argparse.ArgumentParser):
 
 
 def add_format_args(p: argparse.ArgumentParser, *, output: bool = True) -> None:
-    """``--json | --csv`` (a table by default) and ``--output FILE``."""
+    """``--json | --csv`` (a table by default) and ``--output FILE`` (where the table goes)."""
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="JSON instead of a table")
     fmt.add_argument("--csv", action="store_true", help="CSV instead of a table")
     if output:
         p.add_argument(
-            "--output", type=Path, default=None, help="write the table to this file instead of stdout"
+            "--output", type=Path, default=None, metavar="FILE",
+            help="write the table (or JSON, CSV) to this file instead of stdout",
         )
 
 
@@ -91,39 +91,68 @@ def skip_bad_option(args: argparse.Namespace) -> dict:
     return {} if args.skip_bad is None else {"skip_bad": args.skip_bad}
 
 
-def add_model_args(p: argparse.ArgumentParser) -> None:
-    """``--model-name --pretrained --data-dir --device``."""
+def add_data_dir_arg(p: argparse.ArgumentParser) -> None:
+    """``--data-dir``: the data root, the seed's layout (one flag and default for every command)."""
     p.add_argument(
-        "--model-name", default=None, help=f"open_clip name or HF dir/id (default: {ORGANISM_NAME})"
+        "--data-dir", type=Path, default=Path(DEFAULT_DATA_DIR),
+        help=f"data root, the seed's layout (default: {DEFAULT_DATA_DIR})",
     )
+
+
+def add_device_arg(p: argparse.ArgumentParser, *, what: str = "") -> None:
+    """``--device``: the torch device (``what``: what runs on it, for the help)."""
+    where = f" for {what}" if what else ""
+    p.add_argument("--device", default="cpu", help=f"torch device{where}, e.g. cpu or cuda (default: cpu)")
+
+
+def add_model_args(
+    p: argparse.ArgumentParser,
+    *,
+    name: str | None = None,
+    tag: str | None = None,
+    aliases: tuple[str, str] | None = None,
+    data_dir: bool = True,
+    device: bool = True,
+) -> None:
+    """``--model-name --pretrained --data-dir --device`` (``name``/``tag``: a command's own
+    default model; ``aliases``: older spellings of the two model flags, still accepted)."""
+    old_name, old_tag = aliases or ((), ())
+    old_name, old_tag = (old_name,) if old_name else (), (old_tag,) if old_tag else ()
+    alias_note = f"; {old_name[0]} is a deprecated alias" if old_name else ""
     p.add_argument(
-        "--pretrained",
-        default=None,
-        help=f"open_clip tag or checkpoint path (default: {ORGANISM_TAG})",
+        "--model-name", *old_name, dest="model_name", default=name,
+        help=f"open_clip name or HF dir/id (default: {name or ORGANISM_NAME}{alias_note})",
     )
+    alias_note = f"; {old_tag[0]} is a deprecated alias" if old_tag else ""
     p.add_argument(
-        "--data-dir",
-        type=Path,
-        default=Path("data"),
-        help="data root, the seed's layout (default: data)",
+        "--pretrained", *old_tag, dest="pretrained", default=tag,
+        help=f"open_clip tag or checkpoint path (default: {tag or ORGANISM_TAG}{alias_note})",
     )
-    p.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default: cpu)")
+    if data_dir:
+        add_data_dir_arg(p)
+    if device:
+        add_device_arg(p)
+
+
+def add_top_arg(p: argparse.ArgumentParser, *, default: int, what: str, dest: str = "top") -> None:
+    """``--top N`` (how many to keep; ``--top-k`` is its deprecated alias)."""
+    p.add_argument(
+        "--top", "--top-k", dest=dest, type=int, default=default, metavar="N",
+        help=f"{what} (default {default}; --top-k is a deprecated alias)",
+    )
+
+
+def add_heads_arg(p: argparse.ArgumentParser) -> None:
+    """``--heads H [H ...]`` (``--head`` is its deprecated alias)."""
+    p.add_argument(
+        "--heads", "--head", dest="heads", type=int, nargs="+", default=None, metavar="H",
+        help="only these heads (default: all; --head is a deprecated alias)",
+    )
 
 
 def add_svd_args(p: argparse.ArgumentParser) -> None:
-    """``--sv-type --fold-ln/--no-fold-ln`` (docs/method.md §2)."""
-    p.add_argument(
-        "--sv-type",
-        choices=("left", "right"),
-        default="right",
-        help="explain the directions a head writes (right, default) or reads (left)",
-    )
-    p.add_argument(
-        "--fold-ln",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="fold ln_1's gain and centre both sides before the SVD (default: on)",
-    )
+    """``--sv-type --fold-ln/--no-fold-ln`` (docs/method.md §2), as the configuration declares them."""
+    add_option_args(p, options_named("sv_type", "fold_ln"))
 
 
 def quiet_parent() -> argparse.ArgumentParser:
@@ -144,61 +173,60 @@ def progress(args: argparse.Namespace) -> bool:
     return not getattr(args, "quiet", False)
 
 
-def add_decomposition_args(p: argparse.ArgumentParser, *, layers_help: str = "default: last 4") -> None:
-    """The flags of a :class:`sith.pipeline.DecompositionConfig` (seed defaults; docs/method.md
-    §7 options)."""
-    add_svd_args(p)
-    p.add_argument("--layers", type=parse_layers, nargs="+", default=None, help=layers_help)
-    p.add_argument(
-        "--rank", type=int, default=None, help="vectors per head (default: 64 capped at the head width)"
-    )
-    p.add_argument("--method", default="comp-0.3", help=METHOD_HELP)
-    p.add_argument("--sparsity", type=int, default=5, help="concepts per vector, K (default 5)")
-    p.add_argument(
-        "--dictionary",
-        default=None,
-        help="pool name or text file (default: conceptnet; the organism's own pool for the organism)",
-    )
-    p.add_argument(
-        "--polarity",
-        choices=("seed", "best", "both"),
-        default="seed",
-        help="seed: explain the sign the sign rule gives (default); best/both: project options",
-    )
-    p.add_argument(
-        "--atoms",
-        choices=("center", "raw", "image-cone"),
-        default="center",
-        help="atoms: center = normalise, subtract mean, normalise (seed, default); raw, image-cone: options",
-    )
-    p.add_argument(
-        "--image-mean",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="subtract the image mean from targets (seed, default); --no-image-mean is a project option",
-    )
-    p.add_argument(
-        "--template",
-        default=None,
-        help='encode concepts in a prompt template, e.g. "a photo of {}" (project option; seed: raw)',
-    )
+def flag_for(field: str) -> str:
+    """The CLI flag of a parameter the library names ``field`` (``sv_type`` → ``--sv-type``):
+    how the CLI prints a :class:`sith.errors.ConfigError`. Parameters whose flag is spelled
+    otherwise are listed in :data:`FLAG_NAMES`."""
+    return FLAG_NAMES.get(field, "--" + field.replace("_", "-"))
+
+
+#: Library parameter names whose CLI flag is not ``--`` + the name with dashes.
+FLAG_NAMES = {
+    "k": "--top", "components": "--component", "key_env": "--judge-key-env", "base_url": "--judge-url",
+    "model": "--judge-model", "cache_path": "--judge-cache",
+}
+
+
+def error_text(exc: SithError) -> str:
+    """The one line the CLI prints for ``exc``: a :class:`ConfigError` names the flag."""
+    if isinstance(exc, ConfigError):
+        return exc.render(flag_for, cli=True)
+    return str(exc)
+
+
+def add_option_args(
+    p: argparse.ArgumentParser, options: tuple[Option, ...], *, helps: dict[str, str] | None = None
+) -> None:
+    """One flag per declared option (:mod:`sith.decompose.spec`): ``--{name}`` with dashes, and
+    the option's default, type, choices and help (``helps`` replaces an option's help here)."""
+    for o in options:
+        text = f"{(helps or {}).get(o.name, o.help)} (default: {o.describe_default()})"
+        flag = flag_for(o.name)
+        if o.kind == "bool":
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=o.default, help=text)
+        elif o.kind == "ints":
+            p.add_argument(flag, type=parse_layers, nargs="+", default=o.default, help=text)
+        else:
+            p.add_argument(flag, type=int if o.kind == "int" else str, choices=o.choices, default=o.default,
+                           help=text)
+
+
+def option_values(args: argparse.Namespace, options: tuple[Option, ...]) -> dict:
+    """``{name: value}`` of the parsed flags of :func:`add_option_args` (layers flattened)."""
+    return {
+        o.name: flat_layers(getattr(args, o.name)) if o.kind == "ints" else getattr(args, o.name)
+        for o in options
+    }
+
+
+def add_decomposition_args(p: argparse.ArgumentParser, *, layers_help: str | None = None) -> None:
+    """The flags of every option of a decomposition (:data:`sith.decompose.config.OPTIONS`)."""
+    add_option_args(p, OPTIONS, helps={"layers": layers_help} if layers_help else None)
 
 
 def decomposition_options(args: argparse.Namespace) -> dict:
     """The decomposition keyword options (of :func:`sith.api.decompose`) named by parsed flags."""
-    return {
-        "layers": flat_layers(args.layers),
-        "rank": args.rank,
-        "method": args.method,
-        "sparsity": args.sparsity,
-        "dictionary": args.dictionary,
-        "sv_type": args.sv_type,
-        "fold_ln": args.fold_ln,
-        "polarity": args.polarity,
-        "atoms": args.atoms,
-        "image_mean": args.image_mean,
-        "template": args.template,
-    }
+    return option_values(args, OPTIONS)
 
 
 def add_precision_arg(p: argparse.ArgumentParser, *, default: str | None, default_text: str) -> None:
@@ -214,3 +242,70 @@ def print_on_rank0(path: Path) -> None:
     """Print the written path once (under torchrun every rank returns it)."""
     if int(os.environ.get("RANK", "0")) == 0:
         print(path)
+
+
+def subcommands(
+    parser: argparse.ArgumentParser, prefix: str = ""
+) -> list[tuple[str, argparse.ArgumentParser]]:
+    """``[(command, its parser)]`` of every (nested) subcommand of ``parser``, in order."""
+    out = []
+    for action in parser._actions:  # noqa: SLF001 - argparse keeps its actions here
+        if isinstance(action, argparse._SubParsersAction):  # noqa: SLF001
+            for name, sub in action.choices.items():
+                full = f"{prefix}{name}"
+                out.append((full, sub))
+                out.extend(subcommands(sub, full + " "))
+    return out
+
+
+def flag_rows(parser: argparse.ArgumentParser) -> list[tuple[str, str, str, str]]:
+    """``(command, flags, default, help)`` for every flag and argument of every command."""
+    rows = []
+    for command, sub in subcommands(parser):
+        for a in sub._actions:  # noqa: SLF001
+            if isinstance(a, argparse._HelpAction | argparse._SubParsersAction) or a.dest == "quiet":  # noqa: SLF001
+                continue
+            value = f" {a.metavar}" if a.option_strings and isinstance(a.metavar, str) else ""
+            flags = ", ".join(f"`{s}{value}`" for s in a.option_strings) or f"`{a.metavar or a.dest.upper()}`"
+            default = "" if a.default in (None, False, argparse.SUPPRESS) or a.required else f"`{a.default}`"
+            text = (a.help or "").replace("%%", "%").replace("|", "\\|")
+            if a.choices and not isinstance(a.choices, dict):
+                text += f" — one of {', '.join(map(str, a.choices))}"
+            rows.append((command, flags, "required" if a.required else default, text))
+    return rows
+
+
+def flag_table(parser: argparse.ArgumentParser) -> str:
+    """docs/cli.md: one Markdown table of every flag across commands (:func:`flag_rows`)."""
+    lines = [
+        "# Command-line flags",
+        "",
+        "Every flag of every `sith` command, generated from the parsers (do not edit by hand):",
+        "",
+        "    python -c 'from sith.cli import cli_reference; print(cli_reference(), end=\"\")' > docs/cli.md",
+        "",
+        "One vocabulary: `--model-name/--pretrained/--data-dir/--device` mean the same in every command;",
+        "`--top N` is how many to keep (`--top-k` a deprecated alias), `--heads` which heads (`--head` a",
+        "deprecated alias), `--json/--csv` replace a printed table. `--output` writes what the command",
+        "produces: the table (show, search, judge), the HTML page (explore), the edited checkpoint (edit)",
+        "or the results JSON (organism eval); `--output-dir` is a folder of files. A flag a",
+        "decomposition option generates has the same name, default and meaning wherever it appears",
+        "(`sith.decompose.config`; from Python, the keyword of the same name with `_`).",
+        "",
+        "| command | flag | default | meaning |",
+        "|---|---|---|---|",
+    ]
+    rows = flag_rows(parser)
+    lines += [f"| {c} | {f} | {d} | {h} |" for c, f, d, h in rows]
+    lines += ["", "## Which commands take each flag", "", "| flag | commands |", "|---|---|"]
+    by_flag: dict[str, tuple[set[str], list[str]]] = {}
+    for command, flags, _, _ in rows:
+        if flags.startswith("`-"):
+            spellings = [f.split(" ")[0].strip("`") for f in flags.split(", ")]
+            names, commands = by_flag.setdefault(f"`{spellings[0]}`", (set(), []))
+            names.update(f"`{s}`" for s in spellings)
+            commands.append(command)
+    for first, (names, commands) in sorted(by_flag.items()):
+        spelled = ", ".join([first, *sorted(names - {first})])
+        lines.append(f"| {spelled} | {', '.join(commands)} |")
+    return "\n".join(lines) + "\n"

@@ -1,4 +1,7 @@
-"""``sith compare``: how fine-tuning moved each head (a thin shell over :mod:`sith.compare`)."""
+"""``sith compare``: how fine-tuning moved each head (a thin shell over :mod:`sith.compare`).
+
+The base model is ``--model-name``/``--pretrained`` (as in every command; ``--base-model`` and
+``--base-pretrained`` are deprecated aliases), the fine-tuned one ``--tuned-model``/``--tuned-pretrained``."""
 
 from __future__ import annotations
 
@@ -6,10 +9,15 @@ import argparse
 from pathlib import Path
 
 from sith.cli.common import (
+    add_device_arg,
+    add_model_args,
+    add_option_args,
     flat_layers,
+    option_values,
     parse_layers,
     progress,
 )
+from sith.decompose.config import EXPLAIN_OPTIONS
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -17,8 +25,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         "compare", parents=[parent],
         help="how fine-tuning moved each head: singular values, subspace angles, the weight change",
     )
-    c.add_argument("--base-model", default=None, help="base model name (default: sith-organism)")
-    c.add_argument("--base-pretrained", default=None, help="base tag or checkpoint (default: v1)")
+    add_model_args(c, aliases=("--base-model", "--base-pretrained"), device=False)
     c.add_argument("--tuned-model", default=None, help="tuned model name (default: the base model)")
     c.add_argument("--tuned-pretrained", required=True, help="tuned tag or checkpoint path")
     c.add_argument("--layers", type=parse_layers, nargs="+", default=None, help="default: all")
@@ -31,14 +38,13 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         "--dictionary", default=None,
         help="explain ΔW's top right singular vectors with this concept pool (COMP); default: off",
     )
-    c.add_argument("--sparsity", type=int, default=5, help="concepts per explanation (default 5)")
+    add_option_args(c, EXPLAIN_OPTIONS, helps={"sparsity": "concepts per explanation, K"})
     c.add_argument("--no-plots", action="store_true", help="do not draw the heatmap PNGs")
-    c.add_argument("--data-dir", type=Path, default=Path("data"), help="data root (default: data)")
     c.add_argument(
         "--output-dir", type=Path, default=None,
         help="default: DATA_DIR/models/{tuned}/compare/{base}",
     )
-    c.add_argument("--device", default="cpu", help="torch device (default: cpu)")
+    add_device_arg(c)
     c.set_defaults(func=run_compare)
 
 
@@ -46,9 +52,9 @@ def run_compare(args: argparse.Namespace) -> int:
     from sith.compare import compare_models_by_name
 
     paths = compare_models_by_name(
-        args.base_model, args.base_pretrained, args.tuned_model, args.tuned_pretrained,
+        args.model_name, args.pretrained, args.tuned_model, args.tuned_pretrained,
         layers=flat_layers(args.layers), rank=args.rank, delta_top=args.delta_top,
-        dictionary=args.dictionary, sparsity=args.sparsity, plots=not args.no_plots,
+        dictionary=args.dictionary, **option_values(args, EXPLAIN_OPTIONS), plots=not args.no_plots,
         data_dir=args.data_dir, output_dir=args.output_dir, device=args.device, progress=progress(args),
     )
     for path in paths:

@@ -4,9 +4,8 @@
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from sith.cli.common import progress
+from sith.cli.common import add_data_dir_arg, progress
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -17,7 +16,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     )
     p.add_argument("name", nargs="?", default=None, help="conceptnet | wordnet | laion | efros")
     p.add_argument("--dictionary", default=None, help="the same as NAME")
-    p.add_argument("--data-dir", type=Path, default=Path("data"), help="data root (default: data)")
+    add_data_dir_arg(p)
     p.add_argument(
         "--source",
         default="seed",

@@ -4,9 +4,8 @@ decompositions."""
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-from sith.cli.common import progress
+from sith.cli.common import add_model_args, progress
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -19,9 +18,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         "each file with a NAME.source.json provenance file. Published: ViT-L-14 "
         "laion2b_s32b_b82k, ViT-H-14 laion2b_s32b_b79k.",
     )
-    p.add_argument("--model-name", default="ViT-L-14", help="default: ViT-L-14")
-    p.add_argument("--pretrained", default="laion2b_s32b_b82k", help="default: laion2b_s32b_b82k")
-    p.add_argument("--data-dir", type=Path, default=Path("data"), help="data root (default: data)")
+    add_model_args(p, name="ViT-L-14", tag="laion2b_s32b_b82k", device=False)
     p.add_argument(
         "--force", action="store_true", help="download again, replacing files that exist"
     )

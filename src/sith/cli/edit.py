@@ -131,7 +131,9 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         "--output",
         type=Path,
         default=None,
-        help=".pt/.safetensors (HF: a directory); default: DATA_DIR/models/{model}/{pretrained}/edits/",
+        metavar="CHECKPOINT",
+        help="the edited model to write: .pt/.safetensors (HF: a directory), its edit log beside it; "
+        "default: DATA_DIR/models/{model}/{pretrained}/edits/",
     )
     p.add_argument("--dry-run", action="store_true", help="check and print the plan; write nothing")
     add_format_args(p, output=False)

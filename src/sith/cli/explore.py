@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sith.cli.common import add_model_args, flat_layers, parse_layers, progress
+from sith.cli.common import add_model_args, add_top_arg, flat_layers, parse_layers, progress
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -27,7 +27,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         default=None,
         help="comma-separated concepts ranked with `sith search` at build time, e.g. water,red",
     )
-    p.add_argument("--top", type=int, default=20, help="hits per query (default 20)")
+    add_top_arg(p, default=20, what="hits per query")
     p.add_argument(
         "--blur-words", type=Path, default=None, help="text file, one word a line: blurred until hovered"
     )
@@ -44,7 +44,8 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     p.add_argument(
         "--judge", type=Path, default=None, help="`sith judge ... --json` output (a score per component)"
     )
-    p.add_argument("--output", type=Path, default=Path("sith.html"), help="the page (default sith.html)")
+    p.add_argument("--output", type=Path, default=Path("sith.html"), metavar="PAGE",
+                   help="the HTML page to write (default sith.html)")
     p.set_defaults(func=run_explore)
 
 

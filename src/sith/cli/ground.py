@@ -8,6 +8,7 @@ from pathlib import Path
 from sith.cli.common import (
     add_model_args,
     add_skip_bad_arg,
+    add_top_arg,
     flat_layers,
     parse_layers,
     positive_int,
@@ -35,7 +36,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     )
     p.add_argument("--layers", type=parse_layers, nargs="+", default=None, help="default: last 4")
     p.add_argument("--rank", type=int, default=None, help="components per head (default: 64 capped at dh)")
-    p.add_argument("--top-k", type=int, default=16, help="images kept per component and sign (default 16)")
+    add_top_arg(p, default=16, what="images kept per component and sign", dest="top_k")
     p.add_argument("--batch-size", type=int, default=64, help="images per forward pass (default 64)")
     add_skip_bad_arg(p)
     p.add_argument(

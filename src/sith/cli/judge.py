@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from sith.cli.common import add_device_arg, add_format_args
+
 DEFAULT_URL = "https://api.openai.com/v1"
 DEFAULT_LLM = "gpt-5-mini"  # the paper's judge
 #: ``--judge`` choices (spelled out so that ``sith --help`` does not import torch).
@@ -31,11 +33,8 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     )
     add_score_by_arg(p)
     add_llm_args(p)
-    p.add_argument("--device", default="cpu", help="torch device for the embedding judge's text tower")
-    fmt = p.add_mutually_exclusive_group()
-    fmt.add_argument("--json", action="store_true", help="JSON instead of a table")
-    fmt.add_argument("--csv", action="store_true", help="CSV instead of a table")
-    p.add_argument("--output", type=Path, default=None, help="write to a file instead of stdout")
+    add_device_arg(p, what="the embedding judge's text tower")
+    add_format_args(p)
     p.set_defaults(func=run_judge)
 
 

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sith.cli.common import add_model_args, parse_layers, progress
+from sith.cli.common import add_data_dir_arg, add_model_args, parse_layers, progress
 from sith.errors import SithError
 
 
@@ -82,9 +82,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         help="where organism-TAG.safetensors/.json go (default: DATA_DIR/organisms; never the "
         "installed package); load it with --pretrained OUT_DIR/organism-TAG.safetensors",
     )
-    x.add_argument(
-        "--data-dir", type=Path, default=Path("data"), help="data root (default: data)"
-    )
+    add_data_dir_arg(x)
     x.add_argument("--tag", default=None, help="the exported organism's tag (default: the shipped default)")
     x.set_defaults(func=run_export)
 
@@ -133,7 +131,8 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     e.add_argument("--null-seed", type=int, default=0, help="seed of the null baselines (default 0)")
     e.add_argument("--json", action="store_true", help="print the results as JSON instead of the tables")
     e.add_argument(
-        "--output", type=Path, default=None, help="also write the results to this file (JSON)"
+        "--output", type=Path, default=None, metavar="FILE.json",
+        help="also write the results to this file (JSON)"
     )
     e.set_defaults(func=run_eval)
 

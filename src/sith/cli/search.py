@@ -8,13 +8,16 @@ import argparse
 from sith.cli.common import (
     add_format_args,
     add_model_args,
-    add_svd_args,
+    add_option_args,
+    add_top_arg,
     emit,
     flat_layers,
+    option_values,
     output_format,
     parse_layers,
     progress,
 )
+from sith.decompose.config import SEARCH_OPTIONS
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -23,14 +26,15 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     )
     p.add_argument("concept", help="a concept string, encoded with the model's text tower")
     add_model_args(p)
-    add_svd_args(p)
-    p.add_argument("--dictionary", default=None, help="dictionary whose centring the concept uses")
-    p.add_argument("--atoms", choices=("center", "raw", "image-cone"), default="center",
-                   help="make the concept's atom like the dictionary's (default: center, the seed's)")
-    p.add_argument("--image-mean", action=argparse.BooleanOptionalAction, default=True,
-                   help="subtract the image mean from targets (seed, default)")
-    p.add_argument("--layers", type=parse_layers, nargs="+", default=None, help="default: all")
-    p.add_argument("--top", type=int, default=20, help="how many components to list (default 20)")
+    p.add_argument(
+        "--layers", type=parse_layers, nargs="+", default=None, help="only these layers (default: all)"
+    )
+    add_top_arg(p, default=20, what="components to list")
+    helps = {
+        "dictionary": "the dictionary whose centring the concept's atom uses",
+        "atoms": "make the concept's atom like the dictionary's",
+    }
+    add_option_args(p, SEARCH_OPTIONS, helps=helps)
     add_format_args(p)
     p.set_defaults(func=run_search)
 
@@ -42,13 +46,9 @@ def run_search(args: argparse.Namespace) -> int:
         args.concept,
         args.model_name,
         args.pretrained,
-        dictionary=args.dictionary,
         layers=flat_layers(args.layers),
         top=args.top,
-        fold_ln=args.fold_ln,
-        sv_type=args.sv_type,
-        atoms=args.atoms,
-        image_mean=args.image_mean,
+        **option_values(args, SEARCH_OPTIONS),
         data_dir=args.data_dir,
         device=args.device,
         progress=progress(args),

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sith.cli.common import (
     add_format_args,
+    add_heads_arg,
     emit,
     output_format,
 )
@@ -18,7 +19,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     )
     p.add_argument("file", type=Path, help="a decomposition .pt written by sith decompose")
     p.add_argument("--layer", type=int, default=None, help="check that the file holds this layer")
-    p.add_argument("--head", type=int, nargs="+", default=None, help="only these heads")
+    add_heads_arg(p)
     add_format_args(p)
     p.set_defaults(func=run_show)
 
@@ -26,5 +27,5 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
 def run_show(args: argparse.Namespace) -> int:
     from sith.decompose.report import show  # torch only: `sith show` starts fast
 
-    emit(show(args.file, layer=args.layer, heads=args.head, fmt=output_format(args)), args.output)
+    emit(show(args.file, layer=args.layer, heads=args.heads, fmt=output_format(args)), args.output)
     return 0

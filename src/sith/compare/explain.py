@@ -3,14 +3,17 @@
 Each kept right singular vector ``x`` of ``ΔW`` (a residual-stream direction the change
 writes) becomes a joint-space target as docs/method.md §3 does for singular vectors, with the
 base model's ln_post and projection: ``t = LN_post(x)·P``, normalised, minus the image mean
-``m`` when ``image_mean.pt`` exists for the base model (recorded), normalised. Atoms: unit
-text embeddings of the dictionary, centred (normalise, subtract the mean row, normalise).
-The sign of a ΔW singular vector is arbitrary, so both polarities are explained.
+``m`` when ``image_mean.pt`` exists for the base model (recorded), normalised. Atoms, solver
+and sparsity: those of a decomposition (:class:`~sith.decompose.config.DecompositionRequest`,
+resolved by the same :class:`~sith.pipeline.Workspace`; by default the seed's centred atoms
+and ``comp-0.3``, K = 5). The sign of a ΔW singular vector is arbitrary, so both polarities
+are explained.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,10 +21,9 @@ import torch
 from torch import Tensor
 
 from sith.decompose import solve
-from sith.decompose.layer import check_sparsity
-from sith.encode import dictionary_atoms, load_image_mean
+from sith.decompose.config import DecompositionRequest
 from sith.factor import joint_targets
-from sith.paths import image_mean_path
+from sith.paths import DEFAULT_DATA_DIR, image_mean_path
 from sith.pipeline import Workspace
 
 log = logging.getLogger(__name__)
@@ -30,34 +32,37 @@ log = logging.getLogger(__name__)
 def explain_deltas(
     clip: Any,
     results: dict[int, dict[str, Tensor]],
+    request: DecompositionRequest,
     *,
-    dictionary: str,
-    sparsity: int = 5,
-    method: str = "comp-0.3",
-    data_dir: str | Path = "data",
+    data_dir: str | Path = DEFAULT_DATA_DIR,
     progress: bool = True,
 ) -> dict[int, list[list[dict[str, Any]]]]:
     """Per layer, per head, per kept ΔW direction: both polarities' explanations.
+
+    ``request``: the dictionary, method, sparsity, atoms and template (its other options do
+    not apply to ΔW); without an image mean on disk the targets are not shifted (a warning).
 
     Returns:
         ``{layer: [[{"index", "singular_value", "+": {...}, "-": {...}}, ...] per head]}``
         where each polarity is ``{"concepts": [str], "weights": [float], "fidelity": float}``.
     """
     ws = Workspace(clip, data_dir=data_dir, progress=progress)
-    k = check_sparsity(sparsity, len(ws.pool(dictionary)))  # before the encoding is written
-    pool = ws.encoded(dictionary)
-    atoms = dictionary_atoms(pool.embeddings)
     mean_path = image_mean_path(data_dir, clip.info.model_name, clip.info.pretrained)
-    mean = load_image_mean(mean_path, expect_model=clip.info) if mean_path.exists() else None
-    if mean is None:
+    if request.image_mean and not mean_path.exists():
         log.warning("no image mean for the base model at %s: targets are not shifted", mean_path)
+        request = replace(request, image_mean=False)
+    config = ws.resolve(request)  # every input checked before the encoding is written
+    pool = ws.encoded(config.dictionary, config.template)
+    atoms = ws.atoms(config)
+    mean = ws.image_mean() if config.image_mean else None
+    k = config.sparsity
     out: dict[int, list[list[dict[str, Any]]]] = {}
     for layer, m in results.items():
         Vh, S = m["delta_Vh"], m["delta_S"]  # (H, n, d), (H, n)
         H, n, d = Vh.shape
         flat = Vh.reshape(H * n, d)
         targets = joint_targets(clip.weights, torch.cat([flat, -flat]), mean)
-        code = solve(targets, atoms, k, method=method)
+        code = solve(targets, atoms, k, method=config.method)
         heads = []
         for h in range(H):
             rows = []

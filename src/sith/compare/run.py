@@ -19,6 +19,8 @@ from torch import Tensor
 from sith import __version__
 from sith.compare.explain import explain_deltas
 from sith.compare.metrics import HEAD_METRICS, layer_metrics
+from sith.decompose.config import EXPLAIN_OPTIONS, DecompositionRequest
+from sith.decompose.spec import check_names
 from sith.errors import SithError
 from sith.factor import check_layer, check_rank, head_vo
 from sith.io import atomic_write, save_json, save_pt
@@ -141,18 +143,22 @@ def compare_models_by_name(
     rank: int | None = None,
     delta_top: int = 3,
     dictionary: str | None = None,
-    sparsity: int = 5,
-    method: str = "comp-0.3",
     plots: bool = True,
     data_dir: str | Path = DEFAULT_DATA_DIR,
     output_dir: str | Path | None = None,
     device: str = "cpu",
     progress: bool = True,
+    **explain: Any,
 ) -> list[Path]:
     """Load both models, compare them, write ``compare.json``, ``compare.pt`` and heatmaps.
 
+    With ``dictionary``, ΔW's top write directions are explained (:func:`explain_deltas`);
+    ``explain``: the decomposition options ``method``, ``sparsity``, ``atoms``, ``template``
+    (:data:`EXPLAIN_OPTIONS`; defaults the seed's), checked before the models load.
     Output directory default: ``DATA_DIR/models/{tuned}/{tuned tag}/compare/{base}-{base tag}``.
     """
+    check_names(explain, EXPLAIN_OPTIONS, command="compare")
+    request = DecompositionRequest(dictionary=dictionary, **explain)
     bname, btag = default_names(base_model, base_pretrained)
     tname, ttag = default_names(tuned_model or bname, tuned_pretrained)
     base = load_clip(bname, btag, device=device)
@@ -163,9 +169,8 @@ def compare_models_by_name(
               "dictionary": dictionary, "sith_version": __version__}
     explanations = None
     if dictionary:
-        explanations = explain_deltas(base, results, dictionary=dictionary, sparsity=sparsity,
-                                      method=method, data_dir=data_dir, progress=progress)
-        config.update({"sparsity": sparsity, "method": method})
+        explanations = explain_deltas(base, results, request, data_dir=data_dir, progress=progress)
+        config.update({"sparsity": request.sparsity, "method": request.method})
     out = Path(output_dir) if output_dir else (
         model_dir(data_dir, tname, tuned.info.pretrained) / "compare"
         / f"{slug(bname)}-{slug(base.info.pretrained or 'none')}"

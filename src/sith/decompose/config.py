@@ -1,15 +1,22 @@
-"""The one configuration object of a decomposition (docs/method.md §6–§7).
+"""The one configuration of a decomposition (docs/method.md §6–§7), declared as data.
 
-:class:`DecompositionConfig` holds every field that changes a decomposition's content.
-It alone derives the file name, the stored record (provenance) and the comparison a
-reader makes before reusing a file. A configuration the seed's own flags can express
-(:attr:`DecompositionConfig.is_seed`) writes the seed's file name; one that uses any of
-the project's options (docs/method.md §7) writes a name with ``_sith-{options}`` added, so it
-never overwrites a seed-named file.
+Two typed objects:
 
-Fields are filled in two steps: a *request* (what the user asked; ``None`` means "the
-default") and, once the model and inputs are loaded, :meth:`resolved` (concrete layers,
-rank and dictionary, plus the model fingerprint and the content hashes).
+* :class:`DecompositionRequest` — what a user asks for. Each field is declared once, with
+  :func:`sith.decompose.spec.option` (default, type, choices, help, check, whether a value is a
+  project option and its file-name tag). The validation, the project options recorded in a
+  file and its name, the CLI flags (``sith.cli.common.add_decomposition_args``) and the keyword
+  options of ``sith.api.decompose``/``search``/``edit`` are all derived from these declarations.
+* :class:`DecompositionConfig` — the resolved record (what is stored in a file): the
+  request's fields made concrete (layers, rank, dictionary) plus the model and the inputs'
+  hashes (:meth:`DecompositionRequest.resolved`, called by the pipeline once the model is loaded).
+  It alone derives the file name, the stored record (provenance) and the comparison a reader
+  makes before reusing a file. A configuration the seed's own flags can express
+  (:attr:`~DecompositionRequest.is_seed`) writes the seed's file name; one that uses any of the
+  project's options (docs/method.md §7) writes a name with ``_sith-{options}`` added, so it
+  never overwrites a seed-named file.
+
+How to add an option: docs/design.md, "Adding a decomposition option".
 """
 
 from __future__ import annotations
@@ -20,125 +27,115 @@ from pathlib import Path
 from typing import Any
 
 from sith import __version__, paths
-from sith.decompose.solvers import is_seed_method, parse_method
-from sith.encode.atoms import ATOM_MODES, SEED_ATOM_MODE
+from sith.decompose.methods import DEFAULT_METHOD, FORMS, is_seed_method, parse_method
+from sith.decompose.spec import Option, check_names, option, options_of, positive_int, validate
+from sith.encode.modes import ATOM_MODES, SEED_ATOM_MODE
 from sith.errors import SithError
 
 FORMAT = "sith-decomposition-config/1"
 SV_TYPES = ("right", "left")
 #: Which sign of a singular vector is explained: the seed's sign rule, or options (docs/method.md §7).
 POLARITY_MODES = ("seed", "best", "both")
-
-#: Fields a stored file must agree on before it is reused (``layers`` is per file).
-CONTENT_FIELDS = (
-    "model_name",
-    "pretrained",
-    "fingerprint",
-    "rank",
-    "method",
-    "sparsity",
-    "dictionary_name",
-    "dictionary_hash",
-    "template",
-    "image_mean",
-    "image_mean_hash",
-    "sv_type",
-    "fold_ln",
-    "polarity",
-    "atoms",
-)
-
-
-#: Fields filled by :meth:`DecompositionConfig.resolved` from the loaded model and inputs;
-#: every other field is a request option (the keyword options of ``sith.api.decompose``).
-RESOLVED_FIELDS = (
-    "model_name", "pretrained", "fingerprint", "dictionary_name", "dictionary_hash", "image_mean_hash",
-    "head_width",
-)
-
 #: The seed's rank: 64 singular vectors per head, at most the head width (docs/method.md §2).
 SEED_RANK = 64
 
 
-@dataclass(frozen=True)
-class DecompositionConfig:
-    """Everything that decides a decomposition's content.
+def check_template(template: str) -> None:
+    if template.count("{}") != 1:
+        raise ValueError(f"{{name}} {template!r} must contain '{{}}' exactly once, e.g. 'a photo of {{}}'")
 
-    Attributes:
-        model_name, pretrained: the model (``sith.load.load_clip`` arguments).
-        fingerprint: the vision tower's weights hash (filled by :meth:`resolved`).
-        layers: analysed layers; None = the last 4.
-        rank: singular vectors per head; None = 64 capped at the head width.
-        method: ``comp-λ`` | ``omp`` | ``mp`` | ``topk`` (seed) or a project option.
-        sparsity: concepts per vector, K.
-        dictionary: pool name or text file; None = the model's default.
-        dictionary_name: the pool's name in file names (filled by :meth:`resolved`).
-        dictionary_hash: content hash of the pool (filled by :meth:`resolved`).
-        template: prompt template for encoding (None = raw strings, the seed's).
-        image_mean: subtract the image mean from targets (the seed's; False is an option).
-        image_mean_hash: hash of the image mean used (filled by :meth:`resolved`).
-        sv_type: ``right`` (written directions) or ``left`` (read directions).
-        fold_ln: ``foldln`` (seed default) or ``nofoldln`` (docs/method.md §2).
-        polarity: ``seed`` | ``best`` | ``both`` (the last two are options).
-        atoms: ``center`` (seed) | ``raw`` | ``image-cone`` (options).
-        head_width: the model's head width ``dh`` (filled by :meth:`resolved`); a rank other
-            than the seed's ``min(64, dh)`` is a recorded option (``_sith-rank-R``).
+
+def seed_rank(rank: int | None, config: Any) -> bool:
+    """The seed's rank: unset, or ``min(64, dh)`` (unknown before the model is loaded)."""
+    head_width = getattr(config, "head_width", 0)
+    return rank is None or not head_width or rank == min(SEED_RANK, head_width)
+
+
+def template_tag(template: str) -> str:
+    return f"template-{hashlib.sha256(str(template).encode('utf-8')).hexdigest()[:8]}"
+
+
+@dataclass(frozen=True)
+class DecompositionRequest:
+    """What a decomposition is asked to be (docs/method.md §2–§7); None = the default.
+
+    Every field is an :class:`~sith.decompose.spec.Option` (see :data:`OPTIONS`). A project
+    option's file-name tag parts follow the declaration order (``polarity``, ``atoms``,
+    ``image_mean``, ``rank``, ``template``): add new options at the end.
     """
 
-    model_name: str
-    pretrained: str
-    fingerprint: str = ""
-    layers: tuple[int, ...] | None = None
-    rank: int | None = None
-    method: str = "comp-0.3"
-    sparsity: int = 5
-    dictionary: str | None = None
-    dictionary_name: str = ""
-    dictionary_hash: str = ""
-    template: str | None = None
-    image_mean: bool = True
-    image_mean_hash: str = ""
-    sv_type: str = "right"
-    fold_ln: bool = True
-    polarity: str = "seed"
-    atoms: str = SEED_ATOM_MODE
-    head_width: int = 0
+    layers: tuple[int, ...] | None = option(
+        None, kind="ints", help="analysed layers", default_text="the last 4", compare=False
+    )
+    method: str = option(
+        DEFAULT_METHOD, kind="str", help=f"solver: {FORMS}", check=parse_method,
+        seed=lambda v, _: is_seed_method(v),
+    )
+    sparsity: int = option(5, kind="int", help="concepts per vector, K", check=positive_int(5))
+    dictionary: str | None = option(
+        None, kind="str", help="pool name or text file",
+        default_text="the model's own pool if it registered one, else conceptnet", compare=False,
+    )
+    sv_type: str = option(
+        "right", kind="str", choices=SV_TYPES,
+        help="explain the directions a head writes (right) or reads (left)",
+    )
+    fold_ln: bool = option(
+        True, kind="bool", help="fold ln_1's gain and centre both sides before the SVD"
+    )
+    polarity: str = option(
+        "seed", kind="str", choices=POLARITY_MODES,
+        help="seed: explain the sign the sign rule gives; best/both: project options",
+        seed=lambda v, _: v == "seed", tag=lambda v: f"polarity-{v}",
+    )
+    atoms: str = option(
+        SEED_ATOM_MODE, kind="str", choices=ATOM_MODES,
+        help="center = normalise, subtract the mean, normalise (seed); raw, image-cone: options",
+        seed=lambda v, _: v == SEED_ATOM_MODE, tag=lambda v: f"atoms-{v}",
+    )
+    image_mean: bool = option(
+        True, kind="bool", help="subtract the image mean from targets (seed); off is a project option",
+        seed=lambda v, _: v, tag=lambda _: "no-image-mean",
+    )
+    rank: int | None = option(
+        None, kind="int", help="singular vectors per head", check=positive_int(64),
+        default_text="64 capped at the head width", seed=seed_rank, tag=lambda v: f"rank-{v}",
+    )
+    template: str | None = option(
+        None, kind="str", check=check_template,
+        help='encode concepts in a prompt template, e.g. "a photo of {}" (project option; seed: raw)',
+        default_text="none, the raw strings", seed=lambda v, _: v is None, tag=template_tag,
+    )
 
     def __post_init__(self) -> None:
-        parse_method(self.method)
-        if self.sv_type not in SV_TYPES:
-            raise SithError(f"unknown --sv-type {self.sv_type!r}; use 'left' or 'right'")
-        if self.polarity not in POLARITY_MODES:
-            raise SithError(f"unknown --polarity {self.polarity!r}; use one of {', '.join(POLARITY_MODES)}")
-        if self.atoms not in ATOM_MODES:
-            raise SithError(f"unknown --atoms {self.atoms!r}; use one of {', '.join(ATOM_MODES)}")
-        if not isinstance(self.sparsity, int) or self.sparsity < 1:
-            raise SithError(f"--sparsity must be a positive integer, got {self.sparsity!r}; pass e.g. 5")
-        if self.rank is not None and (not isinstance(self.rank, int) or self.rank < 1):
-            raise SithError(f"--rank must be a positive integer, got {self.rank!r}; pass e.g. 64")
-        template = self.template
-        if template is not None and (not isinstance(template, str) or template.count("{}") != 1):
-            raise SithError(
-                f"--template {self.template!r} must contain '{{}}' exactly once, e.g. 'a photo of {{}}'"
-            )
+        validate(self)
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any], *, command: str = "decompose") -> DecompositionRequest:
+        """A request from keyword options (checked: unknown names and bad values are a
+        :class:`~sith.errors.ConfigError` naming the field), before any model is loaded."""
+        kind = DecompositionRequest if issubclass(cls, DecompositionConfig) else cls  # no model yet
+        check_names(options, options_of(kind), command=command)
+        return kind(**options)
+
+    @classmethod
+    def check_options(cls, options: dict[str, Any], *, command: str = "decompose") -> dict[str, Any]:
+        """Validate keyword options before any model is loaded; returns them (a copy)."""
+        cls.from_options(options, command=command)
+        return dict(options)
+
+    def values(self) -> dict[str, Any]:
+        """``{option: value}`` of every declared option."""
+        return {o.name: getattr(self, o.name) for o in options_of(type(self))}
 
     # ------------------------------------------------------------------ derived
     def options(self) -> dict[str, Any]:
         """The project's options in use (docs/method.md §7); empty for the seed's recipe."""
-        opts: dict[str, Any] = {}
-        if not is_seed_method(self.method):
-            opts["method"] = self.method
-        if self.rank is not None and self.head_width and self.rank != min(SEED_RANK, self.head_width):
-            opts["rank"] = self.rank
-        if self.polarity != "seed":
-            opts["polarity"] = self.polarity
-        if self.atoms != SEED_ATOM_MODE:
-            opts["atoms"] = self.atoms
-        if not self.image_mean:
-            opts["image_mean"] = False
-        if self.template is not None:
-            opts["template"] = self.template
-        return opts
+        return {
+            o.name: getattr(self, o.name)
+            for o in options_of(type(self))
+            if o.seed is not None and not o.seed(getattr(self, o.name), self)
+        }
 
     @property
     def is_seed(self) -> bool:
@@ -146,21 +143,87 @@ class DecompositionConfig:
         return not self.options()
 
     def options_tag(self) -> str:
-        """A short, readable tag of the non-method options for file names ('' for seed)."""
+        """A short, readable tag of the options for file names ('' for seed; the method is
+        in the name itself)."""
+        used = self.options()
+        opts = options_of(type(self))
+        return "+".join(o.tag(used[o.name]) for o in opts if o.tag is not None and o.name in used)
+
+    def describe(self) -> str:
+        """``comp-0.3 K=5 organism foldln`` — the configuration in a few words, with its options."""
+        fold = "foldln" if self.fold_ln else "nofoldln"
         opts = {k: v for k, v in self.options().items() if k != "method"}
-        parts = []
-        if "polarity" in opts:
-            parts.append(f"polarity-{opts['polarity']}")
-        if "atoms" in opts:
-            parts.append(f"atoms-{opts['atoms']}")
-        if "image_mean" in opts:
-            parts.append("no-image-mean")
-        if "rank" in opts:
-            parts.append(f"rank-{opts['rank']}")
-        if "template" in opts:
-            digest = hashlib.sha256(str(opts["template"]).encode("utf-8")).hexdigest()[:8]
-            parts.append(f"template-{digest}")
-        return "+".join(parts)
+        extra = "" if not opts else " " + " ".join(f"{k}={v}" for k, v in opts.items())
+        name = getattr(self, "dictionary_name", "") or self.dictionary
+        return f"{self.method} K={self.sparsity} {name} {fold}{extra}"
+
+    @property
+    def uses_image_mean(self) -> bool:
+        """Whether the image mean enters this decomposition (targets, or image-cone atoms)."""
+        return self.image_mean or self.atoms == "image-cone"
+
+    def resolved(self, **filled: Any) -> DecompositionConfig:
+        """The resolved record: this request with the loaded model's and inputs' values
+        (``model_name``, ``pretrained``, ``fingerprint``, concrete ``layers``/``rank``, ...)."""
+        return DecompositionConfig(**{**self.values(), **filled})
+
+
+#: Every option of a decomposition, in declaration order (:class:`DecompositionRequest`).
+OPTIONS: tuple[Option, ...] = options_of(DecompositionRequest)
+
+
+def options_named(*names: str) -> tuple[Option, ...]:
+    """The options called ``names`` (in that order), e.g. the subset a command takes."""
+    table = {o.name: o for o in OPTIONS}
+    return tuple(table[n] for n in names)
+
+
+#: The options a reverse search takes (they make the targets and the query's atom).
+SEARCH_OPTIONS = options_named("dictionary", "sv_type", "fold_ln", "atoms", "image_mean", "template")
+
+#: The options an explanation of a weight change takes (``sith compare``; its dictionary is
+#: its own switch, no dictionary = no explanation).
+EXPLAIN_OPTIONS = options_named("method", "sparsity", "atoms", "template")
+
+#: Fields filled by :meth:`DecompositionRequest.resolved` from the loaded model and inputs.
+RESOLVED_FIELDS = (
+    "model_name", "pretrained", "fingerprint", "dictionary_name", "dictionary_hash", "image_mean_hash",
+    "head_width",
+)
+#: Content hashes a file made by the seed's own code does not record.
+HASH_FIELDS = ("fingerprint", "dictionary_hash", "image_mean_hash")
+#: Fields a stored file must agree on before it is reused (``layers`` is per file; the
+#: dictionary is compared by its name and content hash).
+CONTENT_FIELDS = (
+    "model_name", "pretrained", "fingerprint", "dictionary_name", "dictionary_hash", "image_mean_hash",
+    *(o.name for o in OPTIONS if o.compare),
+)
+
+
+@dataclass(frozen=True)
+class DecompositionConfig(DecompositionRequest):
+    """The resolved record of a decomposition: its request's options plus the model and inputs.
+
+    Attributes (besides the options of :class:`DecompositionRequest`):
+        model_name, pretrained: the model (``sith.load.load_clip`` arguments).
+        fingerprint: the vision tower's weights hash.
+        dictionary_name: the pool's name in file names.
+        dictionary_hash: content hash of the pool.
+        image_mean_hash: hash of the image mean used.
+        head_width: the model's head width ``dh``; a rank other than the seed's ``min(64, dh)``
+            is a recorded option (``_sith-rank-R``).
+
+    ``DecompositionConfig(model, tag, **options)`` also serves as a request naming its model
+    (:meth:`resolved` fills the rest).
+    """
+
+    model_name: str
+    pretrained: str
+    fingerprint: str = ""
+    dictionary_name: str = ""
+    dictionary_hash: str = ""
+    image_mean_hash: str = ""
+    head_width: int = 0
 
     def file_name(self, layer: int) -> str:
         """The decomposition file of ``layer`` (seed name unless options are used)."""
@@ -181,6 +244,10 @@ class DecompositionConfig:
     def resolved(self, **filled: Any) -> DecompositionConfig:
         """A copy with the loaded model's and inputs' values filled in."""
         return replace(self, **filled)
+
+    def request(self) -> DecompositionRequest:
+        """The request part (the options only)."""
+        return DecompositionRequest(**self.values())
 
     def require_resolved(self) -> None:
         if self.layers is None or self.rank is None or not self.dictionary_name:
@@ -205,28 +272,6 @@ class DecompositionConfig:
     def identity(self, *, without: tuple[str, ...] = ()) -> tuple[Any, ...]:
         """The content fields' values (less ``without``): equal identities, equal content."""
         return tuple(getattr(self, name) for name in CONTENT_FIELDS if name not in without)
-
-    def describe(self) -> str:
-        """``comp-0.3 K=5 organism foldln`` — the configuration in a few words, with its options."""
-        fold = "foldln" if self.fold_ln else "nofoldln"
-        opts = {k: v for k, v in self.options().items() if k != "method"}
-        extra = "" if not opts else " " + " ".join(f"{k}={v}" for k, v in opts.items())
-        return f"{self.method} K={self.sparsity} {self.dictionary_name or self.dictionary} {fold}{extra}"
-
-    @classmethod
-    def check_options(cls, options: dict[str, Any], *, command: str = "decompose") -> dict[str, Any]:
-        """Validate request options before any model is loaded (unknown names, bad values)."""
-        allowed = {f.name for f in fields(cls)} - set(RESOLVED_FIELDS)
-        unknown = sorted(set(options) - allowed)
-        if unknown:
-            raise SithError(f"unknown option {unknown[0]!r} for {command}; use the options of decompose")
-        cls("", "", **{**options, "layers": None})
-        return dict(options)
-
-    @property
-    def uses_image_mean(self) -> bool:
-        """Whether the image mean enters this decomposition (targets, or image-cone atoms)."""
-        return self.image_mean or self.atoms == "image-cone"
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> DecompositionConfig:

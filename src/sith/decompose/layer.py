@@ -10,14 +10,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from sith.decompose.config import POLARITY_MODES, DecompositionConfig
+from sith.decompose.config import OPTIONS, DecompositionConfig, DecompositionRequest
 from sith.decompose.results import LayerDecomposition, used_concepts
-from sith.decompose.solvers import parse_method, solve
-from sith.errors import SithError
+from sith.decompose.solvers import solve
+from sith.decompose.spec import check_names
+from sith.errors import ConfigError, SithError
 from sith.factor import HeadSVD, check_layer, check_rank, singular_targets
 from sith.load.weights import VisionWeights
 
@@ -36,9 +38,11 @@ def default_rank(weights: VisionWeights, rank: int | None) -> int:
 
 def check_sparsity(sparsity: int, n_atoms: int) -> int:
     if not 1 <= sparsity <= n_atoms:
-        raise SithError(
-            f"sparsity {sparsity} is invalid for a dictionary of {n_atoms} concepts; "
-            f"pass --sparsity between 1 and {n_atoms}"
+        raise ConfigError(
+            "sparsity",
+            f"{{name}} {sparsity} is invalid for a dictionary of {n_atoms} concepts; "
+            f"pass {{name}} between 1 and {n_atoms}",
+            value=sparsity,
         )
     return sparsity
 
@@ -48,19 +52,14 @@ def decompose_layer(
     atoms: Tensor,
     concepts: list[str],
     layer: int,
+    config: DecompositionRequest | None = None,
     *,
-    sv_type: str = "right",
-    fold_ln: bool = True,
-    rank: int | None = None,
-    method: str = "comp-0.3",
-    sparsity: int = 5,
-    polarity: str = "seed",
     image_mean: Tensor | None = None,
     svd: HeadSVD | None = None,
     device: str | torch.device | None = None,
-    config: DecompositionConfig | None = None,
     heads: Sequence[int] | None = None,
     progress: bool = False,
+    **options: Any,
 ) -> LayerDecomposition:
     """Decompose the top-``rank`` singular vectors of every head of ``layer``.
 
@@ -68,57 +67,58 @@ def decompose_layer(
         weights: the model's weight view.
         atoms: ``(N, e)`` unit concept atoms (:func:`sith.encode.dictionary_atoms`).
         concepts: the ``N`` concept strings.
-        polarity: ``"seed"`` explains ``t`` as the sign rule gives it (the seed's);
-            ``"best"`` whichever of ``t`` / ``−t`` fits with higher fidelity (ties → ``+``);
-            ``"both"`` does that and stores the other under ``alt``.
+        config: what to compute (``sv_type``, ``fold_ln``, ``rank``, ``method``, ``sparsity``,
+            ``polarity``): a :class:`DecompositionRequest`, or the pipeline's resolved
+            :class:`DecompositionConfig` (with its dictionary and hashes), stored with the
+            result. None: the defaults. ``polarity``: ``"seed"`` explains ``t`` as the sign
+            rule gives it (the seed's); ``"best"`` whichever of ``t`` / ``−t`` fits with higher
+            fidelity (ties → ``+``); ``"both"`` does that and stores the other under ``alt``.
+        options: options of :class:`DecompositionRequest` overriding ``config``'s (e.g.
+            ``sparsity=3``), checked like every option.
         image_mean: ``(e,)`` the image mean subtracted from targets (docs/method.md §3); None
-            skips it (a project option).
+            skips it (a project option; the stored record says which was done).
         svd: this layer's SVD for ``fold_ln``, if already computed.
-        config: the configuration stored with the result (the pipeline's, with its dictionary
-            and hashes); its model, sv-type, fold, rank, method, sparsity, polarity and image-mean
-            fields are set from the arguments. None: one made from the arguments alone.
         heads: only these heads (in this order; default all) — the pieces of a resumable run.
         progress: progress bars of long solves (stderr; ``lasso``).
 
     Returns:
         :class:`LayerDecomposition` with ``scores``/``indices`` ``(num_heads, rank, K)``.
     """
-    if polarity not in POLARITY_MODES:
-        raise SithError(f"unknown polarity mode {polarity!r}; use one of {', '.join(POLARITY_MODES)}")
+    check_names(options, OPTIONS, command="decompose_layer")
+    request = replace(config, **options) if config is not None else DecompositionRequest(**options)
     layer = check_layer(weights, layer)
-    rank = default_rank(weights, rank)
-    check_sparsity(sparsity, atoms.shape[0])
-    parse_method(method)
+    rank = default_rank(weights, request.rank)
+    sparsity = check_sparsity(request.sparsity, atoms.shape[0])
     if atoms.shape[1] != weights.d_embed:
         raise SithError(
             f"dictionary embeddings have width {atoms.shape[1]} but the model's joint space has "
             f"{weights.d_embed}; encode the dictionary with this model"
         )
     t = singular_targets(
-        weights, layer, fold_ln=fold_ln, sv_type=sv_type, rank=rank, image_mean=image_mean, svd=svd
+        weights, layer, fold_ln=request.fold_ln, sv_type=request.sv_type, rank=rank, image_mean=image_mean,
+        svd=svd,
     )
     sel = slice(None) if heads is None else torch.as_tensor(list(heads), dtype=torch.long)
     H = t.vectors[sel].shape[0]
     flat = t.vectors[sel].reshape(H * rank, -1)
+    polarity = request.polarity
     targets = flat if polarity == "seed" else torch.cat([flat, -flat])
-    code = solve(targets, atoms, sparsity, method=method, device=device, progress=progress)
+    code = solve(targets, atoms, sparsity, method=request.method, device=device, progress=progress)
     w, idx, fid, pol, alt = choose_polarity(*(x.cpu() for x in code), polarity=polarity)
     shape = (H, rank, sparsity)
     scores, indices = w.reshape(shape), idx.reshape(shape)
     alt = {k: v.reshape(shape if v.dim() == 2 else shape[:2]) for k, v in alt.items()}
     all_idx = torch.cat([indices.flatten(), alt["indices"].flatten()]) if alt else indices
     info = weights.info
+    record = request if isinstance(request, DecompositionConfig) else request.resolved(
+        model_name=info.model_name, pretrained=info.pretrained, layers=(layer,)
+    )
     record = replace(
-        config or DecompositionConfig(info.model_name, info.pretrained, layers=(layer,)),
+        record,
         model_name=info.model_name,
         pretrained=info.pretrained,
         fingerprint=info.fingerprint,
-        sv_type=sv_type,
-        fold_ln=fold_ln,
         rank=rank,
-        method=method,
-        sparsity=sparsity,
-        polarity=polarity,
         image_mean=image_mean is not None,
         head_width=weights.d_head,
     )

@@ -13,8 +13,8 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from sith.decompose import _kernels
+from sith.decompose.methods import DEFAULT_L1, DEFAULT_LAMBDA, FORMS
 from sith.decompose.running import (
-    FORMS,
     SparseCode,
     check_int,
     check_lambda,
@@ -24,8 +24,6 @@ from sith.decompose.running import (
 )
 from sith.errors import SithError
 
-DEFAULT_LAMBDA = 0.3
-DEFAULT_L1 = 0.05
 LASSO_ELEMENTS = 1 << 25  # target rows × atoms per lasso chunk (3 such float32 matrices)
 PROGRESS_DELAY_S = 2.0  # a lasso chunk's progress bar appears after this long
 

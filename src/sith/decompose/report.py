@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from sith.decompose.results import LayerDecomposition
-from sith.errors import SithError
+from sith.errors import ConfigError, SithError
 
 #: Output formats of every table a command prints.
 FORMATS = ("table", "json", "csv")
@@ -142,8 +142,10 @@ def show(
     check_format(fmt)
     result = LayerDecomposition.load(file)
     if layer is not None and layer != result.layer:
-        raise SithError(
-            f"{file} holds layer {result.layer}, not {layer}; drop --layer or pick its file"
+        raise ConfigError(
+            "layer",
+            f"{file} holds layer {result.layer}, not {layer}; drop {{name}} or pick its file",
+            value=layer,
         )
     if heads is not None:
         bad = [h for h in heads if not 0 <= h < result.num_heads]

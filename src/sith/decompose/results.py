@@ -18,7 +18,7 @@ from torch import Tensor
 
 from sith.decompose import seedformat
 from sith.decompose.config import DecompositionConfig
-from sith.errors import SithError
+from sith.errors import FormatError, ModelMismatch, SithError
 from sith.io import load_pt, save_pt
 
 FORMAT = "sith-decomposition/1"
@@ -202,17 +202,20 @@ class LayerDecomposition:
         if seedformat.is_seed_dict(d):  # made by the seed's code: no config inside
             d = {"format": FORMAT, **seedformat.seed_record(path, d)}
         if not isinstance(d, dict) or d.get("format") != FORMAT:
-            raise SithError(f"{path} is not a sith decomposition file; create one with `sith decompose`")
+            raise FormatError(
+                f"{path} is not a sith decomposition file; create one with `sith decompose`", path=path
+            )
         try:
             result = cls.from_dict(d)
         except (KeyError, TypeError, ValueError, AttributeError, SithError) as exc:
-            raise SithError(
+            raise FormatError(
                 f"{path} is a damaged sith decomposition file (bad or missing {exc}); "
-                "re-run `sith decompose`"
+                "re-run `sith decompose`",
+                path=path,
             ) from None
         model, cfg = result.model, result.config
         if expect_fingerprint and model.fingerprint and model.fingerprint != expect_fingerprint:
-            raise SithError(
+            raise ModelMismatch(
                 f"{path} was made for another model ({model.model_name} "
                 f"{model.pretrained}); decompose this model first with `sith decompose`"
             )

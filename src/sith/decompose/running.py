@@ -16,13 +16,11 @@ import torch
 from torch import Tensor
 
 from sith.decompose import _kernels
-from sith.errors import SithError
+from sith.decompose.methods import FORMS
+from sith.errors import ConfigError, SithError
 
 UNIT_TOL = 1e-3
 SLICE_ELEMENTS = 1 << 25  # target rows × atoms per correlation slice (128 MiB in float32)
-FORMS = (
-    "comp-<λ ≥ 0> (e.g. comp-0.3), omp, mp, topk; options: ncomp-<λ in [0,1]>, somp, lasso[-<l1 ≥ 0>]"
-)
 
 
 class SparseCode(NamedTuple):
@@ -53,7 +51,7 @@ def check_int(value: object, what: str, *, low: int, high: int | None, fix: str)
     ok = isinstance(value, int) and not isinstance(value, bool)
     if not ok or value < low or (high is not None and value > high):
         bound = f"between {low} and {high}" if high is not None else f"≥ {low}"
-        raise SithError(f"{what} must be an integer {bound} (got {value!r}); {fix}")
+        raise ConfigError(what, f"{{name}} must be an integer {bound} (got {value!r}); {fix}", value=value)
     return int(value)
 
 
@@ -71,7 +69,7 @@ def prepare(
         )
     if atoms.shape[0] == 0:
         raise SithError("the dictionary has no atoms; use a non-empty concept pool")
-    k = check_int(k, "sparsity", low=1, high=atoms.shape[0], fix="choose --sparsity in that range")
+    k = check_int(k, "sparsity", low=1, high=atoms.shape[0], fix="choose {name} in that range")
     dev = torch.device(device) if device is not None else targets.device
     Y = targets.detach().to(dev, torch.float32)
     A = atoms.detach().to(dev, torch.float32)
@@ -133,7 +131,8 @@ def greedy_kernel(mode: str, lam: float, tol: float) -> Kernel:
 
 def check_tol(tol: float) -> float:
     if not (isinstance(tol, (int, float)) and math.isfinite(tol) and tol >= 0):
-        raise SithError(f"tol must be a finite number ≥ 0 (got {tol!r}); pass e.g. tol=1e-6")
+        msg = f"{{name}} must be a finite number ≥ 0 (got {tol!r}); pass e.g. 1e-6"
+        raise ConfigError("tol", msg, value=tol)
     return float(tol)
 
 

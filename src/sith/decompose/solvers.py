@@ -44,56 +44,32 @@ import torch
 from torch import Tensor
 
 from sith.decompose import _kernels
-from sith.decompose.options import DEFAULT_L1, DEFAULT_LAMBDA, lasso, ncomp, somp
-from sith.decompose.running import FORMS, SparseCode, check_lambda, greedy_kernel, run_chunks
-from sith.errors import SithError
+from sith.decompose.methods import (
+    DEFAULT_LAMBDA,
+    DEFAULT_METHOD,
+    METHOD_TABLE,
+    METHODS,
+    OPTION_METHODS,
+    SEED_METHODS,
+    is_seed_method,
+    parse_method,
+)
+from sith.decompose.options import lasso, ncomp, somp
+from sith.decompose.running import SparseCode, check_lambda, greedy_kernel, run_chunks
 
-#: The seed's methods (docs/method.md §5) and the project's options (§7).
-SEED_METHODS = ("comp", "omp", "mp", "topk")
-OPTION_METHODS = ("ncomp", "somp", "lasso")
-METHODS = SEED_METHODS + OPTION_METHODS
+__all__ = [
+    "DEFAULT_METHOD",
+    "METHODS",
+    "METHOD_TABLE",
+    "OPTION_METHODS",
+    "SEED_METHODS",
+    "SOLVERS",
+    "is_seed_method",
+    "parse_method",
+    "solve",
+]
 
-
-def parse_method(spec: str) -> tuple[str, dict]:
-    """Read a method string: ``"comp-0.3"`` → ``("comp", {"lam": 0.3})``.
-
-    ``"comp"``/``"ncomp"`` alone mean λ = 0.3; ``"lasso"`` alone means ``l1 = 0.05``.
-    ``omp``, ``mp``, ``topk`` and ``somp`` take no parameter.
-
-    Raises:
-        SithError: unknown method, a parameter where none is taken, or a bad λ / l1.
-    """
-    text = str(spec).strip().lower()
-    name, sep, arg = text.partition("-")
-    if name not in METHODS:
-        raise SithError(f"unknown method {spec!r}; valid forms: {FORMS}")
-    if name in ("omp", "mp", "topk", "somp"):
-        if sep:
-            raise SithError(f"method {name} takes no parameter (got {spec!r}); valid forms: {FORMS}")
-        return name, {}
-    if not sep:
-        return name, ({"l1": DEFAULT_L1} if name == "lasso" else {"lam": DEFAULT_LAMBDA})
-    try:
-        value = float(arg)
-    except ValueError:
-        value = math.nan
-    if name == "lasso":
-        if not (math.isfinite(value) and value >= 0.0):
-            raise SithError(f"lasso l1 must be a number ≥ 0 (got {spec!r}); valid forms: {FORMS}")
-        return name, {"l1": value}
-    high = 1.0 if name == "ncomp" else math.inf
-    if not (math.isfinite(value) and 0.0 <= value <= high):
-        bound = "in [0, 1]" if name == "ncomp" else "≥ 0"
-        raise SithError(f"{name} λ must be a number {bound} (got {spec!r}); valid forms: {FORMS}")
-    return name, {"lam": value}
-
-
-def is_seed_method(spec: str) -> bool:
-    """Whether ``spec`` is one of the seed's methods (docs/method.md §5), not a project option."""
-    return parse_method(spec)[0] in SEED_METHODS
-
-
-# ------------------------------------------------------------------------ checking
+# ------------------------------------------------------------------- the seed's solvers
 
 
 def comp(
@@ -175,7 +151,8 @@ def topk(
     return run_chunks(targets, atoms, k, kernel, chunk_size=chunk_size, device=device, atom_chunk=atom_chunk)
 
 
-_SOLVERS: dict[str, Callable[..., SparseCode]] = {
+#: Each method's solver (the names of :data:`sith.decompose.methods.METHOD_TABLE`).
+SOLVERS: dict[str, Callable[..., SparseCode]] = {
     "comp": comp,
     "omp": omp,
     "mp": mp,
@@ -191,7 +168,7 @@ def solve(
     atoms: Tensor,
     k: int,
     *,
-    method: str = "comp-0.3",
+    method: str = DEFAULT_METHOD,
     chunk_size: int | None = None,
     device: str | torch.device | None = None,
     atom_chunk: int | None = None,
@@ -202,7 +179,7 @@ def solve(
     Args:
         targets: ``(B, e)`` unit rows (e.g. a layer's singular vectors in joint space).
         atoms: ``(N, e)`` unit rows (the concept dictionary).
-        k: sparsity, ``1 ≤ k ≤ N`` (the ``--sparsity`` flag).
+        k: sparsity, ``1 ≤ k ≤ N`` (the configuration's ``sparsity``).
         method: ``comp-λ``, ``omp``, ``mp``, ``topk`` (the seed's) or ``ncomp-λ``, ``somp``,
             ``lasso[-l1]`` (the project's options); see :func:`parse_method`.
         chunk_size: targets per chunk (default: all; lasso: memory-bounded).
@@ -218,6 +195,6 @@ def solve(
     name, params = parse_method(method)
     if name == "lasso":
         params = {**params, "progress": progress}
-    return _SOLVERS[name](
+    return SOLVERS[name](
         targets, atoms, k, chunk_size=chunk_size, device=device, atom_chunk=atom_chunk, **params
     )

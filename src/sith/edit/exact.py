@@ -23,7 +23,7 @@ import torch
 from torch import Tensor
 
 from sith import __version__
-from sith.errors import SithError
+from sith.errors import FormatError, ModelMismatch, SithError
 from sith.factor import HeadSVD, check_layer, head_vo, read_factor
 from sith.load.weights import VisionWeights
 
@@ -169,9 +169,9 @@ def check_log(log: Any, weights: VisionWeights, *, edited: bool = False) -> dict
     """Validate an edit log against the model it is applied to (the original, or for
     undo the edited model)."""
     if not isinstance(log, dict) or log.get("format") != LOG_FORMAT:
-        raise SithError("not a sith edit log; pass a JSON file written by `sith edit`")
+        raise FormatError("not a sith edit log; pass a JSON file written by `sith edit`")
     if not edited and log["model"]["fingerprint"] != weights.info.fingerprint:
-        raise SithError(
+        raise ModelMismatch(
             f"this edit log was made for another model ({log['model']['model_name']} "
             f"{log['model']['pretrained']}); apply it to that model"
         )

@@ -33,7 +33,7 @@ from sith.edit.select import (
     select_by_weight,
     zero_rule,
 )
-from sith.errors import SithError
+from sith.errors import ConfigError, ModelMismatch, SithError
 
 #: A concept edit may touch at most this share of the components it selects from.
 MAX_SHARE = 0.10
@@ -201,9 +201,10 @@ def plan_edits(
         hint = " ".join(plan.notes) or "no explanation is judged about the request"
         raise SithError(f"no component matches the edit ({hint}); name other concepts or see `sith search`")
     if requests and not allow_large and len(chosen) > max_share * plan.pool:
-        raise SithError(
+        raise ConfigError(
+            "allow_large",
             f"the plan edits {len(chosen)} of {plan.pool} components ({len(chosen) / plan.pool:.0%}), "
-            f"above the {max_share:.0%} cap; narrow the request or pass --allow-large"
+            f"above the {max_share:.0%} cap; narrow the request or pass {{on}}", value=len(chosen),
         )
     # the exact updates validate every edit as the real run does (W_O must carry it)
     for e, s, _, _ in rank_one_updates(weights, plan.edits, fold_ln=fold_ln, svd_of=svd_of):
@@ -240,7 +241,7 @@ def select_for(
         raise SithError("no decomposition to select from; run `sith decompose` first")
     if rule == "judged":
         if judge_for is None:
-            raise SithError("the judged rule needs a judge; pass --judge")
+            raise ConfigError("judge", "the judged rule needs a judge; pass {name}")
         comps = components_of(decompositions)
         minus = None
         if signs == "both" and req.verb == "suppress":
@@ -253,7 +254,7 @@ def select_for(
             edits = signed_edits(edits, comps, matched, minus, sign_log if sign_log is not None else {})
         return cap_per_layer(list(edits), max_per_layer)
     if concepts is None:
-        raise SithError("editing by concept needs a dictionary; pass --dictionary")
+        raise ConfigError("dictionary", "editing by concept needs a dictionary; pass {name}")
     idx = concept_indices(list(req.names), concepts)
     if rule == "weight":
         return select_by_weight(
@@ -265,7 +266,7 @@ def select_for(
             reason=req.reason,
         )
     if atoms is None:
-        raise SithError("the alignment rule needs the dictionary's atoms; pass --dictionary")
+        raise ConfigError("dictionary", "the alignment rule needs the dictionary's atoms; pass {name}")
     layers = sorted({d.layer for d in decompositions}) or list(range(weights.n_layers))
     return select_by_alignment(
         weights,
@@ -330,12 +331,12 @@ def check_decompositions(decompositions: list[LayerDecomposition], weights: Any,
         if (model.fingerprint or named != (weights.info.model_name, weights.info.pretrained)) and (
             model.fingerprint != weights.info.fingerprint
         ):
-            raise SithError(
+            raise ModelMismatch(
                 "the decomposition was made for another model; run `sith decompose` on this model"
             )
         if d.config.fold_ln != fold_ln:
-            flag = "--fold-ln" if d.config.fold_ln else "--no-fold-ln"
-            raise SithError(f"the decomposition was made with {flag}; pass the same flag to `sith edit`")
+            flag = "{on}" if d.config.fold_ln else "{off}"
+            raise ConfigError("fold_ln", f"the decomposition was made with {flag}; pass the same to the edit")
 
 
 def merge_edits(edits: list[ComponentEdit], n_layers: int) -> dict[tuple[int, int, int], ComponentEdit]:
@@ -353,9 +354,10 @@ def merge_edits(edits: list[ComponentEdit], n_layers: int) -> dict[tuple[int, in
 def check_rule(rule: str, min_score: int, max_share: float) -> None:
     """Refuse an unknown rule, a ``--min-score`` outside 1..5 and a cap outside (0, 1]."""
     if rule not in RULES:
-        raise SithError(f"unknown selection rule {rule!r}; use one of {', '.join(RULES)}")
+        msg = f"unknown selection {{name}} {rule!r}; use one of {', '.join(RULES)}"
+        raise ConfigError("rule", msg, value=rule, choices=RULES)
     if not 1 <= int(min_score) <= 5:
-        raise SithError(f"--min-score must be 1..5 (the judges' scale), got {min_score}")
+        raise ConfigError("min_score", f"{{name}} must be 1..5 (the judges' scale), got {min_score}")
     if not 0 < max_share <= 1:
         raise SithError(f"the cap must be a share in (0, 1], got {max_share}")
 
@@ -363,9 +365,10 @@ def check_rule(rule: str, min_score: int, max_share: float) -> None:
 def check_selection(threshold: float | None, max_per_layer: int | None) -> None:
     """Refuse a negative or non-finite ``--threshold`` and a ``--max-per-layer`` below 1."""
     if threshold is not None and (not math.isfinite(threshold) or threshold < 0):
-        raise SithError(
-            f"--threshold {threshold} is invalid: use a value >= 0 (|cos| for the alignment rule, "
+        raise ConfigError(
+            "threshold",
+            f"{{name}} {threshold} is invalid: use a value >= 0 (|cos| for the alignment rule, "
             "an explanation weight for the weight rule)"
         )
     if max_per_layer is not None and max_per_layer < 1:
-        raise SithError(f"--max-per-layer must be >= 1, got {max_per_layer}")
+        raise ConfigError("max_per_layer", f"{{name}} must be >= 1, got {max_per_layer}")

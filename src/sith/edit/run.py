@@ -30,7 +30,7 @@ from sith.edit.exact import (
     undo_head_outputs,
 )
 from sith.edit.plan import EditPlan
-from sith.errors import SithError
+from sith.errors import ConfigError, FormatError, ModelMismatch, SithError
 from sith.io import read_text, save_json
 from sith.paths import DEFAULT_DATA_DIR, model_dir
 
@@ -55,7 +55,7 @@ def apply_plan(
     from sith.load import save_model, with_head_outputs
 
     if not plan.edits:
-        raise SithError("no component matches the edit; lower --threshold or name other concepts")
+        raise ConfigError("threshold", "no component matches the edit; lower {name} or name other concepts")
     output = Path(output)
     record = edit_log(
         clip.weights, plan.edits, fold_ln=plan.fold_ln, explanations=plan.explanations, extra=extra,
@@ -95,7 +95,9 @@ def read_log(path: str | Path, *, updates: bool = True) -> dict[str, Any]:
         ) from None
     problem = log_problem(record, updates=updates)
     if problem:
-        raise SithError(f"{path} is not a sith edit log ({problem}); pass a log written by `sith edit`")
+        raise FormatError(
+            f"{path} is not a sith edit log ({problem}); pass a log written by `sith edit`", path=path
+        )
     return record
 
 
@@ -198,8 +200,8 @@ def check_log_components(record: dict[str, Any], weights: Any, log_file: str | P
         logged_y = torch.tensor(e["update"]["y"], dtype=torch.float64)
         cos = float(abs(Vh[key[1], key[2]].double() @ logged_y) / max(float(logged_y.norm()), 1e-30))
         if not _is_number(logged) or abs(logged - s) > LOG_SV_RTOL * max(abs(s), 1e-12) or cos < 1 - 1e-4:
-            fold = "--fold-ln" if fold_ln else "--no-fold-ln"
-            raise SithError(
+            fold = "foldln" if fold_ln else "nofoldln"
+            raise ModelMismatch(
                 f"{log_file} edits[{n}] (component {key[0]}:{key[1]}:{key[2]}, {fold}) does not match this "
                 f"model: logged singular value {logged!r}, the model has {s:.6g}; apply the log to the "
                 "unedited model it was written for"
@@ -228,7 +230,7 @@ def apply_log(
     if dry_run:
         return plan, None, None
     if output is None:
-        raise SithError("--apply-log needs --output PATH for the checkpoint to write")
+        raise ConfigError("output", "{name:apply_log} needs {name}=PATH for the checkpoint to write")
     ckpt, log_path = apply_plan(clip, plan, output, extra={"reproduced_from": str(log_file)})
     return plan, ckpt, log_path
 
@@ -244,12 +246,14 @@ def undo_log(
     check_log_shapes(record, edited_clip.weights, log_file)
     expected = record.get("output", {}).get("fingerprint")
     if expected and expected != edited_clip.weights.info.fingerprint:
-        raise SithError("this model is not the output of that edit log; pass the edited checkpoint it names")
+        raise ModelMismatch(
+            "this model is not the output of that edit log; pass the edited checkpoint it names"
+        )
     restored = with_head_outputs(edited_clip, undo_head_outputs(edited_clip.weights, record))
     if dry_run:
         return None
     if output is None:
-        raise SithError("--undo-log needs --output PATH for the checkpoint to write")
+        raise ConfigError("output", "{name:undo_log} needs {name}=PATH for the checkpoint to write")
     return save_model(restored, Path(output))
 
 

@@ -3,16 +3,23 @@
 The image and text-encoding names (``compute_image_mean``, ``iter_images``,
 ``load_image_mean``, ``save_image_mean``, ``EncodedPool``, ``encode_pool``,
 ``load_encoded``) are imported on first use (PEP 562): they need webdataset, which a
-command that never reads images (``sith show``) should not import.
+command that never reads images (``sith show``) should not import; so are the pools' and
+atoms' (torch), so that the plain names (``ATOM_MODES``) serve the CLI's flags without torch.
 """
 
-from sith.encode.atoms import ATOM_MODES, SEED_ATOM_MODE, concept_atom, dictionary_atoms
+from sith.encode.modes import ATOM_MODES, SEED_ATOM_MODE
 from sith.encode.pool_formats import clean_concepts
-from sith.encode.pools import POOLS, Pool, PoolSource, download_dictionary, read_pool
 from sith.lazy import lazy_getattr
 
 #: Names imported on first use, and the module that defines each.
 LAZY = {
+    "concept_atom": "sith.encode.atoms",
+    "dictionary_atoms": "sith.encode.atoms",
+    "POOLS": "sith.encode.pools",
+    "Pool": "sith.encode.pools",
+    "PoolSource": "sith.encode.pools",
+    "download_dictionary": "sith.encode.pools",
+    "read_pool": "sith.encode.pools",
     "compute_image_mean": "sith.encode.images",
     "iter_images": "sith.encode.images",
     "load_image_mean": "sith.encode.images",

@@ -12,11 +12,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from sith.encode.modes import ATOM_MODES, SEED_ATOM_MODE
 from sith.errors import SithError
 
-#: Atom modes; the first is the seed's.
-ATOM_MODES = ("center", "raw", "image-cone")
-SEED_ATOM_MODE = "center"
+__all__ = ["ATOM_MODES", "SEED_ATOM_MODE", "concept_atom", "dictionary_atoms"]
 
 
 def dictionary_atoms(

@@ -21,7 +21,7 @@ from sith import paths
 from sith.encode.images import autocast
 from sith.encode.pools import Pool
 from sith.encode.seedfiles import read_sidecar, same_model
-from sith.errors import SithError
+from sith.errors import ConfigError, FormatError, ModelMismatch, SithError
 from sith.io import load_pt
 from sith.load.weights import ModelInfo
 
@@ -164,7 +164,7 @@ def load_encoded(
     if isinstance(data, dict) and isinstance(data.get("meta"), dict):
         meta, rows = data["meta"], data.get("embeddings")
         if meta.get("format") != LEGACY_FORMAT or not isinstance(rows, Tensor):
-            raise SithError(f"{path} is not a sith encoded dictionary; {fix}")
+            raise FormatError(f"{path} is not a sith encoded dictionary; {fix}", path=path)
         check_against(path, meta, pool, expect_model)
     elif isinstance(data, Tensor):
         rows, meta = data, read_sidecar(path, data)
@@ -180,7 +180,7 @@ def load_encoded(
             f"(expected ({len(pool)}, e)); it encodes another pool: {fix}"
         )
     if expect_width is not None and rows.shape[1] != expect_width:
-        raise SithError(
+        raise ModelMismatch(
             f"{path} has width {rows.shape[1]} but this model's text tower gives {expect_width}; "
             f"it was made with another model: {fix}"
         )
@@ -225,20 +225,23 @@ def seed_file(
     *, precision: str,
 ) -> EncodedPool:
     """Reuse a seed-made plain tensor after checking its shape and a spot check; else refuse."""
-    fix = f"move {target.name} away or pass --force to re-encode"
+    fix = f"move {target.name} away or pass {{on}} to re-encode"
     cos, width = spot_check(clip, strings, rows, precision=precision)
     if rows.ndim != 2 or rows.shape[1] != width:
-        raise SithError(
+        raise ConfigError(
+            "force",
             f"{target} (no sith sidecar: seed-made?) has shape {tuple(rows.shape)} but this model "
             f"encodes width {width}; it was made with another model: {fix}"
         )
     if rows.shape[0] != len(pool):
-        raise SithError(
+        raise ConfigError(
+            "force",
             f"{target} (no sith sidecar: seed-made?) has {rows.shape[0]} rows but pool {pool.name} "
             f"has {len(pool)} concepts; it encodes another pool: {fix}"
         )
     if cos < SPOT_CHECK_MIN_COSINE:
-        raise SithError(
+        raise ConfigError(
+            "force",
             f"{target} (no sith sidecar: seed-made?) does not match this model's encoding of pool "
             f"{pool.name} (spot-check cosine {cos:.3f}); another model, pool order or template: {fix}"
         )

@@ -24,7 +24,7 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-from sith.errors import SithError
+from sith.errors import ConfigError, SithError
 
 T = TypeVar("T")
 
@@ -73,7 +73,7 @@ def _local_device(device: str | torch.device) -> torch.device:
     if dev.type != "cuda":
         return dev
     if not torch.cuda.is_available():
-        raise SithError("--device cuda but CUDA is not available here; pass --device cpu")
+        raise ConfigError("device", "{name} cuda but CUDA is not available here; pass {name}=cpu")
     if dev.index is None:
         local = int(os.environ.get("LOCAL_RANK", "0"))
         dev = torch.device("cuda", local % torch.cuda.device_count())

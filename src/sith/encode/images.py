@@ -60,7 +60,7 @@ from sith.encode.sources import (
     make_units,
     units_digest,
 )
-from sith.errors import SithError
+from sith.errors import ConfigError, SithError
 from sith.io import first_missing, load_pt, remove_created, save_json, save_pt
 from sith.load.weights import ModelInfo
 
@@ -152,24 +152,26 @@ def read_progress(folder: Path, meta: dict[str, Any]) -> dict[str, dict[str, Any
         SithError: a file that is not ours, or one for another model, precision or source.
     """
     merged: dict[str, dict[str, Any]] = {}
-    fix = f"delete {folder} or pass --restart to start over"
+    fix = f"delete {folder} or pass {{on}} to start over"
     for f in sorted(folder.glob("rank-*.pt")):
         data = load_pt(f, what="image-mean progress file")
         if not isinstance(data, dict) or data.get("format") != PROGRESS_FORMAT:
-            raise SithError(f"{f} is not a sith image-mean progress file; {fix}")
+            raise ConfigError("restart", f"{f} is not a sith image-mean progress file; {fix}")
         found = data["meta"]
         if found.get("model_fingerprint") != meta["model_fingerprint"] or (
             found.get("model_name"), found.get("pretrained")) != (meta["model_name"], meta["pretrained"]):
-            raise SithError(
+            raise ConfigError(
+                "restart",
                 f"{f} was written by model {found.get('model_name')}/{found.get('pretrained')} "
                 f"(fingerprint {found.get('model_fingerprint')}), not {meta['model_name']}/"
                 f"{meta['pretrained']} ({meta['model_fingerprint']}); {fix}"
             )
-        for key, what in (("precision", "--precision"), ("source_hash", "--images")):
+        for key, what in (("precision", "{name:precision}"), ("source_hash", "{name:images}")):
             if found.get(key) != meta[key]:
-                raise SithError(
+                raise ConfigError(
+                    "restart",
                     f"{f} was written with another {what} ({key} {found.get(key)!r}, now "
-                    f"{meta[key]!r}); rerun with the same {what} or {fix}"
+                    f"{meta[key]!r}); rerun with the same {what} or {fix}",
                 )
         merged.update(data["units"])
     return merged
@@ -225,8 +227,8 @@ class _Rank:
                 skipped[pos] += n
             if batch["bad_names"]:
                 if not self.skip_bad:
-                    raise SithError(
-                        f"cannot read image {batch['bad_names'][0]}; remove it or drop --no-skip-bad"
+                    raise ConfigError(
+                        "skip_bad", f"cannot read image {batch['bad_names'][0]}; remove it or pass {{on}}"
                     )
                 logger.warning("skipping unreadable sample(s): %s", "; ".join(batch["bad_names"]))
             if batch["pixels"] is not None:
@@ -337,9 +339,9 @@ def compute_image_mean(
     ctx = dist or DistContext(device=torch.device(clip.device))
     started = time.monotonic()
     if batch_size < 1:
-        raise SithError(f"batch size must be >= 1, got {batch_size}; pass --batch-size 64")
+        raise ConfigError("batch_size", f"{{name}} must be >= 1, got {batch_size}; pass e.g. 64")
     if workers < 0:
-        raise SithError(f"workers must be >= 0, got {workers}; pass --workers 4")
+        raise ConfigError("workers", f"{{name}} must be >= 0, got {workers}; pass e.g. 4")
     autocast(torch.device(clip.device), precision)  # validates the name
     units = checked(ctx, lambda: make_units(images, files_per_unit=files_per_unit))
     digest = units_digest(units)

@@ -28,7 +28,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO
 
-from sith.errors import SithError
+from sith.errors import ConfigError, SithError
 
 WORDNET_INDEX_FILES = ("index.noun", "index.adj")
 CONCEPTNET_MAX_WORDS = 3
@@ -115,9 +115,10 @@ def parse_wordnet_tar(stream: IO[bytes]) -> Iterator[str]:
                     text = fh.read().decode("utf-8", errors="replace") if fh else ""
                     found[base] = list(parse_wordnet_index(text.splitlines()))
     except tarfile.TarError as exc:
-        raise SithError(
+        raise ConfigError(
+            "source",
             f"the WordNet source is not a tar archive ({exc}); install Debian's wordnet-base "
-            "or pass --source with WNdb-3.0.tar.gz or a WordNet 'dict' directory"
+            "or pass {name} with WNdb-3.0.tar.gz or a WordNet 'dict' directory",
         ) from None
     missing = [n for n in WORDNET_INDEX_FILES if n not in found]
     if missing:

@@ -53,7 +53,7 @@ from sith.encode.pool_formats import (
     parse_wordnet_dir,
     parse_wordnet_tar,
 )
-from sith.errors import SithError
+from sith.errors import ConfigError, SithError
 from sith.io import save_text, sha256_text
 
 logger = logging.getLogger(__name__)
@@ -173,9 +173,10 @@ def open_source(source: str | Path, *, timeout: float = DOWNLOAD_TIMEOUT_S, prog
         raw = urllib.request.urlopen(text, timeout=timeout) if is_url else open(text, "rb")  # noqa: SIM115
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
-        raise SithError(
+        raise ConfigError(
+            "source",
             f"cannot open {text}: {reason}; check the address and your connection, "
-            "or pass --source with a local copy"
+            "or pass {name} with a local copy",
         ) from None
     total = int(raw.headers.get("Content-Length") or 0) if is_url else Path(text).stat().st_size
     bar = tqdm(

@@ -67,7 +67,7 @@ from sith.encode.distributed import (
 from sith.encode.images import PRECISIONS
 from sith.encode.pools import Pool, read_pool
 from sith.encode.seedfiles import model_meta, save_tensor
-from sith.errors import SithError
+from sith.errors import ConfigError, SithError
 from sith.io import load_pt, save_pt
 
 logger = logging.getLogger(__name__)
@@ -242,7 +242,7 @@ def encode_pool(
     """
     ctx = dist or DistContext(device=torch.device(clip.device))
     if batch_size < 1:
-        raise SithError(f"batch_size must be >= 1, got {batch_size}; pass --batch-size 256")
+        raise ConfigError("batch_size", f"{{name}} must be >= 1, got {batch_size}; pass e.g. 256")
     _check_template(template)
     precision = default_precision(clip.device, precision)
     if isinstance(pool, str):

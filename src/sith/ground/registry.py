@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sith.errors import SithError
+from sith.errors import ConfigError
 
 #: The name ``ImageSource(world=N)`` draws from.
 WORLD = "world"
@@ -52,7 +52,8 @@ def image_source(name: str = WORLD) -> LabelledImages:
     try:
         return _SOURCES[name]
     except KeyError:
-        raise SithError(
+        raise ConfigError(
+            "images",
             f"no {name!r} image source is registered (it comes with a plugin, e.g. the "
-            "built-in model the sith command loads); pass --images PATH instead"
+            "built-in model the sith command loads); pass {name}=PATH instead",
         ) from None

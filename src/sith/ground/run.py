@@ -24,7 +24,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from sith.decompose import default_layers, default_rank
-from sith.errors import SithError
+from sith.errors import ConfigError, SithError
 from sith.factor import check_layer, head_vo
 from sith.ground.activations import component_activations, token_terms
 from sith.ground.capture import capturing
@@ -121,9 +121,9 @@ def ground(
     layers = sorted(set(layers))
     rank = default_rank(w, rank)
     if k < 1:
-        raise SithError(f"--top-k must be >= 1, got {k}")
+        raise ConfigError("k", f"{{name}} must be >= 1, got {k}", value=k)
     if grid_components < 0 or grid_images < 1:
-        raise SithError("--grid-components must be >= 0 and --grid-images >= 1")
+        raise ConfigError("grid_components", "{name} must be >= 0 and {name:grid_images} >= 1")
     grid_images = min(grid_images, k)
     svds = {layer: head_vo(w, layer, fold_ln=True).svd for layer in layers}
     result = Grounding(

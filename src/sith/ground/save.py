@@ -24,7 +24,7 @@ from typing import Any
 import torch
 
 from sith import __version__
-from sith.errors import SithError
+from sith.errors import FormatError
 from sith.ground.grids import write_grids
 from sith.ground.run import Grounding
 from sith.io import load_pt, save_json, save_pt
@@ -120,5 +120,5 @@ def load_grounding(path: str | Path) -> dict[str, Any]:
     """A layer file written by :func:`save_grounding`; SithError for anything else."""
     data = load_pt(path, what="grounding file")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise SithError(f"{path} is not a sith grounding file ({FORMAT}); rerun sith ground")
+        raise FormatError(f"{path} is not a sith grounding file ({FORMAT}); rerun sith ground", path=path)
     return data

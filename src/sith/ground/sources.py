@@ -30,7 +30,7 @@ from torch import Tensor
 
 from sith.encode.images import iter_images
 from sith.encode.sources import SKIP_BAD_DEFAULT
-from sith.errors import SithError
+from sith.errors import ConfigError, SithError
 from sith.ground.registry import WORLD, image_source
 from sith.io import read_text
 
@@ -77,9 +77,11 @@ class ImageSource:
     def check(self) -> None:
         """Refuse an empty or contradictory source before any model work."""
         if self.world < 0:
-            raise SithError(f"--world must be a positive number of images, got {self.world}")
+            raise ConfigError("world", f"{{name}} must be a positive number of images, got {self.world}")
         if (self.path is None) == (self.world == 0):
-            raise SithError("name exactly one image source: --images PATH or --world N (N > 0)")
+            raise ConfigError(
+                "images", "name exactly one image source: {name}=PATH or {name:world}=N (N > 0)"
+            )
 
 
 def display_of(pixels: Tensor, mean: tuple, std: tuple, size: int = DISPLAY_SIZE) -> Tensor:
@@ -120,7 +122,7 @@ def stream(source: ImageSource, clip: Any, batch_size: int) -> Iterator[Batch]:
     """Batches of ``source`` preprocessed for ``clip`` (a :class:`~sith.load.LoadedClip`)."""
     source.check()
     if batch_size < 1:
-        raise SithError(f"--batch-size must be >= 1, got {batch_size}")
+        raise ConfigError("batch_size", f"{{name}} must be >= 1, got {batch_size}")
     if source.world:
         yield from _world_batches(source, clip, batch_size)
     else:
@@ -148,7 +150,7 @@ def _file_batches(source: ImageSource, clip: Any, batch_size: int) -> Iterator[B
             pix.append(_decode(clip, name, read))
         except _Unreadable as bad:
             if not source.skip_bad:
-                raise SithError(f"cannot read image {bad}; remove it or drop --no-skip-bad") from None
+                raise ConfigError("skip_bad", f"cannot read image {bad}; remove it or pass {{on}}") from None
             source.skipped += 1
             log.warning("skipping unreadable image %s", bad)
             continue

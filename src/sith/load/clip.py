@@ -29,7 +29,7 @@ import torch
 from open_clip import image_transform
 from torch import Tensor
 
-from sith.errors import SithError
+from sith.errors import ConfigError, SithError
 from sith.load.registry import backend, backend_of, default_model, loaders
 from sith.load.weights import ModelInfo, VisionWeights
 
@@ -138,14 +138,15 @@ def load_clip(
         model_name, pretrained = default_names(model_name, pretrained)
     name = str(model_name).strip()
     if not name:
-        raise SithError("empty model name; pass e.g. --model-name ViT-B-32")
+        raise ConfigError("model_name", "empty model name; pass e.g. {name}=ViT-B-32")
     for loader in loaders():
         if loader.claims(name):
             return loader.load(name, pretrained, dev)
     if Path(name).exists():
-        raise SithError(
+        raise ConfigError(
+            "model_name",
             f"model {name!r} is a file, not a model directory; pass a checkpoint file as "
-            "--pretrained with an architecture name as --model"
+            "{name:pretrained} with an architecture name as {name}",
         )
     ways = [loader.describe() for loader in loaders()]
     listed = ", ".join(ways[:-1]) + (", or " if len(ways) > 1 else "") + ways[-1]
@@ -158,7 +159,9 @@ def _device(device: str | torch.device) -> torch.device:
     except (RuntimeError, TypeError):
         raise SithError(f"invalid device {device!r}; use 'cpu', 'cuda' or 'cuda:N'") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise SithError(f"device {device!r} requested but CUDA is not available; use --device cpu")
+        raise ConfigError(
+            "device", f"device {device!r} requested but CUDA is not available; use {{name}}=cpu", value=device
+        )
     return dev
 
 

@@ -33,7 +33,7 @@ import open_clip
 import torch
 from torch import Tensor, nn
 
-from sith.errors import SithError
+from sith.errors import ConfigError, SithError
 from sith.load.clip import LoadedClip
 from sith.load.registry import Backend, Loader, is_none_tag, register_backend, register_loader
 from sith.load.verify import AttentionSite
@@ -181,9 +181,10 @@ def _hf_tag(name: str, pretrained: str | None) -> str:
     """Hugging Face models carry their weights: only an empty tag is accepted."""
     if is_none_tag(pretrained):
         return ""
-    raise SithError(
+    raise ConfigError(
+        "pretrained",
         f"pretrained {pretrained!r} does not apply to the Hugging Face model {name!r}; "
-        "its directory or hub id already names the weights, so leave --pretrained unset"
+        "its directory or hub id already names the weights, so leave {name} unset",
     )
 
 

@@ -25,7 +25,7 @@ import open_clip
 import torch
 from torch import Tensor, nn
 
-from sith.errors import SithError
+from sith.errors import ConfigError, SithError
 from sith.load.clip import LoadedClip
 from sith.load.openclip_checks import check_architecture, check_config, supported_models
 from sith.load.registry import Backend, Loader, is_none_tag, register_backend, register_loader
@@ -163,9 +163,12 @@ def load_open_clip(model_name: str, pretrained: str | None, device: torch.device
         tags = open_clip.list_pretrained_tags_by_model(model_name)
         if not open_clip.is_pretrained_cfg(model_name, tag):
             valid = (
-                ", ".join(tags) if tags else "(none: use --pretrained none or a checkpoint file)"
+                ", ".join(tags) if tags else "(none: pass {name}='none' or a checkpoint file)"
             )
-            raise SithError(f"unknown pretrained tag {tag!r} for {model_name}; valid tags: {valid}")
+            raise ConfigError(
+                "pretrained", f"unknown {{name}} tag {tag!r} for {model_name}; valid tags: {valid}",
+                value=tag, choices=tuple(tags),
+            )
     tokenizer = _tokenizer(model_name)  # first: a tokenizer that must come from the hub fails fast
     try:
         with torch.random.fork_rng(devices=[]):
@@ -175,9 +178,10 @@ def load_open_clip(model_name: str, pretrained: str | None, device: torch.device
             )
     except Exception as exc:  # noqa: BLE001 - downloads and configs fail in many ways
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:160]
-        raise SithError(
+        raise ConfigError(
+            "pretrained",
             f"could not create {model_name} with pretrained {tag!r} ({first}); check the network "
-            "or the Hugging Face cache, or pass a local checkpoint file as --pretrained"
+            "or the Hugging Face cache, or pass a local checkpoint file as {name}",
         ) from None
     check_architecture(model, model_name)
     if path:

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from sith.errors import SithError
+from sith.errors import ConfigError, SithError
 
 
 @dataclass(frozen=True)
@@ -133,10 +133,11 @@ def default_model() -> tuple[str, str]:
         SithError: no plugin registered a default and no model was named.
     """
     if "model" not in _default:
-        raise SithError(
+        raise ConfigError(
+            "model_name",
             "no model named and no default model registered; pass a model name "
-            "(--model-name, e.g. ViT-B-32), or use the sith command / sith.api, which "
-            "register the built-in model"
+            "({name}, e.g. ViT-B-32), or use the sith command / sith.api, which "
+            "register the built-in model",
         )
     return _default["model"]
 

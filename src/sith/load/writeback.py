@@ -30,7 +30,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
-from sith.errors import SithError
+from sith.errors import ConfigError, SithError
 from sith.io import atomic_write, save_pt
 from sith.load.clip import LoadedClip
 from sith.load.registry import backend
@@ -172,7 +172,7 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
     """
     path = Path(path)
     if not path.is_file():
-        raise SithError(f"checkpoint not found: {path}; check the --pretrained path")
+        raise ConfigError("pretrained", f"checkpoint not found: {path}; check the {{name}} path")
     try:
         if path.suffix.lower() == ".safetensors":
             obj: Any = load_file(str(path), device="cpu")

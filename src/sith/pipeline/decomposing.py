@@ -21,7 +21,7 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from sith.decompose import LayerDecomposition
-from sith.decompose.config import DecompositionConfig
+from sith.decompose.config import CONTENT_FIELDS, HASH_FIELDS, DecompositionConfig
 from sith.errors import SithError
 from sith.io import load_pt, save_pt
 
@@ -33,8 +33,7 @@ PARTIAL_FORMAT = "sith-decomposition-partial/1"
 HEADS_PER_PIECE = 4
 
 #: Fields a file made by the seed's code records (from its name and place) and a request must match.
-SEED_CHECKED = ("model_name", "pretrained", "rank", "method", "sparsity", "dictionary_name",
-                "template", "image_mean", "sv_type", "fold_ln", "polarity", "atoms")
+SEED_CHECKED = tuple(f for f in CONTENT_FIELDS if f not in HASH_FIELDS)
 
 
 def seed_made(config: DecompositionConfig, dec: LayerDecomposition, path: Path) -> LayerDecomposition:

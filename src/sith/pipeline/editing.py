@@ -27,7 +27,7 @@ from sith.edit import ComponentEdit, EditPlan, apply_plan, default_output, plan_
 from sith.edit.judges import EmbeddingJudge, Judge, ShareJudge, WordJudge
 from sith.edit.select import ConceptMatch, Familiarity, familiarity, match_concept
 from sith.encode import concept_atom
-from sith.errors import SithError
+from sith.errors import ConfigError, SithError
 from sith.factor import check_layer
 
 log = logging.getLogger(__name__)
@@ -101,7 +101,7 @@ def search(
     if not concept.strip():
         raise SithError("the concept is empty; pass a word or phrase")
     if top < 1:
-        raise SithError(f"--top must be >= 1, got {top}")
+        raise ConfigError("top", f"{{name}} must be >= 1, got {top}", value=top)
     for layer in layers or ():  # every input checked before anything is written
         check_layer(ws.weights, layer)
     ws.check_inputs(config.dictionary, image_mean=config.uses_image_mean)
@@ -151,7 +151,9 @@ def judge_for(
         encode = ws.clip.encode_text
         return lambda names: EmbeddingJudge(lambda t: encode(t).float().cpu(), names, reference=reference)
     if judge == "llm":
-        raise SithError("the llm judge needs its endpoint; pass --judge llm with --judge-url/--judge-model")
+        raise ConfigError(
+            "judge", "the llm judge needs its endpoint; pass {name}=LLMJudge(base_url=..., model=...)"
+        )
     raise SithError(f"unknown judge {judge!r}; use one of {', '.join(JUDGES)}")
 
 

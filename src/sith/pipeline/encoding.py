@@ -22,7 +22,7 @@ from sith.encode.images import compute_image_mean
 from sith.encode.pools import POOLS, download_dictionary, read_pool
 from sith.encode.sources import SKIP_BAD_DEFAULT, make_units
 from sith.encode.text import encode_pool, encoded_path
-from sith.errors import SithError
+from sith.errors import ConfigError
 from sith.load import load_clip
 from sith.load.clip import LoadedClip, default_names
 from sith.paths import DEFAULT_DATA_DIR, dictionary_text_path, image_mean_path
@@ -56,7 +56,7 @@ def encode_dictionary(
     plain ``(N, e)`` tensor; ``NAME.tpl-<hex>.pt`` with a ``template``), metadata in ``.json``.
     """
     if batch_size < 1:
-        raise SithError(f"--batch-size must be >= 1, got {batch_size}")
+        raise ConfigError("batch_size", f"{{name}} must be >= 1, got {batch_size}", value=batch_size)
     with distributed(device) as ctx:
         clip = _load(model_name, pretrained, ctx)
         name = dictionary or model_default_dictionary(clip.info.model_name)

@@ -23,7 +23,7 @@ from torch import Tensor
 
 from sith import paths
 from sith.decompose import LayerDecomposition, decompose_layer, default_layers, default_rank
-from sith.decompose.config import DecompositionConfig
+from sith.decompose.config import DecompositionConfig, DecompositionRequest
 from sith.decompose.layer import check_sparsity
 from sith.encode import (
     POOLS,
@@ -37,7 +37,7 @@ from sith.encode import (
 )
 from sith.encode.dictfiles import encoded_path
 from sith.encode.pools import model_pool
-from sith.errors import SithError
+from sith.errors import ConfigError, SithError
 from sith.factor import HeadSVD, check_layer, head_vo
 from sith.pipeline import decomposing, editing
 from sith.resources.seed import fetch_dictionary
@@ -171,9 +171,10 @@ class Workspace:
             path = paths.image_mean_path(self.data_dir, info.model_name, info.pretrained)
             mean = self._read_image_mean(path) if path.exists() else None
             if mean is None and self.image_mean_source is None:
-                raise SithError(
+                raise ConfigError(
+                    "image_mean",
                     f"no image mean for {info.model_name} {info.pretrained} at {path}; make it with "
-                    "`sith image-mean --images DIR|SHARDS` (the seed uses CC12M), or pass --no-image-mean"
+                    "`sith image-mean --images DIR|SHARDS` (the seed uses CC12M), or pass {off}",
                 )
             if mean is None:
                 made, meta = self.image_mean_source(self.clip)
@@ -198,16 +199,10 @@ class Workspace:
             return None
 
     # ------------------------------------------------------------------ actions (one session)
-    def request(self, **options: Any) -> DecompositionConfig:
-        """A :class:`DecompositionConfig` request for this model (``options``: its fields;
-        unset ones are the seed recipe's defaults, resolved by :meth:`resolve`)."""
-        layers = options.pop("layers", None)
-        return DecompositionConfig(
-            self.clip.info.model_name,
-            self.clip.info.pretrained,
-            layers=tuple(layers) if layers else None,
-            **options,
-        )
+    def request(self, **options: Any) -> DecompositionRequest:
+        """A :class:`DecompositionRequest` (``options``: its fields, checked; unset ones are the
+        seed recipe's defaults, resolved against this model by :meth:`resolve`)."""
+        return DecompositionRequest.from_options(options)
 
     def search(
         self,
@@ -259,7 +254,7 @@ class Workspace:
         return self._svd[key]
 
     # ------------------------------------------------------------------ configs
-    def resolve(self, request: DecompositionConfig) -> DecompositionConfig:
+    def resolve(self, request: DecompositionRequest) -> DecompositionConfig:
         """The request with concrete layers, rank, dictionary and every content hash.
 
         Every input is checked (layers, rank, the dictionary readable, K ≤ its size) before
@@ -319,16 +314,10 @@ class Workspace:
             atoms,
             encoded.concepts,
             layer,
-            sv_type=config.sv_type,
-            fold_ln=config.fold_ln,
-            rank=config.rank,
-            method=config.method,
-            sparsity=config.sparsity,
-            polarity=config.polarity,
+            config,
             image_mean=self.image_mean() if config.image_mean else None,
             svd=self.svd(layer, config.fold_ln),
             device=self.device,
-            config=config,
             heads=heads,
             progress=self.progress,
         )

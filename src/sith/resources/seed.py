@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from sith import paths
-from sith.errors import SithError
+from sith.errors import ConfigError, SithError
 from sith.io import load_pt
 from sith.resources.drive import DriveEndpoints, download_file
 from sith.resources.drivefolder import list_folder
@@ -64,9 +64,11 @@ def seed_model(model_name: str, pretrained: str) -> SeedModelData:
     """The registry entry, or a one-line error listing the models the seed published."""
     found = SEED_MODEL_DATA.get((model_name, pretrained))
     if found is None:
-        choices = ", ".join(f"{m} --pretrained {p}" for m, p in SEED_MODEL_DATA)
-        raise SithError(
-            f"the seed published no data for {model_name} {pretrained}; choose one of: {choices}"
+        choices = ", ".join(f"{m} {{name:pretrained}} {p}" for m, p in SEED_MODEL_DATA)
+        raise ConfigError(
+            "model_name",
+            f"the seed published no data for {model_name} {pretrained}; choose one of: {choices}",
+            value=model_name,
         )
     return found
 
@@ -137,7 +139,7 @@ def download_model_data(
         if dest.exists() and not force:
             if record is None or record.get("drive_file_id") != f.id:
                 logger.warning("keeping %s: it exists and was not downloaded from this folder "
-                               "(pass --force to replace it with the seed's)", dest)
+                               "(download again with force to replace it with the seed's)", dest)
             out.append(dest)
             continue
         path, sha = download_file(f.id, dest, endpoints=ep, check=check_file, retries=retries,

@@ -127,7 +127,7 @@ def test_max_calls_refused_before_any_request(tmp_path):
 
 def test_max_calls_counts_retries(tmp_path):
     with FakeChatServer(lambda b: (200, "nope")) as srv:
-        with pytest.raises(SithError, match="max-calls"):
+        with pytest.raises(SithError, match="reached max_calls"):
             judge(srv.url, tmp_path, max_calls=2, parse_retries=5).score(EXPL[:1], "t")
         assert len(srv.requests) == 2
 

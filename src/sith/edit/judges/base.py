@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-from sith.errors import SithError
+from sith.errors import ConfigError
 
 #: One explanation: ``[(concept, weight), ...]``.
 Explanation = list[tuple[str, float]]
@@ -41,7 +41,7 @@ def check_task(task: str) -> str:
     """The stripped task question; an empty one is the user's error."""
     text = " ".join(str(task).split())
     if not text:
-        raise SithError("empty task question; pass one with --task, e.g. --task 'background or scene'")
+        raise ConfigError("task", "empty task question; pass one, e.g. {name}='background or scene'")
     return text
 
 

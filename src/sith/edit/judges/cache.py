@@ -11,7 +11,7 @@ import json
 import threading
 from pathlib import Path
 
-from sith.errors import SithError
+from sith.errors import FormatError, SithError
 from sith.io import save_json
 
 FORMAT = "sith-judge-cache/1"
@@ -63,5 +63,5 @@ def read_cache(path: Path) -> dict[str, dict]:
         or data.get("format") != FORMAT
         or not isinstance(data.get("answers"), dict)
     ):
-        raise SithError(f"{path} is not a sith judge cache; pass another --judge-cache path")
+        raise FormatError(f"{path} is not a sith judge cache; pass another cache path", path=path)
     return data["answers"]

@@ -45,7 +45,7 @@ import torch
 from torch import Tensor
 
 from sith.edit.judges.base import MIN_SCORE, Explanation, check_task, positive_sorted, split_concepts
-from sith.errors import SithError
+from sith.errors import ConfigError, SithError
 
 #: Lower bounds of ``R_mean`` for scores 2, 3, 4, 5 (see the module docstring).
 DEFAULT_CUTOFFS: tuple[float, float, float, float] = (0.15, 0.30, 0.50, 0.70)
@@ -144,7 +144,9 @@ class EmbeddingJudge:
         """The task concepts used for ``task``."""
         concepts = self.task_concepts if self.task_concepts is not None else split_concepts(task)
         if not concepts:
-            raise SithError("no task concepts; pass --task-concepts a,b,c or a comma-separated --task")
+            raise ConfigError(
+                "task_concepts", "no task concepts; pass {name}=a,b,c or a comma-separated {name:task}"
+            )
         return concepts
 
     def embed(self, strings: list[str]) -> Tensor:

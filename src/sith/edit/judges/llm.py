@@ -38,7 +38,7 @@ from sith.edit.judges.prompt import (
     estimate_tokens,
     parse_answer,
 )
-from sith.errors import SithError
+from sith.errors import ConfigError, SithError
 
 log = logging.getLogger("sith.judge")
 
@@ -74,9 +74,10 @@ def resolve_key(api_key: str | None, key_env: str) -> str:
         return api_key
     key = os.environ.get(key_env, "")
     if not key:
-        raise SithError(
+        raise ConfigError(
+            "key_env",
             f"no API key for the judge: set the environment variable {key_env} "
-            "(or name another one with --judge-key-env)"
+            "(or name another one with {name})",
         )
     return key
 
@@ -132,7 +133,7 @@ class LLMJudge:
         if concurrency < 1 or retries < 0 or parse_retries < 0:
             raise SithError("concurrency must be ≥ 1 and retries ≥ 0")
         if max_calls is not None and max_calls < 0:
-            raise SithError(f"--max-calls must be ≥ 0, got {max_calls}")
+            raise ConfigError("max_calls", f"{{name}} must be ≥ 0, got {max_calls}")
         self.user_template = check_template(user_template)
         self.base_url = base_url
         self.model = model
@@ -182,9 +183,10 @@ class LLMJudge:
         plan = self.make_plan(prompts)
         log.info("%s", plan.describe(self.model, self.base_url))
         if self.max_calls is not None and plan.n_calls > self.max_calls - self.calls_made:
-            raise SithError(
-                f"the judge needs {plan.n_calls} requests but --max-calls allows "
-                f"{self.max_calls - self.calls_made} more; raise --max-calls or judge fewer components"
+            raise ConfigError(
+                "max_calls",
+                f"the judge needs {plan.n_calls} requests but {{name}} allows "
+                f"{self.max_calls - self.calls_made} more; raise {{name}} or judge fewer components",
             )
         todo = {p[0]: p[1] for p in prompts if p is not None and self.cache.get(p[0]) is None}
         try:
@@ -231,9 +233,10 @@ class LLMJudge:
     def count_request(self) -> None:
         with self.count_lock:
             if self.max_calls is not None and self.calls_made >= self.max_calls:
-                raise SithError(
-                    f"reached --max-calls {self.max_calls} (retries included); "
-                    "raise it or rerun (answers so far are cached)"
+                raise ConfigError(
+                    "max_calls",
+                    f"reached {{name}} {self.max_calls} (retries included); "
+                    "raise it or rerun (answers so far are cached)",
                 )
             self.calls_made += 1
 
@@ -250,16 +253,18 @@ class LLMJudge:
                 return self.complete(messages)
             except openai.APIStatusError as exc:
                 if not is_transient(exc):
-                    raise SithError(
+                    raise ConfigError(
+                        "model",
                         f"judge endpoint {self.base_url} refused the request (HTTP {exc.status_code}); "
-                        "check the key, --judge-model and --judge-url"
+                        "check the key, {name} and {name:base_url}",
                     ) from None
                 last = exc
             except openai.APIConnectionError as exc:
                 last = exc
-        raise SithError(
+        raise ConfigError(
+            "base_url",
             f"judge endpoint {self.base_url} failed {self.retries + 1} times "
-            f"({type(last).__name__}); check --judge-url and that the server is up"
+            f"({type(last).__name__}); check {{name}} and that the server is up",
         )
 
     def complete(self, messages: list) -> str | None:

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 
 from sith.edit.judges.base import Explanation, check_task, positive_sorted, split_concepts
 from sith.edit.judges.embedding import DEFAULT_CUTOFFS, Relevance, checked_binning, score_from_mean
-from sith.errors import SithError
+from sith.errors import ConfigError
 
 _WORD = re.compile(r"[0-9a-z]+")
 
@@ -70,8 +70,8 @@ class WordJudge:
         """The task concepts used for ``task`` (each must contain a word)."""
         concepts = self.task_concepts if self.task_concepts is not None else split_concepts(task)
         if not concepts or not all(words_of(c) for c in concepts):
-            raise SithError("no task words; pass --task-concepts a,b,c (letters or digits) or a "
-                            "comma-separated --task")
+            raise ConfigError("task_concepts", "no task words; pass {name}=a,b,c (letters or digits) or a "
+                              "comma-separated {name:task}")
         return concepts
 
     def relevance(self, explanations: list[Explanation], task: str) -> Relevance:

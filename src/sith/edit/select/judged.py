@@ -37,7 +37,7 @@ from sith.decompose import solve
 from sith.decompose.results import LayerDecomposition
 from sith.edit.exact import ComponentEdit
 from sith.edit.judges import EmbeddingJudge, Explanation, Judge, ShareJudge, WordJudge
-from sith.errors import SithError
+from sith.errors import ConfigError, SithError
 from sith.factor import joint_targets, singular_directions
 
 Component = tuple[int, int, int]
@@ -87,8 +87,9 @@ def judge_explanations(judge: Judge, explanations: list[Explanation], task: Task
         return Judged(torch.tensor(rel.scores, dtype=torch.long), torch.tensor(rel.mean, dtype=torch.float64))
     if isinstance(judge, EmbeddingJudge | WordJudge):
         if not task.concepts:
-            raise SithError(
-                f"task {task.name!r} has no concepts for the {judge_kind(judge)} judge; pass --task-concepts"
+            raise ConfigError(
+                "task_concepts",
+                f"task {task.name!r} has no concepts for the {judge_kind(judge)} judge; pass {{name}}",
             )
         rel = judge.relevance(explanations, ", ".join(task.concepts))
         return Judged(torch.tensor(rel.scores, dtype=torch.long), torch.tensor(rel.raw, dtype=torch.float64))
@@ -173,7 +174,10 @@ def edits_from_rule(
 def check_signs(signs: str) -> str:
     """Validate a :data:`SIGN_MODES` value; SithError naming the choices otherwise."""
     if signs not in SIGN_MODES:
-        raise SithError(f"unknown signs {signs!r}; use one of {', '.join(SIGN_MODES)}")
+        raise ConfigError(
+            "signs", f"unknown {{name}} {signs!r}; use one of {', '.join(SIGN_MODES)}",
+            value=signs, choices=SIGN_MODES,
+        )
     return signs
 
 
