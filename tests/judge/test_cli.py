@@ -14,8 +14,8 @@ import torch
 from sith.cli import main
 from sith.cli.judge import add_score_by_arg
 from sith.decompose import DecompositionConfig, LayerDecomposition
+from sith.edit.judges import SCORE_BY
 from sith.explore.extras import read_judge
-from sith.judge import SCORE_BY
 from sith.load import load_clip
 from tests.edit.judges.fake_server import FakeChatServer, task_answer
 
@@ -49,7 +49,8 @@ def decomp(tmp_path_factory):
 
 def test_embedding_judge_cli(decomp, capsys):
     code = main(
-        ["judge", str(decomp), "--task", "is it water?", "--task-concepts", "water,ocean", "--json", "-q"]
+        ["judge", str(decomp), "--task", "is it water?", "--task-concepts", "water,ocean",
+         "--judge", "embedding", "--json", "-q"]
     )
     out, err = capsys.readouterr()
     assert code == 0, err
@@ -63,7 +64,8 @@ def test_embedding_judge_cli(decomp, capsys):
     assert by[(0, 0)]["score"] > by[(0, 1)]["score"]
     assert by[(0, 0)]["relevance"] > by[(1, 0)]["relevance"]
     assert by[(1, 1)]["score"] == 1 and all(r["layer"] == 5 for r in rows)
-    lead = ["judge", str(decomp), "--task", "t", "--task-concepts", "water,ocean", "--judge-score-by", "lead"]
+    lead = ["judge", str(decomp), "--task", "t", "--task-concepts", "water,ocean", "--judge", "embedding",
+            "--judge-score-by", "lead"]
     out_file = decomp.parent / "judge.json"
     assert main([*lead, "--json", "--output", str(out_file), "-q"]) == 0
     capsys.readouterr()

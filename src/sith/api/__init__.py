@@ -1,6 +1,13 @@
 """The Python API behind every ``sith`` command (the CLI only parses flags and calls these).
 
-Example::
+In a notebook (request → plan → apply)::
+
+    import sith
+    ws = sith.open()                                   # the built-in organism's session
+    print(ws.decomposition(layer=5).head(3))           # head 3's explanations (a table in Jupyter)
+    model = ws.apply(ws.plan(sith.EditRequest(components=[(5, 3, 0)])))  # component zeroed, in memory
+
+One function per command::
 
     import sith.api as sith
     paths = sith.decompose(layers=[4, 5], method="comp-0.3", sparsity=5)  # built-in organism
@@ -19,10 +26,12 @@ from typing import Any
 from sith.api.formats import SEARCH_FORMAT, format_hits, query_lines
 from sith.api.sessions import close, load_model, workspace
 from sith.decompose import LayerDecomposition, report
+from sith.edit import EditPlan, EditRequest
+from sith.edit.judges.registry import DEFAULT_JUDGE, NEEDS_MATCHES, NEEDS_MODEL, check_judge
 from sith.encode.sources import SKIP_BAD_DEFAULT
 from sith.errors import SithError
 from sith.paths import DEFAULT_DATA_DIR
-from sith.pipeline import DecompositionConfig, Workspace
+from sith.pipeline import DecompositionConfig, Workspace, editing
 from sith.pipeline.editing import SearchResult
 
 log = logging.getLogger(__name__)
@@ -30,8 +39,11 @@ log = logging.getLogger(__name__)
 __all__ = [
     "SEARCH_FORMAT",
     "DecompositionConfig",
+    "EditPlan",
+    "EditRequest",
     "SearchResult",
     "Workspace",
+    "apply_log",
     "close",
     "decompose",
     "download_dictionary",
@@ -43,12 +55,28 @@ __all__ = [
     "image_mean",
     "judge",
     "load_model",
+    "open",
     "query_lines",
     "search",
     "show",
+    "undo_log",
     "verify",
     "workspace",
 ]
+
+
+def open(  # noqa: A001 - sith.open(), like io.open: the session a notebook works in
+    model_name: str | None = None,
+    pretrained: str | None = None,
+    *,
+    data_dir: str | Path = DEFAULT_DATA_DIR,
+    device: str = "cpu",
+    progress: bool = True,
+) -> Workspace:
+    """The session of a model (the built-in organism when no name is given): a
+    :class:`Workspace` loaded once and reused — ``ws.decomposition(layer=5)``, ``ws.search(...)``,
+    ``ws.plan(EditRequest(...))``, ``ws.apply(plan)`` (in memory), ``ws.save(plan, path)``."""
+    return workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
 
 
 def show(
@@ -202,28 +230,35 @@ def judge(
     decomposition: str | Path | LayerDecomposition,
     task: str,
     *,
-    judge: Any = "embedding",
+    judge: Any = DEFAULT_JUDGE,
     task_concepts: list[str] | None = None,
     score_by: str = "mean",
     data_dir: str | Path = DEFAULT_DATA_DIR,
     device: str = "cpu",
 ) -> list[Any]:
     """Score every component of a decomposition (a file or a loaded one) 1-5 for ``task``
-    (docs/judges.md): ``judge`` = ``embedding`` (the text tower of the file's model, on its
-    session: loaded once), ``words`` (no model) or a judge object (e.g. an
-    :class:`sith.edit.judges.LLMJudge`). Returns :class:`sith.judge.JudgedComponent` rows."""
-    from sith.judge import WordJudge, embedding_judge_for, judge_decomposition
+    (docs/judges.md) with a judge of the registry shared with :func:`edit`
+    (:data:`sith.edit.judges.registry.JUDGES`): ``share`` (default, as ``sith edit``: the weight
+    share of the concepts matching the task in the file's dictionary, on the file's model's
+    session), ``embedding`` (its text tower), ``words`` (no model) or a judge object (e.g. an
+    :class:`sith.edit.judges.LLMJudge`). The task's concepts are ``task_concepts``, else ``task``
+    split at commas. Returns :class:`sith.judge.JudgedComponent` rows."""
+    from sith.edit.judges import split_concepts
+    from sith.judge import check_same_model, judge_decomposition
 
+    check_judge(judge)
     dec = decomposition
     if not isinstance(dec, LayerDecomposition):
         dec = LayerDecomposition.load(dec)
-    if judge == "words":
-        judge = WordJudge(task_concepts, score_by=score_by)
-    elif judge == "embedding":
-        ws = workspace(dec.model.model_name, dec.model.pretrained, data_dir=data_dir, device=device)
-        judge = embedding_judge_for(dec, task_concepts, ws.clip, score_by=score_by)
-    elif isinstance(judge, str):
-        raise SithError(f"unknown judge {judge!r}; use embedding, words or a judge object (e.g. LLMJudge)")
+    if isinstance(judge, str):
+        names = list(task_concepts) if task_concepts is not None else split_concepts(task)
+        ws = None
+        if judge in NEEDS_MODEL:
+            ws = workspace(dec.model.model_name, dec.model.pretrained, data_dir=data_dir, device=device)
+            check_same_model(dec, ws.clip)
+        matches = editing.request_notes(ws, dec.config, names)[0] if judge in NEEDS_MATCHES else None
+        reference = sorted(set(dec.concepts.values()))
+        judge = editing.judge_for(ws, judge, dec.sparsity, reference, matches, score_by=score_by)(names)
     return judge_decomposition(dec, task, judge)
 
 
@@ -304,7 +339,7 @@ def edit(
     suppress_alpha: float = 0.0,
     amplify_alpha: float = 2.0,
     rule: str = "judged",
-    judge: Any = "share",
+    judge: Any = DEFAULT_JUDGE,
     min_score: int = 3,
     threshold: float | None = None,
     max_per_layer: int | None = None,
@@ -315,8 +350,10 @@ def edit(
     device: str = "cpu",
     progress: bool = True,
     **decomposition,  # noqa: ANN003 - the options of :func:`decompose`
-):  # noqa: ANN201
-    """Scale singular components (docs/method.md §6) and save the edited model + edit log.
+) -> tuple[EditPlan, Path | None, Path | None]:
+    """Scale singular components (docs/method.md §6) and save the edited model + edit log:
+    ``sith edit`` as one call — an :class:`EditRequest` of these arguments, planned, then saved
+    (``Workspace.plan``/``save``; ``Workspace.apply`` edits in memory instead).
 
     ``components`` are ``(layer, head, index, alpha)``; ``suppress``/``amplify`` name concepts,
     selected among the components of the decomposition that ``decomposition`` (the options
@@ -328,44 +365,69 @@ def edit(
     above 10% of the components selected from is refused unless ``allow_large``. With
     ``dry_run`` nothing is written. Returns ``(plan, checkpoint_path | None, log_path | None)``.
     """
-    from sith.edit.exact import check_alpha
-    from sith.edit.plan import MAX_SHARE, check_rule, check_selection
-
-    options = DecompositionConfig.check_options(decomposition, command="edit")
-    if options.get("layers") is not None and not (suppress or amplify):
-        raise SithError(
-            "--layers picks the layers --suppress/--amplify select from; --component LAYER:HEAD:INDEX "
-            "names its own layer: drop --layers"
-        )
-    for alpha in (suppress_alpha, amplify_alpha, *(c[3] for c in components or [] if len(c) > 3)):
-        check_alpha(alpha)  # flags that need no model fail before it loads
-    check_selection(threshold, max_per_layer)
-    check_rule(rule, min_score, MAX_SHARE)
-    ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
-    with ws.read_only() if dry_run else nullcontext():
-        plan, config = ws.plan_edit(
-            ws.request(**options),
-            components=components,
-            suppress=suppress,
-            amplify=amplify,
-            suppress_alpha=suppress_alpha,
-            amplify_alpha=amplify_alpha,
-            rule=rule,
-            judge=judge,
-            min_score=min_score,
-            threshold=threshold,
-            max_per_layer=max_per_layer,
-            allow_large=allow_large,
-        )
-    if dry_run:
-        return plan, None, None
-    ckpt, log_file = ws.write_edit(
-        plan,
-        config,
-        output=output,
-        suppress=suppress,
-        amplify=amplify,
+    request = EditRequest(
+        components=tuple(components or ()),
+        suppress=tuple(suppress or ()),
+        amplify=tuple(amplify or ()),
+        alpha=suppress_alpha,
+        amplify_alpha=amplify_alpha,
+        rule=rule,
+        judge=check_judge(judge),
+        min_score=min_score,
         threshold=threshold,
         max_per_layer=max_per_layer,
+        allow_large=allow_large,
+        decomposition=decomposition,
     )
+    editing.check_request(request)  # flags that need no model fail before it loads
+    ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
+    with ws.read_only() if dry_run else nullcontext():
+        plan = ws.plan(request)
+    if dry_run:
+        return plan, None, None
+    ckpt, log_file = ws.save(plan, output)
     return plan, ckpt, log_file
+
+
+def apply_log(
+    log_file: str | Path,
+    output: str | Path | None = None,
+    model_name: str | None = None,
+    pretrained: str | None = None,
+    *,
+    dry_run: bool = False,
+    data_dir: str | Path = DEFAULT_DATA_DIR,
+    device: str = "cpu",
+) -> tuple[EditPlan, Path | None, Path | None]:
+    """Reproduce a logged edit (``sith edit --apply-log``) on the original model: the same
+    components and α, checked against its singular values; writes ``output`` and its log
+    (``dry_run``: checks only). Returns ``(plan, checkpoint | None, log | None)``."""
+    from sith.edit import read_log
+
+    if output is None and not dry_run:
+        raise SithError("--apply-log/--undo-log need --output PATH for the checkpoint to write")
+    read_log(log_file)  # a malformed log fails before the model loads
+    ws = workspace(model_name, pretrained, data_dir=data_dir, device=device)
+    return editing.apply_log(ws, log_file, output, dry_run=dry_run)
+
+
+def undo_log(
+    log_file: str | Path,
+    output: str | Path | None = None,
+    model_name: str | None = None,
+    pretrained: str | None = None,
+    *,
+    dry_run: bool = False,
+    data_dir: str | Path = DEFAULT_DATA_DIR,
+    device: str = "cpu",
+) -> Path | None:
+    """Restore the original model from the edited one (``model_name``/``pretrained``: the edited
+    checkpoint) and its log (``sith edit --undo-log``); writes ``output`` (``dry_run``: checks
+    only, returns None)."""
+    from sith.edit import read_log
+
+    if output is None and not dry_run:
+        raise SithError("--apply-log/--undo-log need --output PATH for the checkpoint to write")
+    read_log(log_file)
+    ws = workspace(model_name, pretrained, data_dir=data_dir, device=device)
+    return editing.undo_log(ws, log_file, output, dry_run=dry_run)

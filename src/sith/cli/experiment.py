@@ -92,9 +92,9 @@ def default_output_dir(args: argparse.Namespace) -> Path:
 
 def run_experiment(args: argparse.Namespace) -> int:
     from sith.api import workspace
+    from sith.edit.judges import split_concepts
     from sith.errors import SithError
     from sith.experiments import EXPERIMENTS, Options
-    from sith.judge import split_concepts
 
     for flag, value, low in (
         ("--seeds", args.seeds, 1),
@@ -130,7 +130,7 @@ def run_experiment(args: argparse.Namespace) -> int:
             f"drop --judge {args.judge}"
         )
     if args.judge == "words":
-        from sith.judge import WordJudge
+        from sith.edit.judges import WordJudge
 
         judge = WordJudge(score_by=args.judge_score_by)
     if args.name == "classification" and args.judge_score_by != "mean":

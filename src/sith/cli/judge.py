@@ -7,8 +7,10 @@ from pathlib import Path
 
 DEFAULT_URL = "https://api.openai.com/v1"
 DEFAULT_LLM = "gpt-5-mini"  # the paper's judge
-#: ``--judge`` choices (spelled out so that ``sith --help`` does not import torch).
-JUDGES = ("embedding", "words", "llm")
+#: ``--judge`` choices of ``sith judge`` and ``sith edit``: the names of the one judge registry,
+#: :data:`sith.edit.judges.registry.JUDGES` (spelled out so that ``sith --help`` does not import
+#: torch; a test keeps them equal). The first is the default of both commands.
+JUDGES = ("share", "words", "embedding", "llm")
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -20,14 +22,16 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     p.add_argument(
         "--judge",
         choices=JUDGES,
-        default="embedding",
-        help="embedding (offline, default): relevance to the task concepts; words (offline, no model): "
-        "the weight share of concepts containing a task word; llm: ask a chat model",
+        default=JUDGES[0],
+        help="share (offline, default, as sith edit): the weight share of the explanation's concepts "
+        "that match the task concepts in the file's dictionary by words or meaning; words (offline, "
+        "no model): concepts containing a task word; embedding: relevance to the task concepts on "
+        "the model's text tower; llm: ask a chat model",
     )
     p.add_argument(
         "--task-concepts",
         default=None,
-        help="embedding/words judge: comma-separated task concepts (default: --task split at commas)",
+        help="share/embedding/words judge: comma-separated task concepts (default: --task split at commas)",
     )
     add_score_by_arg(p)
     add_llm_args(p)
@@ -85,10 +89,10 @@ def add_llm_args(p: argparse.ArgumentParser) -> None:
 
 #: The legend printed under ``sith judge``'s table (docs/judges.md).
 JUDGE_LEGEND = (
-    "# score: the judge's rating 1-5 of how well the explanation fits --task (5: the task's own "
-    "concepts); relevance: the\n# raw R behind it (embedding judge: weighted best-match cosine of "
-    "the concepts to the task's; words judge: weight of\n# concepts containing a task word; empty "
-    "for the llm judge); explanation: concept (weight) pairs, largest weight first\n"
+    "# score: the judge's rating 1-5 of how well the explanation fits --task (5: the task's own concepts); "
+    "relevance: what it is\n# binned from (share: the weight share of concepts matching the task; "
+    "embedding: weighted best-match cosine to the task's;\n# words: weight of concepts containing a task "
+    "word; empty for llm); explanation: concept (weight) pairs, largest weight first\n"
 )
 
 
@@ -119,7 +123,8 @@ def run_judge(args: argparse.Namespace) -> int:
     from sith.api import judge
     from sith.decompose.results import LayerDecomposition
     from sith.io import save_text
-    from sith.judge import format_judged, split_concepts
+    from sith.edit.judges import split_concepts
+    from sith.judge import format_judged
 
     dec = LayerDecomposition.load(args.file)
     concepts = None if args.task_concepts is None else split_concepts(args.task_concepts)

@@ -1,7 +1,7 @@
 """``sith experiment edit``: what ``sith edit --suppress X`` does to the organism, beside controls.
 
 For each request (default ``skull`` and ``water,ocean``), the judged edit is exactly the plan
-``sith edit --suppress X`` makes by default (:meth:`sith.pipeline.Workspace.plan_edit`: the
+``sith edit --suppress X`` makes by default (:meth:`sith.pipeline.Workspace.plan`: the
 request matched to dictionary concepts, every explanation judged by the share judge, components
 judged ≥ 3 zeroed). It is measured beside controls fixed before any measurement:
 
@@ -23,6 +23,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from sith.edit import EditRequest
 from sith.edit.select import judge_explanations, top_ranked
 from sith.errors import SithError
 from sith.experiments.controls import Condition, alignment_scores, random_conditions
@@ -59,7 +60,7 @@ def conditions_for(
     ws: Any, analysis: Any, names: tuple[str, ...], draws: int
 ) -> tuple[list[Condition], dict]:
     """The default plan of ``sith edit --suppress names`` and its controls, plus a record."""
-    plan, _ = ws.plan_edit(analysis.config, suppress=list(names))
+    plan = ws.plan(EditRequest(suppress=names, decomposition=analysis.config))
     chosen = tuple(plan.edits)
     comps = analysis.components
     expl = analysis.explanations()

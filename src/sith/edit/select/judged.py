@@ -22,7 +22,8 @@ import torch
 from torch import Tensor
 
 from sith.edit.exact import ComponentEdit
-from sith.edit.judges import EmbeddingJudge, Explanation, Judge, ShareJudge, WordJudge
+from sith.edit.judges import Explanation, Judge
+from sith.edit.judges.registry import judge_kind, run_judge
 from sith.errors import SithError
 
 Component = tuple[int, int, int]
@@ -63,54 +64,16 @@ class Judged:
 
 
 def judge_explanations(judge: Judge, explanations: list[Explanation], task: Task) -> Judged:
-    """Score explanations for ``task``: the offline judges read ``task.concepts`` (the share
-    judge its matched concepts), any other judge (the LLM judge) reads ``task.question``."""
-    if isinstance(judge, ShareJudge):
-        rel = judge.relevance(explanations)
-        return Judged(torch.tensor(rel.scores, dtype=torch.long), torch.tensor(rel.mean, dtype=torch.float64))
-    if isinstance(judge, EmbeddingJudge | WordJudge):
-        if not task.concepts:
-            raise SithError(
-                f"task {task.name!r} has no concepts for the {judge_kind(judge)} judge; pass --task-concepts"
-            )
-        rel = judge.relevance(explanations, ", ".join(task.concepts))
-        return Judged(torch.tensor(rel.scores, dtype=torch.long), torch.tensor(rel.raw, dtype=torch.float64))
-    scores = judge.score(explanations, task.question)
-    return Judged(torch.tensor([int(s) for s in scores], dtype=torch.long), None)
-
-
-def judge_kind(judge: Judge) -> str:
-    """``share``, ``embedding``, ``words`` or the judge's class name (recorded with results)."""
-    if isinstance(judge, ShareJudge):
-        return "share"
-    if isinstance(judge, EmbeddingJudge):
-        return "embedding"
-    return "words" if isinstance(judge, WordJudge) else type(judge).__name__
-
-
-def judge_record(judge: Judge) -> dict[str, Any]:
-    """The judge's configuration, for logs and results files."""
-    if isinstance(judge, ShareJudge):
-        return {
-            "kind": "share",
-            "cutoffs": list(judge.cutoffs),
-            "k": judge.k,
-            "matched": sorted(judge.matched),
-        }
-    if isinstance(judge, EmbeddingJudge):
-        return {
-            "kind": "embedding",
-            "cutoffs": list(judge.cutoffs),
-            "center": judge.center,
-            "score_by": judge.score_by,
-        }
-    if isinstance(judge, WordJudge):
-        return {"kind": "words", "cutoffs": list(judge.cutoffs), "score_by": judge.score_by}
-    return {
-        "kind": type(judge).__name__,
-        "model": getattr(judge, "model", None),
-        "url": getattr(judge, "base_url", None),
-    }
+    """Score explanations for ``task`` through the judge protocol (:mod:`sith.edit.judges.registry`):
+    the offline judges read ``task.concepts`` (the share judge its matched concepts), an LLM
+    judge ``task.question``."""
+    if getattr(judge, "reads_concepts", False) and not task.concepts:
+        raise SithError(
+            f"task {task.name!r} has no concepts for the {judge_kind(judge)} judge; pass --task-concepts"
+        )
+    verdict = run_judge(judge, explanations, task.question, task.concepts)
+    relevance = None if verdict.relevance is None else torch.tensor(verdict.relevance, dtype=torch.float64)
+    return Judged(torch.tensor([int(s) for s in verdict.scores], dtype=torch.long), relevance)
 
 
 def zero_rule(threshold: int = MIN_SCORE_SELECTED, alpha: float = 0.0) -> Rule:
