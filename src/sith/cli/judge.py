@@ -11,6 +11,9 @@ DEFAULT_LLM = "gpt-5-mini"  # the paper's judge
 #: :data:`sith.edit.judges.registry.JUDGES` (spelled out so that ``sith --help`` does not import
 #: torch; a test keeps them equal). The first is the default of both commands.
 JUDGES = ("share", "words", "embedding", "llm")
+#: ``sith experiment --judge`` choices: the experiments judge fixed task concept lists (no
+#: request to match against the dictionary), so ``share`` is not among them; the first is the default.
+EXPERIMENT_JUDGES = ("embedding", "words", "llm")
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
