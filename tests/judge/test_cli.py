@@ -137,3 +137,18 @@ def test_score_by_flag_offers_the_judges_choices():
     add_score_by_arg(p)
     (action,) = [a for a in p._actions if a.dest == "judge_score_by"]
     assert tuple(action.choices) == SCORE_BY and action.default == SCORE_BY[0]
+
+
+def test_share_judge_is_the_default_and_matches_the_task_in_the_dictionary(decomp, capsys):
+    """``sith judge`` defaults to ``share``, as ``sith edit`` does (docs/judges.md)."""
+    data = decomp.parent / "data"
+    code = main(["judge", str(decomp), "--task", "is it red?", "--task-concepts", "red", "--json", "-q",
+                 "--data-dir", str(data)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["judge"] == "share"
+    by = {(r["head"], r["index"]): r for r in doc["components"]}
+    named = [k for k, r in by.items() if "red" in r["explanation"]]
+    assert named and all(by[k]["score"] > 1 and by[k]["relevance"] > 0 for k in named)
+    assert all(r["score"] == 1 for k, r in by.items() if k not in named)

@@ -38,7 +38,13 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     )
     add_score_by_arg(p)
     add_llm_args(p)
-    p.add_argument("--device", default="cpu", help="torch device for the embedding judge's text tower")
+    p.add_argument("--device", default="cpu", help="torch device for the judge's text tower")
+    p.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path("data"),
+        help="data root, the seed's layout (default: data): where the share judge reads the dictionary",
+    )
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="JSON instead of a table")
     fmt.add_argument("--csv", action="store_true", help="CSV instead of a table")
@@ -125,8 +131,8 @@ def run_judge(args: argparse.Namespace) -> int:
 
     from sith.api import judge
     from sith.decompose.results import LayerDecomposition
-    from sith.io import save_text
     from sith.edit.judges import split_concepts
+    from sith.io import save_text
     from sith.judge import format_judged
 
     dec = LayerDecomposition.load(args.file)
@@ -135,7 +141,7 @@ def run_judge(args: argparse.Namespace) -> int:
     if how == "llm":
         how = llm_judge_from_args(args, args.file.parent / "judge-cache.json")
     rows = judge(dec, args.task, judge=how, task_concepts=concepts, score_by=args.judge_score_by,
-                 device=args.device)
+                 data_dir=args.data_dir, device=args.device)
     meta = {"task": args.task, "judge": args.judge, "decomposition": str(args.file),
             "model": asdict(dec.model)}
     text = format_judged(rows, "json" if args.json else "csv" if args.csv else "table", meta)

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sith.decompose.results import LayerDecomposition
+from sith.decompose.results import LayerDecomposition, components_of, explanations_of
 from sith.edit.judges.base import Explanation, Judge, positive_sorted
 from sith.edit.judges.registry import run_judge
 from sith.errors import SithError
@@ -42,9 +42,8 @@ class JudgedComponent:
 
 
 def all_explanations(dec: LayerDecomposition) -> tuple[list[tuple[int, int]], list[Explanation]]:
-    """``[(head, index)]`` and the matching explanations, head-major."""
-    keys = [(h, i) for h in range(dec.num_heads) for i in range(dec.rank)]
-    return keys, [dec.explanation(h, i) for h, i in keys]
+    """``[(head, index)]`` and the matching explanations, head-major (:func:`components_of`)."""
+    return [(h, i) for _, h, i in components_of([dec])], explanations_of([dec])
 
 
 def explanation_text(explanation: Explanation) -> str:

@@ -181,7 +181,7 @@ def request_notes(
     matches: dict[str, ConceptMatch] = {}
     records, notes = [], []
     for name in names:
-        fam = request_familiarity(ws, config, name, list(config.layers or ()))
+        fam = request_familiarity(ws, config, name, list(config.layers) if config.layers else None)
         match = matches[name] = concept_match(ws, config, name, noise_like=fam.noise_like)
         records.append({"familiarity": fam.record(), "match": match.record()})
         if not match.in_dictionary:
