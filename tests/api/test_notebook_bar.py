@@ -62,8 +62,10 @@ def test_plan_carries_request_config_and_by_index_explanations(organism_dir, tmp
     assert plan.explanations[(5, 3, 0)] == dec.explanation(3, 0)  # by index, explained
     assert plan.record()["format"] == "sith-edit-plan/1" and "<table>" in plan._repr_html_()
     ckpt, log = ws.save(plan, tmp_path / "out" / "edited.safetensors")
-    with pytest.raises(SithError):  # never an overwrite
-        ws.save(plan, ckpt)
+    assert ckpt.is_file() and log.is_file()
+    first, _ = ws.save(plan)  # without a path: a new file under the data dir, never an overwrite
+    second, _ = ws.save(plan)
+    assert first != second and first.parent.name == "edits" and first.name.startswith("edited")
     again, _, _ = sith.api.apply_log(log, tmp_path / "out" / "again.safetensors", dry_run=True)
     assert [(e.layer, e.head, e.index) for e in again.edits] == [(5, 3, 0)]
 
