@@ -18,20 +18,30 @@ NOTEBOOK = ROOT / "examples" / "tutorial.ipynb"
 #: Import names of distributions whose import name differs.
 IMPORT_NAMES = {"scikit-learn": "sklearn"}
 
-BLOCKER = """import importlib.abc
-import sys
+BLOCKER = """import builtins
+import importlib
 
 BLOCKED = set({names!r})
+real_import, real_import_module = builtins.__import__, importlib.import_module
 
 
-class DevOnly(importlib.abc.MetaPathFinder):
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED:
-            raise ImportError(f"No module named {{name!r}} (a dev-only package, blocked for the notebook)")
-        return None
+def refuse(name):
+    if name.split(".")[0] in BLOCKED:
+        raise ModuleNotFoundError(f"No module named {{name!r}} (dev-only: blocked)", name=name)
 
 
-sys.meta_path.insert(0, DevOnly())
+def blocked_import(name, globals=None, locals=None, fromlist=(), level=0):
+    if level == 0:
+        refuse(name)
+    return real_import(name, globals, locals, fromlist, level)
+
+
+def blocked_import_module(name, package=None):
+    refuse(name)
+    return real_import_module(name, package)
+
+
+builtins.__import__, importlib.import_module = blocked_import, blocked_import_module
 """
 
 

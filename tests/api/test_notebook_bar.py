@@ -61,6 +61,8 @@ def test_plan_carries_request_config_and_by_index_explanations(organism_dir, tmp
     assert plan.request is request and plan.config is not None and plan.config.method == dec.config.method
     assert plan.explanations[(5, 3, 0)] == dec.explanation(3, 0)  # by index, explained
     assert plan.record()["format"] == "sith-edit-plan/1" and "<table>" in plan._repr_html_()
+    assert repr(plan).startswith("EditPlan(by index: 1 component(s))\n  5:3:0 alpha 0")
+    assert repr(dec).startswith("LayerDecomposition(layer 5: ") and len(repr(dec)) < 200
     ckpt, log = ws.save(plan, tmp_path / "out" / "edited.safetensors")
     assert ckpt.is_file() and log.is_file()
     first, _ = ws.save(plan)  # without a path: a new file under the data dir, never an overwrite

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from sith.edit import ComponentEdit, EditRequest, edit_log, plan_edits
+from sith.edit import ComponentEdit, EditRequest, edit_log, edited_model, plan_edits
 from sith.edit.run import log_path_for, read_log
 from sith.errors import SithError
 from tests.conftest import random_weights
@@ -74,3 +74,11 @@ def test_read_log_names_the_bad_key(tmp_path):
         path.write_text(json.dumps(bad))
         with pytest.raises(SithError, match=needle):
             read_log(path)
+
+
+def test_a_plan_is_applied_only_to_the_weights_it_was_planned_on():
+    plan = plan_edits(_clip(), EditRequest(components=[(1, 0, 0)]))
+    assert plan.fingerprint == _clip().info.fingerprint and plan.request.components[0].reason == "by index"
+    other = random_weights(n_layers=2, seed=5)
+    with pytest.raises(SithError, match="made for other weights"):
+        edited_model(SimpleNamespace(weights=other, info=other.info), plan)

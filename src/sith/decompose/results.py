@@ -144,6 +144,10 @@ class LayerDecomposition:
         """Every component's row as a ``pandas.DataFrame`` (pandas: the ``notebook`` extra)."""
         return self.table().to_pandas()
 
+    def __repr__(self) -> str:
+        return (f"LayerDecomposition(layer {self.layer}: {self.num_heads} heads x rank {self.rank}, "
+                f"{self.config.describe()}; .head(h), .table(), .to_pandas())")
+
     def _repr_html_(self) -> str:
         return self.table()._repr_html_()
 

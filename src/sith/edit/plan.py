@@ -18,7 +18,7 @@ from typing import Any
 
 from sith.decompose.config import DecompositionConfig
 from sith.decompose.results import LayerDecomposition, components_of, explanations_of
-from sith.decompose.tables import data_frame, html_table
+from sith.decompose.tables import data_frame, explanation_text, html_table
 from sith.edit.exact import ComponentEdit, check_component, rank_one_updates
 from sith.edit.judges import Judge
 from sith.edit.request import MAX_SHARE, EditRequest
@@ -57,8 +57,9 @@ class EditPlan:
     the judge's 1–5 ``judged`` verdict, the reason and the explanation ``[(concept, weight)]``.
     ``selection`` records the rule, the judge, the request's dictionary matches and
     familiarity; ``pool`` is the number of components selected from (0: by index only).
-    ``request`` is the :class:`EditRequest` it was made for and ``config`` the decomposition
-    configuration its explanations come from (None when no decomposition was read).
+    ``request`` is the :class:`EditRequest` it was made for, ``config`` the decomposition
+    configuration its explanations come from (None when no decomposition was read) and
+    ``fingerprint`` the weights it was planned on (applying it to other weights is refused).
     """
 
     edits: list[ComponentEdit]
@@ -71,6 +72,15 @@ class EditPlan:
     notes: list[str] = field(default_factory=list)
     request: EditRequest | None = None
     config: DecompositionConfig | None = None
+    fingerprint: str = ""
+
+    def check_model(self, clip: Any) -> None:
+        """Refuse to apply the plan to other weights than it was planned on."""
+        if self.fingerprint and self.fingerprint != clip.info.fingerprint:
+            raise SithError(
+                f"this plan was made for other weights (fingerprint {self.fingerprint}, this model "
+                f"{clip.info.fingerprint}); plan the request on this model"
+            )
 
     def rows(self) -> list[dict[str, Any]]:
         return [
@@ -132,6 +142,17 @@ class EditPlan:
             "totals": self.totals(),
             "decomposition": None if self.config is None else self.config.record(),
         }
+
+    def __repr__(self) -> str:
+        t = self.totals()
+        head = f"EditPlan({self.selection.get('rule')}: {t['components']} component(s)"
+        head += f" of {t['pool']})" if t["pool"] else ")"
+        rows = [
+            f"  {r['layer']}:{r['head']}:{r['index']} alpha {r['alpha']:g} sigma "
+            f"{r['singular_value'] or 0:.4f}  {explanation_text(r['explanation']) or r['reason']}"
+            for r in self.sorted_rows()
+        ]
+        return "\n".join([head, *rows, *(f"  note: {n}" for n in self.notes)])
 
     def to_pandas(self) -> Any:
         """The rows (:meth:`sorted_rows`) as a ``pandas.DataFrame`` (pandas: the ``notebook`` extra)."""
@@ -223,6 +244,7 @@ def plan_edits(clip: Any, request: EditRequest, evidence: Evidence = Evidence())
         notes=list(evidence.notes),
         request=request,
         config=evidence.config,
+        fingerprint=weights.info.fingerprint,
     )
     if not plan.edits:
         hint = " ".join(plan.notes) or "no explanation is judged about the request"

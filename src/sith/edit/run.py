@@ -50,6 +50,7 @@ def edited_model(clip: Any, plan: EditPlan) -> Any:
 
     if not plan.edits:
         raise SithError("no component matches the edit; lower --threshold or name other concepts")
+    plan.check_model(clip)
     return with_head_outputs(clip, edited_head_outputs(clip.weights, plan.edits, fold_ln=plan.fold_ln))
 
 

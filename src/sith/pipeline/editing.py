@@ -101,6 +101,11 @@ class SearchResult:
     def __getitem__(self, i: Any) -> Any:
         return self.hits[i]
 
+    def __repr__(self) -> str:
+        lines = [f"SearchResult({self.familiarity.query!r}: {len(self.hits)} hits)"]
+        lines += [f"  {n}. {h}" for n, h in enumerate(self.hits, 1)]
+        return "\n".join([*lines, f"  {self.familiarity.line()}"])
+
     def rows(self) -> list[dict[str, Any]]:
         """One dict per hit: rank, layer, head, index, polarity (``+``/``-``), ``|cos|``, σ."""
         return [{"rank": n, **h._asdict(), "polarity": "+" if h.polarity > 0 else "-"}
