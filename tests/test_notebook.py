@@ -85,9 +85,12 @@ def test_tutorial_notebook_executes(tmp_path, monkeypatch):
     assert not [o for c in code for o in c.get("outputs", []) if o.get("output_type") == "error"]
     texts = [outputs_text(c) for c in code]
     assert "<table>" in texts[1] and "layer 5 head 3" in texts[1]  # head 3's explanations
-    assert "random strings" in texts[2] and "<table>" in texts[2]  # hits, with the familiarity line
-    assert "edit plan (judged)" in texts[3]
-    lines = [ln for ln in texts[4].splitlines() if "components" in ln]
+    assert "fidelity" in texts[2] and "<table" in texts[2]  # a DataFrame
+    assert "random strings" in texts[3] and "<table>" in texts[3]  # hits, with the familiarity line
+    assert "edit plan (judged)" in texts[4]
+    lines = [ln for ln in texts[5].splitlines() if "components" in ln]
     print("\n".join(lines))
     assert [ln.split()[0] for ln in lines] == ["original", "suppress", "random,"]
-    assert "explorer: file://" in texts[5] and (data / "sith.html").is_file()
+    assert "explorer: file://" in texts[6] and (data / "sith.html").is_file()
+    stderr = [o.get("text", "") for c in code for o in c.get("outputs", []) if o.get("name") == "stderr"]
+    assert not [t for t in stderr if "TqdmWarning" in t]  # progress bars are widgets (the notebook extra)
