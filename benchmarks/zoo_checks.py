@@ -239,13 +239,13 @@ def check_folded(old_w: Any, new_w: Any, layer: int, edits: list[tuple[int, int]
 
 def run_edit(clip: Any, workdir: Path) -> dict[str, Any]:
     """Steps 3 and 4 of the module doc; returns the numbers to record."""
-    from sith.edit import ComponentEdit, apply_log, apply_plan, plan_edits
+    from sith.edit import EditRequest, apply_log, apply_plan, plan_edits
     from sith.load import load_clip
 
     w = clip.weights
     layer, H = w.n_layers - 1, w.n_heads
     edits = [(h % H, i) for h, i in EDITS]
-    plan = plan_edits(clip, components=[ComponentEdit(layer, h, i, 0.0) for h, i in edits])
+    plan = plan_edits(clip, EditRequest(components=[(layer, h, i, 0.0) for h, i in edits]))
     ckpt, log = apply_plan(clip, plan, workdir / "edited.safetensors")
     again = load_clip(clip.info.model_name, str(ckpt))
     import json

@@ -128,6 +128,12 @@ def head_vo(weights: VisionWeights, layer: int, *, fold_ln: bool) -> FactoredMat
     return FactoredMatrix(read_factor(weights, layer, fold_ln=fold_ln), B)
 
 
+def layer_svd(weights: VisionWeights, layer: int, *, fold_ln: bool) -> HeadSVD:
+    """Every head's SVD of ``layer`` (docs/method.md §2): ``U (H, d, r)``, ``S (H, r)``,
+    ``Vh (H, r, d)`` of :func:`head_vo` — the matrix that is explained and edited."""
+    return head_vo(weights, layer, fold_ln=fold_ln).svd
+
+
 def ln_post(weights: VisionWeights, x: Tensor) -> Tensor:
     """The model's full ln_post on rows ``x`` ``(..., d)``, float64 (docs/method.md §3):
     ``((x − mean x)/sqrt(var x + eps))·γpost + βpost`` (biased variance, as LayerNorm)."""

@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from sith.decompose import decompose_layer
-from sith.edit import plan_edits
+from sith.edit import EditRequest, Evidence, plan_edits
 from sith.edit.judges import WordJudge
 from sith.edit.select import negated_explanations
 from sith.encode import dictionary_atoms
@@ -104,16 +104,19 @@ def test_sith_names_every_planted_component_exactly_with_both_signs():
             assert weight > 0.99 and float(dec.fidelity[h, k]) > 0.999
     # -v's explanation (negated before LN_post and the image mean) names the other atom
     clip = SimpleNamespace(weights=w, info=w.info)
-    svd_of = lambda layer, fold: head_vo(w, layer, fold_ln=fold).svd  # noqa: E731
-    minus = negated_explanations(w, [dec], atoms, concepts, image_mean=image_mean, svd_of=svd_of)
+    minus = negated_explanations(w, [dec], atoms, concepts, image_mean=image_mean)
     for h in HEADS:
         for k, (pos, neg, flip) in enumerate(PLANTED[h]):
             assert minus[h * dec.rank + k][0][0] == (pos if flip else neg)
     # suppressing "skull" (written as -v by head 0, component 0) finds it through -v (random
     # components of the unplanted heads may mention it too)
-    plan = plan_edits(clip, suppress=["skull"], decompositions=[dec], judge_for=lambda n: WordJudge(n),
-                      signs="both", atoms=atoms, concepts=concepts, image_mean=image_mean, svd_of=svd_of,
-                      allow_large=True)
+    plan = plan_edits(
+        clip,
+        EditRequest(suppress=["skull"], signs="both", allow_large=True),
+        Evidence(
+            (dec,), judge_for=lambda n: WordJudge(n), atoms=atoms, concepts=concepts, image_mean=image_mean
+        ),
+    )
     rows = {(r["layer"], r["head"], r["index"]): r for r in plan.rows()}
     skull = rows[(LAYER, 0, 0)]
     assert skull["reason"].endswith("[-v]") and skull["explanation"][0][0] == "skull"

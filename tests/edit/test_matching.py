@@ -7,6 +7,7 @@ import zlib
 import torch
 
 from sith.edit.select import familiarity, match_concept, random_strings
+from sith.encode import concept_atom, dictionary_atoms
 
 E = 32
 
@@ -51,14 +52,19 @@ def test_words_and_meaning_matches():
     known, concepts = vocab()
     encode = fake_tower(known)
     emb = encode(concepts)
-    m = match_concept("skull", concepts, emb, encode)
+    atoms = dictionary_atoms(emb)  # the seed's centred atoms
+
+    def make(texts):
+        return torch.stack([concept_atom(e, emb) for e in encode(texts)])
+
+    m = match_concept("skull", concepts, atoms, make)
     assert m.in_dictionary
     assert set(m.concepts) == {"skull", "skull symbol", "hazard"}
     assert dict((c, h) for c, h, _ in m.matched)["hazard"] == "meaning"
     assert m.nearest[0][0] == "skull"
-    water = match_concept("water", concepts, emb, encode)
+    water = match_concept("water", concepts, atoms, make)
     assert "duck on water" in water.concepts  # by words, whatever its cosine
-    off = match_concept("skull", concepts, emb, encode, noise_like=True)
+    off = match_concept("skull", concepts, atoms, make, noise_like=True)
     assert set(off.concepts) == {"skull", "skull symbol"}  # no meaning matches for noise
 
 

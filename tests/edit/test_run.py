@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from sith.edit import ComponentEdit, edit_log, plan_edits
+from sith.edit import ComponentEdit, EditRequest, edit_log, edited_model, plan_edits
 from sith.edit.run import log_path_for, read_log
 from sith.errors import SithError
 from tests.conftest import random_weights
@@ -31,19 +31,19 @@ def _clip():
 )
 def test_plan_refuses_what_a_real_run_refuses(edit, needle):
     with pytest.raises(SithError, match=needle):
-        plan_edits(_clip(), components=[edit])
+        plan_edits(_clip(), EditRequest(components=[edit]))
 
 
 def test_plan_refuses_negative_threshold_and_an_empty_plan():
     with pytest.raises(SithError, match="threshold -5"):
-        plan_edits(_clip(), components=[ComponentEdit(1, 0, 0, 0.0)], threshold=-5)
+        plan_edits(_clip(), EditRequest(components=[ComponentEdit(1, 0, 0, 0.0)], threshold=-5))
     with pytest.raises(SithError, match="no component matches"):
-        plan_edits(_clip(), components=[])
+        plan_edits(_clip(), EditRequest(components=[]))
 
 
 def test_plan_rows_carry_singular_value_and_score():
     edits = [ComponentEdit(1, 0, 0, 0.0), ComponentEdit(-1, 1, 2, 2.0, score=0.7)]
-    plan = plan_edits(_clip(), components=edits)
+    plan = plan_edits(_clip(), EditRequest(components=edits))
     rows = {(r["layer"], r["head"], r["index"]): r for r in plan.rows()}
     assert set(rows) == {(1, 0, 0), (1, 1, 2)}  # -1 is the last layer
     assert rows[(1, 1, 2)]["score"] == 0.7 and rows[(1, 0, 0)]["score"] is None
@@ -74,3 +74,11 @@ def test_read_log_names_the_bad_key(tmp_path):
         path.write_text(json.dumps(bad))
         with pytest.raises(SithError, match=needle):
             read_log(path)
+
+
+def test_a_plan_is_applied_only_to_the_weights_it_was_planned_on():
+    plan = plan_edits(_clip(), EditRequest(components=[(1, 0, 0)]))
+    assert plan.fingerprint == _clip().info.fingerprint and plan.request.components[0].reason == "by index"
+    other = random_weights(n_layers=2, seed=5)
+    with pytest.raises(SithError, match="made for other weights"):
+        edited_model(SimpleNamespace(weights=other, info=other.info), plan)

@@ -8,7 +8,14 @@ import pytest
 import torch
 
 from sith.decompose import decompose_layer
-from sith.edit import concept_indices, plan_edits, select_by_alignment, select_by_weight
+from sith.edit import (
+    EditRequest,
+    Evidence,
+    concept_indices,
+    plan_edits,
+    select_by_alignment,
+    select_by_weight,
+)
 from sith.errors import SithError
 from sith.factor import singular_targets
 from tests.conftest import random_weights
@@ -57,37 +64,32 @@ def test_plan_refuses_mismatched_decompositions():
     clip = SimpleNamespace(weights=w, info=w.info)
     with pytest.raises(SithError, match="made with fold_ln=True"):
         plan_edits(
-            clip, suppress=["water"], fold_ln=False, decompositions=decs, concepts=concepts, rule="weight"
+            clip, EditRequest(suppress=["water"], rule="weight"),
+            Evidence(decs, concepts=concepts, fold_ln=False),
         )
     other = random_weights(n_layers=2, seed=9)
     with pytest.raises(SithError, match="another model"):
         plan_edits(
             SimpleNamespace(weights=other, info=other.info),
-            suppress=["water"],
-            decompositions=decs,
-            concepts=concepts,
-            rule="weight",
+            EditRequest(suppress=["water"], rule="weight"),
+            Evidence(decs, concepts=concepts),
         )
     with pytest.raises(SithError, match="both suppressed and amplified"):
         plan_edits(
             clip,
-            suppress=["water"],
-            amplify=["water"],
-            decompositions=decs,
-            concepts=concepts,
-            threshold=0.5,
-            rule="weight",
+            EditRequest(suppress=["water"], amplify=["water"], threshold=0.5, rule="weight"),
+            Evidence(decs, concepts=concepts),
         )
     plan = plan_edits(
-        clip, suppress=["water"], decompositions=decs, concepts=concepts, threshold=0.5, rule="weight"
+        clip, EditRequest(suppress=["water"], threshold=0.5, rule="weight"), Evidence(decs, concepts=concepts)
     )
     row = next(r for r in plan.rows() if (r["layer"], r["head"], r["index"]) == (1, 1, 2))
     assert row["explanation"][0][0] == "water" and row["singular_value"] > 0
     # the alignment rule needs the atoms, and then finds exactly the planted vector
     with pytest.raises(SithError, match="atoms"):
-        plan_edits(clip, suppress=["water"], decompositions=decs, concepts=concepts, rule="alignment")
+        plan_edits(clip, EditRequest(suppress=["water"], rule="alignment"), Evidence(decs, concepts=concepts))
     plan = plan_edits(
-        clip, suppress=["water"], decompositions=decs, concepts=concepts, atoms=atoms, threshold=0.99,
-        rule="alignment",
+        clip, EditRequest(suppress=["water"], threshold=0.99, rule="alignment"),
+        Evidence(decs, concepts=concepts, atoms=atoms),
     )
     assert [(e.layer, e.head, e.index) for e in plan.edits] == [(1, 1, 2)]

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from sith.decompose import decompose_layer
-from sith.edit import plan_edits
+from sith.edit import EditRequest, Evidence, plan_edits
 from sith.edit.judges import WordJudge
 from sith.edit.select import Task, judge_signs, negated_explanations
 from sith.errors import SithError
@@ -40,32 +40,32 @@ def test_the_negated_target_is_not_minus_t():
 def test_suppress_judges_minus_v_and_says_which_sign_matched():
     clip, decs, atoms, concepts = planted_minus()
     judge = lambda names: WordJudge(names)  # noqa: E731
-    svd_of = lambda layer, fold: head_vo(clip.weights, layer, fold_ln=fold).svd  # noqa: E731
-    minus = negated_explanations(clip.weights, decs, atoms, concepts, image_mean=None, svd_of=svd_of)
+    minus = negated_explanations(clip.weights, decs, atoms, concepts, image_mean=None)
     row = decs[0].num_heads * decs[0].rank + 1 * decs[1].rank + 2  # (1, 1, 2) in components_of order
     assert minus[row][0][0] == "skull symbol"
     assert decs[1].explanation(1, 2)[0][0] != "skull symbol"  # +v's explanation cannot name it
     try:  # the seed's rule (+v only) misses it
-        seed = plan_edits(clip, suppress=["skull"], decompositions=decs, judge_for=judge, signs="seed")
+        seed_rule = EditRequest(suppress=["skull"], signs="seed")
+        seed = plan_edits(clip, seed_rule, Evidence(tuple(decs), judge_for=judge))
         assert (1, 1, 2) not in {(r["layer"], r["head"], r["index"]) for r in seed.rows()}
         assert "signs" in seed.selection and seed.selection["signs"]["mode"] == "seed"
     except SithError as err:
         assert "no component matches" in str(err)
-    plan = plan_edits(clip, suppress=["skull"], decompositions=decs, judge_for=judge, signs="both",
-                      atoms=atoms, concepts=concepts, svd_of=svd_of, allow_large=True)
+    plan = plan_edits(clip, EditRequest(suppress=["skull"], signs="both", allow_large=True),
+                      Evidence(tuple(decs), judge_for=judge, atoms=atoms, concepts=concepts))
     rows = {(r["layer"], r["head"], r["index"]): r for r in plan.rows()}
     assert (1, 1, 2) in rows and rows[(1, 1, 2)]["reason"].endswith("[-v]")
     assert rows[(1, 1, 2)]["explanation"][0][0] == "skull symbol"  # the plan shows −v's explanation
     signs = plan.selection["signs"]
     assert signs["mode"] == "both" and signs["matched"]["1.1.2"] == "-"
     try:  # amplification stays +v only
-        amp = plan_edits(clip, amplify=["skull"], decompositions=decs, judge_for=judge, signs="both",
-                         atoms=atoms, concepts=concepts, svd_of=svd_of, allow_large=True)
+        amp = plan_edits(clip, EditRequest(amplify=["skull"], signs="both", allow_large=True),
+                         Evidence(tuple(decs), judge_for=judge, atoms=atoms, concepts=concepts))
         assert (1, 1, 2) not in {(r["layer"], r["head"], r["index"]) for r in amp.rows()}
     except SithError as err:
         assert "no component matches" in str(err)
     with pytest.raises(SithError, match="unknown signs"):
-        plan_edits(clip, suppress=["skull"], decompositions=decs, judge_for=judge, signs="minus")
+        EditRequest(suppress=["skull"], signs="minus")
 
 
 def test_judge_signs_takes_the_higher_score_per_component():

@@ -85,7 +85,7 @@ def test_llm_judge_fake_server_and_non_integer_answers(data_dir, tmp_path, capsy
         code, _, err = run_cli([*args(server.url), "--output-dir", str(out)], capsys)
         assert code == 0, err
         data = payload(out, "spurious")
-        assert data["config"]["judge"]["kind"] == "LLMJudge" and server.requests
+        assert data["config"]["judge"]["kind"] == "llm" and server.requests
     # the scores are the fake model's answers to the judge's prompts (task question, not concepts)
     analysis = analyse(api.workspace(data_dir=data_dir, progress=False), layers=[5])
     expected = [

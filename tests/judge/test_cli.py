@@ -14,8 +14,8 @@ import torch
 from sith.cli import main
 from sith.cli.judge import add_score_by_arg
 from sith.decompose import DecompositionConfig, LayerDecomposition
+from sith.edit.judges import SCORE_BY
 from sith.explore.extras import read_judge
-from sith.judge import SCORE_BY
 from sith.load import load_clip
 from tests.edit.judges.fake_server import FakeChatServer, task_answer
 
@@ -49,7 +49,8 @@ def decomp(tmp_path_factory):
 
 def test_embedding_judge_cli(decomp, capsys):
     code = main(
-        ["judge", str(decomp), "--task", "is it water?", "--task-concepts", "water,ocean", "--json", "-q"]
+        ["judge", str(decomp), "--task", "is it water?", "--task-concepts", "water,ocean",
+         "--judge", "embedding", "--json", "-q"]
     )
     out, err = capsys.readouterr()
     assert code == 0, err
@@ -63,7 +64,8 @@ def test_embedding_judge_cli(decomp, capsys):
     assert by[(0, 0)]["score"] > by[(0, 1)]["score"]
     assert by[(0, 0)]["relevance"] > by[(1, 0)]["relevance"]
     assert by[(1, 1)]["score"] == 1 and all(r["layer"] == 5 for r in rows)
-    lead = ["judge", str(decomp), "--task", "t", "--task-concepts", "water,ocean", "--judge-score-by", "lead"]
+    lead = ["judge", str(decomp), "--task", "t", "--task-concepts", "water,ocean", "--judge", "embedding",
+            "--judge-score-by", "lead"]
     out_file = decomp.parent / "judge.json"
     assert main([*lead, "--json", "--output", str(out_file), "-q"]) == 0
     capsys.readouterr()
@@ -135,3 +137,18 @@ def test_score_by_flag_offers_the_judges_choices():
     add_score_by_arg(p)
     (action,) = [a for a in p._actions if a.dest == "judge_score_by"]
     assert tuple(action.choices) == SCORE_BY and action.default == SCORE_BY[0]
+
+
+def test_share_judge_is_the_default_and_matches_the_task_in_the_dictionary(decomp, capsys):
+    """``sith judge`` defaults to ``share``, as ``sith edit`` does (docs/judges.md)."""
+    data = decomp.parent / "data"
+    code = main(["judge", str(decomp), "--task", "is it red?", "--task-concepts", "red", "--json", "-q",
+                 "--data-dir", str(data)])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["judge"] == "share"
+    by = {(r["head"], r["index"]): r for r in doc["components"]}
+    named = [k for k, r in by.items() if "red" in r["explanation"]]
+    assert named and all(by[k]["score"] > 1 and by[k]["relevance"] > 0 for k in named)
+    assert all(r["score"] == 1 for k, r in by.items() if k not in named)

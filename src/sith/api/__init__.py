@@ -1,6 +1,13 @@
 """The Python API behind every ``sith`` command (the CLI only parses flags and calls these).
 
-Example::
+In a notebook (request → plan → apply)::
+
+    import sith
+    ws = sith.open()                                   # the built-in organism's session
+    print(ws.decomposition(layer=5).head(3))           # head 3's explanations (a table in Jupyter)
+    model = ws.apply(ws.plan(sith.EditRequest(components=[(5, 3, 0)])))  # component zeroed, in memory
+
+One function per command::
 
     import sith.api as sith
     paths = sith.decompose(layers=[4, 5], method="comp-0.3", sparsity=5)  # built-in organism
@@ -12,19 +19,21 @@ Example::
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+from sith.api.edits import apply_log, edit, undo_log
 from sith.api.formats import SEARCH_FORMAT, format_hits, query_lines
 from sith.api.sessions import close, load_model, workspace
 from sith.decompose import LayerDecomposition, report
 from sith.decompose.config import OPTIONS, SEARCH_OPTIONS, DecompositionRequest
 from sith.decompose.spec import check_names, with_options
+from sith.edit import EditPlan, EditRequest
+from sith.edit.judges.registry import DEFAULT_JUDGE, NEEDS_MATCHES, NEEDS_MODEL, check_judge
 from sith.encode.sources import SKIP_BAD_DEFAULT
 from sith.errors import ConfigError, SithError
 from sith.paths import DEFAULT_DATA_DIR
-from sith.pipeline import DecompositionConfig, Workspace
+from sith.pipeline import DecompositionConfig, Workspace, editing
 from sith.pipeline.editing import SearchResult
 
 log = logging.getLogger(__name__)
@@ -33,8 +42,11 @@ __all__ = [
     "SEARCH_FORMAT",
     "DecompositionConfig",
     "DecompositionRequest",
+    "EditPlan",
+    "EditRequest",
     "SearchResult",
     "Workspace",
+    "apply_log",
     "close",
     "decompose",
     "download_dictionary",
@@ -46,12 +58,28 @@ __all__ = [
     "image_mean",
     "judge",
     "load_model",
+    "open",
     "query_lines",
     "search",
     "show",
+    "undo_log",
     "verify",
     "workspace",
 ]
+
+
+def open(  # noqa: A001 - sith.open(), like io.open: the session a notebook works in
+    model_name: str | None = None,
+    pretrained: str | None = None,
+    *,
+    data_dir: str | Path = DEFAULT_DATA_DIR,
+    device: str = "cpu",
+    progress: bool = True,
+) -> Workspace:
+    """The session of a model (the built-in organism when no name is given): a
+    :class:`Workspace` loaded once and reused — ``ws.decomposition(layer=5)``, ``ws.search(...)``,
+    ``ws.plan(EditRequest(...))``, ``ws.apply(plan)`` (in memory), ``ws.save(plan, path)``."""
+    return workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
 
 
 def show(
@@ -178,28 +206,35 @@ def judge(
     decomposition: str | Path | LayerDecomposition,
     task: str,
     *,
-    judge: Any = "embedding",
+    judge: Any = DEFAULT_JUDGE,
     task_concepts: list[str] | None = None,
     score_by: str = "mean",
     data_dir: str | Path = DEFAULT_DATA_DIR,
     device: str = "cpu",
 ) -> list[Any]:
     """Score every component of a decomposition (a file or a loaded one) 1-5 for ``task``
-    (docs/judges.md): ``judge`` = ``embedding`` (the text tower of the file's model, on its
-    session: loaded once), ``words`` (no model) or a judge object (e.g. an
-    :class:`sith.edit.judges.LLMJudge`). Returns :class:`sith.judge.JudgedComponent` rows."""
-    from sith.judge import WordJudge, embedding_judge_for, judge_decomposition
+    (docs/judges.md) with a judge of the registry shared with :func:`edit`
+    (:data:`sith.edit.judges.registry.JUDGES`): ``share`` (default, as ``sith edit``: the weight
+    share of the concepts matching the task in the file's dictionary, on the file's model's
+    session), ``embedding`` (its text tower), ``words`` (no model) or a judge object (e.g. an
+    :class:`sith.edit.judges.LLMJudge`). The task's concepts are ``task_concepts``, else ``task``
+    split at commas. Returns :class:`sith.judge.JudgedComponent` rows."""
+    from sith.edit.judges import split_concepts
+    from sith.judge import check_same_model, judge_decomposition
 
+    check_judge(judge)
     dec = decomposition
     if not isinstance(dec, LayerDecomposition):
         dec = LayerDecomposition.load(dec)
-    if judge == "words":
-        judge = WordJudge(task_concepts, score_by=score_by)
-    elif judge == "embedding":
-        ws = workspace(dec.model.model_name, dec.model.pretrained, data_dir=data_dir, device=device)
-        judge = embedding_judge_for(dec, task_concepts, ws.clip, score_by=score_by)
-    elif isinstance(judge, str):
-        raise SithError(f"unknown judge {judge!r}; use embedding, words or a judge object (e.g. LLMJudge)")
+    if isinstance(judge, str):
+        names = list(task_concepts) if task_concepts is not None else split_concepts(task)
+        ws = None
+        if judge in NEEDS_MODEL:
+            ws = workspace(dec.model.model_name, dec.model.pretrained, data_dir=data_dir, device=device)
+            check_same_model(dec, ws.clip)
+        matches = editing.request_notes(ws, dec.config, names)[0] if judge in NEEDS_MATCHES else None
+        reference = sorted(set(dec.concepts.values()))
+        judge = editing.judge_for(ws, judge, dec.sparsity, reference, matches, score_by=score_by)(names)
     return judge_decomposition(dec, task, judge)
 
 
@@ -268,87 +303,3 @@ def image_mean(
     from sith.pipeline.encoding import image_mean as run
 
     return run(model_name, pretrained, **options)
-
-
-def edit(
-    model_name: str | None = None,
-    pretrained: str | None = None,
-    *,
-    components: list[tuple[int, int, int, float]] | None = None,
-    suppress: list[str] | None = None,
-    amplify: list[str] | None = None,
-    suppress_alpha: float = 0.0,
-    amplify_alpha: float = 2.0,
-    rule: str = "judged",
-    judge: Any = "share",
-    min_score: int = 3,
-    threshold: float | None = None,
-    max_per_layer: int | None = None,
-    allow_large: bool = False,
-    signs: str = "both",
-    output: str | Path | None = None,
-    dry_run: bool = False,
-    data_dir: str | Path = DEFAULT_DATA_DIR,
-    device: str = "cpu",
-    progress: bool = True,
-    **decomposition,  # noqa: ANN003 - the options of :func:`decompose`
-):  # noqa: ANN201
-    """Scale singular components (docs/method.md §6) and save the edited model + edit log.
-
-    ``components`` are ``(layer, head, index, alpha)``; ``suppress``/``amplify`` name concepts,
-    selected among the components of the decomposition that ``decomposition`` (the options
-    of :func:`decompose`) configures — computed if missing or made with another configuration.
-    The default ``rule="judged"`` is the paper's: every component's explanation is judged for the
-    request (``judge``: ``share`` — the weight share of the request's dictionary matches —,
-    ``words``, ``embedding`` or a judge object such as :class:`sith.edit.judges.LLMJudge`) and
-    those judged ``≥ min_score`` are edited; ``alignment``/``weight`` are named options. A plan
-    above 10% of the components selected from is refused unless ``allow_large``. ``signs``: a
-    suppress request's judged rule reads the explanations of ``+v`` and ``−v`` (``both``, default;
-    zeroing removes both) or the stored ``+v`` only (``seed``). With ``dry_run`` nothing is written.
-    Returns ``(plan, checkpoint_path | None, log_path | None)``.
-    """
-    from sith.edit.exact import check_alpha
-    from sith.edit.plan import MAX_SHARE, check_rule, check_selection
-    from sith.edit.select import check_signs
-
-    options = DecompositionConfig.check_options(decomposition, command="edit")
-    if options.get("layers") is not None and not (suppress or amplify):
-        raise ConfigError(
-            "layers",
-            "{name} picks the layers {name:suppress}/{name:amplify} select from; {name:components} "
-            "LAYER:HEAD:INDEX names its own layer: drop {name}",
-        )
-    for alpha in (suppress_alpha, amplify_alpha, *(c[3] for c in components or [] if len(c) > 3)):
-        check_alpha(alpha)  # flags that need no model fail before it loads
-    check_selection(threshold, max_per_layer)
-    check_rule(rule, min_score, MAX_SHARE)
-    check_signs(signs)
-    ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
-    with ws.read_only() if dry_run else nullcontext():
-        plan, config = ws.plan_edit(
-            ws.request(**options),
-            components=components,
-            suppress=suppress,
-            amplify=amplify,
-            suppress_alpha=suppress_alpha,
-            amplify_alpha=amplify_alpha,
-            rule=rule,
-            judge=judge,
-            min_score=min_score,
-            threshold=threshold,
-            max_per_layer=max_per_layer,
-            allow_large=allow_large,
-            signs=signs,
-        )
-    if dry_run:
-        return plan, None, None
-    ckpt, log_file = ws.write_edit(
-        plan,
-        config,
-        output=output,
-        suppress=suppress,
-        amplify=amplify,
-        threshold=threshold,
-        max_per_layer=max_per_layer,
-    )
-    return plan, ckpt, log_file

@@ -14,7 +14,7 @@ from sith.cli.common import (
     output_format,
     progress,
 )
-from sith.cli.judge import add_llm_args, llm_judge_from_args
+from sith.cli.judge import JUDGES, add_llm_args, llm_judge_from_args
 
 #: Under the plan table: what its columns mean.
 PLAN_LEGEND = (
@@ -24,11 +24,9 @@ PLAN_LEGEND = (
     "rule); explanation: the component's own concepts ([-v]: the request matched the explanation of "
     "-v, shown; [+v -v]: both signs; a suppress request's judged rule reads both)"
 )
-#: ``--rule`` and ``--judge`` choices (spelled out: importing sith.edit at start-up loads torch).
+#: ``--rule`` choices (spelled out: importing sith.edit at start-up loads torch); ``--judge``: the
+#: judge registry's names, shared with ``sith judge`` (:data:`sith.cli.judge.JUDGES`).
 RULES = ("judged", "alignment", "weight")
-EDIT_JUDGES = ("share", "words", "embedding", "llm")
-#: The format tag of ``sith edit --json`` (the plan; the edit log is ``sith-edit-log/1``).
-PLAN_FORMAT = "sith-edit-plan/1"
 
 
 def _component(text: str) -> tuple[int, int, int, float | None]:
@@ -93,8 +91,8 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     )
     p.add_argument(
         "--judge",
-        choices=EDIT_JUDGES,
-        default="share",
+        choices=JUDGES,
+        default=JUDGES[0],
         help="judged rule: share (default, offline): the weight share of the explanation's concepts "
         "that match the request by words or meaning; words: concepts containing a request word "
         "(docs/judges.md cut-offs); embedding: this model's text tower; llm: a chat model",
@@ -185,8 +183,6 @@ def run_edit(args: argparse.Namespace) -> int:
 def run_log(args: argparse.Namespace, *, mixed: bool) -> int:
     """``--apply-log`` / ``--undo-log`` (with ``--dry-run``: check everything, write nothing)."""
     from sith import api
-    from sith.edit import apply_log, undo_log
-    from sith.edit.run import read_log
     from sith.errors import SithError
 
     if args.apply_log and args.undo_log:
@@ -196,40 +192,28 @@ def run_log(args: argparse.Namespace, *, mixed: bool) -> int:
             "--apply-log/--undo-log reproduce a logged edit as it is; drop --suppress/--amplify/--component "
             "(or edit the reproduced model in a second run)"
         )
-    if args.output is None and not args.dry_run:
-        raise SithError("--apply-log/--undo-log need --output PATH for the checkpoint to write")
-    read_log(args.apply_log or args.undo_log)  # a malformed log fails before the model loads
-    clip = api.workspace(args.model_name, args.pretrained, data_dir=args.data_dir, device=args.device).clip
+    where = dict(dry_run=args.dry_run, data_dir=args.data_dir, device=args.device)
     if args.apply_log:
-        plan, ckpt, log_file = apply_log(clip, args.apply_log, args.output, dry_run=args.dry_run)
+        plan, ckpt, log_file = api.apply_log(
+            args.apply_log, args.output, args.model_name, args.pretrained, **where
+        )
         print_plan(args, plan, ckpt, log_file)
     else:
-        restored = undo_log(clip, args.undo_log, args.output, dry_run=args.dry_run)
+        restored = api.undo_log(args.undo_log, args.output, args.model_name, args.pretrained, **where)
         print(restored if restored is not None else "dry run: the log undoes on this model; nothing written")
     return 0
 
 
 def print_plan(args: argparse.Namespace, plan, ckpt: Path | None, log_file: Path | None) -> None:  # noqa: ANN001
-    """The plan (table + totals + notes, or JSON/CSV), then the written paths."""
+    """The plan (table + totals + notes, or its JSON record / CSV), then the written paths."""
     from sith.decompose.report import rows_to_csv, to_json
+    from sith.edit.plan import PLAN_FIELDS
 
-    rows = sorted(plan.rows(), key=lambda r: (r["layer"], r["head"], r["index"]))
     fmt = output_format(args)
     if fmt == "json":
-        print(
-            to_json(
-                {
-                    "format": PLAN_FORMAT,
-                    "components": rows,
-                    "totals": plan.totals(),
-                    "selection": plan.selection,
-                    "notes": plan.notes,
-                    "checkpoint": _str(ckpt),
-                    "log": _str(log_file),
-                }
-            )
-        )
+        print(to_json(plan.record(ckpt, log_file)))
         return
+    rows = plan.sorted_rows()
     if fmt == "csv":
         print(rows_to_csv(rows, PLAN_FIELDS), end="")
         if ckpt is not None:
@@ -240,23 +224,6 @@ def print_plan(args: argparse.Namespace, plan, ckpt: Path | None, log_file: Path
         print("dry run: nothing written")
     else:
         print(f"{ckpt}\n{log_file}")
-
-
-PLAN_FIELDS = [
-    "layer",
-    "head",
-    "index",
-    "singular_value",
-    "alpha",
-    "judged",
-    "score",
-    "reason",
-    "explanation",
-]
-
-
-def _str(path: Path | None) -> str | None:
-    return None if path is None else str(path)
 
 
 def format_plan(rows: list[dict], totals: dict | None = None, notes: list[str] | None = None) -> str:

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from sith.cli.common import add_model_args, flat_layers, parse_layers, progress
-from sith.cli.judge import JUDGES, add_llm_args, add_score_by_arg, llm_judge_from_args
+from sith.cli.judge import EXPERIMENT_JUDGES, add_llm_args, add_score_by_arg, llm_judge_from_args
 
 NAMES = ("fidelity", "spurious", "nsfw", "classification", "edit")
 DATASETS = ("organism", "waterbirds", "visu", "flowers102", "dtd", "fgvc_aircraft", "imagefolder")
@@ -43,8 +43,8 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     p.add_argument("--split", default="test", help="benchmark split (default test; imagefolder: all)")
     p.add_argument(
         "--judge",
-        choices=JUDGES,
-        default="embedding",
+        choices=EXPERIMENT_JUDGES,
+        default=EXPERIMENT_JUDGES[0],
         help="embedding (offline, default), words (offline, no model: concepts containing a task word) "
         "or llm (an OpenAI-compatible endpoint)",
     )
@@ -92,9 +92,9 @@ def default_output_dir(args: argparse.Namespace) -> Path:
 
 def run_experiment(args: argparse.Namespace) -> int:
     from sith.api import workspace
+    from sith.edit.judges import split_concepts
     from sith.errors import SithError
     from sith.experiments import EXPERIMENTS, Options
-    from sith.judge import split_concepts
 
     for flag, value, low in (
         ("--seeds", args.seeds, 1),
@@ -130,7 +130,7 @@ def run_experiment(args: argparse.Namespace) -> int:
             f"drop --judge {args.judge}"
         )
     if args.judge == "words":
-        from sith.judge import WordJudge
+        from sith.edit.judges import WordJudge
 
         judge = WordJudge(score_by=args.judge_score_by)
     if args.name == "classification" and args.judge_score_by != "mean":

@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from sith.cli.common import add_device_arg, add_format_args
+from sith.cli.common import add_data_dir_arg, add_device_arg, add_format_args
 
 DEFAULT_URL = "https://api.openai.com/v1"
 DEFAULT_LLM = "gpt-5-mini"  # the paper's judge
-#: ``--judge`` choices (spelled out so that ``sith --help`` does not import torch).
-JUDGES = ("embedding", "words", "llm")
+#: ``--judge`` choices of ``sith judge`` and ``sith edit``: the names of the one judge registry,
+#: :data:`sith.edit.judges.registry.JUDGES` (spelled out so that ``sith --help`` does not import
+#: torch; a test keeps them equal). The first is the default of both commands.
+JUDGES = ("share", "words", "embedding", "llm")
+#: ``sith experiment --judge`` choices: the experiments judge fixed task concept lists (no
+#: request to match against the dictionary), so ``share`` is not among them; the first is the default.
+EXPERIMENT_JUDGES = ("embedding", "words", "llm")
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -22,18 +27,21 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     p.add_argument(
         "--judge",
         choices=JUDGES,
-        default="embedding",
-        help="embedding (offline, default): relevance to the task concepts; words (offline, no model): "
-        "the weight share of concepts containing a task word; llm: ask a chat model",
+        default=JUDGES[0],
+        help="share (offline, default, as sith edit): the weight share of the explanation's concepts "
+        "that match the task concepts in the file's dictionary by words or meaning; words (offline, "
+        "no model): concepts containing a task word; embedding: relevance to the task concepts on "
+        "the model's text tower; llm: ask a chat model",
     )
     p.add_argument(
         "--task-concepts",
         default=None,
-        help="embedding/words judge: comma-separated task concepts (default: --task split at commas)",
+        help="share/embedding/words judge: comma-separated task concepts (default: --task split at commas)",
     )
     add_score_by_arg(p)
     add_llm_args(p)
-    add_device_arg(p, what="the embedding judge's text tower")
+    add_device_arg(p, what="the judge's text tower")
+    add_data_dir_arg(p)
     add_format_args(p)
     p.set_defaults(func=run_judge)
 
@@ -84,10 +92,10 @@ def add_llm_args(p: argparse.ArgumentParser) -> None:
 
 #: The legend printed under ``sith judge``'s table (docs/judges.md).
 JUDGE_LEGEND = (
-    "# score: the judge's rating 1-5 of how well the explanation fits --task (5: the task's own "
-    "concepts); relevance: the\n# raw R behind it (embedding judge: weighted best-match cosine of "
-    "the concepts to the task's; words judge: weight of\n# concepts containing a task word; empty "
-    "for the llm judge); explanation: concept (weight) pairs, largest weight first\n"
+    "# score: the judge's rating 1-5 of how well the explanation fits --task (5: the task's own concepts); "
+    "relevance: what it is\n# binned from (share: the weight share of concepts matching the task; "
+    "embedding: weighted best-match cosine to the task's;\n# words: weight of concepts containing a task "
+    "word; empty for llm); explanation: concept (weight) pairs, largest weight first\n"
 )
 
 
@@ -117,8 +125,9 @@ def run_judge(args: argparse.Namespace) -> int:
 
     from sith.api import judge
     from sith.decompose.results import LayerDecomposition
+    from sith.edit.judges import split_concepts
     from sith.io import save_text
-    from sith.judge import format_judged, split_concepts
+    from sith.judge import format_judged
 
     dec = LayerDecomposition.load(args.file)
     concepts = None if args.task_concepts is None else split_concepts(args.task_concepts)
@@ -126,7 +135,7 @@ def run_judge(args: argparse.Namespace) -> int:
     if how == "llm":
         how = llm_judge_from_args(args, args.file.parent / "judge-cache.json")
     rows = judge(dec, args.task, judge=how, task_concepts=concepts, score_by=args.judge_score_by,
-                 device=args.device)
+                 data_dir=args.data_dir, device=args.device)
     meta = {"task": args.task, "judge": args.judge, "decomposition": str(args.file),
             "model": asdict(dec.model)}
     text = format_judged(rows, "json" if args.json else "csv" if args.csv else "table", meta)

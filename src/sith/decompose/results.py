@@ -18,6 +18,7 @@ from torch import Tensor
 
 from sith.decompose import seedformat
 from sith.decompose.config import DecompositionConfig
+from sith.decompose.tables import HeadExplanations
 from sith.errors import FormatError, ModelMismatch, SithError
 from sith.io import load_pt, save_pt
 
@@ -118,6 +119,37 @@ class LayerDecomposition:
             if i >= 0 and w != 0
         ]
         return sorted(pairs, key=lambda p: -abs(p[1]))
+
+    def table(self, heads: list[int] | None = None) -> HeadExplanations:
+        """Every component of ``heads`` (all when None) with its singular value, fidelity, tie
+        flag and explanation: a table in a notebook, text when printed, ``.to_pandas()``."""
+        for h in heads or ():
+            if not 0 <= h < self.num_heads:
+                raise SithError(f"head {h} is out of range: this layer has heads 0..{self.num_heads - 1}")
+        S, fid, tied = self.singular_values.tolist(), self.fidelity.tolist(), self.tied.tolist()
+        rows = tuple(
+            {"layer": self.layer, "head": h, "index": i, "singular_value": float(S[h][i]),
+             "fidelity": float(fid[h][i]), "tied": bool(tied[h][i]), "explanation": self.explanation(h, i)}
+            for h in (range(self.num_heads) if heads is None else heads)
+            for i in range(self.rank)
+        )
+        which = "" if heads is None else f" head {', '.join(map(str, heads))}"
+        return HeadExplanations(rows, f"layer {self.layer}{which} · {self.config.describe()}")
+
+    def head(self, head: int) -> HeadExplanations:
+        """Head ``head``'s explanations, one row per singular vector (:meth:`table`)."""
+        return self.table([head])
+
+    def to_pandas(self) -> Any:
+        """Every component's row as a ``pandas.DataFrame`` (pandas: the ``notebook`` extra)."""
+        return self.table().to_pandas()
+
+    def __repr__(self) -> str:
+        return (f"LayerDecomposition(layer {self.layer}: {self.num_heads} heads x rank {self.rank}, "
+                f"{self.config.describe()}; .head(h), .table(), .to_pandas())")
+
+    def _repr_html_(self) -> str:
+        return self.table()._repr_html_()
 
     @classmethod
     def concat_heads(cls, parts: list[LayerDecomposition]) -> LayerDecomposition:

@@ -15,7 +15,6 @@ rank-one update so that it can be undone exactly.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -24,7 +23,7 @@ from torch import Tensor
 
 from sith import __version__
 from sith.errors import FormatError, ModelMismatch, SithError
-from sith.factor import HeadSVD, check_layer, head_vo, read_factor
+from sith.factor import check_layer, layer_svd, read_factor
 from sith.load.weights import VisionWeights
 
 LOG_FORMAT = "sith-edit-log/1"
@@ -82,30 +81,21 @@ def check_component(
 #: ``‖R·pinv(R)·u − u‖`` above this means ``W_O`` alone cannot carry the edit exactly.
 CARRY_TOL = 1e-6
 
-SvdOf = Callable[[int, bool], HeadSVD]
-
-
-def layer_svd(weights: VisionWeights, layer: int, fold_ln: bool) -> HeadSVD:
-    """Every head's SVD of ``layer`` (the default ``svd_of``: computed on each call)."""
-    return head_vo(weights, layer, fold_ln=fold_ln).svd
-
-
 def rank_one_updates(
     weights: VisionWeights,
     edits: list[ComponentEdit],
     *,
     fold_ln: bool,
-    svd_of: SvdOf | None = None,
     allow_negative: bool = False,
 ) -> list[tuple[ComponentEdit, float, Tensor, Tensor]]:
     """The exact update of each edit: ``(edit, s_i, x (dh,), v_i (d,))`` with
-    ``Δ W_O^h = (α−1)·s_i·x·v_iᵀ`` (float64; docs/method.md §6). ``svd_of(layer, fold_ln)``
-    supplies each layer's SVD (a run's cache, or computed here); ``allow_negative`` accepts
-    α < 0 (negation, docs/method.md §6; the experiments' NSFW rule)."""
+    ``Δ W_O^h = (α−1)·s_i·x·v_iᵀ`` (float64; docs/method.md §6), from each layer's SVD
+    (:func:`sith.factor.layer_svd`); ``allow_negative`` accepts α < 0 (negation,
+    docs/method.md §6; the experiments' NSFW rule)."""
     edits = [check_component(weights, e, allow_negative=allow_negative) for e in edits]
     out = []
     for layer in sorted({e.layer for e in edits}):
-        U, S, Vh = svd_of(layer, fold_ln) if svd_of is not None else layer_svd(weights, layer, fold_ln)
+        U, S, Vh = layer_svd(weights, layer, fold_ln=fold_ln)
         R = read_factor(weights, layer, fold_ln=fold_ln).double()
         pinvR = torch.linalg.pinv(R)  # (H, dh, d)
         for e in (e for e in edits if e.layer == layer):
@@ -125,12 +115,11 @@ def edited_head_outputs(
     edits: list[ComponentEdit],
     *,
     fold_ln: bool,
-    svd_of: SvdOf | None = None,
     allow_negative: bool = False,
 ) -> dict[int, Tensor]:
     """New per-head ``W_O`` ``(H, dh, d)`` for every edited layer (float32)."""
     new: dict[int, Tensor] = {}
-    updates = rank_one_updates(weights, edits, fold_ln=fold_ln, svd_of=svd_of, allow_negative=allow_negative)
+    updates = rank_one_updates(weights, edits, fold_ln=fold_ln, allow_negative=allow_negative)
     for e, s, x, y in updates:
         W = new.setdefault(e.layer, weights.layers[e.layer].W_O.double().clone())
         W[e.head] += (e.alpha - 1.0) * s * torch.outer(x, y)
@@ -144,12 +133,11 @@ def edit_log(
     fold_ln: bool,
     explanations: dict[tuple[int, int, int], list[tuple[str, float]]] | None = None,
     extra: dict[str, Any] | None = None,
-    svd_of: SvdOf | None = None,
 ) -> dict[str, Any]:
     """A JSON-ready record of the edits: original model, every component touched with its
     singular value, explanation, α and exact rank-one update (for undo)."""
     entries = []
-    for e, s, x, y in rank_one_updates(weights, edits, fold_ln=fold_ln, svd_of=svd_of):
+    for e, s, x, y in rank_one_updates(weights, edits, fold_ln=fold_ln):
         entry = asdict(e)
         entry["singular_value"] = s
         entry["explanation"] = (explanations or {}).get((e.layer, e.head, e.index), [])

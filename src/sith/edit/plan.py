@@ -12,19 +12,21 @@ selected from is refused unless ``allow_large``.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from sith.decompose.config import DecompositionConfig
 from sith.decompose.results import LayerDecomposition, components_of, explanations_of
-from sith.edit.exact import ComponentEdit, SvdOf, check_alpha, check_component, layer_svd, rank_one_updates
+from sith.decompose.tables import data_frame, explanation_text, html_table
+from sith.edit.exact import ComponentEdit, check_component, rank_one_updates
 from sith.edit.judges import Judge
+from sith.edit.request import MAX_SHARE, EditRequest
 from sith.edit.select import (
-    MIN_SCORE_SELECTED,
-    RULES,
+    ALIGNMENT_THRESHOLD,
+    WEIGHT_THRESHOLD,
     Task,
-    check_signs,
+    cap_per_layer,
     concept_indices,
     edits_from_rule,
     judge_signs,
@@ -34,9 +36,14 @@ from sith.edit.select import (
     zero_rule,
 )
 from sith.errors import ConfigError, ModelMismatch, SithError
+from sith.factor import layer_svd
 
-#: A concept edit may touch at most this share of the components it selects from.
-MAX_SHARE = 0.10
+#: The format tag of a plan's record (``sith edit --json``; the edit log is ``sith-edit-log/1``).
+PLAN_FORMAT = "sith-edit-plan/1"
+#: The order of a plan row's fields (``sith edit --csv``).
+PLAN_FIELDS = [
+    "layer", "head", "index", "singular_value", "alpha", "judged", "score", "reason", "explanation",
+]
 
 JudgeFor = Callable[[list[str]], Judge]
 
@@ -51,6 +58,9 @@ class EditPlan:
     the judge's 1–5 ``judged`` verdict, the reason and the explanation ``[(concept, weight)]``.
     ``selection`` records the rule, the judge, the request's dictionary matches and
     familiarity; ``pool`` is the number of components selected from (0: by index only).
+    ``request`` is the :class:`EditRequest` it was made for, ``config`` the decomposition
+    configuration its explanations come from (None when no decomposition was read) and
+    ``fingerprint`` the weights it was planned on (applying it to other weights is refused).
     """
 
     edits: list[ComponentEdit]
@@ -61,6 +71,17 @@ class EditPlan:
     pool: int = 0
     selection: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    request: EditRequest | None = None
+    config: DecompositionConfig | None = None
+    fingerprint: str = ""
+
+    def check_model(self, clip: Any) -> None:
+        """Refuse to apply the plan to other weights than it was planned on."""
+        if self.fingerprint and self.fingerprint != clip.info.fingerprint:
+            raise SithError(
+                f"this plan was made for other weights (fingerprint {self.fingerprint}, this model "
+                f"{clip.info.fingerprint}); plan the request on this model"
+            )
 
     def rows(self) -> list[dict[str, Any]]:
         return [
@@ -77,6 +98,10 @@ class EditPlan:
             }
             for e in self.edits
         ]
+
+    def sorted_rows(self) -> list[dict[str, Any]]:
+        """:meth:`rows` in layer, head, index order (how plans are printed and recorded)."""
+        return sorted(self.rows(), key=lambda r: (r["layer"], r["head"], r["index"]))
 
     def totals(self) -> dict[str, Any]:
         """Counts and shares: components edited, of the pool selected from, and per layer the
@@ -95,6 +120,82 @@ class EditPlan:
             },
         }
 
+    def record(self, checkpoint: Any = None, log: Any = None) -> dict[str, Any]:
+        """The plan as one JSON-ready object, format :data:`PLAN_FORMAT` (``sith edit --json``):
+        the rows, totals, selection, notes and the written paths (None: nothing written)."""
+        return {
+            "format": PLAN_FORMAT,
+            "components": self.sorted_rows(),
+            "totals": self.totals(),
+            "selection": self.selection,
+            "notes": self.notes,
+            "checkpoint": None if checkpoint is None else str(checkpoint),
+            "log": None if log is None else str(log),
+        }
+
+    def log_selection(self) -> dict[str, Any]:
+        """What the edit log records as ``selection``: the plan's selection, the request's
+        concepts and limits, the totals and the decomposition configuration."""
+        asked = self.request.record() if self.request is not None else EditRequest().record()
+        return {
+            **self.selection,
+            **asked,
+            "totals": self.totals(),
+            "decomposition": None if self.config is None else self.config.record(),
+        }
+
+    def __repr__(self) -> str:
+        t = self.totals()
+        head = f"EditPlan({self.selection.get('rule')}: {t['components']} component(s)"
+        head += f" of {t['pool']})" if t["pool"] else ")"
+        rows = [
+            f"  {r['layer']}:{r['head']}:{r['index']} alpha {r['alpha']:g} sigma "
+            f"{r['singular_value'] or 0:.4f}  {explanation_text(r['explanation']) or r['reason']}"
+            for r in self.sorted_rows()
+        ]
+        return "\n".join([head, *rows, *(f"  note: {n}" for n in self.notes)])
+
+    def to_pandas(self) -> Any:
+        """The rows (:meth:`sorted_rows`) as a ``pandas.DataFrame`` (pandas: the ``notebook`` extra)."""
+        return data_frame(self.sorted_rows(), PLAN_FIELDS)
+
+    def _repr_html_(self) -> str:
+        t = self.totals()
+        line = f"{t['components']} component(s)"
+        if t["pool"]:
+            line += f" of {t['pool']} selected from ({t['share_of_pool']:.1%})"
+        caption = f"edit plan ({self.selection.get('rule')})"
+        return html_table(self.sorted_rows(), PLAN_FIELDS, caption=caption, notes=[line, *self.notes])
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What a concept selection reads, prepared by the pipeline (:mod:`sith.pipeline.editing`).
+
+    Attributes:
+        decompositions: the layers selected from (made with ``fold_ln``); by-index plans take
+            explanations from them too.
+        config: their (resolved) configuration, carried into the plan.
+        concepts: the dictionary's concept strings (``weight``/``alignment`` rules).
+        atoms: the dictionary's atoms ``(N, e)`` (``alignment`` rule).
+        judge_for: ``names -> Judge`` (``judged`` rule).
+        image_mean: ``(e,)`` subtracted from targets as in the decomposition (``alignment``).
+        fold_ln, sv_type: the matrix explained and edited, the vectors explained.
+        selection: what the request matched, carried into :attr:`EditPlan.selection`.
+        notes: one-line notes on the request (not in the dictionary, noise-like, ...).
+    """
+
+    decompositions: tuple[LayerDecomposition, ...] = ()
+    config: DecompositionConfig | None = None
+    concepts: list[str] | None = None
+    atoms: Any = None
+    judge_for: JudgeFor | None = None
+    image_mean: Any = None
+    fold_ln: bool = True
+    sv_type: str = "right"
+    selection: dict[str, Any] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+
 
 @dataclass(frozen=True)
 class Request:
@@ -109,177 +210,129 @@ class Request:
         return f"{self.verb} {', '.join(self.names)}"
 
 
-def plan_edits(
-    clip: Any,
-    *,
-    components: list[ComponentEdit] | None = None,
-    suppress: list[str] | None = None,
-    amplify: list[str] | None = None,
-    suppress_alpha: float = 0.0,
-    amplify_alpha: float = 2.0,
-    fold_ln: bool = True,
-    decompositions: list[LayerDecomposition] | None = None,
-    concepts: list[str] | None = None,
-    atoms: Any = None,
-    rule: str = "judged",
-    judge_for: JudgeFor | None = None,
-    min_score: int = MIN_SCORE_SELECTED,
-    threshold: float | None = None,
-    max_per_layer: int | None = None,
-    sv_type: str = "right",
-    image_mean: Any = None,
-    svd_of: SvdOf | None = None,
-    max_share: float = MAX_SHARE,
-    allow_large: bool = False,
-    selection: dict[str, Any] | None = None,
-    notes: list[str] | None = None,
-    signs: str = "seed",
-) -> EditPlan:
-    """Decide which components change and by how much.
+def plan_edits(clip: Any, request: EditRequest, evidence: Evidence = Evidence()) -> EditPlan:
+    """Decide which components change and by how much (nothing written).
 
-    ``components`` are used as given. ``suppress``/``amplify`` name concepts, selected among
-    the components of ``decompositions`` (made with the same ``fold_ln``) by ``rule``:
-    ``judged`` (default) keeps components whose explanation ``judge_for(names)`` scores
+    ``request.components`` are used as given. ``request.suppress``/``amplify`` name concepts,
+    selected among the components of ``evidence.decompositions`` by ``request.rule``:
+    ``judged`` (default) keeps components whose explanation ``evidence.judge_for(names)`` scores
     ``≥ min_score``; ``weight`` matches dictionary ``concepts`` in the explanations;
-    ``alignment`` compares ``atoms`` ``(N, e)`` with the ``sv_type`` targets (``image_mean``
-    subtracted as in the decomposition). ``svd_of`` reuses a run's SVDs. ``selection`` and
-    ``notes`` (what the request matched, familiarity) are carried into the plan. ``signs``
-    (``seed`` | ``both``, :mod:`sith.edit.select.judged`): with ``both`` the judged rule also
-    judges ``−v``'s explanation of every component for a suppress request (needs ``atoms`` and
-    ``concepts``); which sign matched is in each edit's reason and ``selection["signs"]``.
+    ``alignment`` compares ``atoms`` with the targets. Every edit is validated as the real run
+    validates it (``W_O`` must carry it); a concept edit above :data:`MAX_SHARE` of the pool is
+    refused unless ``request.allow_large``. With ``request.signs == "both"`` the judged rule also
+    judges ``−v``'s explanation of every component for a suppress request (needs
+    ``evidence.atoms`` and ``evidence.concepts``); which sign matched is in each edit's reason
+    and ``selection["signs"]``.
     """
     weights = clip.weights
-    svd_of = svd_of or (lambda layer, fold: layer_svd(weights, layer, fold))
-    check_rule(rule, min_score, max_share)
-    check_alpha(suppress_alpha)
-    check_alpha(amplify_alpha)
-    check_selection(threshold, max_per_layer)
-    check_signs(signs)
+    fold_ln = evidence.fold_ln
+    decompositions = list(evidence.decompositions)
     sign_log: dict[str, Any] = {}
-    decompositions = decompositions or []
     check_decompositions(decompositions, weights, fold_ln=fold_ln)
-    edits = [check_component(weights, e) for e in components or []]
-    requests = [
-        Request(tuple(names), alpha, verb)
+    edits = [check_component(weights, e) for e in request.components]
+    groups = [
+        Request(names, alpha, verb)
         for names, alpha, verb in (
-            (suppress, suppress_alpha, "suppress"),
-            (amplify, amplify_alpha, "amplify"),
+            (request.suppress, request.alpha, "suppress"),
+            (request.amplify, request.amplify_alpha, "amplify"),
         )
         if names
     ]
     chosen: list[ComponentEdit] = []
-    for req in requests:
-        chosen += select_for(
-            req,
-            weights,
-            rule=rule,
-            decompositions=decompositions,
-            concepts=concepts,
-            atoms=atoms,
-            judge_for=judge_for,
-            min_score=min_score,
-            threshold=threshold,
-            max_per_layer=max_per_layer,
-            fold_ln=fold_ln,
-            sv_type=sv_type,
-            image_mean=image_mean,
-            svd_of=svd_of,
-            signs=signs,
-            sign_log=sign_log,
-        )
+    for group in groups:
+        chosen += select_for(group, weights, request, evidence, sign_log)
     plan = EditPlan(
         list(merge_edits(edits + chosen, weights.n_layers).values()),
         fold_ln,
-        pool=sum(d.num_heads * d.rank for d in decompositions) if requests else 0,
-        selection=dict(selection or {}, rule=rule if requests else "by index",
-                       **({"signs": {"mode": signs, **sign_log}} if rule == "judged" and requests else {})),
-        notes=list(notes or []),
+        pool=sum(d.num_heads * d.rank for d in decompositions) if groups else 0,
+        selection=dict(
+            evidence.selection,
+            rule=request.rule if groups else "by index",
+            **({"signs": {"mode": request.signs, **sign_log}} if request.rule == "judged" and groups else {}),
+        ),
+        notes=list(evidence.notes),
+        request=request,
+        config=evidence.config,
+        fingerprint=weights.info.fingerprint,
     )
     for key, m in sign_log.get("minus_only", {}).items():
         plan.explanations[tuple(int(x) for x in key.split("."))] = m
     if not plan.edits:
         hint = " ".join(plan.notes) or "no explanation is judged about the request"
         raise SithError(f"no component matches the edit ({hint}); name other concepts or see `sith search`")
-    if requests and not allow_large and len(chosen) > max_share * plan.pool:
+    if groups and not request.allow_large and len(chosen) > MAX_SHARE * plan.pool:
         raise ConfigError(
             "allow_large",
             f"the plan edits {len(chosen)} of {plan.pool} components ({len(chosen) / plan.pool:.0%}), "
-            f"above the {max_share:.0%} cap; narrow the request or pass {{on}}", value=len(chosen),
+            f"above the {MAX_SHARE:.0%} cap; narrow the request or pass {{on}}", value=len(chosen),
         )
     # the exact updates validate every edit as the real run does (W_O must carry it)
-    for e, s, _, _ in rank_one_updates(weights, plan.edits, fold_ln=fold_ln, svd_of=svd_of):
+    for e, s, _, _ in rank_one_updates(weights, plan.edits, fold_ln=fold_ln):
         plan.singular_values[(e.layer, e.head, e.index)] = s
     for layer in sorted({e.layer for e in plan.edits}):
-        plan.layer_energy[layer] = float((svd_of(layer, fold_ln).S.double() ** 2).sum())
+        plan.layer_energy[layer] = float((layer_svd(weights, layer, fold_ln=fold_ln).S.double() ** 2).sum())
     explain(plan, decompositions)
     return plan
 
 
 def select_for(
-    req: Request,
+    group: Request,
     weights: Any,
-    *,
-    rule: str,
-    decompositions: list[LayerDecomposition],
-    concepts: list[str] | None,
-    atoms: Any,
-    judge_for: JudgeFor | None,
-    min_score: int,
-    threshold: float | None,
-    max_per_layer: int | None,
-    fold_ln: bool,
-    sv_type: str,
-    image_mean: Any,
-    svd_of: SvdOf,
-    signs: str = "seed",
+    request: EditRequest,
+    evidence: Evidence,
     sign_log: dict[str, Any] | None = None,
 ) -> list[ComponentEdit]:
-    """The components that carry one request under ``rule`` (:mod:`sith.edit.select`); with
-    ``signs="both"`` a suppress request's judged rule reads ``±v`` (which sign matched goes to
-    each edit's reason and to ``sign_log``)."""
+    """The components that carry one group of concepts under ``request.rule`` (:mod:`sith.edit.select`);
+    with ``request.signs == "both"`` a suppress group's judged rule reads ``±v`` (which sign
+    matched goes to each edit's reason and to ``sign_log``)."""
+    decompositions = list(evidence.decompositions)
+    rule = request.rule
     if rule in ("judged", "weight") and not decompositions:
         raise SithError("no decomposition to select from; run `sith decompose` first")
     if rule == "judged":
-        if judge_for is None:
+        if evidence.judge_for is None:
             raise ConfigError("judge", "the judged rule needs a judge; pass {name}")
         comps = components_of(decompositions)
         minus = None
-        if signs == "both" and req.verb == "suppress":
-            minus = negated_explanations(weights, decompositions, atoms, concepts, image_mean=image_mean,
-                                         svd_of=svd_of)
-        judged, matched = judge_signs(judge_for(list(req.names)), explanations_of(decompositions), minus,
-                                      Task(req.verb, ", ".join(req.names), req.names), min_score)
-        edits = edits_from_rule(comps, zero_rule(min_score, req.alpha)(judged.scores), req.reason, judged)
+        if request.signs == "both" and group.verb == "suppress":
+            minus = negated_explanations(
+                weights, decompositions, evidence.atoms, evidence.concepts, image_mean=evidence.image_mean
+            )
+        judged, matched = judge_signs(
+            evidence.judge_for(list(group.names)), explanations_of(decompositions), minus,
+            Task(group.verb, ", ".join(group.names), group.names), request.min_score,
+        )
+        alphas = zero_rule(request.min_score, group.alpha)(judged.scores)
+        edits = edits_from_rule(comps, alphas, group.reason, judged)
         if minus is not None:
             edits = signed_edits(edits, comps, matched, minus, sign_log if sign_log is not None else {})
-        return cap_per_layer(list(edits), max_per_layer)
-    if concepts is None:
+        return cap_per_layer(list(edits), request.max_per_layer)
+    if evidence.concepts is None:
         raise ConfigError("dictionary", "editing by concept needs a dictionary; pass {name}")
-    idx = concept_indices(list(req.names), concepts)
+    idx = concept_indices(list(group.names), evidence.concepts)
     if rule == "weight":
         return select_by_weight(
             decompositions,
             idx,
-            alpha=req.alpha,
-            threshold=0.1 if threshold is None else threshold,
-            max_per_layer=max_per_layer,
-            reason=req.reason,
+            alpha=group.alpha,
+            threshold=WEIGHT_THRESHOLD if request.threshold is None else request.threshold,
+            max_per_layer=request.max_per_layer,
+            reason=group.reason,
         )
-    if atoms is None:
+    if evidence.atoms is None:
         raise ConfigError("dictionary", "the alignment rule needs the dictionary's atoms; pass {name}")
     layers = sorted({d.layer for d in decompositions}) or list(range(weights.n_layers))
     return select_by_alignment(
         weights,
-        atoms[idx],
+        evidence.atoms[idx],
         layers=layers,
-        alpha=req.alpha,
-        fold_ln=fold_ln,
-        sv_type=sv_type,
-        threshold=0.3 if threshold is None else threshold,
-        max_per_layer=max_per_layer,
-        reason=req.reason,
-        image_mean=image_mean,
-        svd_of=svd_of,
+        alpha=group.alpha,
+        fold_ln=evidence.fold_ln,
+        sv_type=evidence.sv_type,
+        threshold=ALIGNMENT_THRESHOLD if request.threshold is None else request.threshold,
+        max_per_layer=request.max_per_layer,
+        reason=group.reason,
+        image_mean=evidence.image_mean,
     )
 
 
@@ -298,18 +351,6 @@ def signed_edits(edits: tuple[ComponentEdit, ...], comps: list[tuple[int, int, i
             sign_log.setdefault("minus_only", {})[key] = minus[n]
         out.append(replace(e, reason=f"{e.reason} [{tag}]"))
     return out
-
-
-def cap_per_layer(edits: list[ComponentEdit], max_per_layer: int | None) -> list[ComponentEdit]:
-    """At most ``max_per_layer`` edits per layer, highest judge score then relevance first."""
-    if max_per_layer is None:
-        return edits
-    ranked = sorted(edits, key=lambda e: (e.layer, -(e.judge_score or 0), -(e.score or 0.0), e.head, e.index))
-    kept: list[ComponentEdit] = []
-    for e in ranked:
-        if sum(k.layer == e.layer for k in kept) < max_per_layer:
-            kept.append(e)
-    return kept
 
 
 def explain(plan: EditPlan, decompositions: list[LayerDecomposition]) -> None:
@@ -349,26 +390,3 @@ def merge_edits(edits: list[ComponentEdit], n_layers: int) -> dict[tuple[int, in
             raise SithError(f"component {key} is both suppressed and amplified; name it once")
         seen[key] = replace(e, layer=key[0])
     return seen
-
-
-def check_rule(rule: str, min_score: int, max_share: float) -> None:
-    """Refuse an unknown rule, a ``--min-score`` outside 1..5 and a cap outside (0, 1]."""
-    if rule not in RULES:
-        msg = f"unknown selection {{name}} {rule!r}; use one of {', '.join(RULES)}"
-        raise ConfigError("rule", msg, value=rule, choices=RULES)
-    if not 1 <= int(min_score) <= 5:
-        raise ConfigError("min_score", f"{{name}} must be 1..5 (the judges' scale), got {min_score}")
-    if not 0 < max_share <= 1:
-        raise SithError(f"the cap must be a share in (0, 1], got {max_share}")
-
-
-def check_selection(threshold: float | None, max_per_layer: int | None) -> None:
-    """Refuse a negative or non-finite ``--threshold`` and a ``--max-per-layer`` below 1."""
-    if threshold is not None and (not math.isfinite(threshold) or threshold < 0):
-        raise ConfigError(
-            "threshold",
-            f"{{name}} {threshold} is invalid: use a value >= 0 (|cos| for the alignment rule, "
-            "an explanation weight for the weight rule)"
-        )
-    if max_per_layer is not None and max_per_layer < 1:
-        raise ConfigError("max_per_layer", f"{{name}} must be >= 1, got {max_per_layer}")

@@ -1,6 +1,7 @@
 """``sith edit`` as functions: apply a plan's exact edits, save model + log, reproduce, undo.
 
-:func:`sith.edit.plan.plan_edits` decides the components; :func:`apply_plan` writes. :func:`apply_log`
+:func:`sith.edit.plan.plan_edits` decides the components; :func:`edited_model` applies them in
+memory and :func:`apply_plan` writes the checkpoint and its log. :func:`apply_log`
 reproduces a logged edit on the original model; :func:`undo_log` restores the original
 weights from an edited model and its log; both read logs with :func:`read_log`, which
 checks every key and type. Outputs are written atomically: the checkpoint first, then
@@ -20,17 +21,16 @@ import torch
 from sith.edit.exact import (
     LOG_FORMAT,
     ComponentEdit,
-    SvdOf,
     check_component,
     check_log,
     edit_log,
     edited_head_outputs,
     edits_from_log,
-    layer_svd,
     undo_head_outputs,
 )
 from sith.edit.plan import EditPlan
 from sith.errors import ConfigError, FormatError, ModelMismatch, SithError
+from sith.factor import layer_svd
 from sith.io import read_text, save_json
 from sith.paths import DEFAULT_DATA_DIR, model_dir
 
@@ -43,27 +43,34 @@ def log_path_for(output: Path) -> Path:
     return output.with_name((output.stem if output.suffix else output.name) + ".edit-log.json")
 
 
+def edited_model(clip: Any, plan: EditPlan) -> Any:
+    """A copy of ``clip`` (a ``LoadedClip``) with the plan's exact edits applied in memory
+    (docs/method.md §6); ``clip`` itself is not changed."""
+    from sith.load import with_head_outputs
+
+    if not plan.edits:
+        raise SithError("no component matches the edit; lower --threshold or name other concepts")
+    plan.check_model(clip)
+    return with_head_outputs(clip, edited_head_outputs(clip.weights, plan.edits, fold_ln=plan.fold_ln))
+
+
 def apply_plan(
     clip: Any,
     plan: EditPlan,
     output: str | Path,
     *,
     extra: dict[str, Any] | None = None,
-    svd_of: SvdOf | None = None,
 ) -> tuple[Path, Path]:
     """Write the edited checkpoint and its log; returns ``(checkpoint, log)`` paths."""
-    from sith.load import save_model, with_head_outputs
+    from sith.load import save_model
 
     if not plan.edits:
         raise ConfigError("threshold", "no component matches the edit; lower {name} or name other concepts")
-    output = Path(output)
+    edited = edited_model(clip, plan)
     record = edit_log(
-        clip.weights, plan.edits, fold_ln=plan.fold_ln, explanations=plan.explanations, extra=extra,
-        svd_of=svd_of,
+        clip.weights, plan.edits, fold_ln=plan.fold_ln, explanations=plan.explanations, extra=extra
     )
-    new_outputs = edited_head_outputs(clip.weights, plan.edits, fold_ln=plan.fold_ln, svd_of=svd_of)
-    edited = with_head_outputs(clip, new_outputs)
-    saved = save_model(edited, output)
+    saved = save_model(edited, Path(output))
     record["output"] = {"path": str(saved), "fingerprint": edited.info.fingerprint}
     try:
         return saved, save_json(record, log_path_for(saved))
@@ -193,7 +200,7 @@ def check_log_components(record: dict[str, Any], weights: Any, log_file: str | P
             )
         seen.add(key)
         if key[0] not in svds:
-            svds[key[0]] = layer_svd(weights, key[0], fold_ln)
+            svds[key[0]] = layer_svd(weights, key[0], fold_ln=fold_ln)
         _, S, Vh = svds[key[0]]
         s = float(S[key[1], key[2]])
         logged = e.get("singular_value")

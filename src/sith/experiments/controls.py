@@ -99,6 +99,6 @@ def edited_model(analysis: Analysis, condition: Condition) -> Any:
         return analysis.ws.clip
     ws = analysis.ws
     new = edited_head_outputs(
-        ws.weights, list(condition.edits), fold_ln=analysis.config.fold_ln, svd_of=ws.svd, allow_negative=True
+        ws.weights, list(condition.edits), fold_ln=analysis.config.fold_ln, allow_negative=True
     )
     return with_head_outputs(ws.clip, new)

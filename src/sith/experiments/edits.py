@@ -2,7 +2,7 @@
 
 For each request (default ``skull``, ``red`` and ``water,ocean``: the skull, a colour, a
 background), the judged edit is exactly the plan
-``sith edit --suppress X`` makes by default (:meth:`sith.pipeline.Workspace.plan_edit`: the
+``sith edit --suppress X`` makes by default (:meth:`sith.pipeline.Workspace.plan`: the
 request matched to dictionary concepts, every explanation — of ``+v`` and of ``−v``, as a
 suppress request's judged rule reads both signs — judged by the share judge, components judged
 ≥ 3 zeroed). It is measured beside controls fixed before any measurement:
@@ -28,6 +28,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from sith.edit import EditRequest
 from sith.edit.select import judge_explanations, top_ranked
 from sith.errors import SithError
 from sith.experiments.controls import Condition, alignment_scores, random_conditions
@@ -75,7 +76,7 @@ def conditions_for(
 ) -> tuple[list[Condition], dict]:
     """The default plan of ``sith edit --suppress names`` and its controls, plus a record."""
     # the cap (10% of the pool) is lifted: the experiment measures whatever the default rule selects
-    plan, _ = ws.plan_edit(analysis.config, suppress=list(names), allow_large=True)
+    plan = ws.plan(EditRequest(suppress=names, decomposition=analysis.config, allow_large=True))
     chosen = tuple(plan.edits)
     comps = analysis.components
     expl = analysis.explanations()

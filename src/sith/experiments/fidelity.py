@@ -29,7 +29,8 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from sith.edit.judges import EmbeddingJudge, Explanation, Judge, WordJudge
+from sith.decompose.results import components_of
+from sith.edit.judges import Explanation, Judge
 from sith.edit.select import Task, judge_explanations, judge_record
 from sith.errors import SithError
 from sith.experiments.results import write_results
@@ -85,7 +86,7 @@ def interpretability(
     judge: Judge, explanations: list[Explanation], themes: dict[str, tuple[str, ...]]
 ) -> torch.Tensor:
     """``(n,)`` judge scores: best over themes (embedding or word judge) or the coherence question (LLM)."""
-    if isinstance(judge, (EmbeddingJudge, WordJudge)):
+    if getattr(judge, "reads_concepts", False):  # the judge protocol: offline judges read concepts
         scores = [judge_explanations(judge, explanations, Task(k, k, v)).scores for k, v in themes.items()]
         return torch.stack(scores).amax(0)
     return judge_explanations(judge, explanations, Task("coherence", COHERENCE_QUESTION, ())).scores
@@ -123,7 +124,7 @@ def measure_config(
         )
         t = joint_targets(ws.weights, x.reshape(-1, x.shape[-1]), mean).double()
         joint.append((t * unit(recon.double()).reshape(-1, recon.shape[-1])).sum(-1).float())
-        comps += [(layer, h, i) for h in range(dec.num_heads) for i in range(dec.rank)]
+        comps += components_of([dec])
         expl += [
             [(concepts[int(i)], float(v)) for i, v in zip(ir, wr) if v > 0]
             for ir, wr in zip(idx.reshape(-1, idx.shape[-1]).tolist(), w.reshape(-1, w.shape[-1]).tolist())

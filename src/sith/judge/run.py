@@ -3,7 +3,8 @@
 Public API::
 
     judge_file(path, task, judge) -> list[JudgedComponent]
-    embedding_judge_for(decomposition, task_concepts, clip) -> EmbeddingJudge
+    judge_decomposition(decomposition, task, judge) -> list[JudgedComponent]
+    check_same_model(decomposition, clip)
     format_judged(rows, fmt="table"|"json"|"csv", meta=None) -> str
 
 ``--json`` is one object, format :data:`FORMAT`: ``{"format", "task", "judge", "model",
@@ -16,15 +17,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from sith.decompose.results import LayerDecomposition
+from sith.decompose.results import LayerDecomposition, components_of, explanations_of
 from sith.edit.judges.base import Explanation, Judge, positive_sorted
-from sith.edit.judges.embedding import EmbeddingJudge
-from sith.edit.judges.words import WordJudge
+from sith.edit.judges.registry import run_judge
 from sith.errors import SithError
 
 FORMAT = "sith-judge/1"
@@ -43,9 +42,8 @@ class JudgedComponent:
 
 
 def all_explanations(dec: LayerDecomposition) -> tuple[list[tuple[int, int]], list[Explanation]]:
-    """``[(head, index)]`` and the matching explanations, head-major."""
-    keys = [(h, i) for h in range(dec.num_heads) for i in range(dec.rank)]
-    return keys, [dec.explanation(h, i) for h, i in keys]
+    """``[(head, index)]`` and the matching explanations, head-major (:func:`components_of`)."""
+    return [(h, i) for _, h, i in components_of([dec])], explanations_of([dec])
 
 
 def explanation_text(explanation: Explanation) -> str:
@@ -53,16 +51,8 @@ def explanation_text(explanation: Explanation) -> str:
     return "; ".join(f"{c} {w:.3f}" for c, w in positive_sorted(explanation))
 
 
-def embedding_judge_for(
-    dec: LayerDecomposition,
-    task_concepts: Sequence[str] | None,
-    clip: Any,
-    *,
-    score_by: str = "mean",
-) -> EmbeddingJudge:
-    """An :class:`EmbeddingJudge` on the text tower of ``clip`` (a loaded ``LoadedClip`` of the
-    file's model, ``dec.model``: checked by fingerprint), centred on every concept the file
-    uses; ``score_by`` as in :class:`EmbeddingJudge`."""
+def check_same_model(dec: LayerDecomposition, clip: Any) -> None:
+    """Refuse to judge ``dec`` on the text tower of other weights than it was made for."""
     model = dec.model
     if model.fingerprint and clip.info.fingerprint != model.fingerprint:
         raise SithError(
@@ -70,9 +60,6 @@ def embedding_judge_for(
             f"{model.pretrained} (fingerprint {model.fingerprint}, loaded {clip.info.fingerprint}); "
             "decompose this model again"
         )
-    return EmbeddingJudge(
-        clip.encode_text, task_concepts, reference=sorted(set(dec.concepts.values())), score_by=score_by
-    )
 
 
 def judge_file(path: str | Path, task: str, judge: Judge) -> list[JudgedComponent]:
@@ -84,11 +71,9 @@ def judge_file(path: str | Path, task: str, judge: Judge) -> list[JudgedComponen
 def judge_decomposition(dec: LayerDecomposition, task: str, judge: Judge) -> list[JudgedComponent]:
     """Score every component of ``dec`` (head-major order)."""
     keys, explanations = all_explanations(dec)
-    if isinstance(judge, (EmbeddingJudge, WordJudge)):
-        rel = judge.relevance(explanations, task)
-        scores, raw = rel.scores, rel.raw
-    else:
-        scores, raw = judge.score(explanations, task), [None] * len(keys)
+    verdict = run_judge(judge, explanations, task)
+    scores = verdict.scores
+    raw = verdict.relevance if verdict.relevance is not None else [None] * len(keys)
     layer = dec.layer
     return [
         JudgedComponent(layer, h, i, int(s), r, explanation_text(e))

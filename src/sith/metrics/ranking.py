@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from sith.errors import SithError
+from sith.ground.scoring import grounded_auc
 
 
 def check_binary(scores: Tensor, positive: Tensor) -> tuple[Tensor, Tensor]:
@@ -20,20 +21,10 @@ def check_binary(scores: Tensor, positive: Tensor) -> tuple[Tensor, Tensor]:
 
 def rank_auc(scores: Tensor, positive: Tensor) -> float:
     """P(score of a random positive > score of a random negative), ties counted 1/2
-    (Mann–Whitney U / (n₊ n₋), from mid-ranks)."""
+    (Mann–Whitney U / (n₊ n₋), from mid-ranks): the one implementation,
+    :func:`sith.ground.scoring.grounded_auc`, after this module's label checks."""
     s, y = check_binary(scores, positive)
-    order = torch.argsort(s, stable=True)
-    sorted_s = s[order]
-    ranks = torch.empty_like(s)
-    ranks[order] = torch.arange(1, len(s) + 1, dtype=torch.float64)
-    # mid-ranks for ties
-    uniq, inverse, counts = torch.unique(sorted_s, return_inverse=True, return_counts=True)
-    ends = torch.cumsum(counts, 0).double()
-    mid = ends - (counts.double() - 1) / 2
-    ranks[order] = mid[inverse]
-    n_pos, n_neg = int(y.sum()), int((~y).sum())
-    u = float(ranks[y].sum()) - n_pos * (n_pos + 1) / 2
-    return u / (n_pos * n_neg)
+    return grounded_auc(s, y)
 
 
 def best_threshold_accuracy(scores: Tensor, positive: Tensor) -> tuple[float, float]:

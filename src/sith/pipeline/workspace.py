@@ -219,13 +219,23 @@ class Workspace:
         config = config if config is not None else self.request(**options)
         return editing.search(self, config, concept, top=top, layers=layers)
 
-    def plan_edit(self, request: DecompositionConfig, **selection: Any) -> Any:
-        """``(plan, config)`` of an edit, nothing written (:func:`editing.plan_edit`)."""
-        return editing.plan_edit(self, request, **selection)
+    def plan(self, request: Any) -> Any:
+        """The :class:`~sith.edit.EditPlan` of an :class:`~sith.edit.EditRequest`, nothing written
+        (:func:`editing.plan`)."""
+        return editing.plan(self, request)
 
-    def write_edit(self, plan: Any, config: DecompositionConfig | None, **kw: Any) -> tuple[Path, Path]:
-        """The edited checkpoint and its log (:func:`editing.write_edit`)."""
-        return editing.write_edit(self, plan, config, **kw)
+    def apply(self, plan: Any) -> Any:
+        """The edited model in memory, a new ``LoadedClip`` (:func:`editing.apply`)."""
+        return editing.apply(self, plan)
+
+    def save(self, plan: Any, output: str | Path | None = None) -> tuple[Path, Path]:
+        """The edited checkpoint and its log, ``(checkpoint, log)`` (:func:`editing.save`)."""
+        return editing.save(self, plan, output)
+
+    def decomposition(self, layer: int, **options: Any) -> LayerDecomposition:
+        """One layer's decomposition (``options``: those of :meth:`request`), read when stored with
+        the same configuration, else computed (and written, outside :meth:`read_only`)."""
+        return self.decompositions(self.request(layers=[layer], **options))[1][0]
 
     def ground(
         self, source: Any, *, grids: bool = True, output_dir: str | Path | None = None, **options: Any

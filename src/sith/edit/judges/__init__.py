@@ -5,7 +5,11 @@ are the judges it reads them with.
 
 Public API::
 
-    Judge                      protocol: score(explanations, task) -> list[int]  (1..5)
+    Judge                      protocol: kind; record(); judge(explanations, question, concepts) -> Verdict;
+                               score(explanations, task) -> list[int]  (1..5)
+    JUDGES, DEFAULT_JUDGE      the name -> factory registry (share, words, embedding, llm) and its
+                               default, shared by ``sith judge``, ``sith edit`` and the API;
+                               make_judge(name_or_judge, JudgeInputs(...)) -> Judge
     ShareJudge(matched, k)     weight share of the explanation's concepts in ``matched``
         (the request's matching dictionary concepts, :func:`sith.edit.select.match_request`),
         binned by K-aware cut-offs — the default judge of ``sith edit``
@@ -24,6 +28,7 @@ from sith.edit.judges.base import (
     MIN_SCORE,
     Explanation,
     Judge,
+    Verdict,
     check_task,
     positive_sorted,
     split_concepts,
@@ -37,11 +42,14 @@ from sith.edit.judges.embedding import (
 )
 from sith.edit.judges.llm import CallPlan, LLMJudge
 from sith.edit.judges.prompt import SYSTEM_PROMPT, USER_TEMPLATE, build_messages, parse_answer
+from sith.edit.judges.registry import DEFAULT_JUDGE, JUDGES, JudgeInputs, make_judge
 from sith.edit.judges.share import ShareJudge, share_cutoffs
 from sith.edit.judges.words import WordJudge
 
 __all__ = [
     "DEFAULT_CUTOFFS",
+    "DEFAULT_JUDGE",
+    "JUDGES",
     "MAX_SCORE",
     "MIN_SCORE",
     "SCORE_BY",
@@ -51,12 +59,15 @@ __all__ = [
     "EmbeddingJudge",
     "Explanation",
     "Judge",
+    "JudgeInputs",
     "LLMJudge",
     "Relevance",
     "ShareJudge",
+    "Verdict",
     "WordJudge",
     "build_messages",
     "check_task",
+    "make_judge",
     "parse_answer",
     "positive_sorted",
     "score_from_mean",

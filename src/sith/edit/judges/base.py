@@ -8,7 +8,9 @@ to 5 (clearly about the task).
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
 
 from sith.errors import ConfigError
 
@@ -19,13 +21,45 @@ MIN_SCORE = 1
 MAX_SCORE = 5
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """A judge's answer for a list of explanations: one 1–5 ``scores`` each, and the
+    ``relevance`` behind it (the share judge's matched weight share, the embedding and word
+    judges' raw R; None for a judge that gives only a score, e.g. an LLM)."""
+
+    scores: list[int]
+    relevance: list[float] | None = None
+
+
 @runtime_checkable
 class Judge(Protocol):
-    """Scores explanations for a task question."""
+    """Scores explanations for a task (docs/judges.md).
+
+    ``kind`` names the judge (the registry's name, :mod:`sith.edit.judges.registry`);
+    ``record()`` is its configuration for logs and results files; ``judge(explanations,
+    question, concepts)`` scores each explanation 1–5 for the task — the offline judges read the
+    task's ``concepts`` (the question split at commas when none are given), an LLM the question;
+    ``score(explanations, task)`` is ``judge(...).scores``.
+    """
+
+    kind: str
+
+    def record(self) -> dict[str, Any]:
+        """The judge's configuration (``kind`` first)."""
+        ...
+
+    def judge(self, explanations: list[Explanation], question: str, concepts: Sequence[str] = ()) -> Verdict:
+        """One :class:`Verdict` for ``explanations``, in order."""
+        ...
 
     def score(self, explanations: list[Explanation], task: str) -> list[int]:
         """One integer in ``1..5`` per explanation, in order."""
         ...
+
+
+def concept_task(question: str, concepts: Sequence[str]) -> str:
+    """The task string an offline judge reads: the concepts joined by commas, else the question."""
+    return ", ".join(concepts) if concepts else question
 
 
 def positive_sorted(explanation: Explanation) -> Explanation:

@@ -40,11 +40,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
 
-from sith.edit.judges.base import MIN_SCORE, Explanation, check_task, positive_sorted, split_concepts
+from sith.edit.judges.base import (
+    MIN_SCORE,
+    Explanation,
+    Verdict,
+    check_task,
+    concept_task,
+    positive_sorted,
+    split_concepts,
+)
 from sith.errors import ConfigError, SithError
 
 #: Lower bounds of ``R_mean`` for scores 2, 3, 4, 5 (see the module docstring).
@@ -122,6 +131,9 @@ class EmbeddingJudge:
         score_by: ``mean`` (bin R_mean; default) or ``lead`` (bin the leading concept's match).
     """
 
+    kind = "embedding"
+    reads_concepts = True  # the task as a concept list
+
     def __init__(
         self,
         encode: TextEncode,
@@ -183,6 +195,15 @@ class EmbeddingJudge:
             lead.append(top)
         binned = mean if self.score_by == "mean" else lead
         return Relevance(raw, mean, lead, [score_from_mean(b, self.cutoffs) for b in binned])
+
+    def record(self) -> dict[str, Any]:
+        return {"kind": self.kind, "cutoffs": list(self.cutoffs), "center": self.center,
+                "score_by": self.score_by}
+
+    def judge(self, explanations: list[Explanation], question: str, concepts: Sequence[str] = ()) -> Verdict:
+        """Scores and raw R for the task's ``concepts`` (else the question split at commas)."""
+        rel = self.relevance(explanations, concept_task(question, concepts))
+        return Verdict(rel.scores, rel.raw)
 
     def score(self, explanations: list[Explanation], task: str) -> list[int]:
         """One score 1–5 per explanation (see :meth:`relevance`)."""

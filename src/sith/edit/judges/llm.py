@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sith.edit.judges.base import MIN_SCORE, Explanation, check_task, positive_sorted
+from sith.edit.judges.base import MIN_SCORE, Explanation, Verdict, check_task, positive_sorted
 from sith.edit.judges.cache import AnswerCache
 from sith.edit.judges.prompt import (
     USER_TEMPLATE,
@@ -109,6 +109,8 @@ class LLMJudge:
             1-5 rubric, :data:`sith.edit.judges.prompt.USER_TEMPLATE`).
     """
 
+    kind = "llm"
+
     def __init__(
         self,
         *,
@@ -176,6 +178,13 @@ class LLMJudge:
         if self.price_in is not None and self.price_out is not None:
             cost = (tokens * self.price_in + len(todo) * ANSWER_TOKENS * self.price_out) / 1e6
         return CallPlan(len(prompts), n_cached, len(todo), tokens, cost)
+
+    def record(self) -> dict[str, Any]:
+        return {"kind": self.kind, "model": self.model, "url": self.base_url}
+
+    def judge(self, explanations: list[Explanation], question: str, concepts: Sequence[str] = ()) -> Verdict:
+        """Scores for the task ``question`` (an LLM reads the question, not a concept list)."""
+        return Verdict(self.score(explanations, question))
 
     def score(self, explanations: list[Explanation], task: str) -> list[int]:
         """One score 1–5 per explanation; logs the plan first, refuses more than ``max_calls``."""

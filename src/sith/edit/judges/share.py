@@ -28,9 +28,10 @@ one skull-led explanation holds 0.29 of its weight, below the embedding judge's 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from typing import Any
 
-from sith.edit.judges.base import Explanation, positive_sorted
+from sith.edit.judges.base import Explanation, Verdict, positive_sorted
 from sith.edit.judges.embedding import Relevance, score_from_mean
 from sith.errors import SithError
 
@@ -50,6 +51,8 @@ class ShareJudge:
         k: the decomposition's sparsity K (sets the 1/K cut-off).
     """
 
+    kind = "share"
+
     def __init__(self, matched: Iterable[str], k: int) -> None:
         self.matched = frozenset(str(c) for c in matched)
         self.k = int(k)
@@ -66,6 +69,17 @@ class ShareJudge:
             mean.append(r / total if total > 0 else 0.0)
             lead.append(float(bool(pairs) and pairs[0][0] in self.matched))
         return Relevance(raw, mean, lead, [score_from_mean(m, self.cutoffs) for m in mean])
+
+    def record(self) -> dict[str, Any]:
+        return {"kind": self.kind, "cutoffs": list(self.cutoffs), "k": self.k,
+                "matched": sorted(self.matched)}
+
+    def judge(
+        self, explanations: list[Explanation], question: str = "", concepts: Sequence[str] = ()
+    ) -> Verdict:
+        """Scores and the matched weight share (the task was matched at construction)."""
+        rel = self.relevance(explanations)
+        return Verdict(rel.scores, rel.mean)
 
     def score(self, explanations: list[Explanation], task: str = "") -> list[int]:
         """One score 1–5 per explanation (see :meth:`relevance`)."""

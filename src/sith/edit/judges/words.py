@@ -22,8 +22,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any
 
-from sith.edit.judges.base import Explanation, check_task, positive_sorted, split_concepts
+from sith.edit.judges.base import (
+    Explanation,
+    Verdict,
+    check_task,
+    concept_task,
+    positive_sorted,
+    split_concepts,
+)
 from sith.edit.judges.embedding import DEFAULT_CUTOFFS, Relevance, checked_binning, score_from_mean
 from sith.errors import ConfigError
 
@@ -55,6 +63,9 @@ class WordJudge:
         cutoffs: lower bounds of ``R_mean`` for scores 2..5 (default :data:`DEFAULT_CUTOFFS`).
         score_by: ``mean`` (bin R_mean; default) or ``lead`` (bin whether the leading concept matches).
     """
+
+    kind = "words"
+    reads_concepts = True  # the task as a concept list
 
     def __init__(
         self,
@@ -88,6 +99,14 @@ class WordJudge:
             lead.append(hits[0] if hits else 0.0)
         binned = mean if self.score_by == "mean" else lead
         return Relevance(raw, mean, lead, [score_from_mean(b, self.cutoffs) for b in binned])
+
+    def record(self) -> dict[str, Any]:
+        return {"kind": self.kind, "cutoffs": list(self.cutoffs), "score_by": self.score_by}
+
+    def judge(self, explanations: list[Explanation], question: str, concepts: Sequence[str] = ()) -> Verdict:
+        """Scores and raw R for the task's ``concepts`` (else the question split at commas)."""
+        rel = self.relevance(explanations, concept_task(question, concepts))
+        return Verdict(rel.scores, rel.raw)
 
     def score(self, explanations: list[Explanation], task: str) -> list[int]:
         """One score 1–5 per explanation (see :meth:`relevance`)."""

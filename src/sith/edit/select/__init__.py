@@ -13,16 +13,18 @@ Public API::
 
     Task(name, question, concepts);  Judged(scores, relevance)
     judge_explanations(judge, explanations, task) -> Judged;  judge_kind(judge);  judge_record(judge)
-    negated_explanations(weights, decompositions, atoms, concepts, image_mean=, svd_of=) -> -v's
+    negated_explanations(weights, decompositions, atoms, concepts, image_mean=) -> explanations of -v
     judge_signs(judge, plus, minus, task, threshold) -> (Judged, matched signs);  check_signs(signs)
     zero_rule(threshold=3, alpha=0.0);  nsfw_rule(scores);  relevance_alphas(R)
     edits_from_rule(components, alphas, reason, judged=None) -> tuple[ComponentEdit, ...]
-    match_concept(query, concepts, dictionary_embeddings, encode) -> ConceptMatch
+    match_concept(query, concepts, atoms, make_atoms) -> ConceptMatch
     familiarity(query, statistic, make_atoms) -> Familiarity
     select_by_alignment(...);  select_by_weight(...);  concept_indices(names, concepts)
+    cap_per_layer(edits, max_per_layer)   the one per-layer cap of every rule
     random_draws(components, chosen, draws=, seed=);  top_ranked(components, key, chosen, reason)
 """
 
+from sith.edit.judges.registry import judge_kind, judge_record
 from sith.edit.select.controls import random_draws, top_ranked
 from sith.edit.select.judged import (
     MIN_SCORE_SELECTED,
@@ -34,8 +36,6 @@ from sith.edit.select.judged import (
     check_signs,
     edits_from_rule,
     judge_explanations,
-    judge_kind,
-    judge_record,
     judge_signs,
     negated_explanations,
     nsfw_rule,
@@ -50,12 +50,20 @@ from sith.edit.select.matching import (
     match_concept,
     random_strings,
 )
-from sith.edit.select.rules import concept_indices, select_by_alignment, select_by_weight
+from sith.edit.select.rules import (
+    ALIGNMENT_THRESHOLD,
+    WEIGHT_THRESHOLD,
+    cap_per_layer,
+    concept_indices,
+    select_by_alignment,
+    select_by_weight,
+)
 
 #: ``sith edit --rule`` choices; the first is the default.
 RULES = ("judged", "alignment", "weight")
 
 __all__ = [
+    "ALIGNMENT_THRESHOLD",
     "MIN_SCORE_SELECTED",
     "NULL_QUANTILE",
     "RULES",
@@ -67,6 +75,8 @@ __all__ = [
     "Rule",
     "Task",
     "check_signs",
+    "WEIGHT_THRESHOLD",
+    "cap_per_layer",
     "concept_indices",
     "edits_from_rule",
     "familiarity",

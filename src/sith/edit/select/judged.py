@@ -36,9 +36,10 @@ from torch import Tensor
 from sith.decompose import solve
 from sith.decompose.results import LayerDecomposition
 from sith.edit.exact import ComponentEdit
-from sith.edit.judges import EmbeddingJudge, Explanation, Judge, ShareJudge, WordJudge
+from sith.edit.judges import Explanation, Judge
+from sith.edit.judges.registry import judge_kind, run_judge
 from sith.errors import ConfigError, SithError
-from sith.factor import joint_targets, singular_directions
+from sith.factor import joint_targets, layer_svd, singular_directions
 
 Component = tuple[int, int, int]
 Rule = Callable[[Tensor], list[float]]
@@ -80,55 +81,17 @@ class Judged:
 
 
 def judge_explanations(judge: Judge, explanations: list[Explanation], task: Task) -> Judged:
-    """Score explanations for ``task``: the offline judges read ``task.concepts`` (the share
-    judge its matched concepts), any other judge (the LLM judge) reads ``task.question``."""
-    if isinstance(judge, ShareJudge):
-        rel = judge.relevance(explanations)
-        return Judged(torch.tensor(rel.scores, dtype=torch.long), torch.tensor(rel.mean, dtype=torch.float64))
-    if isinstance(judge, EmbeddingJudge | WordJudge):
-        if not task.concepts:
-            raise ConfigError(
-                "task_concepts",
-                f"task {task.name!r} has no concepts for the {judge_kind(judge)} judge; pass {{name}}",
-            )
-        rel = judge.relevance(explanations, ", ".join(task.concepts))
-        return Judged(torch.tensor(rel.scores, dtype=torch.long), torch.tensor(rel.raw, dtype=torch.float64))
-    scores = judge.score(explanations, task.question)
-    return Judged(torch.tensor([int(s) for s in scores], dtype=torch.long), None)
-
-
-def judge_kind(judge: Judge) -> str:
-    """``share``, ``embedding``, ``words`` or the judge's class name (recorded with results)."""
-    if isinstance(judge, ShareJudge):
-        return "share"
-    if isinstance(judge, EmbeddingJudge):
-        return "embedding"
-    return "words" if isinstance(judge, WordJudge) else type(judge).__name__
-
-
-def judge_record(judge: Judge) -> dict[str, Any]:
-    """The judge's configuration, for logs and results files."""
-    if isinstance(judge, ShareJudge):
-        return {
-            "kind": "share",
-            "cutoffs": list(judge.cutoffs),
-            "k": judge.k,
-            "matched": sorted(judge.matched),
-        }
-    if isinstance(judge, EmbeddingJudge):
-        return {
-            "kind": "embedding",
-            "cutoffs": list(judge.cutoffs),
-            "center": judge.center,
-            "score_by": judge.score_by,
-        }
-    if isinstance(judge, WordJudge):
-        return {"kind": "words", "cutoffs": list(judge.cutoffs), "score_by": judge.score_by}
-    return {
-        "kind": type(judge).__name__,
-        "model": getattr(judge, "model", None),
-        "url": getattr(judge, "base_url", None),
-    }
+    """Score explanations for ``task`` through the judge protocol (:mod:`sith.edit.judges.registry`):
+    the offline judges read ``task.concepts`` (the share judge its matched concepts), an LLM
+    judge ``task.question``."""
+    if getattr(judge, "reads_concepts", False) and not task.concepts:
+        raise ConfigError(
+            "task_concepts",
+            f"task {task.name!r} has no concepts for the {judge_kind(judge)} judge; pass {{name}}",
+        )
+    verdict = run_judge(judge, explanations, task.question, task.concepts)
+    relevance = None if verdict.relevance is None else torch.tensor(verdict.relevance, dtype=torch.float64)
+    return Judged(torch.tensor([int(s) for s in verdict.scores], dtype=torch.long), relevance)
 
 
 def zero_rule(threshold: int = MIN_SCORE_SELECTED, alpha: float = 0.0) -> Rule:
@@ -188,7 +151,6 @@ def negated_explanations(
     concepts: list[str],
     *,
     image_mean: Tensor | None,
-    svd_of: Callable[[int, bool], Any],
 ) -> list[Explanation]:
     """The explanation of ``−v`` for every component, in :func:`components_of` order.
 
@@ -200,14 +162,14 @@ def negated_explanations(
     Args:
         concepts: the dictionary's ``N`` concept strings (``atoms``' rows).
         image_mean: ``(e,)`` when the files subtract it (their ``config.image_mean``), else None.
-        svd_of: ``(layer, fold_ln) -> HeadSVD``.
     """
     if atoms is None or concepts is None:
         raise SithError("explaining -v needs the dictionary's atoms and concepts; pass the dictionary")
     out: list[Explanation] = []
     for d in decompositions:
         c = d.config
-        x = singular_directions(svd_of(d.layer, c.fold_ln), c.sv_type, d.rank)[: d.num_heads].double()
+        svd = layer_svd(weights, d.layer, fold_ln=c.fold_ln)
+        x = singular_directions(svd, c.sv_type, d.rank)[: d.num_heads].double()
         x = x * d.polarity.double()[..., None]
         mean = image_mean if c.image_mean else None
         code = solve(joint_targets(weights, -x.reshape(-1, x.shape[-1]), mean), atoms, c.sparsity,

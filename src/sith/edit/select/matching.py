@@ -4,8 +4,9 @@ A request word ``q`` (``--suppress skull``) is matched to dictionary concepts tw
 
 * **by words**: the concept contains ``q``'s words as a contiguous run, case-insensitively
   (``"skull"`` matches ``"skull symbol"``, not ``"skullcap"``);
-* **by meaning**: the concept's atom is closer to ``q``'s atom (both made as the dictionary's
-  atoms are, docs/method.md §4: unit rows, dictionary mean subtracted, unit again) than random
+* **by meaning**: the concept's atom is closer to ``q``'s atom (both made as the decomposition's
+  atoms are, docs/method.md §4, in its atom mode: the seed's unit rows, dictionary mean
+  subtracted, unit again; or a project option, §7) than random
   strings get — ``cos(q, a) > τ`` with ``τ`` the 99th percentile, over ``n_null`` random
   letter strings shaped like ``q`` (same length, spaces kept), of each string's best cosine
   with any dictionary concept. The null is measured on the spot, per request word, on this
@@ -39,7 +40,8 @@ FAMILIAR_QUANTILE = 0.05
 #: Random strings per request word.
 NULL_STRINGS = 100
 
-TextEncode = Callable[[list[str]], Tensor]
+#: ``texts -> (n, e)`` atoms made like the dictionary's (docs/method.md §4).
+TextAtoms = Callable[[list[str]], Tensor]
 
 
 def random_strings(text: str, n: int, *, seed: int = 0) -> list[str]:
@@ -49,13 +51,6 @@ def random_strings(text: str, n: int, *, seed: int = 0) -> list[str]:
     return [
         "".join(rng.choice(string.ascii_lowercase) if ch.isalnum() else ch for ch in text) for _ in range(n)
     ]
-
-
-def centred_atoms(embeddings: Tensor, dictionary_embeddings: Tensor) -> Tensor:
-    """``(n, e)`` atoms made like the dictionary's (docs/method.md §4, ``center``): unit rows minus
-    the dictionary's mean unit row, unit again."""
-    mean = F.normalize(dictionary_embeddings.detach().float(), dim=-1).mean(dim=0)
-    return F.normalize(F.normalize(embeddings.detach().float(), dim=-1) - mean, dim=-1)
 
 
 @dataclass(frozen=True)
@@ -97,23 +92,24 @@ class ConceptMatch:
 def match_concept(
     query: str,
     concepts: list[str],
-    dictionary_embeddings: Tensor,
-    encode: TextEncode,
+    atoms: Tensor,
+    make_atoms: TextAtoms,
     *,
     noise_like: bool = False,
     n_null: int = NULL_STRINGS,
     seed: int = 0,
 ) -> ConceptMatch:
-    """Match ``query`` to ``concepts`` (``dictionary_embeddings`` ``(N, e)``, raw) by words and by
-    meaning (module docstring); ``noise_like`` turns meaning matches off."""
+    """Match ``query`` to ``concepts`` (their unit ``atoms`` ``(N, e)``) by words and by meaning
+    (module docstring); ``make_atoms(texts) -> (n, e)`` makes any text's atom exactly as the
+    dictionary's were made (the decomposition's atom mode). ``noise_like`` turns meaning matches
+    off."""
     q = " ".join(str(query).split())
     if not words_of(q):
         raise SithError(f"request {query!r} has no letters or digits; name a concept, e.g. skull")
-    if len(concepts) != dictionary_embeddings.shape[0]:
+    if len(concepts) != atoms.shape[0]:
         raise SithError("the dictionary's concepts and embeddings differ in length; encode it again")
-    atoms = centred_atoms(dictionary_embeddings, dictionary_embeddings)
-    probes = centred_atoms(encode([q, *random_strings(q, n_null, seed=seed)]), dictionary_embeddings)
-    cos = probes @ atoms.T  # (1 + n_null, N)
+    probes = F.normalize(make_atoms([q, *random_strings(q, n_null, seed=seed)]).float(), dim=-1)
+    cos = probes @ F.normalize(atoms.float(), dim=-1).T  # (1 + n_null, N)
     tau = float(torch.quantile(cos[1:].max(dim=1).values, NULL_QUANTILE))
     run = words_of(q)
     matched: dict[str, tuple[str, float]] = {}

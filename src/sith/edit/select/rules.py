@@ -17,7 +17,6 @@ alignment rule is reported beside it as a control (docs/experiments.md).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable
 from dataclasses import replace
 
 import torch
@@ -27,8 +26,11 @@ from sith.decompose.results import LayerDecomposition
 from sith.decompose.search import alignment
 from sith.edit.exact import ComponentEdit
 from sith.errors import SithError
-from sith.factor import HeadSVD
 from sith.load.weights import VisionWeights
+
+#: The rules' default thresholds: an explanation weight (``weight``), a ``|cos|`` (``alignment``).
+WEIGHT_THRESHOLD = 0.1
+ALIGNMENT_THRESHOLD = 0.3
 
 
 def concept_indices(names: list[str], concepts: list[str]) -> list[int]:
@@ -48,16 +50,27 @@ def concept_indices(names: list[str], concepts: list[str]) -> list[int]:
     return out
 
 
-def _cap(scored: list[tuple[float, ComponentEdit]], max_per_layer: int | None) -> list[ComponentEdit]:
-    scored.sort(key=lambda s: (s[1].layer, -s[0], s[1].head, s[1].index))
+def cap_per_layer(edits: list[ComponentEdit], max_per_layer: int | None) -> list[ComponentEdit]:
+    """At most ``max_per_layer`` edits per layer (None: all), the strongest first: highest judged
+    score, then highest selecting ``score``; ties by head and index. The one per-layer cap of
+    every rule; the kept edits are in layer order, strongest first within a layer."""
+    if max_per_layer is None:
+        return list(edits)
+    ranked = sorted(edits, key=lambda e: (e.layer, -(e.judge_score or 0), -(e.score or 0.0), e.head, e.index))
     kept: list[ComponentEdit] = []
     per_layer: dict[int, int] = {}
-    for score, e in scored:
-        if max_per_layer is not None and per_layer.get(e.layer, 0) >= max_per_layer:
-            continue
-        per_layer[e.layer] = per_layer.get(e.layer, 0) + 1
-        kept.append(replace(e, score=round(score, 4)))
+    for e in ranked:
+        if per_layer.get(e.layer, 0) < max_per_layer:
+            per_layer[e.layer] = per_layer.get(e.layer, 0) + 1
+            kept.append(e)
     return kept
+
+
+def scored_edits(scored: list[tuple[float, ComponentEdit]]) -> list[ComponentEdit]:
+    """Each edit with its selecting score (rounded to 4 digits, as plans print it), in layer
+    order, strongest first within a layer."""
+    ranked = sorted(scored, key=lambda s: (s[1].layer, -s[0], s[1].head, s[1].index))
+    return [replace(e, score=round(score, 4)) for score, e in ranked]
 
 
 def select_by_weight(
@@ -65,7 +78,7 @@ def select_by_weight(
     indices: list[int],
     *,
     alpha: float,
-    threshold: float = 0.1,
+    threshold: float = WEIGHT_THRESHOLD,
     max_per_layer: int | None = None,
     reason: str = "",
 ) -> list[ComponentEdit]:
@@ -84,7 +97,7 @@ def select_by_weight(
         for h, i in (best >= threshold).nonzero().tolist():
             if best[h, i] > 0:
                 scored.append((float(best[h, i]), ComponentEdit(layer, h, i, alpha, reason)))
-    return _cap(scored, max_per_layer)
+    return cap_per_layer(scored_edits(scored), max_per_layer)
 
 
 def select_by_alignment(
@@ -95,11 +108,10 @@ def select_by_alignment(
     alpha: float,
     fold_ln: bool = True,
     sv_type: str = "right",
-    threshold: float = 0.3,
+    threshold: float = ALIGNMENT_THRESHOLD,
     max_per_layer: int | None = None,
     reason: str = "",
     image_mean: Tensor | None = None,
-    svd_of: Callable[[int, bool], HeadSVD] | None = None,
 ) -> list[ComponentEdit]:
     """Components whose joint-space target (``sv_type`` vectors, ``image_mean`` subtracted as
     in the decomposition) has ``|cos| ≥ threshold`` with any of ``concept_atoms`` ``(n, e)``."""
@@ -113,11 +125,10 @@ def select_by_alignment(
             fold_ln=fold_ln,
             sv_type=sv_type,
             image_mean=image_mean,
-            svd_of=svd_of,
         ).items():
             for h, i in (cos.abs() >= threshold).nonzero().tolist():
                 key = (layer, h, i)
                 best[key] = max(best.get(key, 0.0), float(cos[h, i].abs()))
     for (layer, h, i), v in best.items():
         scored.append((v, ComponentEdit(layer, h, i, alpha, reason)))
-    return _cap(scored, max_per_layer)
+    return cap_per_layer(scored_edits(scored), max_per_layer)
