@@ -29,7 +29,8 @@ def planted(seed: int = 0):
 
 def test_judged_rule_selects_the_explanation_about_the_request():
     clip, decs = planted()
-    plan = plan_edits(clip, EditRequest(suppress=["skull"]), Evidence(decs, judge_for=lambda n: WordJudge(n)))
+    request = EditRequest(signs="seed", suppress=["skull"])
+    plan = plan_edits(clip, request, Evidence(decs, judge_for=lambda n: WordJudge(n)))
     rows = {(r["layer"], r["head"], r["index"]): r for r in plan.rows()}
     assert (1, 1, 2) in rows and rows[(1, 1, 2)]["explanation"][0][0] == "skull symbol"
     for r in rows.values():  # every pick names the skull with at least an even share ("skullcap" never)
@@ -62,14 +63,14 @@ def test_plan_refuses_large_edits_unless_allowed_and_names_empty_requests():
     clip, decs = planted()
     everything = lambda names: ShareJudge({f"w{i}" for i in range(2, 80)}, 3)  # noqa: E731
     with pytest.raises(SithError, match="above the 10% cap; narrow the request or pass allow_large=True"):
-        plan_edits(clip, EditRequest(suppress=["w"]), Evidence(decs, judge_for=everything))
-    large = EditRequest(suppress=["w"], allow_large=True)
+        plan_edits(clip, EditRequest(signs="seed", suppress=["w"]), Evidence(decs, judge_for=everything))
+    large = EditRequest(signs="seed", suppress=["w"], allow_large=True)
     plan = plan_edits(clip, large, Evidence(decs, judge_for=everything))
     assert len(plan.edits) > 0.1 * plan.pool
     nothing = lambda names: ShareJudge(set(), 3)  # noqa: E731
     with pytest.raises(SithError, match="nothing in the dictionary matches 'car'"):
         plan_edits(
-            clip, EditRequest(suppress=["car"]),
+            clip, EditRequest(signs="seed", suppress=["car"]),
             Evidence(decs, judge_for=nothing, notes=("nothing in the dictionary matches 'car'.",)),
         )
 
@@ -77,11 +78,11 @@ def test_plan_refuses_large_edits_unless_allowed_and_names_empty_requests():
 def test_plan_validates_rule_and_min_score():
     clip, decs = planted()
     with pytest.raises(SithError, match="unknown selection rule"):
-        plan_edits(clip, EditRequest(suppress=["skull"], rule="magic"), Evidence(decs))
+        plan_edits(clip, EditRequest(signs="seed", suppress=["skull"], rule="magic"), Evidence(decs))
     with pytest.raises(SithError, match="min_score must be 1..5"):
-        plan_edits(clip, EditRequest(suppress=["skull"], min_score=7), Evidence(decs))
+        plan_edits(clip, EditRequest(signs="seed", suppress=["skull"], min_score=7), Evidence(decs))
     with pytest.raises(SithError, match="needs a judge"):
-        plan_edits(clip, EditRequest(suppress=["skull"]), Evidence(decs))
+        plan_edits(clip, EditRequest(signs="seed", suppress=["skull"]), Evidence(decs))
     with pytest.raises(SithError, match="no decomposition"):
         plan_edits(clip, EditRequest(suppress=["skull"]), Evidence(judge_for=lambda n: WordJudge(n)))
 
@@ -89,7 +90,7 @@ def test_plan_validates_rule_and_min_score():
 def test_max_per_layer_keeps_the_best_judged():
     clip, decs = planted()
     judge = lambda names: ShareJudge({f"w{i}" for i in range(2, 10)}, 3)  # noqa: E731
-    plan = plan_edits(clip, EditRequest(suppress=["w"], max_per_layer=1, allow_large=True),
+    plan = plan_edits(clip, EditRequest(signs="seed", suppress=["w"], max_per_layer=1, allow_large=True),
                       Evidence(decs, judge_for=judge))
     per_layer = {}
     for e in plan.edits:
