@@ -76,10 +76,10 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         "--alpha",
         type=float,
         default=0.0,
-        help="scale for suppressed/indexed components (default 0: removes them)",
+        help="scale for suppressed/indexed components, 0 to 100 (default 0: removes them)",
     )
     p.add_argument(
-        "--amplify-alpha", type=float, default=2.0, help="scale for amplified components (default 2)"
+        "--amplify-alpha", type=float, default=2.0, help="scale for amplified ones, 0 to 100 (default 2)"
     )
     add_decomposition_args(p, layers_help="layers to select from (default: last 4)")
     p.add_argument(
@@ -124,6 +124,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         default=None,
         help=".pt/.safetensors (HF: a directory); default: DATA_DIR/models/{model}/{pretrained}/edits/",
     )
+    p.add_argument("--force", action="store_true", help="let --output replace a file sith edit did not write")
     p.add_argument("--dry-run", action="store_true", help="check and print the plan; write nothing")
     add_format_args(p, output=False)
     add_llm_args(p)
@@ -134,8 +135,10 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
 
 def run_edit(args: argparse.Namespace) -> int:
     from sith import api
+    from sith.cli.checks import check_edit_args
     from sith.errors import SithError
 
+    check_edit_args(args, getattr(args, "argv", []))  # before any work: scales, --output
     by_concept = bool(args.suppress or args.amplify)
     if args.apply_log or args.undo_log:
         return run_log(args, mixed=bool(by_concept or args.component))
