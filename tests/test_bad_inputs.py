@@ -78,6 +78,8 @@ def scratch(tmp_path_factory) -> dict[str, str]:
     (root / "images").mkdir()
     (root / "corrupt").mkdir()
     (root / "long.txt").write_text("water\n" + "x" * 120_000 + "\nland\n")
+    (root / "m.safetensors").write_bytes(os.urandom(64))  # a checkpoint name (never loaded by a refusal)
+    (root / "mine.safetensors").write_bytes(os.urandom(64))  # a user's file sith did not write
     (root / "corrupt" / "a.png").write_bytes(b"not an image")
     for name, text in LOGS.items():
         (root / f"{name}.json").write_text(json.dumps(text))
@@ -99,7 +101,7 @@ def _case(id_: str, argv: list[str], needle: str):  # noqa: ANN202
 
 PARSER = [
     _case("unknown command", ["frobnicate"], "invalid choice"),
-    _case("no command", [], "required"),
+    _case("no command", [], "name a command"),
     _case("decompose --layers x", ["decompose", "--layers", "x"], "--layers"),
     _case("decompose --sv-type up", ["decompose", "--sv-type", "up"], "invalid choice"),
     _case("show without file", ["show"], "file"),
@@ -253,6 +255,29 @@ BEFORE_MODEL = [
         "decompos",
     ),
     _case("verify unknown model", ["verify", "--model-name", "ViT-Q-99"], "unknown model"),
+    # a newcomer's pass: every argument checked before any work, nothing overwritten that sith did not write
+    _case("edit --output is the --pretrained input",
+          ["edit", "--pretrained", "{m}", "--component", "5:0:0", "--output", "{m}"],
+          "is the --pretrained input"),
+    _case("edit --output is the --apply-log input",
+          ["edit", "--apply-log", "{root}/x.pt", "--output", "{root}/x.pt"], "is the --apply-log input"),
+    _case("edit --output replaces a file sith did not write",
+          ["edit", "--component", "5:0:0", "--output", "{mine}"], "pass --force"),
+    _case("edit --output x.txt", ["edit", "--component", "5:0:0", "--output", "{root}/x.txt"],
+          "cannot tell the checkpoint format"),
+    _case("edit --amplify-alpha 1e30", ["edit", "--amplify", "red", "--amplify-alpha", "1e30", "--dry-run"],
+          "--amplify-alpha 1e+30 is out of range"),
+    _case("edit --alpha 101", ["edit", "--component", "5:0:0", "--alpha", "101"], "from 0 (remove) to 100"),
+    _case("edit --alpha -1e30 is a number", ["edit", "--component", "5:0:0", "--alpha", "-1e30"],
+          "--alpha -1e+30 is out of range"),
+    _case("edit --component alpha inf", ["edit", "--component", "5:0:0:inf", "--dry-run"], "alpha inf"),
+    _case("edit --alpha with --amplify only", ["edit", "--amplify", "red", "--alpha", "3", "--dry-run"],
+          "pass --amplify-alpha 3 instead"),
+    _case("edit --amplify-alpha with --suppress only",
+          ["edit", "--suppress", "red", "--amplify-alpha", "3", "--dry-run"], "--amplify edits only"),
+    _case("edit --suppress empty", ["edit", "--suppress", "", "--dry-run"], "--suppress is empty"),
+    _case("edit --suppress emoji", ["edit", "--suppress", "\U0001f600", "--dry-run"], "no letters or digits"),
+    _case("search emoji", ["search", "\U0001f600"], "no letters or digits"),
 ]
 
 # the organism loads for these: a dry run must refuse exactly what a real run refuses
@@ -291,6 +316,7 @@ WITH_MODEL = [
                                    "--sparsity", "0"], "sparsity 0"),
     _case("image-mean empty folder", ["image-mean", "--images", "{images}"], "images"),
     _case("compare missing checkpoint", ["compare", "--tuned-pretrained", "{root}/none.pt"], "none.pt"),
+    _case("search 10k-character query", ["search", "water " * 2000], "more than the text tower reads"),
 ]
 
 

@@ -15,6 +15,10 @@ from sith.load.writeback import save_state_dict
 from sith.organism import ORGANISM_NAME, ORGANISM_TAG
 
 
+def raw(t: torch.Tensor) -> torch.Tensor:
+    return t.reshape(-1).view(torch.uint8)
+
+
 def run(capsys, *argv: str) -> tuple[int, str, str]:
     code = main(["-q", *argv])
     out, err = capsys.readouterr()
@@ -47,7 +51,7 @@ def test_fp16_in_fp16_out_and_undo_is_byte_identical(fp16_file, tmp_path, capsys
     back = load_file(restored)
     assert back.keys() == before.keys()
     for k, t in before.items():  # the same bytes, tensor by tensor
-        assert back[k].dtype == t.dtype and back[k].reshape(-1).view(torch.uint8).equal(t.reshape(-1).view(torch.uint8)), k
+        assert back[k].dtype == t.dtype and raw(back[k]).equal(raw(t)), k
 
 
 class FakeSafetensorError(Exception):

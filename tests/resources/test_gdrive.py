@@ -133,7 +133,9 @@ def test_missing_file_unreachable_host_and_bad_id(drive, tmp_path):
         assert not nothing.registered()
         with pytest.raises(SithError, match="cannot reach Google Drive"):
             list_folder("rootfolder01")
-    assert leftovers(tmp_path) == []
+        with pytest.raises(SithError, match="cannot reach Google Drive"):
+            download_file(FID, tmp_path / "new" / "dictionaries" / "x.txt", retries=0, progress=False)
+    assert leftovers(tmp_path) == []  # the folders the refused download made are gone
 
 
 def test_text_check(tmp_path):

@@ -110,8 +110,38 @@ def check_edit_output(args: argparse.Namespace) -> None:
         )
 
 
+def check_query(text: str, what: str = "the concept") -> None:
+    """A request names something: not empty, with at least one letter or digit (an emoji or
+    punctuation alone gives the text tower nothing to read)."""
+    if not str(text).strip():
+        raise SithError(f"{what} is empty; pass a word or phrase, e.g. water")
+    if not any(ch.isalnum() for ch in str(text)):
+        raise SithError(f"{what} {text!r} has no letters or digits; name a concept, e.g. water")
+
+
+def check_requests(args: argparse.Namespace) -> None:
+    """``--suppress`` / ``--amplify``, when given, name at least one concept each."""
+    for flag, names in (("--suppress", args.suppress), ("--amplify", args.amplify)):
+        if names is not None and not names:
+            raise SithError(f'{flag} is empty; name the concepts, comma-separated, e.g. {flag} "water,ocean"')
+        for name in names or []:
+            check_query(name, f"{flag} concept")
+
+
+def check_query_fits(tokenizer, text: str) -> None:  # noqa: ANN001 - open_clip or HF tokenizer
+    """Refuse a query longer than the text tower's context (it would be cut without a word)."""
+    ids = tokenizer([text])[0]
+    length = int(getattr(tokenizer, "context_length", len(ids)) or len(ids))
+    if len(ids) >= length and int(ids[-1]) != 0:
+        raise SithError(
+            f"the query has {len(str(text)):,} characters, more than the text tower reads ({length} tokens, "
+            "about 50-70 words); it would be cut silently: shorten it"
+        )
+
+
 def check_edit_args(args: argparse.Namespace, argv: list[str]) -> None:
     """Everything ``sith edit`` can check before loading a model."""
+    check_requests(args)
     check_alphas(args)
     check_alpha_flags(args, given_flags(argv))
     check_edit_output(args)

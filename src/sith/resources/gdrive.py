@@ -106,13 +106,27 @@ def download_file(file_id: str, dest: str | Path, *, check: Callable[[Path], Non
     """
     dest = Path(dest)
     check_id(file_id, "Drive file id")
+    made = [p for p in (dest.parent, *dest.parent.parents) if not p.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
     staged = dest.with_name(f".{dest.name}.download")
-    fetch(file_id, staged, retries=retries, timeout=timeout, progress=progress, label=label or dest.name)
-    verify_staged(staged, dest, file_id, check)
+    try:
+        fetch(file_id, staged, retries=retries, timeout=timeout, progress=progress, label=label or dest.name)
+        verify_staged(staged, dest, file_id, check)
+    except BaseException:
+        remove_empty(made)  # a refused download leaves no empty folder behind
+        raise
     sha = file_sha256(staged)
     os.replace(staged, dest)
     return dest, sha
+
+
+def remove_empty(folders: list[Path]) -> None:
+    """Remove the folders this call made (innermost first) while they are empty."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return
 
 
 def partial_files(staged: Path) -> list[Path]:

@@ -1,0 +1,87 @@
+"""Regression cases from a newcomer's pass over every README command (besides the bad-input table)."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from sith.cli import join_negative_values, main
+from sith.load.verify import VERIFY_TOL, failing_layers
+
+LAYER5 = "models/sith-organism/v1/decompositions/layer-05_right_foldln_organism_comp-0.3_sparsity-5.pt"
+
+
+def run(capsys, *argv: str) -> tuple[int, str, str]:
+    code = main(["-q", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("defects") / "data"
+    assert main(["-q", "decompose", "--data-dir", str(d)]) == 0
+    return d
+
+
+def test_bare_sith_lists_the_commands(capsys):
+    code = main([])
+    out, err = capsys.readouterr()
+    assert code == 2 and "decompose" in out and "edit" in out and "judge" in out
+    assert err.count("\n") == 1 and err.startswith("error: name a command")
+
+
+def test_negative_numbers_are_values():
+    assert join_negative_values(["edit", "--alpha", "-1e30", "-q"]) == ["edit", "--alpha=-1e30", "-q"]
+    assert join_negative_values(["--alpha", "-inf", "--dry-run"]) == ["--alpha=-inf", "--dry-run"]
+    assert join_negative_values(["-q", "-1"]) == ["-q", "-1"]  # after a short flag: left to argparse
+
+
+def test_verify_fails_above_the_tolerance_or_on_nan(capsys, monkeypatch):
+    import sith.api
+
+    assert failing_layers([1e-7, VERIFY_TOL * 2, math.nan, math.inf]) == [1, 2, 3]
+    monkeypatch.setattr(sith.api, "verify", lambda *a, **k: [9.5e-7, float("nan")])
+    code, out, err = run(capsys, "verify")
+    assert code == 2 and "layer   1: max abs error nan" in out
+    assert err.startswith("error: layers 1 differ") and err.count("\n") == 1
+    monkeypatch.setattr(sith.api, "verify", lambda *a, **k: [9.5e-7, 8e-7])
+    assert run(capsys, "verify")[0] == 0
+
+
+def test_gibberish_is_noise_like_and_selects_nothing(capsys, data):
+    code, _, err = run(capsys, "edit", "--suppress", "xyzzyplugh", "--dry-run", "--data-dir", str(data))
+    assert code == 2 and "no component matches" in err and "treats it like noise" in err
+    code, out, _ = run(capsys, "search", "xyzzyplugh", "--json", "--data-dir", str(data))
+    fam = json.loads(out)["familiarity"]
+    assert code == 0 and fam["noise_like"] is True and fam["beats_random"] is False
+    code, out, _ = run(capsys, "search", "skull", "--json", "--data-dir", str(data))
+    fam = json.loads(out)["familiarity"]
+    assert fam["noise_like"] is False and fam["nearest_known_cos"] > fam["random_nearest_known_max"]
+    code, out, _ = run(capsys, "search", "skull", "--data-dir", str(data))
+    assert "the query's" in out and ("beats them" in out or "does not beat them" in out)
+
+
+def test_judge_prints_whether_the_model_knows_the_task(capsys, data):
+    code, out, err = run(capsys, "judge", str(data / LAYER5), "--task", "water, ocean")
+    assert code == 0, err
+    assert "# task 'water': " in out and "# task 'ocean': " in out and "tells it from noise" in out
+    code, out, err = run(capsys, "judge", str(data / LAYER5), "--task", "background or scene", "--json")
+    assert code == 0 and "its scores rest on noise" in err
+    [fam] = json.loads(out)["task_familiarity"]
+    assert fam["query"] == "background or scene" and fam["noise_like"] is True
+
+
+def test_output_replaces_only_what_sith_wrote(capsys, tmp_path, data):
+    out = tmp_path / "e.safetensors"
+    edit = ["edit", "--component", "5:0:0", "--data-dir", str(data), "--output", str(out)]
+    assert run(capsys, *edit)[0] == 0
+    first = out.read_bytes()
+    assert run(capsys, *edit)[0] == 0 and out.read_bytes() == first  # its own log names it: replaced
+    (tmp_path / "e.edit-log.json").unlink()
+    code, _, err = run(capsys, *edit)
+    assert code == 2 and "pass --force" in err and out.read_bytes() == first
+    assert run(capsys, *edit, "--force")[0] == 0
