@@ -78,6 +78,7 @@ def scratch(tmp_path_factory) -> dict[str, str]:
     (root / "images").mkdir()
     (root / "corrupt").mkdir()
     (root / "long.txt").write_text("water\n" + "x" * 120_000 + "\nland\n")
+    (root / "utf16.txt").write_bytes("water\nocean\n".encode("utf-16"))
     (root / "m.safetensors").write_bytes(os.urandom(64))  # a checkpoint name (never loaded by a refusal)
     (root / "mine.safetensors").write_bytes(os.urandom(64))  # a user's file sith did not write
     (root / "corrupt" / "a.png").write_bytes(b"not an image")
@@ -278,6 +279,8 @@ BEFORE_MODEL = [
     _case("edit --suppress empty", ["edit", "--suppress", "", "--dry-run"], "--suppress is empty"),
     _case("edit --suppress emoji", ["edit", "--suppress", "\U0001f600", "--dry-run"], "no letters or digits"),
     _case("search emoji", ["search", "\U0001f600"], "no letters or digits"),
+    _case("download-dictionary UTF-16 source",
+          ["download-dictionary", "--dictionary", "efros", "--source", "{utf16}"], "is UTF-16 text"),
 ]
 
 # the organism loads for these: a dry run must refuse exactly what a real run refuses
@@ -294,6 +297,7 @@ WITH_MODEL = [
           "cannot use"),
     _case("encode-dictionary latin-1", ["encode-dictionary", "--dictionary", "{latin1}"], "UTF-8"),
     _case("encode-dictionary binary", ["encode-dictionary", "--dictionary", "{binary}"], "binary"),
+    _case("encode-dictionary UTF-16", ["encode-dictionary", "--dictionary", "{utf16}"], "is UTF-16 text"),
     _case("image-mean missing images", ["image-mean", "--images", "{root}/none"], "none"),
     _case("image-mean corrupt --no-skip-bad", ["image-mean", "--images", "{corrupt}", "--no-skip-bad"],
           "cannot read image"),

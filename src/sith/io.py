@@ -83,6 +83,19 @@ def save_text(text: str, path: str | os.PathLike) -> Path:
     return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
+def looks_utf16(raw: bytes) -> bool:
+    """UTF-16 text: a byte-order mark, or NUL bytes at every other place of the first bytes
+    (what Windows tools write); named as such instead of "binary"."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return True
+    head = raw[:200]
+    half = len(head) // 2 - 1
+    return len(head) >= 4 and (head[1::2].count(0) >= half or head[0::2].count(0) >= half)
+
+
+UTF16_FIX = "is UTF-16 text; save it as UTF-8 (e.g. iconv -f UTF-16 -t UTF-8 IN > OUT)"
+
+
 def read_text(path: str | os.PathLike, *, what: str = "file") -> str:
     """A UTF-8 text file's content; a missing, unreadable or non-UTF-8 file raises
     :class:`SithError` naming the file (and the line of the first bad byte)."""
@@ -93,6 +106,8 @@ def read_text(path: str | os.PathLike, *, what: str = "file") -> str:
         data = path.read_bytes()
     except OSError as exc:
         raise SithError(os_error_text(exc, path)) from None
+    if looks_utf16(data):
+        raise SithError(f"{what} {path} {UTF16_FIX}")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
