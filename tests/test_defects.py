@@ -85,3 +85,10 @@ def test_output_replaces_only_what_sith_wrote(capsys, tmp_path, data):
     code, _, err = run(capsys, *edit)
     assert code == 2 and "pass --force" in err and out.read_bytes() == first
     assert run(capsys, *edit, "--force")[0] == 0
+
+
+def test_no_progress_bars_in_a_log_file(capsys, data):
+    """stderr is not a terminal here (as in a log file): no bars, no cursor-up escapes."""
+    code = main(["decompose", "--layers", "1", "--data-dir", str(data)])  # without -q: bars on a terminal
+    err = capsys.readouterr().err
+    assert code == 0 and "\x1b[A" not in err and "\r" not in err

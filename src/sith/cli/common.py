@@ -140,8 +140,9 @@ def quiet_parent() -> argparse.ArgumentParser:
 
 
 def progress(args: argparse.Namespace) -> bool:
-    """Whether to show progress bars (not ``-q``)."""
-    return not getattr(args, "quiet", False)
+    """Whether to show progress bars: not ``-q``, and stderr is a terminal (a log file or a
+    pipe gets no bars: their cursor-up escapes, ``\x1b[A``, would litter it)."""
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
 
 
 def add_decomposition_args(p: argparse.ArgumentParser, *, layers_help: str = "default: last 4") -> None:
