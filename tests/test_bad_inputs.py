@@ -115,6 +115,8 @@ PARSER = [
     _case("organism train --set no =", ["organism", "train", "--set", "steps"], "KEY=VALUE"),
     _case("organism without subcommand", ["organism"], "required"),
     _case("global -q after the command, bad int", ["decompose", "-q", "--rank", "x"], "--rank"),
+    _case("decompose --layers -1", ["decompose", "--layers", "-1"], "--layers counts from 0"),
+    _case("show --layer -1", ["show", "{dec}", "--layer", "-1"], "--layers counts from 0"),
 ]
 
 BEFORE_MODEL = [
