@@ -322,6 +322,10 @@ WITH_MODEL = [
                                    "--sparsity", "0"], "sparsity 0"),
     _case("image-mean empty folder", ["image-mean", "--images", "{images}"], "images"),
     _case("compare missing checkpoint", ["compare", "--tuned-pretrained", "{root}/none.pt"], "none.pt"),
+    _case("edit --pretrained garbage checkpoint",
+          ["edit", "--pretrained", "{garbage}", "--component", "5:0:0", "--dry-run"], "a damaged one"),
+    _case("edit --pretrained pickle checkpoint",
+          ["edit", "--pretrained", "{pickle}", "--component", "5:0:0", "--dry-run"], "load refuses"),
     _case("search 10k-character query", ["search", "water " * 2000], "more than the text tower reads"),
 ]
 

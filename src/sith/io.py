@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -117,6 +118,22 @@ def read_text(path: str | os.PathLike, *, what: str = "file") -> str:
         ) from None
 
 
+def load_error_reason(exc: BaseException) -> str:
+    """Why ``torch.load`` / safetensors failed, in a few words (their messages run to many
+    lines and quote internals)."""
+    text = " ".join(str(exc).split())
+    low = text.lower()
+    if "unsupported global" in low:
+        return "it holds pickled Python objects, which a weights-only load refuses to run"
+    if "weights only load failed" in low:
+        return "not a torch file, a damaged one, or pickled objects a weights-only load refuses to run"
+    if any(s in low for s in ("invalid load key", "pytorchstreamreader", "zip archive", "unpickling",
+                              "eof", "truncated", "header", "failed finding central directory")):
+        return "not a torch/safetensors file, or a truncated one"
+    first = re.split(r"(?<=[.;:])\s", text, maxsplit=1)[0] if text else type(exc).__name__
+    return first if len(first) <= 100 else first[:100].rsplit(" ", 1)[0] + " ..."
+
+
 def load_pt(path: str | os.PathLike, *, what: str = "file") -> Any:
     """Load a ``.pt`` with ``weights_only=True``; corrupt or foreign files raise SithError."""
     path = Path(path)
@@ -127,9 +144,8 @@ def load_pt(path: str | os.PathLike, *, what: str = "file") -> Any:
             warnings.simplefilter("ignore")
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is the user's file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SithError(
-            f"cannot read {what} {path}: not a valid weights-only torch file ({first[:120]}); "
+            f"cannot read {what} {path}: not a valid weights-only torch file ({load_error_reason(exc)}); "
             "recreate it with sith"
         ) from None
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from sith.errors import SithError
-from sith.io import atomic_write
+from sith.io import atomic_write, load_error_reason
 from sith.load.clip import LoadedClip
 from sith.load.registry import backend
 from sith.load.storage import METADATA_KEY as STORAGE_METADATA_KEY
@@ -219,12 +220,13 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
         if path.suffix.lower() == ".safetensors":
             obj: Any = load_file(str(path), device="cpu")
         else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # torch's warnings about a foreign file: said in one line
+                warnings.simplefilter("ignore")
+                obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure to parse is the user's file
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
         raise SithError(
             f"cannot read checkpoint {path}: not a weights-only torch or safetensors file "
-            f"({first}); "
+            f"({load_error_reason(exc)}); "
             "save the state dict with torch.save(model.state_dict()) or sith.load.save_model"
         ) from None
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
