@@ -244,7 +244,11 @@ def undo_log(
     check_log_shapes(record, edited_clip.weights, log_file)
     expected = record.get("output", {}).get("fingerprint")
     if expected and expected != edited_clip.weights.info.fingerprint:
-        raise SithError("this model is not the output of that edit log; pass the edited checkpoint it names")
+        named = record.get("output", {}).get("path") or "the checkpoint it wrote"
+        raise SithError(
+            f"this model ({edited_clip.info.pretrained or edited_clip.info.model_name}) is not the output of "
+            f"that edit log; pass the edited checkpoint it names: {named}"
+        )
     restored = with_head_outputs(edited_clip, undo_head_outputs(edited_clip.weights, record))
     if dry_run:
         return None
