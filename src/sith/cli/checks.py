@@ -145,3 +145,18 @@ def check_edit_args(args: argparse.Namespace, argv: list[str]) -> None:
     check_alphas(args)
     check_alpha_flags(args, given_flags(argv))
     check_edit_output(args)
+
+
+def looks_like_file(tag: str) -> bool:
+    """A ``--pretrained`` value that names a file rather than a tag (a checkpoint suffix or a path)."""
+    return Path(tag).suffix.lower() in CHECKPOINT_SUFFIXES or "/" in tag or os.sep in tag
+
+
+def check_checkpoint_flags(**flags: str | None) -> None:
+    """Each ``--flag value`` that names a checkpoint file exists (named by its own flag, before
+    any model loads): ``check_checkpoint_flags(tuned_pretrained=..., base_pretrained=...)``."""
+    for name, value in flags.items():
+        if value and looks_like_file(str(value)) and not Path(str(value)).is_file():
+            flag = "--" + name.replace("_", "-")
+            what = "is a folder" if Path(str(value)).is_dir() else "not found"
+            raise SithError(f"{flag}: checkpoint {value} {what}; pass a .safetensors/.pt file or a tag")
