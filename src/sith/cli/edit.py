@@ -265,10 +265,10 @@ def format_plan(rows: list[dict], totals: dict | None = None, notes: list[str] |
             f"{r['layer']:>5} {r['head']:>4} {r['index']:>4} {sv:>9} {r['alpha']:>6.2f} {judged:>6} "
             f"{score:>6}  {expl}"
         )
-    line = f"{len(rows)} component(s)"
+    line = f"{len(rows)} component{'' if len(rows) == 1 else 's'}"
     if totals and totals.get("pool"):
         energy = ", ".join(f"layer {k} {float(v):.2%}" for k, v in totals["energy_share"].items())
-        line += f" of {totals['pool']} selected from ({totals['share_of_pool']:.1%})"
+        line = f"{len(rows)} of {totals['pool']} components selected ({totals['share_of_pool']:.1%})"
         line += f"; sigma^2 energy edited: {energy}"
     lines.append(line)
     lines += [f"# note: {n}" for n in notes or []]
