@@ -95,12 +95,11 @@ def test_no_progress_bars_in_a_log_file(capsys, data):
 
 
 def test_a_zeroed_component_shows_no_explanation(capsys, tmp_path, data):
-    edited = tmp_path / "zeroed.safetensors"
+    edited, d = tmp_path / "zeroed.safetensors", str(tmp_path / "d")
     assert run(capsys, "edit", "--component", "5:0:0", "--output", str(edited), "--data-dir", str(data))[0] == 0
-    d = tmp_path / "d"
-    code, _, err = run(capsys, "decompose", "--pretrained", str(edited), "--layers", "5", "--data-dir", str(d))
+    code, _, err = run(capsys, "decompose", "--pretrained", str(edited), "--layers", "5", "--data-dir", d)
     assert code == 0, err
-    [path] = d.glob("models/*/*/decompositions/layer-05_*.pt")
+    [path] = Path(d).glob("models/*/*/decompositions/layer-05_*.pt")
     rows = json.loads(run(capsys, "show", str(path), "--head", "0", "--json")[1])["rows"]
     zeroed = [r for r in rows if r.get("zeroed")]
     assert len(zeroed) == 1 and zeroed[0]["concepts"] == [] and zeroed[0]["singular_value"] < 1e-5
