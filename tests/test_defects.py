@@ -96,8 +96,8 @@ def test_no_progress_bars_in_a_log_file(capsys, data):
 
 def test_a_zeroed_component_shows_no_explanation(capsys, tmp_path, data):
     edited, d = tmp_path / "zeroed.safetensors", str(tmp_path / "d")
-    code, _, err = run(capsys, "edit", "--component", "5:0:0", "--output", str(edited), "--data-dir", str(data),
-                       "-q")
+    code, _, err = run(capsys, "edit", "--component", "5:0:0", "--output", str(edited),
+                       "--data-dir", str(data))
     assert code == 0, err
     code, _, err = run(capsys, "decompose", "--pretrained", str(edited), "--layers", "5", "--data-dir", d)
     assert code == 0, err
