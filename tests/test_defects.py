@@ -107,3 +107,17 @@ def test_a_zeroed_component_shows_no_explanation(capsys, tmp_path, data):
     assert len(zeroed) == 1 and zeroed[0]["concepts"] == [] and zeroed[0]["singular_value"] < 1e-5
     assert all(r["concepts"] for r in rows if not r.get("zeroed"))
     assert "(zeroed: sigma 0, writes nothing)" in run(capsys, "show", str(path), "--head", "0")[1]
+
+
+def test_apply_log_keeps_the_source_selection_record(capsys, tmp_path, data):
+    first, again = tmp_path / "c.safetensors", tmp_path / "again.safetensors"
+    code, _, err = run(capsys, "edit", "--suppress", "skull", "--output", str(first), "--data-dir", str(data))
+    assert code == 0, err
+    source = json.loads((tmp_path / "c.edit-log.json").read_text())["selection"]
+    log = str(tmp_path / "c.edit-log.json")
+    code, _, err = run(capsys, "edit", "--apply-log", log, "--output", str(again), "--data-dir", str(data))
+    assert code == 0, err
+    kept = json.loads((tmp_path / "again.edit-log.json").read_text())["selection"]
+    assert kept["rule"] == "from log" and kept["source_rule"] == source["rule"] == "judged"
+    assert kept["requests"] == source["requests"] and kept["judge"] == source["judge"]
+    assert again.read_bytes() == first.read_bytes()  # and still byte for byte

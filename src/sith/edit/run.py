@@ -211,7 +211,9 @@ def plan_from_log(clip: Any, log_file: str | Path) -> tuple[EditPlan, dict[str, 
     record = check_log(read_log(log_file), clip.weights)
     check_log_shapes(record, clip.weights, log_file)
     check_log_components(record, clip.weights, log_file)
-    plan = EditPlan(edits_from_log(record), bool(record["fold_ln"]), selection={"rule": "from log"})
+    source = record.get("selection") if isinstance(record.get("selection"), dict) else {}
+    plan = EditPlan(edits_from_log(record), bool(record["fold_ln"]), selection={**source, "rule": "from log",
+                    "source_rule": source.get("rule")})
     for e in record["edits"]:
         key = (int(e["layer"]), int(e["head"]), int(e["index"]))
         plan.explanations[key] = e.get("explanation", [])
@@ -229,7 +231,8 @@ def apply_log(
         return plan, None, None
     if output is None:
         raise SithError("--apply-log needs --output PATH for the checkpoint to write")
-    ckpt, log_path = apply_plan(clip, plan, output, extra={"reproduced_from": str(log_file)})
+    extra = {"reproduced_from": str(log_file), "selection": dict(plan.selection)}
+    ckpt, log_path = apply_plan(clip, plan, output, extra=extra)
     return plan, ckpt, log_path
 
 
