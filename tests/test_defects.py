@@ -121,3 +121,11 @@ def test_apply_log_keeps_the_source_selection_record(capsys, tmp_path, data):
     assert kept["rule"] == "from log" and kept["source_rule"] == source["rule"] == "judged"
     assert kept["requests"] == source["requests"] and kept["judge"] == source["judge"]
     assert again.read_bytes() == first.read_bytes()  # and still byte for byte
+
+
+def test_an_option_method_writes_the_sith_suffix(capsys, tmp_path):
+    d = tmp_path / "d"
+    code, _, err = run(capsys, "decompose", "--method", "somp", "--layers", "5", "--data-dir", str(d))
+    assert code == 0, err
+    [path] = d.glob("models/*/*/decompositions/layer-05_*.pt")
+    assert path.name.endswith("_somp_sparsity-5_sith-somp.pt")

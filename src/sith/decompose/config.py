@@ -146,9 +146,13 @@ class DecompositionConfig:
         return not self.options()
 
     def options_tag(self) -> str:
-        """A short, readable tag of the non-method options for file names ('' for seed)."""
-        opts = {k: v for k, v in self.options().items() if k != "method"}
+        """A short, readable tag of the options for file names ('' for seed): a non-seed method
+        is named too (``_lasso_sparsity-5_sith-lasso``), so every option-made file carries the
+        ``_sith-`` mark and no seed-named file ever holds one."""
+        opts = self.options()
         parts = []
+        if "method" in opts:
+            parts.append(str(opts["method"]).split("-")[0])
         if "polarity" in opts:
             parts.append(f"polarity-{opts['polarity']}")
         if "atoms" in opts:
