@@ -129,3 +129,13 @@ def test_an_option_method_writes_the_sith_suffix(capsys, tmp_path):
     assert code == 0, err
     [path] = d.glob("models/*/*/decompositions/layer-05_*.pt")
     assert path.name.endswith("_somp_sparsity-5_sith-somp.pt")
+
+
+def test_a_layer_file_records_only_its_layer(capsys, tmp_path):
+    """decompose --layers 4 5 and --layers 5 write the same layer-5 bytes."""
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert run(capsys, "decompose", "--layers", "4", "5", "--data-dir", str(a))[0] == 0
+    assert run(capsys, "decompose", "--layers", "5", "--data-dir", str(b))[0] == 0
+    [fa] = a.glob(f"{LAYER5.rsplit('/', 1)[0]}/layer-05_*.pt")
+    [fb] = b.glob(f"{LAYER5.rsplit('/', 1)[0]}/layer-05_*.pt")
+    assert fa.read_bytes() == fb.read_bytes()

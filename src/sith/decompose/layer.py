@@ -113,6 +113,7 @@ def decompose_layer(
         model_name=info.model_name,
         pretrained=info.pretrained,
         fingerprint=info.fingerprint,
+        layers=(layer,),  # a layer's result records its own layer (a run's other layers are not its content)
         sv_type=sv_type,
         fold_ln=fold_ln,
         rank=rank,
