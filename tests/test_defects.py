@@ -139,3 +139,11 @@ def test_a_layer_file_records_only_its_layer(capsys, tmp_path):
     [fa] = a.glob(f"{LAYER5.rsplit('/', 1)[0]}/layer-05_*.pt")
     [fb] = b.glob(f"{LAYER5.rsplit('/', 1)[0]}/layer-05_*.pt")
     assert fa.read_bytes() == fb.read_bytes()
+
+
+def test_a_checkpoint_has_one_cache_folder_however_it_is_named(tmp_path, monkeypatch):
+    from sith.paths import model_dir
+
+    monkeypatch.chdir(tmp_path)
+    names = ["m.safetensors", "./m.safetensors", str(tmp_path / "m.safetensors")]
+    assert len({model_dir("data", "sith-organism", n) for n in names}) == 1
