@@ -77,3 +77,20 @@ def test_full_disk_while_writing_the_checkpoint_is_one_line(fp16_file, tmp_path,
     assert code == 2 and err.startswith("error: ") and err.count("\n") == 1, err
     assert "No space left on device" in err and str(out) in err
     assert list(out.parent.iterdir()) == []
+
+
+def test_dtype_option_chooses_the_stored_type_and_undo_matches(fp16_file, tmp_path, capsys):
+    """--dtype float32 from an fp16 input: fp32 out; the log's fingerprint is what the file reloads to."""
+    data = str(tmp_path / "data")
+    edited, restored = tmp_path / "e32.safetensors", tmp_path / "r.safetensors"
+    code, _, err = run(capsys, "edit", "--model-name", ORGANISM_NAME, "--pretrained", str(fp16_file),
+                       "--component", "5:0:0", "--dtype", "float32", "--output", str(edited),
+                       "--data-dir", data)
+    assert code == 0, err
+    assert {t.dtype for t in load_file(edited).values()} == {torch.float32}
+    code, _, err = run(capsys, "edit", "--model-name", ORGANISM_NAME, "--pretrained", str(edited),
+                       "--undo-log", str(tmp_path / "e32.edit-log.json"), "--output", str(restored),
+                       "--data-dir", data)
+    assert code == 0, err
+    before, back = load_file(fp16_file), load_file(restored)
+    assert all(torch.equal(back[k], t.float()) for k, t in before.items())  # fp16 values, exactly

@@ -125,12 +125,21 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         help=".pt/.safetensors (HF: a directory); default: DATA_DIR/models/{model}/{pretrained}/edits/",
     )
     p.add_argument("--force", action="store_true", help="let --output replace a file sith edit did not write")
+    p.add_argument("--dtype", choices=("keep", "float32", "float16", "bfloat16"), default="keep",
+                   help="tensor type of the written checkpoint (default keep: the input's, fp16 stays fp16)")
     p.add_argument("--dry-run", action="store_true", help="check and print the plan; write nothing")
     add_format_args(p, output=False)
     add_llm_args(p)
     p.add_argument("--apply-log", type=Path, default=None, help="reproduce a logged edit on this model")
     p.add_argument("--undo-log", type=Path, default=None, help="restore the original from this edited model")
-    p.set_defaults(func=run_edit)
+    p.set_defaults(func=lambda args: stored_as_chosen(args, run_edit))
+
+
+def stored_as_chosen(args: argparse.Namespace, run) -> int:  # noqa: ANN001 - run_edit
+    """``run(args)`` with checkpoints written in ``--dtype`` (:mod:`sith.load.storage`)."""
+    from sith.load.storage import stored_as
+
+    return stored_as(args.dtype, run, args)
 
 
 def run_edit(args: argparse.Namespace) -> int:

@@ -21,6 +21,7 @@ metadata: their undo is exact to float rounding only.
 from __future__ import annotations
 
 import base64
+import contextvars
 import json
 import logging
 from pathlib import Path
@@ -41,6 +42,36 @@ METADATA_KEY = "sith"
 RESTORE_RTOL = 1e-5
 #: Original columns larger than this (bytes, base64) are not stored in the metadata.
 MAX_ORIGINALS_BYTES = 64 << 20
+
+
+#: The dtype edited checkpoints are stored in, when chosen (``sith edit --dtype``); None keeps
+#: each tensor's source dtype. Set for the duration of one command (:func:`stored_as`).
+STORAGE_DTYPE: contextvars.ContextVar[torch.dtype | None] = contextvars.ContextVar("sith_storage_dtype",
+                                                                                   default=None)
+DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def stored_as(dtype: str | None, run, *args):  # noqa: ANN001, ANN201 - any callable
+    """``run(*args)`` with edited checkpoints stored in ``dtype`` (``"keep"``/None: the source's)."""
+    token = STORAGE_DTYPE.set(DTYPES.get(dtype or "keep"))
+    try:
+        return run(*args)
+    finally:
+        STORAGE_DTYPE.reset(token)
+
+
+def round_to_storage(model: nn.Module) -> None:
+    """With a chosen storage dtype, round ``model``'s floating tensors to it in place (kept in
+    their own dtype), so the model in memory is what its saved file reloads to."""
+    dtype = STORAGE_DTYPE.get()
+    if dtype is None:
+        return
+    with torch.no_grad():
+        for t in [*model.parameters(), *model.buffers()]:
+            if t.is_floating_point():
+                t.copy_(t.to(dtype).to(t.dtype))
+    floating = [k for k, v in model.state_dict().items() if v.is_floating_point()]
+    setattr(model, SOURCE_DTYPES_ATTR, dict.fromkeys(floating, dtype))
 
 
 def record_source(model: nn.Module, state: dict[str, Tensor], path: str | Path) -> None:

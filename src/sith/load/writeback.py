@@ -37,7 +37,7 @@ from sith.io import atomic_write, load_error_reason
 from sith.load.clip import LoadedClip
 from sith.load.registry import backend
 from sith.load.storage import METADATA_KEY as STORAGE_METADATA_KEY
-from sith.load.storage import head_block, originals_metadata, record_source, storage_state
+from sith.load.storage import head_block, originals_metadata, record_source, round_to_storage, storage_state
 from sith.load.weights import ModelInfo
 
 METADATA_KEY = STORAGE_METADATA_KEY  # safetensors metadata: one key, a JSON object with sorted keys
@@ -106,6 +106,7 @@ def with_head_outputs(clip: LoadedClip, new_W_O: dict[int, Tensor]) -> LoadedCli
         if not bool(torch.isfinite(W).all()):
             raise SithError(f"new W_O for layer {layer} has NaN or inf values; check the edit")
     model = copy.deepcopy(clip.model)
+    round_to_storage(model)  # a chosen --dtype: the edited model is what its file will hold
     with torch.no_grad():
         for layer, W in new_W_O.items():
             param, ls, ls_name = be.head_output_param(model, layer)
