@@ -235,6 +235,10 @@ BEFORE_MODEL = [
     _case("ground missing images", ["ground", "--images", "{root}/none"], "none"),
     _case("ground latin-1 list", ["ground", "--images", "{latin1-list}"], "UTF-8"),
     _case("judge missing file", ["judge", "{root}/none.pt", "--task", "x"], "not found"),
+    _case("judge --output under a file", ["judge", "{dec}", "--task", "x", "--output", "{afile}/j.txt"],
+          "is a file, not a folder"),
+    _case("judge --output a folder", ["judge", "{dec}", "--task", "x", "--output", "{images}"],
+          "is a folder"),
     _case(
         "judge llm without key",
         ["judge", "{dec}", "--task", "x", "--judge", "llm", "--judge-key-env", "SITH_NO_SUCH_KEY"],

@@ -160,3 +160,19 @@ def check_checkpoint_flags(**flags: str | None) -> None:
             flag = "--" + name.replace("_", "-")
             what = "is a folder" if Path(str(value)).is_dir() else "not found"
             raise SithError(f"{flag}: checkpoint {value} {what}; pass a .safetensors/.pt file or a tag")
+
+
+def check_output_file(path: Path | None, flag: str = "--output") -> None:
+    """A file ``--output`` can be written: not a folder, and no file sits where a folder of
+    its path should be (checked before any work; nothing is made)."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise SithError(f"{flag} {path} is a folder; pass a file name")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise SithError(f"cannot use {flag} {path}: {parent} is a file, not a folder; choose another")
+            return
+

@@ -136,10 +136,12 @@ def run_judge(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from sith.api import judge
+    from sith.cli.checks import check_output_file
     from sith.decompose.results import LayerDecomposition
     from sith.io import save_text
     from sith.judge import format_judged, split_concepts
 
+    check_output_file(args.output)  # before any work
     dec = LayerDecomposition.load(args.file)
     concepts = None if args.task_concepts is None else split_concepts(args.task_concepts)
     how = args.judge
