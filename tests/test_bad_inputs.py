@@ -338,6 +338,8 @@ WITH_MODEL = [
     _case("edit --pretrained pickle checkpoint",
           ["edit", "--pretrained", "{pickle}", "--component", "5:0:0", "--dry-run"], "load refuses"),
     _case("search 10k-character query", ["search", "water " * 2000], "more than the text tower reads"),
+    _case("edit 10k-character request", ["edit", "--suppress", "water " * 2000, "--dry-run"],
+          "more than the text tower reads"),
 ]
 
 

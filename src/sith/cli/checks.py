@@ -139,12 +139,28 @@ def check_query_fits(tokenizer, text: str) -> None:  # noqa: ANN001 - open_clip 
         )
 
 
+def check_requests_fit(args: argparse.Namespace) -> None:
+    """Every ``--suppress`` / ``--amplify`` concept fits the text tower's context (the model is
+    loaded into the session the edit then uses)."""
+    names = [*(args.suppress or []), *(args.amplify or [])]
+    if not names:
+        return
+    from sith import api
+
+    tokenizer = api.workspace(args.model_name, args.pretrained, data_dir=args.data_dir,
+                              device=args.device).clip.tokenizer
+    for name in names:
+        check_query_fits(tokenizer, name)
+
+
 def check_edit_args(args: argparse.Namespace, argv: list[str]) -> None:
     """Everything ``sith edit`` can check before loading a model."""
     check_requests(args)
     check_alphas(args)
     check_alpha_flags(args, given_flags(argv))
     check_edit_output(args)
+    if not (args.apply_log or args.undo_log):
+        check_requests_fit(args)
 
 
 def looks_like_file(tag: str) -> bool:
