@@ -80,7 +80,8 @@ def written_by_sith(output: Path) -> bool:
         named = Path(record["output"]["path"])
     except (OSError, ValueError, KeyError, TypeError):
         return False
-    return record.get("format") == LOG_FORMAT and same_file(named, output)
+    # the log sits beside the file and names it (a relative path was relative to another cwd)
+    return record.get("format") == LOG_FORMAT and (same_file(named, output) or named.name == output.name)
 
 
 def check_edit_output(args: argparse.Namespace) -> None:
