@@ -78,6 +78,9 @@ def scratch(tmp_path_factory) -> dict[str, str]:
     (root / "images").mkdir()
     (root / "corrupt").mkdir()
     (root / "long.txt").write_text("water\n" + "x" * 120_000 + "\nland\n")
+    (root / "utf16.txt").write_bytes("water\nocean\n".encode("utf-16"))
+    (root / "m.safetensors").write_bytes(os.urandom(64))  # a checkpoint name (never loaded by a refusal)
+    (root / "mine.safetensors").write_bytes(os.urandom(64))  # a user's file sith did not write
     (root / "corrupt" / "a.png").write_bytes(b"not an image")
     for name, text in LOGS.items():
         (root / f"{name}.json").write_text(json.dumps(text))
@@ -99,7 +102,7 @@ def _case(id_: str, argv: list[str], needle: str):  # noqa: ANN202
 
 PARSER = [
     _case("unknown command", ["frobnicate"], "invalid choice"),
-    _case("no command", [], "required"),
+    _case("no command", [], "name a command"),
     _case("decompose --layers x", ["decompose", "--layers", "x"], "--layers"),
     _case("decompose --sv-type up", ["decompose", "--sv-type", "up"], "invalid choice"),
     _case("show without file", ["show"], "file"),
@@ -112,6 +115,8 @@ PARSER = [
     _case("organism train --set no =", ["organism", "train", "--set", "steps"], "KEY=VALUE"),
     _case("organism without subcommand", ["organism"], "required"),
     _case("global -q after the command, bad int", ["decompose", "-q", "--rank", "x"], "--rank"),
+    _case("decompose --layers -1", ["decompose", "--layers", "-1"], "--layers counts from 0"),
+    _case("show --layer -1", ["show", "{dec}", "--layer", "-1"], "--layers counts from 0"),
 ]
 
 BEFORE_MODEL = [
@@ -229,6 +234,10 @@ BEFORE_MODEL = [
     _case("ground missing images", ["ground", "--images", "{root}/none"], "none"),
     _case("ground latin-1 list", ["ground", "--images", "{latin1-list}"], "UTF-8"),
     _case("judge missing file", ["judge", "{root}/none.pt", "--task", "x"], "not found"),
+    _case("judge --output under a file", ["judge", "{dec}", "--task", "x", "--output", "{afile}/j.txt"],
+          "is a file, not a folder"),
+    _case("judge --output a folder", ["judge", "{dec}", "--task", "x", "--output", "{images}"],
+          "is a folder"),
     _case(
         "judge llm without key",
         ["judge", "{dec}", "--task", "x", "--judge", "llm", "--judge-key-env", "SITH_NO_SUCH_KEY"],
@@ -252,6 +261,31 @@ BEFORE_MODEL = [
         "decompos",
     ),
     _case("verify unknown model", ["verify", "--model-name", "ViT-Q-99"], "unknown model"),
+    # a newcomer's pass: every argument checked before any work, nothing overwritten that sith did not write
+    _case("edit --output is the --pretrained input",
+          ["edit", "--pretrained", "{m}", "--component", "5:0:0", "--output", "{m}"],
+          "is the --pretrained input"),
+    _case("edit --output is the --apply-log input",
+          ["edit", "--apply-log", "{root}/x.pt", "--output", "{root}/x.pt"], "is the --apply-log input"),
+    _case("edit --output replaces a file sith did not write",
+          ["edit", "--component", "5:0:0", "--output", "{mine}"], "pass --force"),
+    _case("edit --output x.txt", ["edit", "--component", "5:0:0", "--output", "{root}/x.txt"],
+          "cannot tell the checkpoint format"),
+    _case("edit --amplify-alpha 1e30", ["edit", "--amplify", "red", "--amplify-alpha", "1e30", "--dry-run"],
+          "--amplify-alpha 1e+30 is out of range"),
+    _case("edit --alpha 101", ["edit", "--component", "5:0:0", "--alpha", "101"], "from 0 (remove) to 100"),
+    _case("edit --alpha -1e30 is a number", ["edit", "--component", "5:0:0", "--alpha", "-1e30"],
+          "--alpha -1e+30 is out of range"),
+    _case("edit --component alpha inf", ["edit", "--component", "5:0:0:inf", "--dry-run"], "alpha inf"),
+    _case("edit --alpha with --amplify only", ["edit", "--amplify", "red", "--alpha", "3", "--dry-run"],
+          "pass --amplify-alpha 3 instead"),
+    _case("edit --amplify-alpha with --suppress only",
+          ["edit", "--suppress", "red", "--amplify-alpha", "3", "--dry-run"], "--amplify edits only"),
+    _case("edit --suppress empty", ["edit", "--suppress", "", "--dry-run"], "--suppress is empty"),
+    _case("edit --suppress emoji", ["edit", "--suppress", "\U0001f600", "--dry-run"], "no letters or digits"),
+    _case("search emoji", ["search", "\U0001f600"], "no letters or digits"),
+    _case("download-dictionary UTF-16 source",
+          ["download-dictionary", "--dictionary", "efros", "--source", "{utf16}"], "is UTF-16 text"),
 ]
 
 # the organism loads for these: a dry run must refuse exactly what a real run refuses
@@ -268,6 +302,7 @@ WITH_MODEL = [
           "cannot use"),
     _case("encode-dictionary latin-1", ["encode-dictionary", "--dictionary", "{latin1}"], "UTF-8"),
     _case("encode-dictionary binary", ["encode-dictionary", "--dictionary", "{binary}"], "binary"),
+    _case("encode-dictionary UTF-16", ["encode-dictionary", "--dictionary", "{utf16}"], "is UTF-16 text"),
     _case("image-mean missing images", ["image-mean", "--images", "{root}/none"], "none"),
     _case("image-mean corrupt --no-skip-bad", ["image-mean", "--images", "{corrupt}", "--no-skip-bad"],
           "cannot read image"),
@@ -289,7 +324,21 @@ WITH_MODEL = [
     _case("compare --sparsity 0", ["compare", "--tuned-pretrained", "v1", "--dictionary", "organism",
                                    "--sparsity", "0"], "--sparsity must be a positive integer"),
     _case("image-mean empty folder", ["image-mean", "--images", "{images}"], "images"),
-    _case("compare missing checkpoint", ["compare", "--tuned-pretrained", "{root}/none.pt"], "none.pt"),
+    _case("compare missing checkpoint", ["compare", "--tuned-pretrained", "{root}/none.pt"],
+          "--tuned-pretrained: checkpoint"),
+    _case("compare missing base checkpoint",
+          ["compare", "--tuned-pretrained", "v1", "--base-pretrained", "{root}/nobase.pt"],
+          "--base-pretrained: checkpoint"),
+    _case("apply-log from another model names the log's model and the given one",
+          ["edit", "--apply-log", "{log_ok}", "--output", OUT],
+          "sith-organism v1 (fingerprint f), not for the model given, sith-organism v1 (fingerprint "),
+    _case("edit --pretrained garbage checkpoint",
+          ["edit", "--pretrained", "{garbage}", "--component", "5:0:0", "--dry-run"], "a damaged one"),
+    _case("edit --pretrained pickle checkpoint",
+          ["edit", "--pretrained", "{pickle}", "--component", "5:0:0", "--dry-run"], "load refuses"),
+    _case("search 10k-character query", ["search", "water " * 2000], "more than the text tower reads"),
+    _case("edit 10k-character request", ["edit", "--suppress", "water " * 2000, "--dry-run"],
+          "more than the text tower reads"),
 ]
 
 

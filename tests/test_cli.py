@@ -145,7 +145,7 @@ def test_edit_dry_run_apply_log_and_undo(workdir, capsys):
         "--dry-run",
     )
     assert code == 0, err
-    assert "2 component(s)" in out and not out_ckpt.exists()
+    assert "2 components" in out and not out_ckpt.exists()
     code, out, err = run(
         capsys,
         "-q",

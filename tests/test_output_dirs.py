@@ -3,11 +3,8 @@ files or the installed package, with folders that follow the umask; plots are op
 
 from __future__ import annotations
 
-import json
-import logging
 import os
 import stat
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,13 +13,6 @@ import sith.organism.model as organism_model
 from sith.cli import build_parser, main
 from sith.cli.experiment import default_output_dir
 from sith.experiments.results import bar_plot, write_results
-
-
-def _no_matplotlib(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make ``import matplotlib`` fail as in a plain ``pip install -e .``."""
-    for name in [m for m in sys.modules if m == "matplotlib" or m.startswith("matplotlib.")]:
-        monkeypatch.delitem(sys.modules, name)
-    monkeypatch.setitem(sys.modules, "matplotlib", None)
 
 
 @pytest.mark.parametrize("name", ["spurious", "fidelity"])
@@ -54,20 +44,8 @@ def test_results_folders_follow_the_umask(tmp_path: Path, umask: int) -> None:
     assert stat.S_IMODE((out / "spurious.json").stat().st_mode) == 0o666 & ~umask
 
 
-def test_results_without_matplotlib_skip_the_png_with_a_note(tmp_path, monkeypatch, caplog) -> None:
-    _no_matplotlib(monkeypatch)
-    with caplog.at_level(logging.WARNING, logger="sith"):
-        out = write_results(tmp_path / "r", "spurious", {"x": 1}, csv_body="a\n", markdown="# t\n",
-                            plot=lambda p: bar_plot(_rows(), ["worst"], "t", p))
-    assert sorted(p.name for p in out.iterdir()) == ["spurious.csv", "spurious.json", "spurious.md"]
-    assert json.loads((out / "spurious.json").read_text())["complete"] is True
-    assert [r.getMessage() for r in caplog.records] == [
-        "matplotlib is not installed: spurious.png not drawn (pip install matplotlib)"
-    ]
-
-
-def test_results_with_matplotlib_draw_the_png(tmp_path) -> None:
-    pytest.importorskip("matplotlib")
+def test_results_draw_the_png(tmp_path) -> None:
+    """matplotlib is a base dependency: the PNG is always drawn."""
     out = write_results(tmp_path / "r", "spurious", {"x": 1}, csv_body="a\n", markdown="# t\n",
                         plot=lambda p: bar_plot(_rows(), ["worst"], "t", p))
     assert (out / "spurious.png").stat().st_size > 0

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -83,6 +84,19 @@ def save_text(text: str, path: str | os.PathLike) -> Path:
     return atomic_write(path, lambda p: p.write_text(text, encoding="utf-8"))
 
 
+def looks_utf16(raw: bytes) -> bool:
+    """UTF-16 text: a byte-order mark, or NUL bytes at every other place of the first bytes
+    (what Windows tools write); named as such instead of "binary"."""
+    if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return True
+    head = raw[:200]
+    half = len(head) // 2 - 1
+    return len(head) >= 4 and (head[1::2].count(0) >= half or head[0::2].count(0) >= half)
+
+
+UTF16_FIX = "is UTF-16 text; save it as UTF-8 (e.g. iconv -f UTF-16 -t UTF-8 IN > OUT)"
+
+
 def read_text(path: str | os.PathLike, *, what: str = "file") -> str:
     """A UTF-8 text file's content; a missing, unreadable or non-UTF-8 file raises
     :class:`SithError` naming the file (and the line of the first bad byte)."""
@@ -93,6 +107,8 @@ def read_text(path: str | os.PathLike, *, what: str = "file") -> str:
         data = path.read_bytes()
     except OSError as exc:
         raise SithError(os_error_text(exc, path)) from None
+    if looks_utf16(data):
+        raise SithError(f"{what} {path} {UTF16_FIX}")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -100,6 +116,22 @@ def read_text(path: str | os.PathLike, *, what: str = "file") -> str:
         raise SithError(
             f"{what} {path} is not UTF-8 text (line {line}, byte {exc.start}); save it as UTF-8"
         ) from None
+
+
+def load_error_reason(exc: BaseException) -> str:
+    """Why ``torch.load`` / safetensors failed, in a few words (their messages run to many
+    lines and quote internals)."""
+    text = " ".join(str(exc).split())
+    low = text.lower()
+    if "unsupported global" in low:
+        return "it holds pickled Python objects, which a weights-only load refuses to run"
+    if "weights only load failed" in low:
+        return "not a torch file, a damaged one, or pickled objects a weights-only load refuses to run"
+    if any(s in low for s in ("invalid load key", "pytorchstreamreader", "zip archive", "unpickling",
+                              "eof", "truncated", "header", "failed finding central directory")):
+        return "not a torch/safetensors file, or a truncated one"
+    first = re.split(r"(?<=[.;:])\s", text, maxsplit=1)[0] if text else type(exc).__name__
+    return first if len(first) <= 100 else first[:100].rsplit(" ", 1)[0] + " ..."
 
 
 def load_pt(path: str | os.PathLike, *, what: str = "file") -> Any:
@@ -112,9 +144,8 @@ def load_pt(path: str | os.PathLike, *, what: str = "file") -> Any:
             warnings.simplefilter("ignore")
             return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure is the user's file
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise SithError(
-            f"cannot read {what} {path}: not a valid weights-only torch file ({first[:120]}); "
+            f"cannot read {what} {path}: not a valid weights-only torch file ({load_error_reason(exc)}); "
             "recreate it with sith"
         ) from None
 

@@ -21,10 +21,15 @@ from pathlib import Path
 DEFAULT_DATA_DIR = Path("data")
 
 
+#: Suffixes of checkpoint files: ``m.safetensors`` and ``./dir/m.safetensors`` share one folder.
+CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
+
+
 def slug(text: str) -> str:
-    """A file-system-safe name: a path becomes its file stem, odd characters become '-'."""
+    """A file-system-safe name: a path, or a checkpoint file name, becomes its file stem (the
+    same cache folder however the file is named); odd characters become '-'."""
     text = str(text)
-    if "/" in text or "\\" in text:
+    if "/" in text or "\\" in text or Path(text).suffix.lower() in CHECKPOINT_SUFFIXES:
         p = Path(text)
         text = p.stem if p.suffix else p.name
     text = re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-.")

@@ -59,7 +59,8 @@ def test_table_shows_totals_notes_and_legend(capsys, data):
     code, out, err = run(capsys, "edit", "--suppress", "water,ocean", "--dry-run", "--allow-large",
                          "--data-dir", str(data))
     assert code == 0, err
-    assert "selected from" in out and "sigma^2 energy edited: layer" in out
+    assert " components selected (" in out and "sigma^2 energy edited: layer" in out
+    assert "(s)" not in out and "selected from (" not in out  # "1 component(s) of 512 selected from (0.2%)"
     assert "# judged: the judge's 1-5 verdict" in out and "dry run: nothing written" in out
 
 

@@ -10,7 +10,7 @@ import torch
 import sith.api as api
 from sith.edit import ComponentEdit
 from sith.experiments.controls import Condition, edited_model
-from sith.experiments.results import beats, from_seeds, verdict, write_results
+from sith.experiments.results import bar_plot, beats, from_seeds, verdict, write_results
 from sith.experiments.setup import analyse
 from sith.factor import head_vo
 
@@ -45,6 +45,15 @@ def test_write_results_replaces_only_when_complete(tmp_path):
         write_results(out, "x", {"a": 2}, csv_body="c\n", markdown="m\n", plot=broken_plot)
     assert json.loads((out / "x.json").read_text())["a"] == 1  # the old complete result is intact
     assert [p.name for p in tmp_path.iterdir()] == ["res"]
+
+
+def test_write_results_draws_the_png_with_the_base_install(tmp_path):
+    """matplotlib is a base dependency: the plot is always drawn, never skipped."""
+    rows = [{"condition": "original", "kind": "original", "n_components": 0,
+             "metrics": {"m": from_seeds([0.5, 0.6])}}]
+    out = write_results(tmp_path / "res", "x", {}, csv_body="c\n", markdown="m\n",
+                        plot=lambda p: bar_plot(rows, ["m"], "t", p))
+    assert (out / "x.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_negation_edit_is_exact(data_dir):

@@ -75,7 +75,8 @@ def test_embedding_judge_cli(decomp, capsys):
     assert main([*lead, "-q"]) == 0  # the table ends with a legend of its columns (issue 26)
     table = capsys.readouterr().out.splitlines()
     assert table[0].split()[:5] == ["layer", "head", "index", "score", "relevance"]
-    assert len(table) == 1 + 4 + 3
+    assert len(table) == 1 + 4 + 2 + 3  # rows, the task concepts' familiarity, the legend
+    assert table[5].startswith("# task 'water': ") and table[6].startswith("# task 'ocean': ")
     assert table[-3].startswith("# score:") and "relevance" in table[-3] and "explanation" in table[-1]
     with pytest.raises(SystemExit) as bad:
         main([*lead[:-1], "max"])

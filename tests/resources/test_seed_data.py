@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import pytest
+import responses
 import torch
 
 from sith.cli import main
@@ -51,7 +52,7 @@ def published(drive):
     drive.state.add_folder(FOLDER, files)
     drive.state.modes.update({fid: "form" for fid in list(drive.state.files)[:2]})  # "large" files
     drive.state.files[SEED_DICTIONARIES["conceptnet"]] = ("\n".join(LINES) + "\n").encode()
-    drive.state.modes[SEED_DICTIONARIES["conceptnet"]] = "cookie"
+    drive.state.modes[SEED_DICTIONARIES["conceptnet"]] = "link"
     return {"files": files, "flat": flat, "cube": cube}
 
 
@@ -159,12 +160,13 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, capsys, argv, needle
     assert not (tmp_path / "data").exists()
 
 
-def test_unreachable_server_and_missing_folder(drive, tmp_path, capsys, monkeypatch):
+def test_unreachable_server_and_missing_folder(drive, tmp_path, capsys):
     data = str(tmp_path / "data")
-    code, _, err = run(capsys, "download-model-data", "--data-dir", data)  # the server has no such folder
-    assert code == 2 and "HTTP 404" in err and len(err.strip().splitlines()) == 1
-    monkeypatch.setenv("SITH_DRIVE_URL", "http://127.0.0.1:9")
-    for argv in (["download-model-data"], ["download-dictionary", "efros"]):
-        code, _, err = run(capsys, *argv, "--data-dir", data)
-        assert code == 2 and "cannot reach http://127.0.0.1:9/" in err and len(err.strip().splitlines()) == 1
+    code, _, err = run(capsys, "download-model-data", "--data-dir", data)  # Drive has no such folder
+    assert code == 2 and "404" in err and len(err.strip().splitlines()) == 1
+    drive.stop()
+    with responses.RequestsMock():  # nothing answers: the host is unreachable
+        for argv in (["download-model-data"], ["download-dictionary", "efros"]):
+            code, _, err = run(capsys, *argv, "--data-dir", data)
+            assert code == 2 and "cannot reach Google Drive" in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "data" / "dictionaries" / "efros.txt").exists()

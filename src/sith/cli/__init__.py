@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from importlib import import_module
 
@@ -83,21 +84,51 @@ def configure_logging(*, quiet: bool) -> None:
     root.setLevel(logging.WARNING if quiet else logging.INFO)
 
 
+#: A value that looks like a negative number (``-1e30``, ``-.5``, ``-inf``), which argparse
+#: would otherwise take for a flag.
+NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
+
+
+def join_negative_values(argv: list[str]) -> list[str]:
+    """``--alpha -1e30`` → ``--alpha=-1e30``: a negative-number-looking value after a long
+    flag is that flag's value (it is then checked like any other value)."""
+    out: list[str] = []
+    for tok in argv:
+        prev = out[-1] if out else ""
+        if NEGATIVE_NUMBER.match(tok) and prev.startswith("--") and "=" not in prev:
+            out[-1] = f"{prev}={tok}"
+        else:
+            out.append(tok)
+    return out
+
+
+def error_line(text: str) -> None:
+    """``error: text`` on its own line (on a terminal, a progress bar's line is cleared first)."""
+    prefix = "\r\x1b[K" if sys.stderr.isatty() else ""
+    print(f"{prefix}error: {text}", file=sys.stderr)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = join_negative_values(list(sys.argv[1:] if argv is None else argv))
+    if not [a for a in argv if a not in ("-q", "--quiet")]:  # bare `sith`: the command list
+        print(parser.format_help(), end="")
+        error_line("name a command (listed above; `sith COMMAND --help` for its flags)")
+        return 2
     args = parser.parse_args(argv)
+    args.argv = argv
     configure_logging(quiet=getattr(args, "quiet", False))
     import_module(BUILTIN_PLUGIN)  # after parsing: `sith --help` imports no torch
     try:
         return int(args.func(args) or 0)
     except SithError as exc:
-        print(f"error: {error_text(exc)}", file=sys.stderr)
+        error_line(error_text(exc))
         return 2
     except BrokenPipeError:  # `sith show FILE | head`: the reader left; not an error
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except OSError as exc:
-        print(f"error: {os_error_text(exc)}", file=sys.stderr)
+        error_line(os_error_text(exc))
         return 2
     except KeyboardInterrupt:
         print("error: interrupted; finished files are intact, rerun to resume", file=sys.stderr)

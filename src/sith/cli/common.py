@@ -63,11 +63,17 @@ def positive_int(text: str) -> int:
 
 
 def parse_layers(text: str) -> list[int]:
-    """``"20 21,22"`` → ``[20, 21, 22]`` (argparse type for ``--layers``)."""
+    """``"20 21,22"`` → ``[20, 21, 22]`` (argparse type for ``--layers``). Layers count from 0
+    in every command; a negative index is refused (it would silently mean "from the end")."""
     try:
-        return [int(x) for x in text.replace(",", " ").split()]
+        layers = [int(x) for x in text.replace(",", " ").split()]
     except ValueError:
         raise argparse.ArgumentTypeError(f"--layers takes integers, got {text!r}") from None
+    if any(x < 0 for x in layers):
+        raise argparse.ArgumentTypeError(
+            f"--layers counts from 0, got {text!r}; name the layer (the last of a 12-layer model is 11)"
+        )
+    return layers
 
 
 def flat_layers(layers: list[list[int]] | None) -> list[int] | None:
@@ -169,8 +175,9 @@ def quiet_parent() -> argparse.ArgumentParser:
 
 
 def progress(args: argparse.Namespace) -> bool:
-    """Whether to show progress bars (not ``-q``)."""
-    return not getattr(args, "quiet", False)
+    """Whether to show progress bars: not ``-q``, and stderr is a terminal (a log file or a
+    pipe gets no bars: their cursor-up escapes, ``\x1b[A``, would litter it)."""
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
 
 
 def flag_for(field: str) -> str:

@@ -75,10 +75,10 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         "--alpha",
         type=float,
         default=0.0,
-        help="scale for suppressed/indexed components (default 0: removes them)",
+        help="scale for suppressed/indexed components, 0 to 100 (default 0: removes them)",
     )
     p.add_argument(
-        "--amplify-alpha", type=float, default=2.0, help="scale for amplified components (default 2)"
+        "--amplify-alpha", type=float, default=2.0, help="scale for amplified ones, 0 to 100 (default 2)"
     )
     add_decomposition_args(p, layers_help="layers to select from (default: last 4)")
     p.add_argument(
@@ -133,18 +133,30 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         help="the edited model to write: .pt/.safetensors (HF: a directory), its edit log beside it; "
         "default: DATA_DIR/models/{model}/{pretrained}/edits/",
     )
+    p.add_argument("--force", action="store_true", help="let --output replace a file sith edit did not write")
+    p.add_argument("--dtype", choices=("keep", "float32", "float16", "bfloat16"), default="keep",
+                   help="tensor type of the written checkpoint (default keep: the input's, fp16 stays fp16)")
     p.add_argument("--dry-run", action="store_true", help="check and print the plan; write nothing")
     add_format_args(p, output=False)
     add_llm_args(p)
     p.add_argument("--apply-log", type=Path, default=None, help="reproduce a logged edit on this model")
     p.add_argument("--undo-log", type=Path, default=None, help="restore the original from this edited model")
-    p.set_defaults(func=run_edit)
+    p.set_defaults(func=lambda args: stored_as_chosen(args, run_edit))
+
+
+def stored_as_chosen(args: argparse.Namespace, run) -> int:  # noqa: ANN001 - run_edit
+    """``run(args)`` with checkpoints written in ``--dtype`` (:mod:`sith.load.storage`)."""
+    from sith.load.storage import stored_as
+
+    return stored_as(args.dtype, run, args)
 
 
 def run_edit(args: argparse.Namespace) -> int:
     from sith import api
+    from sith.cli.checks import check_edit_args
     from sith.errors import SithError
 
+    check_edit_args(args, getattr(args, "argv", []))  # before any work: scales, --output
     by_concept = bool(args.suppress or args.amplify)
     if args.apply_log or args.undo_log:
         return run_log(args, mixed=bool(by_concept or args.component))
@@ -243,10 +255,10 @@ def format_plan(rows: list[dict], totals: dict | None = None, notes: list[str] |
             f"{r['layer']:>5} {r['head']:>4} {r['index']:>4} {sv:>9} {r['alpha']:>6.2f} {judged:>6} "
             f"{score:>6}  {expl}"
         )
-    line = f"{len(rows)} component(s)"
+    line = f"{len(rows)} component{'' if len(rows) == 1 else 's'}"
     if totals and totals.get("pool"):
         energy = ", ".join(f"layer {k} {float(v):.2%}" for k, v in totals["energy_share"].items())
-        line += f" of {totals['pool']} selected from ({totals['share_of_pool']:.1%})"
+        line = f"{len(rows)} of {totals['pool']} components selected ({totals['share_of_pool']:.1%})"
         line += f"; sigma^2 energy edited: {energy}"
     lines.append(line)
     lines += [f"# note: {n}" for n in notes or []]

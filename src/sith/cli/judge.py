@@ -120,15 +120,39 @@ def llm_judge_from_args(args: argparse.Namespace, cache_default: Path):
     )
 
 
+def task_familiarity(dec, concepts: list[str], args: argparse.Namespace) -> list:  # noqa: ANN001
+    """Whether the decomposition's model tells each task concept from random strings shaped
+    like it (the same check as ``sith search`` / ``sith edit``); a noise-like concept is also
+    logged as a warning: the embedding judge's scores for it rest on noise."""
+    import logging
+
+    from sith.api import workspace
+    from sith.cli.checks import check_query_fits
+    from sith.pipeline.editing import request_familiarity
+
+    ws = workspace(dec.model.model_name, dec.model.pretrained, device=args.device)
+    for c in concepts:
+        check_query_fits(ws.clip.tokenizer, c)
+    out = [request_familiarity(ws, dec.config, c, [dec.layer]) for c in concepts]
+    for f in out:
+        if f.noise_like:
+            logging.getLogger("sith.judge").warning(
+                "task concept %s; its scores rest on noise: name concepts the model knows (sith search WORD "
+                "tells)", f.line())
+    return out
+
+
 def run_judge(args: argparse.Namespace) -> int:
     from dataclasses import asdict
 
     from sith.api import judge
+    from sith.cli.checks import check_output_file
     from sith.decompose.results import LayerDecomposition
     from sith.edit.judges import split_concepts
     from sith.io import save_text
     from sith.judge import format_judged
 
+    check_output_file(args.output)  # before any work
     dec = LayerDecomposition.load(args.file)
     concepts = None if args.task_concepts is None else split_concepts(args.task_concepts)
     how = args.judge
@@ -136,11 +160,14 @@ def run_judge(args: argparse.Namespace) -> int:
         how = llm_judge_from_args(args, args.file.parent / "judge-cache.json")
     rows = judge(dec, args.task, judge=how, task_concepts=concepts, score_by=args.judge_score_by,
                  data_dir=args.data_dir, device=args.device)
+    checks = []
+    if args.judge in ("share", "embedding"):  # judges that read the text tower: does it know the task?
+        checks = task_familiarity(dec, concepts or split_concepts(args.task), args)
     meta = {"task": args.task, "judge": args.judge, "decomposition": str(args.file),
-            "model": asdict(dec.model)}
+            "model": asdict(dec.model), "task_familiarity": [f.record() for f in checks]}
     text = format_judged(rows, "json" if args.json else "csv" if args.csv else "table", meta)
     if not (args.json or args.csv):
-        text += JUDGE_LEGEND
+        text += "".join(f"# task {f.line()}\n" for f in checks) + JUDGE_LEGEND
     if args.output:
         print(save_text(text, args.output))
     else:

@@ -41,6 +41,11 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
 
 def run_search(args: argparse.Namespace) -> int:
     from sith import api
+    from sith.cli.checks import check_query, check_query_fits
+
+    check_query(args.concept)  # before the model loads
+    check_query_fits(api.workspace(args.model_name, args.pretrained, data_dir=args.data_dir,
+                                   device=args.device).clip.tokenizer, args.concept)
 
     hits = api.search(
         args.concept,

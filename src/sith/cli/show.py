@@ -10,7 +10,16 @@ from sith.cli.common import (
     add_heads_arg,
     emit,
     output_format,
+    parse_layers,
 )
+
+
+def layer_index(text: str) -> int:
+    """``--layer``: one layer index, counted from 0 as ``--layers`` everywhere."""
+    layers = parse_layers(text)
+    if len(layers) != 1:
+        raise argparse.ArgumentTypeError(f"--layer takes one layer index, got {text!r}")
+    return layers[0]
 
 
 def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -> None:
@@ -18,7 +27,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         "show", parents=[parent], help="print a decomposition as a table, JSON or CSV"
     )
     p.add_argument("file", type=Path, help="a decomposition .pt written by sith decompose")
-    p.add_argument("--layer", type=int, default=None, help="check that the file holds this layer")
+    p.add_argument("--layer", type=layer_index, default=None, help="check that the file holds this layer")
     add_heads_arg(p)
     add_format_args(p)
     p.set_defaults(func=run_show)

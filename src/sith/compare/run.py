@@ -103,16 +103,11 @@ def summary(results: dict[int, dict[str, Tensor]], base: VisionWeights, tuned: V
 
 
 def write_heatmaps(results: dict[int, dict[str, Tensor]], out_dir: Path, title: str) -> list[Path]:
-    """One PNG per metric of ``HEAD_METRICS``: rows = layers, columns = heads. Without
-    matplotlib (an extra) none is drawn: one logged line, an empty list."""
-    try:
-        import matplotlib
+    """One PNG per metric of ``HEAD_METRICS``: rows = layers, columns = heads."""
+    import matplotlib  # noqa: PLC0415 - heavy import, only when drawing
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        log.warning("matplotlib is not installed: heatmap PNGs not drawn (pip install matplotlib)")
-        return []
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt  # noqa: PLC0415
     layers = list(results)
     paths = []
     for key in HEAD_METRICS:

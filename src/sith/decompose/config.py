@@ -69,7 +69,7 @@ class DecompositionRequest:
     )
     method: str = option(
         DEFAULT_METHOD, kind="str", help=f"solver: {FORMS}", check=parse_method,
-        seed=lambda v, _: is_seed_method(v),
+        seed=lambda v, _: is_seed_method(v), tag=lambda v: str(v).split("-")[0],
     )
     sparsity: int = option(5, kind="int", help="concepts per vector, K", check=positive_int(5))
     dictionary: str | None = option(
@@ -143,8 +143,9 @@ class DecompositionRequest:
         return not self.options()
 
     def options_tag(self) -> str:
-        """A short, readable tag of the options for file names ('' for seed; the method is
-        in the name itself)."""
+        """A short, readable tag of the options for file names ('' for seed): a non-seed method
+        is named too (``_lasso_sparsity-5_sith-lasso``), so every option-made file carries the
+        ``_sith-`` mark and no seed-named file ever holds one."""
         used = self.options()
         opts = options_of(type(self))
         return "+".join(o.tag(used[o.name]) for o in opts if o.tag is not None and o.name in used)

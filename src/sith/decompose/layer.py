@@ -118,6 +118,7 @@ def decompose_layer(
         model_name=info.model_name,
         pretrained=info.pretrained,
         fingerprint=info.fingerprint,
+        layers=(layer,),  # a layer's result records its own layer (a run's other layers are not its content)
         rank=rank,
         image_mean=image_mean is not None,
         head_width=weights.d_head,

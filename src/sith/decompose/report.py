@@ -39,12 +39,15 @@ def explanation_rows(
     result: LayerDecomposition, *, heads: list[int] | None = None, include_alt: bool = True
 ) -> list[dict[str, Any]]:
     """One row per (head, vector): layer, head, index, singular value, fidelity, polarity,
-    tied flag and the K ``(concept, weight)`` pairs (largest first)."""
+    tied flag and the K ``(concept, weight)`` pairs (largest first). A vector whose singular
+    value is zero (below :data:`ZEROED_RTOL` of its head's largest: an edit removed it) writes
+    nothing, so its explanation is not shown (``concepts`` empty, ``zeroed`` true)."""
     rows = []
     layer = result.layer
     for h in range(result.num_heads):
         if heads is not None and h not in heads:
             continue
+        top = float(result.singular_values[h].abs().max()) if result.rank else 0.0
         for i in range(result.rank):
             row: dict[str, Any] = {
                 "layer": layer,
@@ -56,13 +59,20 @@ def explanation_rows(
                 "tied": bool(result.tied[h, i]),
                 "concepts": [[c, round(w, 4)] for c, w in result.explanation(h, i)],
             }
-            if include_alt and result.alt:
+            sv = float(result.singular_values[h, i])
+            if not math.isnan(sv) and abs(sv) <= ZEROED_RTOL * top:
+                row.update(zeroed=True, concepts=[])
+            if include_alt and result.alt and not row.get("zeroed"):
                 row["alt_fidelity"] = known(result.alt["fidelity"][h, i], 4)
                 row["alt_concepts"] = [
                     [c, round(w, 4)] for c, w in result.explanation(h, i, alt=True)
                 ]
             rows.append(row)
     return rows
+
+
+#: A singular value at most this fraction of its head's largest counts as zeroed (float32 SVD noise).
+ZEROED_RTOL = 1e-6
 
 
 def known(value: Any, digits: int) -> float | None:
@@ -87,7 +97,8 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         tie = "*" if r["tied"] else " "
         lines.append(
             f"{r['layer']:>5} {r['head']:>4} {r['index']:>3}{tie} {_num(r['singular_value'], 9, 4)} "
-            f"{_num(r['fidelity'], 5, 2)}  {r['polarity']}   {_concept_text(r['concepts'])}"
+            f"{_num(r['fidelity'], 5, 2)}  {r['polarity']}   "
+            + ("(zeroed: sigma 0, writes nothing)" if r.get("zeroed") else _concept_text(r["concepts"]))
         )
         if "alt_concepts" in r:
             lines.append(

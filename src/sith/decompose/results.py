@@ -65,8 +65,9 @@ class LayerDecomposition:
         tied: ``(num_heads, rank)`` bool, nearly tied singular values (vector not identifiable).
         concepts: dictionary index → concept string, for every index used.
         layer: the decomposed layer.
-        config: the configuration it was made with (docs/method.md §6; its ``layers`` are the
-            run's, of which ``layer`` is one).
+        config: the configuration it was made with (docs/method.md §6; in memory its ``layers``
+            are the run's, of which ``layer`` is one; a saved file records ``[layer]``, older files
+            the run's list, and both read back).
         alt: for ``--polarity both``: ``scores``/``indices``/``fidelity`` of the other polarity.
         origin: for a file made by the seed's code: ``made_by`` (a description), ``provenance``
             (its download record) and ``concepts_missing``; empty for files made here.
@@ -202,8 +203,9 @@ class LayerDecomposition:
             "polarity": self.polarity,
             "tied": self.tied,
             "concepts": dict(self.concepts),
-            "config": {
-                **self.config.record(), "layer": self.layer, "model": asdict(self.model), **self.origin,
+            "config": {  # the file records its own layer only: a rerun of any layer set writes the same bytes
+                **self.config.record(), "layers": [self.layer], "layer": self.layer,
+                "model": asdict(self.model), **self.origin,
             },
         }
         for k, v in self.alt.items():

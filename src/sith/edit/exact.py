@@ -159,9 +159,11 @@ def check_log(log: Any, weights: VisionWeights, *, edited: bool = False) -> dict
     if not isinstance(log, dict) or log.get("format") != LOG_FORMAT:
         raise FormatError("not a sith edit log; pass a JSON file written by `sith edit`")
     if not edited and log["model"]["fingerprint"] != weights.info.fingerprint:
+        made, this = log["model"], weights.info
         raise ModelMismatch(
-            f"this edit log was made for another model ({log['model']['model_name']} "
-            f"{log['model']['pretrained']}); apply it to that model"
+            f"this edit log was made for {made['model_name']} {made['pretrained'] or '(no tag)'} "
+            f"(fingerprint {made['fingerprint']}), not for the model given, {this.model_name} "
+            f"{this.pretrained or '(no tag)'} (fingerprint {this.fingerprint}); apply it to that model"
         )
     return log
 

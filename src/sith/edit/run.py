@@ -220,7 +220,9 @@ def plan_from_log(clip: Any, log_file: str | Path) -> tuple[EditPlan, dict[str, 
     record = check_log(read_log(log_file), clip.weights)
     check_log_shapes(record, clip.weights, log_file)
     check_log_components(record, clip.weights, log_file)
-    plan = EditPlan(edits_from_log(record), bool(record["fold_ln"]), selection={"rule": "from log"})
+    source = record.get("selection") if isinstance(record.get("selection"), dict) else {}
+    plan = EditPlan(edits_from_log(record), bool(record["fold_ln"]), selection={**source, "rule": "from log",
+                    "source_rule": source.get("rule")})
     for e in record["edits"]:
         key = (int(e["layer"]), int(e["head"]), int(e["index"]))
         plan.explanations[key] = e.get("explanation", [])
@@ -238,7 +240,8 @@ def apply_log(
         return plan, None, None
     if output is None:
         raise ConfigError("output", "{name:apply_log} needs {name}=PATH for the checkpoint to write")
-    ckpt, log_path = apply_plan(clip, plan, output, extra={"reproduced_from": str(log_file)})
+    extra = {"reproduced_from": str(log_file), "selection": dict(plan.selection)}
+    ckpt, log_path = apply_plan(clip, plan, output, extra=extra)
     return plan, ckpt, log_path
 
 
@@ -253,8 +256,10 @@ def undo_log(
     check_log_shapes(record, edited_clip.weights, log_file)
     expected = record.get("output", {}).get("fingerprint")
     if expected and expected != edited_clip.weights.info.fingerprint:
+        named = record.get("output", {}).get("path") or "the checkpoint it wrote"
         raise ModelMismatch(
-            "this model is not the output of that edit log; pass the edited checkpoint it names"
+            f"this model ({edited_clip.info.pretrained or edited_clip.info.model_name}) is not the output of "
+            f"that edit log; pass the edited checkpoint it names: {named}"
         )
     restored = with_head_outputs(edited_clip, undo_head_outputs(edited_clip.weights, record))
     if dry_run:

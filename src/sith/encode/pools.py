@@ -54,7 +54,7 @@ from sith.encode.pool_formats import (
     parse_wordnet_tar,
 )
 from sith.errors import ConfigError, SithError
-from sith.io import save_text, sha256_text
+from sith.io import UTF16_FIX, looks_utf16, save_text, sha256_text
 
 logger = logging.getLogger(__name__)
 
@@ -329,6 +329,8 @@ def read_utf8_lines(path: str | Path, *, what: str = "dictionary file") -> list[
         raw = path.read_bytes()
     except OSError as exc:
         raise SithError(f"cannot read {what} {path}: {exc.strerror}; check it") from None
+    if looks_utf16(raw):
+        raise SithError(f"{what} {path} {UTF16_FIX}")
     if b"\x00" in raw:
         raise SithError(f"{what} {path} is a binary file, not text; pass a text file, one entry a line")
     try:

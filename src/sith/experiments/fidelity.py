@@ -296,7 +296,7 @@ def run(
 
 def pareto_plot(rows: list[dict[str, Any]], path: Path) -> None:
     """Fidelity (x) vs interpretability (y), one marker per method, K labelled, controls grey."""
-    import matplotlib  # noqa: PLC0415 - heavy optional dependency
+    import matplotlib  # noqa: PLC0415 - heavy import, only when drawing
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415

@@ -173,8 +173,8 @@ def write_results(
 ) -> Path:
     """Write the four files into a temporary sibling of ``out_dir``, then rename it into place
     (an existing ``out_dir`` is replaced only after everything was written). Folders get
-    ``0777 & ~umask`` like any folder the user makes. Without matplotlib the PNG is skipped
-    with a one-line note; the JSON, CSV and markdown are written all the same."""
+    ``0777 & ~umask`` like any folder the user makes. ``plot(path)`` draws the PNG
+    (matplotlib is a base dependency); a failing plot fails the run before anything is renamed."""
     out_dir = Path(out_dir)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".incomplete", dir=out_dir.parent))
@@ -184,7 +184,7 @@ def write_results(
         save_text(csv_body, tmp / f"{name}.csv")
         save_text(markdown, tmp / f"{name}.md")
         if plot is not None:
-            optional_plot(plot, tmp / f"{name}.png")
+            plot(tmp / f"{name}.png")
         old = None
         if out_dir.exists():
             old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
@@ -198,22 +198,9 @@ def write_results(
     return out_dir
 
 
-def optional_plot(plot: Callable[[Path], None], path: Path) -> bool:
-    """Draw ``plot(path)``; when matplotlib is not installed, log one line and skip the PNG
-    (it is an extra: ``pip install matplotlib``). Returns whether the PNG was written."""
-    try:
-        plot(path)
-    except ImportError as exc:
-        if not (exc.name or "").startswith("matplotlib"):
-            raise
-        log.warning("matplotlib is not installed: %s not drawn (pip install matplotlib)", path.name)
-        return False
-    return True
-
-
 def bar_plot(rows: list[dict[str, Any]], metrics: list[str], title: str, path: Path) -> None:
     """Grouped bars per metric (original, judged, unrelated, alignment; random draws as dots)."""
-    import matplotlib  # noqa: PLC0415 - heavy optional dependency
+    import matplotlib  # noqa: PLC0415 - heavy import, only when drawing
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt  # noqa: PLC0415

@@ -17,6 +17,7 @@ extraction mistake.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -82,6 +83,17 @@ def recompose(x: Tensor, lw: LayerWeights, site: AttentionSite) -> Tensor:
     z = attn @ v  # (B, H, T, dh)
     out = torch.einsum("bhte,hed->btd", z, lw.W_O.double().to(x.device))
     return out + lw.b_O.double().to(x.device)
+
+
+#: The largest max-abs error per layer that :func:`failing_layers` accepts. The check feeds
+#: unit-normal inputs; float32 rounding gives about 1e-6 (organism: 9.5e-7), a weight view that
+#: misses a term (bias, LayerScale, a wrong head split) gives 1e-2 or more.
+VERIFY_TOL = 1e-4
+
+
+def failing_layers(errors: list[float], tol: float = VERIFY_TOL) -> list[int]:
+    """Layers whose error is above ``tol`` or not a finite number (NaN, inf)."""
+    return [i for i, e in enumerate(errors) if not (math.isfinite(e) and e <= tol)]
 
 
 def verify(clip: Any, *, n_tokens: int = 8, seed: int = 0) -> list[float]:

@@ -23,6 +23,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,12 +33,14 @@ from safetensors.torch import load_file, save_file
 from torch import Tensor, nn
 
 from sith.errors import ConfigError, SithError
-from sith.io import atomic_write, save_pt
+from sith.io import atomic_write, load_error_reason
 from sith.load.clip import LoadedClip
 from sith.load.registry import backend
+from sith.load.storage import METADATA_KEY as STORAGE_METADATA_KEY
+from sith.load.storage import head_block, originals_metadata, record_source, round_to_storage, storage_state
 from sith.load.weights import ModelInfo
 
-METADATA_KEY = "sith"  # safetensors metadata: one key, a JSON object with sorted keys
+METADATA_KEY = STORAGE_METADATA_KEY  # safetensors metadata: one key, a JSON object with sorted keys
 CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 
 
@@ -102,6 +106,7 @@ def with_head_outputs(clip: LoadedClip, new_W_O: dict[int, Tensor]) -> LoadedCli
         if not bool(torch.isfinite(W).all()):
             raise SithError(f"new W_O for layer {layer} has NaN or inf values; check the edit")
     model = copy.deepcopy(clip.model)
+    round_to_storage(model)  # a chosen --dtype: the edited model is what its file will hold
     with torch.no_grad():
         for layer, W in new_W_O.items():
             param, ls, ls_name = be.head_output_param(model, layer)
@@ -112,8 +117,8 @@ def with_head_outputs(clip: LoadedClip, new_W_O: dict[int, Tensor]) -> LoadedCli
                 W[heads].detach().double().cpu(), None if ls is None else ls.cpu(), ls_name, layer
             )
             for i, h in enumerate(heads):
-                block = raw[i].T.to(device=param.device, dtype=param.dtype)  # (d, dh)
-                param[:, h * dh : (h + 1) * dh] = block
+                # (d, dh), rounded to the stored dtype, or the original bytes when restored
+                param[:, h * dh : (h + 1) * dh] = head_block(model, param, layer, h, raw[i].T)
     weights = be.extract(
         model, ModelInfo(clip.info.model_name, clip.info.pretrained, clip.info.source)
     )
@@ -135,25 +140,64 @@ def save_model(clip: LoadedClip, path: str | Path) -> Path:
     return backend(clip.info.source).save(clip, Path(path))
 
 
-def save_state_dict(model: nn.Module, path: str | Path, info: ModelInfo) -> Path:
+def check_checkpoint_suffix(path: str | Path) -> None:
+    """Refuse an output name whose suffix names no checkpoint format (before any work)."""
+    if Path(path).suffix.lower() not in CHECKPOINT_SUFFIXES:
+        raise SithError(
+            f"cannot tell the checkpoint format of {path}; end the file name in .safetensors or .pt"
+        )
+
+
+def save_state_dict(model: nn.Module, path: str | Path, info: ModelInfo,
+                    dtype: torch.dtype | None = None) -> Path:
     """Write ``model``'s state dict atomically, deterministically (same weights -> same bytes).
 
-    ``.safetensors``: metadata ``{"sith": json(info, sorted keys)}``; ``.pt``/``.pth``/``.bin``:
-    :func:`sith.io.save_pt` of a dict in sorted key order. Raises SithError for another suffix.
+    Each tensor is stored in ``dtype``, by default in the dtype of the file the model was
+    loaded from (:mod:`sith.load.storage`: fp16 in, fp16 out). ``.safetensors``: metadata
+    ``{"sith": json(info + the original columns of edited heads, sorted keys)}``;
+    ``.pt``/``.pth``/``.bin``: :func:`sith.io.save_pt` of a dict in sorted key order. Raises
+    SithError for another suffix; a full disk is one SithError line.
     """
     path = Path(path)
-    suffix = path.suffix.lower()
-    state = {
-        k: v.detach().cpu().contiguous().clone() for k, v in sorted(model.state_dict().items())
-    }
-    if suffix == ".safetensors":
-        meta = {METADATA_KEY: json.dumps(info.as_dict(), sort_keys=True)}
-        return atomic_write(path, lambda p: save_file(state, str(p), metadata=meta))
-    if suffix in (".pt", ".pth", ".bin"):
-        return save_pt(state, path)
-    raise SithError(
-        f"cannot tell the checkpoint format of {path}; end the file name in .safetensors or .pt"
-    )
+    check_checkpoint_suffix(path)
+    state = storage_state(model, dtype)
+    if path.suffix.lower() == ".safetensors":
+        meta = {METADATA_KEY: json.dumps({**info.as_dict(), **originals_metadata(model)}, sort_keys=True)}
+
+        def writer(p: Path) -> None:
+            save_file(state, str(p), metadata=meta)
+    else:
+
+        def writer(p: Path) -> None:
+            torch_save(state, p)
+
+    return atomic_write(path, lambda p: write_or_explain(writer, p))
+
+
+def torch_save(state: dict[str, Tensor], path: Path) -> None:
+    """``torch.save`` through an open handle (the archive's record names do not depend on
+    the temporary file's name; :func:`sith.io.save_pt`)."""
+    with open(path, "wb") as fh:
+        torch.save(state, fh)
+
+
+def write_or_explain(write: Callable[[Path], None], tmp: Path) -> None:
+    """Run a checkpoint writer; safetensors (and torch) report a full disk or an I/O error as
+    their own exception types, which become an ``OSError`` (one ``error:`` line from the CLI)."""
+    try:
+        write(tmp)
+    except OSError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the writers' own error types
+        text = str(exc)
+        if "IoError" not in text and "write" not in text.lower():
+            raise
+        import errno
+
+        full = any(s in text for s in ("code: 28", "StorageFull", "No space", "file write failed"))
+        code = errno.ENOSPC if full else errno.EIO
+        raise OSError(code, "No space left on device" if full else text.splitlines()[0][:120],
+                      str(tmp)) from None
 
 
 # --- reading checkpoint files ----------------------------------------------------------
@@ -177,12 +221,13 @@ def read_state_dict(path: str | Path) -> dict[str, Tensor]:
         if path.suffix.lower() == ".safetensors":
             obj: Any = load_file(str(path), device="cpu")
         else:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
+            with warnings.catch_warnings():  # torch's warnings about a foreign file: said in one line
+                warnings.simplefilter("ignore")
+                obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any failure to parse is the user's file
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:120]
         raise SithError(
             f"cannot read checkpoint {path}: not a weights-only torch or safetensors file "
-            f"({first}); "
+            f"({load_error_reason(exc)}); "
             "save the state dict with torch.save(model.state_dict()) or sith.load.save_model"
         ) from None
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
@@ -218,3 +263,4 @@ def load_checkpoint_into(model: nn.Module, path: str | Path, model_name: str) ->
             "pass the architecture the checkpoint was trained with as the model name"
         )
     model.load_state_dict(sd, strict=True)
+    record_source(model, sd, path)

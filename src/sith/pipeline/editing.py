@@ -75,7 +75,8 @@ def request_familiarity(
 ) -> Familiarity:
     """How ``query``'s best ``|cos|`` compares with random strings of its shape."""
     return familiarity(
-        query, lambda texts: text_atoms(ws, config, texts), statistic=best_alignment(ws, config, layers)
+        query, lambda texts: text_atoms(ws, config, texts), statistic=best_alignment(ws, config, layers),
+        dictionary_atoms=ws.atoms(config),
     )
 
 

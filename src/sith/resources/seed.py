@@ -23,8 +23,7 @@ from pathlib import Path
 from sith import paths
 from sith.errors import ConfigError, SithError
 from sith.io import load_pt
-from sith.resources.drive import DriveEndpoints, download_file
-from sith.resources.drivefolder import list_folder
+from sith.resources.gdrive import download_file, list_folder
 from sith.resources.provenance import ORIGINAL, SEED_DOWNLOAD, read_provenance, write_provenance
 
 logger = logging.getLogger(__name__)
@@ -78,7 +77,7 @@ def check_file(path: Path) -> None:
     non-empty UTF-8 text; anything else non-empty."""
     if path.stat().st_size == 0:
         raise SithError(f"the download of {path.name} is empty; nothing was written, try again")
-    name = path.name.removesuffix(".part")
+    name = path.name.removesuffix(".part").removesuffix(".download")
     if name.endswith(".pt"):
         try:
             load_pt(path, what="downloaded file")
@@ -110,7 +109,6 @@ def download_model_data(
     pretrained: str = "laion2b_s32b_b82k",
     *,
     data_dir: str | Path = paths.DEFAULT_DATA_DIR,
-    endpoints: DriveEndpoints | None = None,
     force: bool = False,
     retries: int = 3,
     progress: bool = True,
@@ -126,9 +124,8 @@ def download_model_data(
             target, an interrupted download resumes on the next run).
     """
     entry = seed_model(model_name, pretrained)
-    ep = endpoints or DriveEndpoints.from_env()
     root = paths.model_dir(data_dir, model_name, pretrained)
-    files = list_folder(entry.folder_id, endpoints=ep)
+    files = list_folder(entry.folder_id)
     if not files:
         raise SithError(f"Drive folder {entry.folder_id} is empty; check the seed's README for a new link")
     logger.info("%d files in the seed's folder for %s %s", len(files), model_name, pretrained)
@@ -142,7 +139,7 @@ def download_model_data(
                                "(download again with force to replace it with the seed's)", dest)
             out.append(dest)
             continue
-        path, sha = download_file(f.id, dest, endpoints=ep, check=check_file, retries=retries,
+        path, sha = download_file(f.id, dest, check=check_file, retries=retries,
                                   progress=progress, label=f.path)
         replace_stale_sidecar(path)
         write_provenance(path, {
@@ -166,7 +163,6 @@ def download_seed_dictionary(
     name: str,
     *,
     data_dir: str | Path = paths.DEFAULT_DATA_DIR,
-    endpoints: DriveEndpoints | None = None,
     retries: int = 3,
     progress: bool = True,
 ) -> Path:
@@ -174,7 +170,7 @@ def download_seed_dictionary(
     check_dictionary_name(name)
     file_id = SEED_DICTIONARIES[name]
     dest = paths.dictionary_text_path(data_dir, name)
-    path, sha = download_file(file_id, dest, endpoints=endpoints, check=check_file, retries=retries,
+    path, sha = download_file(file_id, dest, check=check_file, retries=retries,
                               progress=progress, label=dest.name)
     write_provenance(path, {"source": SEED_DOWNLOAD, "made_by": MADE_BY, "drive_file_id": file_id,
                             "dictionary": name}, sha256=sha)
@@ -205,7 +201,6 @@ def fetch_dictionary(
     *,
     source: str = "seed",
     data_dir: str | Path = paths.DEFAULT_DATA_DIR,
-    endpoints: DriveEndpoints | None = None,
     progress: bool = True,
 ) -> Path:
     """``DATA_DIR/dictionaries/NAME.txt`` from ``source``: ``seed`` (the authors' list, default),
@@ -214,7 +209,7 @@ def fetch_dictionary(
     from sith.encode.pools import POOLS, default_source, download_dictionary
 
     if source == "seed":
-        return download_seed_dictionary(name, data_dir=data_dir, endpoints=endpoints, progress=progress)
+        return download_seed_dictionary(name, data_dir=data_dir, progress=progress)
     if name not in POOLS:
         check_dictionary_name(name)
     override = None if source == ORIGINAL else source

@@ -12,11 +12,18 @@ A request word ``q`` (``--suppress skull``) is matched to dictionary concepts tw
   with any dictionary concept. The null is measured on the spot, per request word, on this
   model's own text tower: no fixed cosine cut-off.
 
-**Familiarity** (:func:`familiarity`): does the text tower tell the request from random strings
-shaped like it? The request's cosine with its nearest random string against the random strings'
-cosines with their nearest other random string (:class:`Familiarity`). A *noise-like* request is
-treated by the model as it treats random strings (on the organism, words its text tower never
-learned); it gets no meaning matches (they would be matches of noise), only word matches.
+**Familiarity** (:func:`familiarity`): does the text tower know the request? Two tests against
+random strings shaped like it, both must pass (:class:`Familiarity`):
+
+1. *apart from noise*: the request's cosine with its nearest random string is below the 5th
+   percentile of the random strings' cosines with their nearest other random string;
+2. *near something known* (when the dictionary's atoms are given): the request's best cosine
+   with a dictionary atom is above every random string's best cosine with one. A string the
+   tower never learned can land far from the random strings (``xyzzyplugh``, a phrase such as
+   ``background or scene`` on the organism) without being any nearer to a concept than noise is.
+
+A *noise-like* request fails either test (on the organism, words its text tower never learned);
+it gets no meaning matches (they would be matches of noise), only word matches.
 """
 
 from __future__ import annotations
@@ -138,7 +145,8 @@ class Familiarity:
     The statistic is the request's cosine with its nearest random string (atoms made like
     the dictionary's); the null is, for each random string, its cosine with its nearest other
     random string. The request is *noise-like* unless it is farther from the random strings
-    than 95% of them are from each other (below the null's 5th percentile, :data:`FAMILIAR_QUANTILE`).
+    than 95% of them are from each other (below the null's 5th percentile, :data:`FAMILIAR_QUANTILE`)
+    and, when ``known`` is measured, nearer to a dictionary concept than every random string.
 
     Attributes:
         query: the request word.
@@ -147,6 +155,10 @@ class Familiarity:
         bound: the null's :data:`FAMILIAR_QUANTILE` quantile.
         reach: optional ``(min, max)`` of a command's own statistic for the random strings
             (``sith search``: their best ``|cos|`` with any component), for context.
+        own: the command's statistic for the request itself (``sith search``: its top hit's
+            ``|cos|``), compared with ``reach`` by :attr:`beats_random`.
+        known: optional ``(request, random max)``: the request's best cosine with a dictionary
+            atom, and the largest such cosine of any random string.
     """
 
     query: str
@@ -154,10 +166,27 @@ class Familiarity:
     null: tuple[float, ...]
     bound: float
     reach: tuple[float, float] | None = None
+    own: float | None = None
+    known: tuple[float, float] | None = None
+
+    @property
+    def apart_from_noise(self) -> bool:
+        return self.statistic < self.bound
+
+    @property
+    def near_known(self) -> bool:
+        return self.known is None or self.known[0] > self.known[1]
 
     @property
     def noise_like(self) -> bool:
-        return self.statistic >= self.bound
+        return not (self.apart_from_noise and self.near_known)
+
+    @property
+    def beats_random(self) -> bool | None:
+        """Whether the request's own statistic is above every random string's (None: not measured)."""
+        if self.own is None or self.reach is None:
+            return None
+        return self.own > self.reach[1]
 
     @property
     def percentile(self) -> float:
@@ -166,13 +195,23 @@ class Familiarity:
 
     def line(self) -> str:
         """One line for a report."""
-        verdict = "the model treats it like noise" if self.noise_like else "the model tells it from noise"
+        if not self.apart_from_noise:
+            verdict = "the model treats it like noise"
+        elif not self.near_known:
+            near, noise = self.known or (0.0, 0.0)
+            verdict = (f"the model treats it like noise: its nearest dictionary concept (cos {near:.3f}) "
+                       f"is no nearer than random strings get ({noise:.3f})")
+        else:
+            verdict = "the model tells it from noise"
         text = (
             f"{self.query!r}: cos with its nearest random string {self.statistic:.3f}, random strings "
             f"with each other {min(self.null):.3f}-{max(self.null):.3f} (5th pct {self.bound:.3f}): {verdict}"
         )
         if self.reach is not None:
             text += f"; random strings reach best |cos| {self.reach[0]:.3f}-{self.reach[1]:.3f} here"
+            if self.own is not None:
+                beats = "beats" if self.beats_random else "does not beat"
+                text += f", the query's {self.own:.3f} {beats} them"
         return text
 
     def record(self) -> dict:
@@ -185,6 +224,10 @@ class Familiarity:
             "percentile": round(self.percentile, 1),
             "noise_like": self.noise_like,
             "random_reach": None if self.reach is None else [round(v, 4) for v in self.reach],
+            "own": None if self.own is None else round(self.own, 4),
+            "beats_random": self.beats_random,
+            "nearest_known_cos": None if self.known is None else round(self.known[0], 4),
+            "random_nearest_known_max": None if self.known is None else round(self.known[1], 4),
         }
 
 
@@ -193,12 +236,15 @@ def familiarity(
     make_atoms: Callable[[list[str]], Tensor],
     *,
     statistic: Callable[[Tensor], Tensor] | None = None,
+    dictionary_atoms: Tensor | None = None,
     n_null: int = NULL_STRINGS,
     seed: int = 0,
 ) -> Familiarity:
     """The request against ``n_null`` random strings shaped like it (class docstring);
     ``make_atoms(texts) -> (n, e)`` makes atoms as the command does. ``statistic(atoms) -> (n,)``
-    (optional) is a command's own score, whose range over the random strings is reported."""
+    (optional) is a command's own score, whose range over the random strings is reported.
+    ``dictionary_atoms`` ``(N, e)`` (optional, made like ``make_atoms``' rows) adds the
+    near-something-known test (module docstring)."""
     q = " ".join(str(query).split())
     atoms = make_atoms([q, *random_strings(q, n_null, seed=seed)]).float()
     atoms = F.normalize(atoms, dim=-1)
@@ -206,14 +252,19 @@ def familiarity(
     among = noise @ noise.T
     among.fill_diagonal_(-2.0)
     null = among.max(dim=1).values.double()
-    reach = None
+    reach = own = known = None
     if statistic is not None:
-        values = statistic(noise).detach().double().cpu()
-        reach = (float(values.min()), float(values.max()))
+        values = statistic(atoms).detach().double().cpu()
+        own, reach = float(values[0]), (float(values[1:].min()), float(values[1:].max()))
+    if dictionary_atoms is not None:
+        best = (atoms @ F.normalize(dictionary_atoms.detach().float().cpu(), dim=-1).T).max(dim=1).values
+        known = (float(best[0]), float(best[1:].max()))
     return Familiarity(
         query=q,
         statistic=float((noise @ atoms[0]).max()),
         null=tuple(sorted(null.tolist())),
         bound=float(torch.quantile(null, FAMILIAR_QUANTILE)),
         reach=reach,
+        own=own,
+        known=known,
     )
