@@ -12,7 +12,6 @@ Example::
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -342,21 +341,21 @@ def edit(
     check_selection(threshold, max_per_layer)
     check_rule(rule, min_score, MAX_SHARE)
     ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
-    with ws.read_only() if dry_run else nullcontext():
-        plan, config = ws.plan_edit(
-            ws.request(**options),
-            components=components,
-            suppress=suppress,
-            amplify=amplify,
-            suppress_alpha=suppress_alpha,
-            amplify_alpha=amplify_alpha,
-            rule=rule,
-            judge=judge,
-            min_score=min_score,
-            threshold=threshold,
-            max_per_layer=max_per_layer,
-            allow_large=allow_large,
-        )
+    planner = ws.read_only() if dry_run else ws  # a dry run: a workspace that writes nothing
+    plan, config = planner.plan_edit(
+        ws.request(**options),
+        components=components,
+        suppress=suppress,
+        amplify=amplify,
+        suppress_alpha=suppress_alpha,
+        amplify_alpha=amplify_alpha,
+        rule=rule,
+        judge=judge,
+        min_score=min_score,
+        threshold=threshold,
+        max_per_layer=max_per_layer,
+        allow_large=allow_large,
+    )
     if dry_run:
         return plan, None, None
     ckpt, log_file = ws.write_edit(

@@ -3,7 +3,8 @@
 Each kept right singular vector ``x`` of ``ΔW`` (a residual-stream direction the change
 writes) becomes a joint-space target as docs/method.md §3 does for singular vectors, with the
 base model's ln_post and projection: ``t = LN_post(x)·P``, normalised, minus the image mean
-``m`` when ``image_mean.pt`` exists for the base model (recorded), normalised. Atoms: unit
+``m`` when the base model has one (``image_mean.pt``, or made by its plugin, e.g. the
+organism's world; :meth:`sith.pipeline.Workspace.image_mean_if_any`), normalised. Atoms: unit
 text embeddings of the dictionary, centred (normalise, subtract the mean row, normalise).
 The sign of a ΔW singular vector is arbitrary, so both polarities are explained.
 """
@@ -19,7 +20,7 @@ from torch import Tensor
 
 from sith.decompose import solve
 from sith.decompose.layer import check_sparsity
-from sith.encode import dictionary_atoms, load_image_mean
+from sith.encode import dictionary_atoms
 from sith.factor import joint_targets
 from sith.paths import image_mean_path
 from sith.pipeline import Workspace
@@ -47,9 +48,9 @@ def explain_deltas(
     k = check_sparsity(sparsity, len(ws.pool(dictionary)))  # before the encoding is written
     pool = ws.encoded(dictionary)
     atoms = dictionary_atoms(pool.embeddings)
-    mean_path = image_mean_path(data_dir, clip.info.model_name, clip.info.pretrained)
-    mean = load_image_mean(mean_path, expect_model=clip.info) if mean_path.exists() else None
+    mean = ws.image_mean_if_any()  # a plugin's own (the organism's world) is made when missing
     if mean is None:
+        mean_path = image_mean_path(data_dir, clip.info.model_name, clip.info.pretrained)
         log.warning("no image mean for the base model at %s: targets are not shifted", mean_path)
     out: dict[int, list[list[dict[str, Any]]]] = {}
     for layer, m in results.items():

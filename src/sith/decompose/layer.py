@@ -18,7 +18,7 @@ from sith.decompose.config import POLARITY_MODES, DecompositionConfig
 from sith.decompose.results import LayerDecomposition, used_concepts
 from sith.decompose.solvers import parse_method, solve
 from sith.errors import SithError
-from sith.factor import HeadSVD, check_layer, check_rank, singular_targets
+from sith.factor import check_layer, check_rank, singular_targets
 from sith.load.weights import VisionWeights
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,6 @@ def decompose_layer(
     sparsity: int = 5,
     polarity: str = "seed",
     image_mean: Tensor | None = None,
-    svd: HeadSVD | None = None,
     device: str | torch.device | None = None,
     config: DecompositionConfig | None = None,
     heads: Sequence[int] | None = None,
@@ -73,7 +72,6 @@ def decompose_layer(
             ``"both"`` does that and stores the other under ``alt``.
         image_mean: ``(e,)`` the image mean subtracted from targets (docs/method.md §3); None
             skips it (a project option).
-        svd: this layer's SVD for ``fold_ln``, if already computed.
         config: the configuration stored with the result (the pipeline's, with its dictionary
             and hashes); its model, sv-type, fold, rank, method, sparsity, polarity and image-mean
             fields are set from the arguments. None: one made from the arguments alone.
@@ -95,7 +93,7 @@ def decompose_layer(
             f"{weights.d_embed}; encode the dictionary with this model"
         )
     t = singular_targets(
-        weights, layer, fold_ln=fold_ln, sv_type=sv_type, rank=rank, image_mean=image_mean, svd=svd
+        weights, layer, fold_ln=fold_ln, sv_type=sv_type, rank=rank, image_mean=image_mean
     )
     sel = slice(None) if heads is None else torch.as_tensor(list(heads), dtype=torch.long)
     H = t.vectors[sel].shape[0]

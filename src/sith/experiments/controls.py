@@ -86,7 +86,6 @@ def alignment_scores(analysis: Analysis, concepts: list[str]) -> Tensor:
             sv_type=cfg.sv_type,
             rank=analysis.decompositions[0].rank,
             image_mean=mean,
-            svd_of=ws.svd,
         )
         cos = torch.cat([per[layer][0].reshape(-1).float().cpu() for layer in analysis.layers])
         best = torch.maximum(best, cos.abs())
@@ -99,6 +98,6 @@ def edited_model(analysis: Analysis, condition: Condition) -> Any:
         return analysis.ws.clip
     ws = analysis.ws
     new = edited_head_outputs(
-        ws.weights, list(condition.edits), fold_ln=analysis.config.fold_ln, svd_of=ws.svd, allow_negative=True
+        ws.weights, list(condition.edits), fold_ln=analysis.config.fold_ln, allow_negative=True
     )
     return with_head_outputs(ws.clip, new)

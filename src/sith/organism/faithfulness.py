@@ -32,8 +32,9 @@ from torch import Tensor
 
 from sith.edit import ComponentEdit
 from sith.edit.exact import rank_one_updates
-from sith.factor import centering, unit
+from sith.factor import centering, layer_svd, unit
 from sith.load import with_head_outputs
+from sith.load.weights import VisionWeights
 from sith.organism.grounded import Explained
 from sith.organism.world import FACTORS
 from sith.organism.zeroshot import EVAL_SEED, factor_accuracy, loaded_encoders
@@ -67,22 +68,22 @@ def back_map(weights: Any, joint: Tensor, image_mean: Tensor | None, *, rtol: fl
     return unit(x)
 
 
-def replaced_head_outputs(weights: Any, new: dict[Key, Tensor], *, svd_of: Any = None) -> dict[int, Tensor]:
+def replaced_head_outputs(weights: VisionWeights, new: dict[Key, Tensor]) -> dict[int, Tensor]:
     """Per-layer ``W_O (H, dh, d)`` with each component ``(layer, head, index)``'s write
     direction replaced by ``new[key] (d,)`` at the same singular value (fold-ln, module doc)."""
     edits = [ComponentEdit(layer, head, index, 1.0) for layer, head, index in new]
     out: dict[int, Tensor] = {}
-    for e, s, x, v in rank_one_updates(weights, edits, fold_ln=True, svd_of=svd_of):
+    for e, s, x, v in rank_one_updates(weights, edits, fold_ln=True):
         W = out.setdefault(e.layer, weights.layers[e.layer].W_O.double().clone())
         W[e.head] += s * torch.outer(x, new[(e.layer, e.head, e.index)].double() - v)
     return {k: v.float() for k, v in out.items()}
 
 
-def ablated_head_outputs(weights: Any, keys: list[Key], *, svd_of: Any = None) -> dict[int, Tensor]:
+def ablated_head_outputs(weights: VisionWeights, keys: list[Key]) -> dict[int, Tensor]:
     """Per-layer ``W_O`` with components ``keys`` removed (σ → 0, docs/method.md §6)."""
     edits = [ComponentEdit(layer, head, index, 0.0) for layer, head, index in keys]
     out: dict[int, Tensor] = {}
-    for e, s, x, v in rank_one_updates(weights, edits, fold_ln=True, svd_of=svd_of):
+    for e, s, x, v in rank_one_updates(weights, edits, fold_ln=True):
         W = out.setdefault(e.layer, weights.layers[e.layer].W_O.double().clone())
         W[e.head] -= s * torch.outer(x, v)
     return {k: v.float() for k, v in out.items()}
@@ -94,9 +95,9 @@ def accuracies(clip: Any, *, n: int = 200, seed: int = EVAL_SEED) -> dict[str, f
     return {f: factor_accuracy(enc, f, n=n, seed=seed) for f in FACTORS}
 
 
-def original_directions(ws: Any, keys: list[Key]) -> Tensor:
+def original_directions(weights: VisionWeights, keys: list[Key]) -> Tensor:
     """``(N, d)`` the fold-ln write directions ``v_i`` of ``keys``."""
-    return torch.stack([ws.svd(layer, True).Vh[h, i].double() for layer, h, i in keys])
+    return torch.stack([layer_svd(weights, layer, fold_ln=True).Vh[h, i].double() for layer, h, i in keys])
 
 
 def faithfulness(
@@ -107,7 +108,7 @@ def faithfulness(
     the explanations, reconstructed from shuffled explanations (``perm``), random directions,
     ablated (σ = 0). ``cos_to_original`` = mean cos(v', v_i) over the analysed components."""
     w = ws.weights
-    v = original_directions(ws, ex.keys)
+    v = original_directions(w, ex.keys)
     sign = polarity.double()[:, None]
     g = torch.Generator().manual_seed(seed)
     own, mixed = joint_vectors(ex, atoms), joint_vectors(ex.permuted(perm), atoms)
@@ -120,10 +121,10 @@ def faithfulness(
     }
     rows = [{"condition": "original", "cos_to_original": 1.0, "accuracy": accuracies(ws.clip, n=n)}]
     for name, new in directions.items():
-        W_O = replaced_head_outputs(w, dict(zip(ex.keys, new)), svd_of=ws.svd)
+        W_O = replaced_head_outputs(w, dict(zip(ex.keys, new)))
         rows.append({"condition": name, "cos_to_original": float((new * v).sum(-1).mean()),
                      "accuracy": accuracies(with_head_outputs(ws.clip, W_O), n=n)})
-    W_O = ablated_head_outputs(w, ex.keys, svd_of=ws.svd)
+    W_O = ablated_head_outputs(w, ex.keys)
     rows.append({"condition": "ablated (σ = 0)", "cos_to_original": 0.0,
                  "accuracy": accuracies(with_head_outputs(ws.clip, W_O), n=n)})
     return rows

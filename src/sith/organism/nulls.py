@@ -32,7 +32,7 @@ from torch import Tensor
 from sith.decompose import solve
 from sith.decompose.results import LayerDecomposition
 from sith.errors import SithError
-from sith.factor import centering, joint_targets, singular_targets, unit
+from sith.factor import centering, joint_targets, layer_svd, singular_targets, unit
 from sith.load import wrap_open_clip
 from sith.organism import ORGANISM_NAME
 from sith.organism.grounded import Explained
@@ -115,7 +115,7 @@ def layer_targets(ws: Any, config: Any) -> list[Tensor]:
     mean = ws.image_mean() if config.image_mean else None
     return [
         singular_targets(ws.weights, layer, fold_ln=config.fold_ln, sv_type=config.sv_type, rank=config.rank,
-                         image_mean=mean, svd=ws.svd(layer, config.fold_ln)).vectors
+                         image_mean=mean).vectors
         for layer in config.layers
     ]
 
@@ -160,7 +160,7 @@ def random_directions(
     mean = ws.image_mean() if config.image_mean else None
     keys, cols, codes = [], [], []
     for layer in config.layers:
-        Vh = ws.svd(layer, True).Vh[:, : config.rank, :].double()  # (H, r, d)
+        Vh = layer_svd(ws.weights, layer, fold_ln=True).Vh[:, : config.rank, :].double()  # (H, r, d)
         H, r, d = Vh.shape
         dirs = unit(centering(torch.randn(H, r, d, generator=g, dtype=torch.float64)))
         coef = torch.einsum("hrd,hjd->hjr", Vh, dirs)  # ⟨v_r, dir_j⟩ per head

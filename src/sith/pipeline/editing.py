@@ -58,7 +58,6 @@ def best_alignment(ws: Any, config: DecompositionConfig, layers: list[int] | Non
             fold_ln=config.fold_ln,
             sv_type=config.sv_type,
             image_mean=mean,
-            svd_of=ws.svd,
         )
         return torch.stack([cos.abs().reshape(-1, atoms.shape[0]).amax(0) for cos, _ in per.values()]).amax(0)
 
@@ -114,7 +113,6 @@ def search(
         fold_ln=config.fold_ln,
         sv_type=config.sv_type,
         image_mean=ws.image_mean() if config.image_mean else None,
-        svd_of=ws.svd,
     )
     fam = request_familiarity(ws, config, concept, layers)
     return SearchResult(hits, fam, concept_match(ws, config, concept, noise_like=fam.noise_like))

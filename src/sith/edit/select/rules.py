@@ -113,7 +113,6 @@ def select_by_alignment(
             fold_ln=fold_ln,
             sv_type=sv_type,
             image_mean=image_mean,
-            svd_of=svd_of,
         ).items():
             for h, i in (cos.abs() >= threshold).nonzero().tolist():
                 key = (layer, h, i)
