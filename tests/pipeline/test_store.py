@@ -57,3 +57,20 @@ def test_a_read_only_workspace_computes_in_memory_and_writes_nothing(organism_co
     stored = LayerDecomposition.load(path)
     assert torch.equal(stored.indices, first.indices) and torch.equal(stored.scores, first.scores)
     assert stored.config == first.config
+
+
+def test_a_dry_run_never_rewrites_a_stale_encoding(organism_copy, caplog):
+    """An encoded dictionary that no longer fits (here: its sidecar names another pool) is
+    re-encoded in memory by a dry run; the stored files stay as they were."""
+    import json
+
+    ws = sith.workspace(data_dir=organism_copy, progress=False)
+    stored = next(organism_copy.rglob("dictionaries/organism.pt"))
+    side = stored.with_suffix(".json")
+    record = json.loads(side.read_text())
+    side.write_text(json.dumps({**record, "pool_hash": "0" * 16}))
+    before = {p: p.read_bytes() for p in stored.parent.iterdir()}
+    encoded = ws.read_only().encoded()
+    assert "rebuilding encoded dictionary" in caplog.text  # it was stale, so it was encoded again
+    assert {p: p.read_bytes() for p in stored.parent.iterdir()} == before
+    torch.testing.assert_close(encoded.embeddings, torch.load(stored, weights_only=True), atol=1e-5, rtol=0)

@@ -18,12 +18,14 @@ writer of each kind of file are the stage's own (``LayerDecomposition.load``/``s
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
 from sith.encode import EncodedPool, Pool, encode_pool
 from sith.encode.dictfiles import encoded_path
+from sith.encode.seedfiles import sidecar_path
 from sith.errors import SithError
 from sith.load.weights import ModelInfo
 from sith.resources.seed import fetch_dictionary
@@ -114,12 +116,21 @@ class OverlayStore:
         return None
 
     def encoded(self, clip: Any, pool: Pool, *, template: str | None, progress: bool) -> EncodedPool:
+        """A stored encoding is read (and reused when it fits, as on disk); a missing or stale
+        one is encoded in a scratch data dir that only links to the stored files, so whatever
+        the encoder writes (the file, its checkpoints) lands there and is dropped."""
         info: ModelInfo = clip.info
         path = encoded_path(self.root, info, pool.name, template)
         if path not in self.memory:
-            # a stored encoding is read (and reused when it fits); none is encoded in memory
-            stored = self.root if path.exists() else None
-            self.memory[path] = encode_pool(clip, pool, data_dir=stored, template=template, progress=progress)
+            with tempfile.TemporaryDirectory(prefix="sith-dry-run-") as scratch:
+                shadow = encoded_path(Path(scratch), info, pool.name, template)
+                shadow.parent.mkdir(parents=True)
+                for stored in (path, sidecar_path(path)):
+                    if stored.is_file():
+                        (shadow.parent / stored.name).symlink_to(stored.resolve())
+                self.memory[path] = encode_pool(
+                    clip, pool, data_dir=Path(scratch), template=template, progress=progress
+                )
         return self.memory[path]
 
     def download_dictionary(self, name: str, *, progress: bool) -> None:
