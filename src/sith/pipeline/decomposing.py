@@ -42,7 +42,7 @@ SEED_CHECKED = ("model_name", "pretrained", "rank", "method", "sparsity", "dicti
                 "template", "image_mean", "sv_type", "fold_ln", "polarity", "atoms")
 
 
-class Workspace(Protocol):
+class WorkspaceLike(Protocol):
     """What these functions use of a workspace (:class:`sith.pipeline.Workspace` is one)."""
 
     store: Store
@@ -76,7 +76,7 @@ def seed_made(config: DecompositionConfig, dec: LayerDecomposition, path: Path) 
     return dec
 
 
-def stored(ws: Workspace, config: DecompositionConfig, layer: int) -> LayerDecomposition | None:
+def stored(ws: WorkspaceLike, config: DecompositionConfig, layer: int) -> LayerDecomposition | None:
     """The file of ``layer`` if it exists and was made with exactly ``config``; else None."""
     path = config.path(ws.data_dir, layer)
     dec = ws.store.read(path, LayerDecomposition.load)
@@ -92,7 +92,7 @@ def stored(ws: Workspace, config: DecompositionConfig, layer: int) -> LayerDecom
 
 
 def ensure(
-    ws: Workspace, config: DecompositionConfig, *, force: bool
+    ws: WorkspaceLike, config: DecompositionConfig, *, force: bool
 ) -> list[tuple[Path, LayerDecomposition]]:
     """``[(path, decomposition)]`` for every layer of ``config`` (resolved): stored files
     reused (unless ``force``), the others computed and stored (written, or held in memory by
@@ -111,7 +111,8 @@ def ensure(
 
 
 def decompose_resumable(
-    ws: Workspace, config: DecompositionConfig, layer: int, atoms: Tensor, path: Path, *, force: bool = False
+    ws: WorkspaceLike, config: DecompositionConfig, layer: int, atoms: Tensor, path: Path, *,
+    force: bool = False,
 ) -> LayerDecomposition:
     """One layer, ``HEADS_PER_PIECE`` heads at a time, stored at ``path`` when done; after each
     piece the finished heads are saved to the store's checkpoint (``{file}.partial.pt`` on
