@@ -9,10 +9,16 @@ from pathlib import Path
 
 import pytest
 import torch
+from threadpoolctl import threadpool_limits
 
 from sith.load.weights import LayerWeights, ModelInfo, VisionWeights, weights_fingerprint
 
-torch.set_num_threads(max(1, int(os.environ.get("SITH_TEST_THREADS", "1"))))
+#: Threads per test process (torch and numpy's BLAS alike; ``SITH_TEST_THREADS``, default 1).
+THREADS = max(1, int(os.environ.get("SITH_TEST_THREADS", "1")))
+torch.set_num_threads(THREADS)
+# numpy's OpenBLAS otherwise starts a thread per core and, on a busy 2-core CI machine, spins:
+# the seed reference's dense SVDs (tests/decompose/seed_reference.py) took 4x the CPU time.
+threadpool_limits(THREADS)
 
 #: Tests marked ``slow`` (registered in pyproject.toml): the browser tests and those that run the
 #: full organism end to end (its evaluation, its zero-shot targets, grounding on its world).
