@@ -143,3 +143,31 @@ def test_rank_deficient_head_is_exact():
     U, S, Vh = fm.svd
     assert S[0, -1] < 1e-5
     torch.testing.assert_close((U * S[:, None, :]) @ Vh, fm.dense, atol=1e-5, rtol=1e-5)
+
+
+def test_layer_svd_is_computed_once_per_layer_and_fold_per_view(weights, monkeypatch):
+    """The SVD is cached on the weight view (not passed around): decompose, search and the
+    targets of one view share it; another view (an edited model) computes its own."""
+    import dataclasses
+
+    from sith import factor
+    from sith.decompose import decompose_layer, rank_heads
+
+    calls = []
+    real = factor.head_vo
+    monkeypatch.setattr(factor, "head_vo", lambda w, lay, **k: calls.append((lay, k)) or real(w, lay, **k))
+    expect = real(weights, 1, fold_ln=True).svd
+    got = factor.layer_svd(weights, 1, fold_ln=True)
+    assert all(torch.equal(a, b) for a, b in zip(got, expect))  # same numbers
+    assert factor.layer_svd(weights, -1, fold_ln=True) is got  # -1 is layer 1 of 2
+    atoms = torch.nn.functional.normalize(torch.randn(12, weights.d_embed), dim=-1)
+    decompose_layer(weights, atoms, [f"c{i}" for i in range(12)], 1, rank=3, sparsity=2)
+    rank_heads(weights, atoms[0], layers=[1], top=2)
+    singular_targets(weights, 1, rank=2)
+    assert calls == [(1, {"fold_ln": True})]
+    factor.layer_svd(weights, 1, fold_ln=False)
+    assert calls[-1] == (1, {"fold_ln": False}) and len(calls) == 2
+    other = dataclasses.replace(weights)  # a new view: its own cache, the view's value unchanged
+    factor.layer_svd(other, 1, fold_ln=True)
+    assert len(calls) == 3 and len(other.derived) == 1 and len(weights.derived) == 2
+    assert other == weights and hash(other) == hash(weights) and "derived" not in repr(weights)

@@ -266,6 +266,7 @@ CORE = (
     "sith.io",
     "sith.lazy",
     "sith.paths",
+    "sith.plugins",
 )
 #: The shells above it (the core plugs nothing of theirs in; they register with it).
 SHELLS = (
@@ -323,7 +324,7 @@ LAYERS = (
     ("sith.encode",),
     ("sith.factor",),
     ("sith.load",),
-    ("sith.errors", "sith.io", "sith.paths", "sith.lazy"),
+    ("sith.errors", "sith.io", "sith.paths", "sith.lazy", "sith.plugins"),
 )
 
 

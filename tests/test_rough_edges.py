@@ -133,15 +133,22 @@ def test_missing_image_mean_fails_before_a_dictionary_download(tmp_path, monkeyp
     import pytest
 
     import sith.api as sith
+    from sith import plugins
     from sith.errors import SithError
     from sith.pipeline import DecompositionConfig, Workspace
-    from sith.pipeline import workspace as workspace_module
+    from sith.pipeline import store as store_module
 
     def no_download(*a, **k):  # noqa: ANN002, ANN003
         raise AssertionError("downloaded a dictionary before checking the image mean")
 
-    monkeypatch.setattr(workspace_module, "fetch_dictionary", no_download)
-    ws = Workspace(sith.load_model(None, None), data_dir=tmp_path, progress=False)  # no image-mean source
+    monkeypatch.setattr(store_module, "fetch_dictionary", no_download)
+    clip = sith.load_model(None, None)
+    plugins.use([])  # the organism without its plugin entry: no image-mean source
+    try:
+        ws = Workspace(clip, data_dir=tmp_path, progress=False)
+    finally:
+        plugins.reset()
+    assert ws.image_mean_source is None
     request = DecompositionConfig("sith-organism", "v1", layers=(5,), dictionary="conceptnet")
     with pytest.raises(SithError, match="no image mean"):
         ws.resolve(request)

@@ -129,9 +129,17 @@ def head_vo(weights: VisionWeights, layer: int, *, fold_ln: bool) -> FactoredMat
 
 
 def layer_svd(weights: VisionWeights, layer: int, *, fold_ln: bool) -> HeadSVD:
-    """Every head's SVD of ``layer`` (docs/method.md §2): ``U (H, d, r)``, ``S (H, r)``,
-    ``Vh (H, r, d)`` of :func:`head_vo` — the matrix that is explained and edited."""
-    return head_vo(weights, layer, fold_ln=fold_ln).svd
+    """Every head's SVD of ``layer`` (:func:`head_vo`'s, docs/method.md §2), computed once per
+    weight view and ``(layer, fold_ln)`` and kept on it (``weights.derived``), as TransformerLens
+    keeps ``OV`` on the model: decompose, search and edit of one model share it.
+
+    Returns:
+        :class:`HeadSVD` with ``U (H, d, dh)``, ``S (H, dh)``, ``Vh (H, dh, d)``.
+    """
+    key = ("layer_svd", check_layer(weights, layer), bool(fold_ln))
+    if key not in weights.derived:
+        weights.derived[key] = head_vo(weights, key[1], fold_ln=key[2]).svd
+    return weights.derived[key]
 
 
 def ln_post(weights: VisionWeights, x: Tensor) -> Tensor:
@@ -233,19 +241,18 @@ def singular_targets(
     sv_type: str = "right",
     rank: int = 64,
     image_mean: Tensor | None = None,
-    svd: HeadSVD | None = None,
 ) -> SingularTargets:
     """Map the top-``rank`` singular vectors of every head of ``layer`` to the joint space.
 
     Each vector ``x`` (a row of ``Vh`` for ``right``, a column of ``U`` for ``left``) is
-    treated as a residual-stream state and mapped by :func:`joint_targets` (docs/method.md §3).
-    ``svd`` reuses an SVD already computed for this ``layer`` and ``fold_ln``.
+    treated as a residual-stream state and mapped by :func:`joint_targets` (docs/method.md §3);
+    the SVD is the view's cached one (:func:`layer_svd`).
 
     Returns:
         :class:`SingularTargets` with ``vectors (H, rank, e)``.
     """
     check_layer(weights, layer)
     rank = check_rank(weights, rank)
-    svd = svd if svd is not None else head_vo(weights, layer, fold_ln=fold_ln).svd
+    svd = layer_svd(weights, layer, fold_ln=fold_ln)
     vectors = joint_targets(weights, singular_directions(svd, sv_type, rank), image_mean)
     return SingularTargets(vectors, svd.S[:, :rank], tied_mask(svd.S)[:, :rank])

@@ -14,7 +14,8 @@ from sith.errors import SithError
 from sith.ground import ImageSource
 
 
-def test_decompose_search_judge_ground_share_one_loaded_model(tmp_path, monkeypatch):
+def test_decompose_search_judge_ground_share_one_loaded_model(organism_copy, monkeypatch):
+    tmp_path = organism_copy
     sith.close()
     loads = []
     real = sessions.load_model
@@ -35,15 +36,42 @@ def test_decompose_search_judge_ground_share_one_loaded_model(tmp_path, monkeypa
     assert len(loads) == 2  # close() drops the session
 
 
-def test_grounding_refuses_a_read_only_block(tmp_path):
+def test_grounding_refuses_a_read_only_workspace(tmp_path):
     ws = sith.workspace(data_dir=tmp_path, progress=False)
-    with ws.read_only(), pytest.raises(SithError, match="read-only"):
-        ws.ground(ImageSource(world=4), layers=[5], grids=False)
+    with pytest.raises(SithError, match="read-only"):
+        ws.read_only().ground(ImageSource(world=4), layers=[5], grids=False)
     assert not any(tmp_path.rglob("grounding"))
 
 
-def test_unknown_judge_name_is_one_line(tmp_path):
-    (path,) = sith.decompose(layers=[5], data_dir=tmp_path, progress=False)
+def test_sessions_are_least_recently_used_and_progress_is_per_call(tmp_path, monkeypatch):
+    """Three data dirs, two sessions kept: the one used least recently goes first; each call's
+    ``progress`` is its own (the session's shared workspace is never changed)."""
+    sith.close()
+    loads = []
+    monkeypatch.setattr(sessions, "load_model", lambda *a, **k: loads.append(a) or object.__new__(_Fake))
+    a, b, c = (str(tmp_path / n) for n in "abc")
+    quiet = sith.workspace(data_dir=a, progress=False)
+    loud = sith.workspace(data_dir=a, progress=True)
+    assert quiet.progress is False and loud.progress is True and quiet.clip is loud.clip
+    assert quiet.caches is loud.caches and quiet.store is loud.store
+    sith.workspace(data_dir=b)
+    sith.workspace(data_dir=a)  # a used last: b is the least recently used
+    sith.workspace(data_dir=c)
+    assert [k[2] for k in sessions.SESSIONS] == [a, c] and len(loads) == 3
+    sith.workspace(data_dir=a)
+    assert len(loads) == 3  # still open
+    sith.close()
+
+
+class _Fake:
+    """A stand-in model: the session code reads only ``info``."""
+
+    class info:  # noqa: N801 - mimics ModelInfo's attribute access
+        model_name, pretrained, fingerprint = "fake", "", ""
+
+
+def test_unknown_judge_name_is_one_line(organism_data):
+    (path,) = sith.decompose(layers=[5], data_dir=organism_data, progress=False)  # stored: reused
     with pytest.raises(SithError, match="unknown judge 'gpt'") as err:
         sith.judge(path, "t", judge="gpt")
     assert "\n" not in str(err.value)

@@ -64,3 +64,22 @@ def test_identical_and_refusals(tmp_path, capsys):
     assert not (tmp_path / "x").exists()
     code, _, err = run(capsys, "compare", "--tuned-pretrained", str(tmp_path / "missing.pt"), "-q")
     assert code == 2 and err.startswith("error:")
+
+
+def test_the_organism_is_explained_with_its_image_mean(tmp_path, monkeypatch):
+    """The organism's image mean comes from its plugin entry: explaining its ΔW subtracts it
+    (made from its world when missing), as its decompositions do."""
+    from sith.compare import explain
+
+    seen = []
+    real = explain.joint_targets
+    monkeypatch.setattr(explain, "joint_targets", lambda w, x, m: seen.append(m) or real(w, x, m))
+    clip = load_clip("sith-organism", "v1")
+    H, d = clip.weights.n_heads, clip.weights.d_model
+    g = torch.Generator().manual_seed(0)
+    vh = torch.nn.functional.normalize(torch.randn(H, 1, d, generator=g), dim=-1)
+    results = {5: {"delta_Vh": vh, "delta_S": torch.ones(H, 1)}}
+    out = explain.explain_deltas(clip, results, dictionary="organism", sparsity=2, data_dir=tmp_path,
+                                 progress=False)
+    assert len(out[5]) == H and seen and seen[0] is not None and seen[0].shape == (clip.weights.d_embed,)
+    assert (tmp_path / "models" / "sith-organism" / "v1" / "image_mean.pt").is_file()

@@ -11,6 +11,7 @@ import pytest
 
 from sith.cli import main
 from sith.organism.vocab import UNSAFE_WORDS
+from tests.conftest import copy_data
 
 
 def run(capsys, *argv: str) -> tuple[int, str, str]:
@@ -24,11 +25,10 @@ def listing(root: Path) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    """A data dir with the organism's decompositions (the seed recipe, last 4 layers)."""
-    d = tmp_path_factory.mktemp("edits") / "data"
-    assert main(["-q", "decompose", "--data-dir", str(d)]) == 0
-    return d
+def data(tmp_path_factory, organism_data) -> Path:
+    """A data dir with the organism's decompositions (the seed recipe, last 4 layers): a copy
+    of the session's (tests/conftest.py)."""
+    return copy_data(organism_data, tmp_path_factory.mktemp("edits") / "data")
 
 
 def test_default_skull_plan_is_small_and_about_the_skull(capsys, data):

@@ -8,11 +8,14 @@ from pathlib import Path
 import pytest
 
 from sith.cli import main
+from tests.conftest import copy_data
 
 
 @pytest.fixture(scope="session")
-def data_dir(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("experiments-data")
+def data_dir(tmp_path_factory, organism_data) -> Path:
+    """A copy of the session's organism data dir (tests/conftest.py): its image mean, encoded
+    pool and seed-recipe decompositions are not made again."""
+    return copy_data(organism_data, tmp_path_factory.mktemp("experiments") / "data")
 
 
 def run_cli(args: list[str], capsys) -> tuple[int, str, str]:

@@ -1,5 +1,5 @@
-"""The built-in organism through the generic loader, registered by its plugin
-(:mod:`sith.organism.plugin`, imported by tests/conftest.py as the CLI and sith.api do)."""
+"""The built-in organism through the generic loader, found as a model plugin
+(:data:`sith.organism.plugin.ENTRY`, :mod:`sith.plugins`) without importing it first."""
 
 from __future__ import annotations
 
@@ -37,10 +37,12 @@ def _python(code: str) -> subprocess.CompletedProcess:
 
 
 def test_the_core_works_without_the_plugin_and_names_the_fix() -> None:
-    """Without the plugin the core knows no organism: no default model, no organism pool
+    """Without model plugins the core knows no organism: no default model, no organism pool
     (one-line SithErrors), and loading a named model never imports the organism."""
     out = _python(
         "import sys\n"
+        "import sith.plugins\n"
+        "sith.plugins.use([])\n"
         "from sith.errors import SithError\n"
         "from sith.load import load_clip\n"
         "from sith.encode.pools import read_pool\n"
@@ -59,24 +61,33 @@ def test_the_core_works_without_the_plugin_and_names_the_fix() -> None:
     assert lines[-1] == "ORG False"
 
 
-def test_the_plugin_registers_the_default_model_pool_and_world() -> None:
+def test_a_fresh_interpreter_finds_the_organism_without_importing_it() -> None:
+    """No import order matters: the plugin is found (entry point or sith's own declaration)
+    by the registry asked first: ``load_clip()`` without a name loads it; its pool, world and
+    image-mean source come from the same entry (tests/test_plugins.py asks each registry
+    first)."""
     out = _python(
-        "import sith.organism.plugin\n"
+        "from sith.load import load_clip\n"
+        "print(load_clip().info.model_name)\n"
         "from sith.load.clip import default_names\n"
         "from sith.pipeline.workspace import model_default_dictionary\n"
         "from sith.ground.registry import image_source\n"
+        "from sith.plugins import model_entry\n"
         "print(default_names(None, None), default_names('ViT-B-32', None), "
         "default_names('sith-organism', None), default_names('sith-organism', 'none'))\n"
         "print(model_default_dictionary('sith-organism'), model_default_dictionary('ViT-B-32'))\n"
         "images, labels = image_source().sample(3, [0, 0], 'train')\n"
         "print(images.shape[0], sorted(labels)[:3])\n"
+        "print(model_entry('sith-organism').image_mean is not None, model_entry('ViT-B-32'))\n"
     )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
-    assert lines[0] == ("('sith-organism', 'v1') ('ViT-B-32', '') ('sith-organism', 'v1') "
+    assert lines[0] == "sith-organism"
+    assert lines[1] == ("('sith-organism', 'v1') ('ViT-B-32', '') ('sith-organism', 'v1') "
                         "('sith-organism', 'none')")
-    assert lines[1] == "organism conceptnet"
-    assert lines[2].startswith("3 [")
+    assert lines[2] == "organism conceptnet"
+    assert lines[3].startswith("3 [")
+    assert lines[4] == "True None"
 
 
 def test_unknown_organism_tag() -> None:

@@ -14,16 +14,14 @@ from sith.decompose import LayerDecomposition
 from sith.errors import SithError
 from sith.factor import singular_targets
 from sith.pipeline import DecompositionConfig
+from tests.conftest import copy_data
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    """A data dir with the organism's image mean and encoded pool (made once)."""
-    d = tmp_path_factory.mktemp("ws")
-    ws = sith.workspace(data_dir=d, progress=False)
-    ws.image_mean()
-    ws.encoded()
-    return d
+def data(tmp_path_factory, organism_data):
+    """This module's copy of the session's organism data dir (image mean, encoded pool and the
+    seed recipe's decompositions, tests/conftest.py)."""
+    return copy_data(organism_data, tmp_path_factory.mktemp("ws") / "data")
 
 
 def ws_for(data):

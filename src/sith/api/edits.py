@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +71,8 @@ def edit(
     )
     editing.check_request(request)  # flags that need no model fail before it loads
     ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
-    with ws.read_only() if dry_run else nullcontext():
-        plan = ws.plan(request)
+    planner = ws.read_only() if dry_run else ws  # a dry run: a workspace that writes nothing
+    plan = planner.plan(request)
     if dry_run:
         return plan, None, None
     ckpt, log_file = ws.save(plan, output)

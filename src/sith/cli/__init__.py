@@ -3,8 +3,8 @@
 One module per command, named after it; each has ``register(sub, parent)`` adding its subcommands
 with ``func`` set. Importing this package imports no model library (not even torch):
 each command imports what it needs inside its ``run_*`` function, so ``sith --help`` and
-``sith show`` start fast. Before a command runs, :data:`BUILTIN_PLUGIN` is imported: the
-built-in organism registers itself with the core (:mod:`sith.organism.plugin`).
+``sith show`` start fast. The built-in organism is a model plugin the core finds by itself
+when a command first asks for a model (:mod:`sith.plugins`); nothing is imported for it.
 
 Every user error ends the same way: one ``error: ...`` line on stderr naming the problem
 and the fix, exit 2, no traceback — usage errors (:class:`~sith.cli.common.SithParser`),
@@ -20,7 +20,6 @@ import logging
 import os
 import re
 import sys
-from importlib import import_module
 
 from sith import __version__
 from sith.cli import (
@@ -45,9 +44,6 @@ from sith.errors import SithError, os_error_text
 
 #: The name of the stderr handler :func:`configure_logging` installs on the root logger.
 LOG_HANDLER = "sith-cli"
-
-#: The plugin that makes the built-in organism the default model, pool and world images.
-BUILTIN_PLUGIN = "sith.organism.plugin"
 
 #: One module per command, in the order ``sith --help`` lists them.
 COMMAND_GROUPS = (
@@ -118,7 +114,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.argv = argv
     configure_logging(quiet=getattr(args, "quiet", False))
-    import_module(BUILTIN_PLUGIN)  # after parsing: `sith --help` imports no torch
     try:
         return int(args.func(args) or 0)
     except SithError as exc:

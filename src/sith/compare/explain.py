@@ -3,11 +3,12 @@
 Each kept right singular vector ``x`` of ``ΔW`` (a residual-stream direction the change
 writes) becomes a joint-space target as docs/method.md §3 does for singular vectors, with the
 base model's ln_post and projection: ``t = LN_post(x)·P``, normalised, minus the image mean
-``m`` when ``image_mean.pt`` exists for the base model (recorded), normalised. Atoms, solver
-and sparsity: those of a decomposition (:class:`~sith.decompose.config.DecompositionRequest`,
-resolved by the same :class:`~sith.pipeline.Workspace`; by default the seed's centred atoms
-and ``comp-0.3``, K = 5). The sign of a ΔW singular vector is arbitrary, so both polarities
-are explained.
+``m`` when the base model has one (``image_mean.pt``, or made by its plugin, e.g. the
+organism's world; :meth:`sith.pipeline.Workspace.image_mean_if_any`; recorded), normalised.
+Atoms, solver and sparsity: those of a decomposition
+(:class:`~sith.decompose.config.DecompositionRequest`, resolved by the same
+:class:`~sith.pipeline.Workspace`; by default the seed's centred atoms and ``comp-0.3``, K = 5).
+The sign of a ΔW singular vector is arbitrary, so both polarities are explained.
 """
 
 from __future__ import annotations
@@ -47,8 +48,9 @@ def explain_deltas(
         where each polarity is ``{"concepts": [str], "weights": [float], "fidelity": float}``.
     """
     ws = Workspace(clip, data_dir=data_dir, progress=progress)
-    mean_path = image_mean_path(data_dir, clip.info.model_name, clip.info.pretrained)
-    if request.image_mean and not mean_path.exists():
+    # a plugin's own image mean (the organism's world) is made when missing
+    if request.image_mean and ws.image_mean_if_any() is None:
+        mean_path = image_mean_path(data_dir, clip.info.model_name, clip.info.pretrained)
         log.warning("no image mean for the base model at %s: targets are not shifted", mean_path)
         request = replace(request, image_mean=False)
     config = ws.resolve(request)  # every input checked before the encoding is written

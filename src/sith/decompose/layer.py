@@ -20,7 +20,7 @@ from sith.decompose.results import LayerDecomposition, used_concepts
 from sith.decompose.solvers import solve
 from sith.decompose.spec import check_names
 from sith.errors import ConfigError, SithError
-from sith.factor import HeadSVD, check_layer, check_rank, singular_targets
+from sith.factor import check_layer, check_rank, singular_targets
 from sith.load.weights import VisionWeights
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,6 @@ def decompose_layer(
     config: DecompositionRequest | None = None,
     *,
     image_mean: Tensor | None = None,
-    svd: HeadSVD | None = None,
     device: str | torch.device | None = None,
     heads: Sequence[int] | None = None,
     progress: bool = False,
@@ -77,7 +76,6 @@ def decompose_layer(
             ``sparsity=3``), checked like every option.
         image_mean: ``(e,)`` the image mean subtracted from targets (docs/method.md §3); None
             skips it (a project option; the stored record says which was done).
-        svd: this layer's SVD for ``fold_ln``, if already computed.
         heads: only these heads (in this order; default all) — the pieces of a resumable run.
         progress: progress bars of long solves (stderr; ``lasso``).
 
@@ -95,8 +93,7 @@ def decompose_layer(
             f"{weights.d_embed}; encode the dictionary with this model"
         )
     t = singular_targets(
-        weights, layer, fold_ln=request.fold_ln, sv_type=request.sv_type, rank=rank, image_mean=image_mean,
-        svd=svd,
+        weights, layer, fold_ln=request.fold_ln, sv_type=request.sv_type, rank=rank, image_mean=image_mean
     )
     sel = slice(None) if heads is None else torch.as_tensor(list(heads), dtype=torch.long)
     H = t.vectors[sel].shape[0]

@@ -9,13 +9,12 @@ with their polarity. No images, no activations: weights and text only.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
-from sith.factor import HeadSVD, check_layer, check_rank, singular_targets
+from sith.factor import check_layer, check_rank, singular_targets
 from sith.load.weights import VisionWeights
 
 
@@ -37,13 +36,12 @@ def alignment(
     sv_type: str = "right",
     rank: int | None = None,
     image_mean: Tensor | None = None,
-    svd_of: Callable[[int, bool], HeadSVD] | None = None,
 ) -> dict[int, tuple[Tensor, Tensor]]:
     """Signed cosines of ``concept`` ``(e,)`` — or of each row of ``(n, e)`` — with every
     singular vector's target.
 
     ``image_mean`` ``(e,)`` is subtracted from targets as in the decomposition (None skips
-    it); ``svd_of(layer, fold_ln)`` reuses a run's SVDs.
+    it); each layer's SVD is the view's cached one (:func:`sith.factor.layer_svd`).
 
     Returns:
         ``{layer: (cosines (H, rank) — (H, rank, n) for n concepts —, singular_values (H, rank))}``.
@@ -58,9 +56,8 @@ def alignment(
     c = c.transpose(0, 1) if c.ndim == 2 else c
     out = {}
     for layer in layers:
-        svd = svd_of(layer, fold_ln) if svd_of is not None else None
         t = singular_targets(
-            weights, layer, fold_ln=fold_ln, sv_type=sv_type, rank=rank, image_mean=image_mean, svd=svd
+            weights, layer, fold_ln=fold_ln, sv_type=sv_type, rank=rank, image_mean=image_mean
         )
         out[layer] = (t.vectors @ c.to(t.vectors.device), t.singular_values)
     return out
@@ -76,13 +73,12 @@ def rank_heads(
     sv_type: str = "right",
     rank: int | None = None,
     image_mean: Tensor | None = None,
-    svd_of: Callable[[int, bool], HeadSVD] | None = None,
 ) -> list[SearchHit]:
     """The ``top`` singular vectors most aligned with ``concept``, both polarities, best first."""
     hits: list[SearchHit] = []
     for layer, (cos, S) in alignment(
         weights, concept, layers=layers, fold_ln=fold_ln, sv_type=sv_type, rank=rank,
-        image_mean=image_mean, svd_of=svd_of,
+        image_mean=image_mean,
     ).items():
         H, R = cos.shape
         flat = cos.abs().flatten()

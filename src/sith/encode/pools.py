@@ -8,9 +8,10 @@ content hash that every later stage records.
 Every pool, downloaded or custom, is cleaned by
 :func:`sith.encode.pool_formats.clean_concepts` (NFKC, lowercase, deduplicated).
 
-Packaged pools plug in from above: :func:`register_builtin_pool` names a pool file shipped
-with a plugin (the built-in organism's own pool), :func:`register_model_pool` makes a pool
-a model's default dictionary (:func:`model_pool`); the core names neither.
+Packaged pools plug in from above: a model plugin's entry (:class:`sith.plugins.ModelEntry`,
+e.g. the built-in organism's) names its pool files and its default dictionary
+(:func:`builtin_pools`, :func:`model_pool`); :func:`register_builtin_pool` and
+:func:`register_model_pool` add them by hand. The core names neither.
 
 Sources (``POOLS``):
 
@@ -45,7 +46,7 @@ from typing import IO
 
 from tqdm.auto import tqdm
 
-from sith import paths
+from sith import paths, plugins
 from sith.encode.pool_formats import (
     clean_concepts,
     parse_conceptnet,
@@ -153,12 +154,20 @@ def register_model_pool(model_name: str, pool: str) -> None:
 
 
 def model_pool(model_name: str) -> str | None:
-    """The registered default dictionary of ``model_name``, or None (use the seed's)."""
-    return _MODEL_POOLS.get(str(model_name))
+    """The default dictionary of ``model_name`` (registered, or its model plugin's:
+    :func:`sith.plugins.model_entry`), or None (use the seed's)."""
+    entry = plugins.model_entry(model_name)
+    return _MODEL_POOLS.get(str(model_name)) or (entry.default_pool if entry is not None else None)
+
+
+def builtin_pools() -> dict[str, Callable[[], Path]]:
+    """Packaged pools by name: the model plugins' (:mod:`sith.plugins`) and the registered ones."""
+    found = {name: path for e in plugins.model_entries() for name, path in e.pools.items()}
+    return {**found, **BUILTIN_POOLS}
 
 
 def _pool_names() -> str:
-    return ", ".join(sorted(POOLS) + sorted(BUILTIN_POOLS))
+    return ", ".join(sorted(POOLS) + sorted(builtin_pools()))
 
 
 # --------------------------------------------------------------------------- download
@@ -283,8 +292,9 @@ def resolve_pool_path(dictionary: str, *, data_dir: str | Path) -> tuple[str, Pa
     ``data/dictionaries/NAME.txt``; an existing file → custom pool (:func:`read_pool` names
     it stem + content hash); a plain name with a file in ``data/dictionaries`` → that file.
     """
-    if dictionary in BUILTIN_POOLS:
-        return dictionary, Path(BUILTIN_POOLS[dictionary]())
+    packaged = builtin_pools()
+    if dictionary in packaged:
+        return dictionary, Path(packaged[dictionary]())
     if dictionary in POOLS:
         path = paths.dictionary_text_path(data_dir, dictionary)
         if not path.is_file():
@@ -392,7 +402,7 @@ def read_pool(dictionary: str, *, data_dir: str | Path = paths.DEFAULT_DATA_DIR)
     dropped = sum(1 for line in lines if line.strip()) - len(concepts)
     if dropped > 0:
         logger.info("pool %s: dropped %d duplicate/comment lines", name, dropped)
-    if name not in POOLS and name not in BUILTIN_POOLS and Path(str(dictionary)).expanduser().is_file():
+    if name not in POOLS and name not in builtin_pools() and Path(str(dictionary)).expanduser().is_file():
         name = pool_name(path, concepts)
     name = seed_layout_name(path, data_dir) or name  # data/dictionaries/NAME.txt, by name or path
     return Pool(name=name, concepts=concepts, hash=sha256_text(concepts), path=path)

@@ -86,7 +86,6 @@ def alignment_scores(analysis: Analysis, concepts: list[str]) -> Tensor:
             sv_type=cfg.sv_type,
             rank=analysis.decompositions[0].rank,
             image_mean=mean,
-            svd_of=ws.svd,
         )
         cos = torch.cat([per[layer][0].reshape(-1).float().cpu() for layer in analysis.layers])
         best = torch.maximum(best, cos.abs())

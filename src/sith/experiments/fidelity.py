@@ -35,7 +35,7 @@ from sith.edit.select import Task, judge_explanations, judge_record
 from sith.errors import SithError
 from sith.experiments.results import write_results
 from sith.experiments.setup import Options, embedding_judge
-from sith.factor import joint_targets, singular_directions, unit
+from sith.factor import joint_targets, layer_svd, singular_directions, unit
 from sith.organism.vocab import FACTORS, SPURIOUS_CLASSES, SYNONYMS, UNSAFE_WORDS
 from sith.organism_eval.grounded import (
     EXPERIMENT_IMAGES,
@@ -114,7 +114,8 @@ def measure_config(
         if shuffle is not None:
             idx = torch.randint(0, atoms.shape[0], idx.shape, generator=shuffle)
         recon = (w[..., None] * atoms[idx]).sum(-2)  # (H, rank, e)
-        x = singular_directions(ws.svd(layer, config.fold_ln), config.sv_type, dec.rank)  # (H, rank, d)
+        svd = layer_svd(ws.weights, layer, fold_ln=config.fold_ln)
+        x = singular_directions(svd, config.sv_type, dec.rank)  # (H, rank, d)
         if exact:
             recon = joint_targets(ws.weights, x, mean).float()
         res.append(

@@ -1,9 +1,10 @@
 """Registered generators of labelled images (``--world N``), plugged in from above.
 
-A plugin (the built-in organism: :mod:`sith.organism.plugin`) registers a
-:class:`LabelledImages` under a name; :class:`sith.ground.sources.ImageSource` with
-``world=N`` draws its images from the source registered as ``WORLD`` and the PNG grids
-caption them with its ``caption``. The core names no plugin. Imports nothing heavy.
+A model plugin's entry (:class:`sith.plugins.ModelEntry`, e.g. the built-in organism's)
+names its :class:`LabelledImages` (``image_sources``), or one is registered by hand;
+:class:`sith.ground.sources.ImageSource` with ``world=N`` draws its images from the source
+named ``WORLD`` and the PNG grids caption them with its ``caption``. The core names no
+plugin. Imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from sith import plugins
 from sith.errors import ConfigError
 
 #: The name ``ImageSource(world=N)`` draws from.
@@ -44,16 +46,18 @@ def register_image_source(name: str, source: LabelledImages) -> LabelledImages:
 
 
 def image_source(name: str = WORLD) -> LabelledImages:
-    """The generator registered under ``name``.
+    """The generator registered under ``name``, else a model plugin's of that name.
 
     Raises:
-        SithError: none is registered (the message names the fix).
+        SithError: none is registered or declared (the message names the fix).
     """
-    try:
+    if name in _SOURCES:
         return _SOURCES[name]
-    except KeyError:
-        raise ConfigError(
-            "images",
-            f"no {name!r} image source is registered (it comes with a plugin, e.g. the "
-            "built-in model the sith command loads); pass {name}=PATH instead",
-        ) from None
+    for entry in plugins.model_entries():
+        if name in entry.image_sources:
+            return entry.image_sources[name]
+    raise ConfigError(
+        "images",
+        f"no {name!r} image source is registered (it comes with a plugin, e.g. the "
+        "built-in model the sith command loads); pass {name}=PATH instead",
+    )

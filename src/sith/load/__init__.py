@@ -15,8 +15,8 @@ Backends register themselves on import (:mod:`sith.load.registry`). Importing th
 is cheap (torch only): the names that need a model library (``load_clip``, ``LoadedClip``,
 ``wrap_open_clip``, ``save_model``, ...) are imported on first use (PEP 562), and the
 registry imports the built-in backends (open_clip, Hugging Face) the first time a backend
-or loader is asked for (models above the core, such as the built-in organism, plug in by
-registering: :mod:`sith.organism.plugin`) — so ``import sith.load`` is still all a user needs,
+or loader is asked for (models above the core, such as the built-in organism, plug in as
+model entries found by :mod:`sith.plugins`) — so ``import sith.load`` is still all a user needs,
 and commands that never load a model (``sith show``) never import open_clip.
 """
 

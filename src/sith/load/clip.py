@@ -6,8 +6,8 @@ the model itself (eval mode, fp32, on ``device``), its uniform weight view
 stage needs. The name is handed to the first registered loader that claims it
 (:func:`sith.load.registry.loaders`; registered by the backends in ``order``):
 
-1. a name a plugin's loader claims (the built-in model organism, ``"sith-organism"``,
-   registered by :mod:`sith.organism.plugin`, which the CLI and :mod:`sith.api` import);
+1. a name a model plugin claims (:mod:`sith.plugins`; the built-in model organism,
+   ``"sith-organism"``, found without importing anything first);
 2. an existing local directory — a Hugging Face ``CLIPModel`` saved with ``save_pretrained``.
 3. an open_clip architecture name (``open_clip.list_models()``) — ``pretrained`` is an
    open_clip tag, ``""``/``"none"`` (random weights), or a ``.pt``/``.bin``/``.safetensors`` file.

@@ -6,11 +6,12 @@ and/or :func:`register_loader` when it is imported, and this module imports them
 by name) the first time a backend or loader is asked for, so that a command that never
 loads a model never imports a model library. :mod:`sith.load.clip` only asks this module.
 
-Models above the core plug in the same way: a plugin registers its loader (and, when it
-should be what ``load_clip()`` loads without a name, :func:`set_default_model`) when it
-is imported; a registration made before the built-ins are imported is kept (a built-in
-never replaces it). The shells that need the built-in model (the CLI, :mod:`sith.api`)
-import its plugin; nothing in the core names it.
+Models above the core plug in as data: a :class:`sith.plugins.ModelEntry` (found by entry
+points, :mod:`sith.plugins`) gives a loader (:func:`entry_loader`) and may be the default
+model (``load_clip()`` without a name); :func:`loaders` and :func:`default_model` ask
+:mod:`sith.plugins`, so no import order matters and nothing in the core names a plugin.
+:func:`register_loader` and :func:`set_default_model` still add or override one by hand; a
+registration made before the built-ins are imported is kept (a built-in never replaces it).
 
 * A :class:`Backend` is what a model library must provide once a model is in memory
   (weight extraction, encoders, hooks for verification, write-back, saving); it is found
@@ -33,6 +34,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from sith import plugins
 from sith.errors import ConfigError, SithError
 
 
@@ -122,24 +124,38 @@ def register_loader(loader: Loader) -> Loader:
 
 def set_default_model(model_name: str, pretrained: str) -> None:
     """Make ``(model_name, pretrained)`` what :func:`sith.load.load_clip` loads when no
-    model is named (a plugin's call; the last one wins)."""
+    model is named, over a plugin's default (the last call wins)."""
     _default["model"] = (str(model_name), str(pretrained))
 
 
 def default_model() -> tuple[str, str]:
-    """The registered default ``(model_name, pretrained)``.
+    """The default ``(model_name, pretrained)``: :func:`set_default_model`'s, else the model
+    plugin marked ``default`` (:func:`sith.plugins.default_entry`; the built-in organism).
 
     Raises:
-        SithError: no plugin registered a default and no model was named.
+        SithError: no default is set or declared and no model was named.
     """
-    if "model" not in _default:
+    if "model" in _default:
+        return _default["model"]
+    entry = plugins.default_entry()
+    if entry is None:
         raise ConfigError(
             "model_name",
             "no model named and no default model registered; pass a model name "
-            "({name}, e.g. ViT-B-32), or use the sith command / sith.api, which "
-            "register the built-in model",
+            "({name}, e.g. ViT-B-32), or install a model plugin that declares a default",
         )
-    return _default["model"]
+    return entry.name, entry.pretrained
+
+
+def entry_loader(entry: plugins.ModelEntry) -> Loader:
+    """The :class:`Loader` of a model plugin's entry: it claims exactly ``entry.name``."""
+    return Loader(
+        name=entry.name,
+        order=entry.order,
+        claims=lambda name: name == entry.name,
+        load=entry.load,
+        describe=lambda: entry.name,
+    )
 
 
 def backend(source: str) -> Backend:
@@ -166,9 +182,12 @@ def backend_of(model: nn.Module) -> Backend:
 
 
 def loaders() -> list[Loader]:
-    """The registered loaders in the order they are asked."""
+    """The loaders in the order they are asked: the registered ones and the model plugins'
+    (:func:`entry_loader`; a registered loader of the same name wins)."""
     load_builtin_backends()
-    return sorted(_LOADERS.values(), key=lambda lo: (lo.order, lo.name))
+    found = {e.name: entry_loader(e) for e in plugins.model_entries()}
+    found.update(_LOADERS)
+    return sorted(found.values(), key=lambda lo: (lo.order, lo.name))
 
 
 def is_none_tag(pretrained: str | None) -> bool:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -73,7 +74,13 @@ class LayerWeights:
 
 @dataclass(frozen=True)
 class VisionWeights:
-    """Read-only per-layer, per-head weights of a CLIP vision tower plus ln_post and proj."""
+    """Read-only per-layer, per-head weights of a CLIP vision tower plus ln_post and proj.
+
+    ``derived`` holds values computed from these weights and nothing else (each layer's
+    SVD, :func:`sith.factor.layer_svd`), keyed by what made them: it lives and dies with
+    this view (a new view, e.g. of an edited model, starts empty) and is no part of its
+    equality, hash or repr.
+    """
 
     layers: tuple[LayerWeights, ...]
     ln_post_weight: Tensor
@@ -81,6 +88,7 @@ class VisionWeights:
     proj: Tensor
     info: ModelInfo = field(default_factory=lambda: ModelInfo("", "", ""))
     ln_post_eps: float = 1e-5  # eps of ln_post (docs/method.md §3 maps targets through the full ln_post)
+    derived: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def n_layers(self) -> int:

@@ -2,8 +2,8 @@
 
 This file is the one place for the organism's name and tag (the plugin that makes it the
 default model, the shipped assets and the CLI all read them from here); it imports nothing.
-The core never imports this package: :mod:`sith.organism.plugin` registers the organism
-with it (the ``sith`` command and :mod:`sith.api` import the plugin).
+The core never imports this package: :data:`sith.organism.plugin.ENTRY` declares the
+organism as a model plugin, which :mod:`sith.plugins` finds (no import needed).
 """
 
 ORGANISM_NAME = "sith-organism"

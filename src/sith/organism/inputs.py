@@ -10,7 +10,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sith.organism import plugin  # noqa: F401 - registers the organism with the core
 from sith.organism.world import sample
 from sith.organism.zeroshot import loaded_encoders
 from sith.pipeline import Workspace

@@ -1,5 +1,5 @@
-"""Loading the built-in model organism (docs/method.md §1); :mod:`sith.organism.plugin`
-registers :func:`load_organism` as a loader of the load stage.
+"""Loading the built-in model organism (docs/method.md §1); :data:`sith.organism.plugin.ENTRY`
+names :func:`load_organism` as its loader.
 
 ``load_clip("sith-organism", tag)``: ``tag`` is a shipped tag (``ORGANISM_TAGS``),
 ``""``/``"none"`` (the same architecture, randomly initialised with seed 0, so the same

@@ -1,18 +1,18 @@
-"""The built-in model organism, plugged into the core's registries (import to enable).
+"""The built-in model organism as a model plugin: :data:`ENTRY` (a :class:`sith.plugins.ModelEntry`).
 
-Importing this module registers, cheaply (no model library is imported until used):
+Declared in sith's pyproject (``[project.entry-points."sith.models"]``) and in
+:data:`sith.BUILTIN_MODELS`; :mod:`sith.plugins` finds it, so no import is needed and none
+registers anything. The entry gives, cheaply (no model library is imported until used):
 
-* a loader for ``sith-organism`` (:func:`sith.organism.loader.load_organism`) and the
-  organism as the default model (``load_clip()`` without a name);
-* its packaged concept pool ``organism`` as a pool name and as the organism's default
-  dictionary (:mod:`sith.encode.pools`);
+* its loader (:func:`sith.organism.loader.load_organism`) for ``sith-organism``, the default
+  model (``load_clip()`` without a name);
+* its packaged concept pool ``organism``, the organism's default dictionary;
+* its image mean, made from its world's images (:func:`sith.organism.inputs.organism_image_mean`;
+  the seed's CC12M, here the world);
 * its synthetic world as the ``world`` image source of grounding (``--world N``), with
-  short captions for the PNG grids (:mod:`sith.ground.registry`).
+  short captions for the PNG grids.
 
-The core (load, factor, encode, decompose, edit, ground, pipeline) never imports the
-organism; the shells that offer it by default (the ``sith`` command, :mod:`sith.api`)
-import this module. From Python: ``import sith.organism.plugin`` before
-``sith.load.load_clip("sith-organism")``.
+The core (load, factor, encode, decompose, edit, ground, pipeline) never imports the organism.
 """
 
 from __future__ import annotations
@@ -21,13 +21,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from sith.encode.pools import register_builtin_pool, register_model_pool
-from sith.ground.registry import WORLD, LabelledImages, register_image_source
-from sith.load.registry import Loader, register_loader, set_default_model
+from sith.ground.registry import WORLD, LabelledImages
 from sith.organism import ORGANISM_NAME, ORGANISM_TAG
 from sith.organism.vocab import FACTORS, SPURIOUS_CLASSES
+from sith.plugins import ModelEntry
 
 #: The organism's packaged pool (``pool.txt``), by name.
 POOL = "organism"
@@ -35,7 +32,7 @@ POOL = "organism"
 CAPTION_KEYS = ("color", "shape", "size", "background")
 
 
-def _load(model_name: str, pretrained: str | None, device: torch.device) -> Any:
+def _load(model_name: str, pretrained: str | None, device: Any) -> Any:
     from sith.organism.loader import load_organism
 
     return load_organism(model_name, pretrained, device)
@@ -45,6 +42,12 @@ def _pool_path() -> Path:
     from sith.organism.model import asset_path
 
     return Path(asset_path("pool.txt"))
+
+
+def _image_mean(clip: Any) -> tuple[Any, dict[str, Any]]:
+    from sith.organism.inputs import organism_image_mean
+
+    return organism_image_mean(clip)
 
 
 def _sample(n: int, seed: Sequence[int], variant: str) -> tuple[Any, dict[str, Any]]:
@@ -69,16 +72,14 @@ def caption(labels: dict[str, int]) -> str:
     return " ".join(parts)
 
 
-LOADER = register_loader(
-    Loader(
-        name="organism",
-        order=0,
-        claims=lambda name: name == ORGANISM_NAME,
-        load=_load,
-        describe=lambda: ORGANISM_NAME,
-    )
+#: The organism's model entry (module doc).
+ENTRY = ModelEntry(
+    name=ORGANISM_NAME,
+    pretrained=ORGANISM_TAG,
+    load=_load,
+    default=True,
+    pools={POOL: _pool_path},
+    default_pool=POOL,
+    image_mean=_image_mean,
+    image_sources={WORLD: LabelledImages(sample=_sample, caption=caption)},
 )
-set_default_model(ORGANISM_NAME, ORGANISM_TAG)
-register_builtin_pool(POOL, _pool_path)
-register_model_pool(ORGANISM_NAME, POOL)
-register_image_source(WORLD, LabelledImages(sample=_sample, caption=caption))

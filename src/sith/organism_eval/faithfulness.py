@@ -32,8 +32,9 @@ from torch import Tensor
 
 from sith.edit import ComponentEdit
 from sith.edit.exact import rank_one_updates
-from sith.factor import centering, unit
+from sith.factor import centering, layer_svd, unit
 from sith.load import with_head_outputs
+from sith.load.weights import VisionWeights
 from sith.organism.world import FACTORS
 from sith.organism.zeroshot import EVAL_SEED, factor_accuracy, loaded_encoders
 from sith.organism_eval.grounded import Explained
@@ -94,9 +95,9 @@ def accuracies(clip: Any, *, n: int = 200, seed: int = EVAL_SEED) -> dict[str, f
     return {f: factor_accuracy(enc, f, n=n, seed=seed) for f in FACTORS}
 
 
-def original_directions(ws: Any, keys: list[Key]) -> Tensor:
+def original_directions(weights: VisionWeights, keys: list[Key]) -> Tensor:
     """``(N, d)`` the fold-ln write directions ``v_i`` of ``keys``."""
-    return torch.stack([ws.svd(layer, True).Vh[h, i].double() for layer, h, i in keys])
+    return torch.stack([layer_svd(weights, layer, fold_ln=True).Vh[h, i].double() for layer, h, i in keys])
 
 
 def faithfulness(
@@ -107,7 +108,7 @@ def faithfulness(
     the explanations, reconstructed from shuffled explanations (``perm``), random directions,
     ablated (σ = 0). ``cos_to_original`` = mean cos(v', v_i) over the analysed components."""
     w = ws.weights
-    v = original_directions(ws, ex.keys)
+    v = original_directions(w, ex.keys)
     sign = polarity.double()[:, None]
     g = torch.Generator().manual_seed(seed)
     own, mixed = joint_vectors(ex, atoms), joint_vectors(ex.permuted(perm), atoms)

@@ -34,7 +34,6 @@ from torch import Tensor
 
 from sith.decompose.results import LayerDecomposition, components_of
 from sith.ground import ImageSource, ground, grounded_auc, top_precision
-from sith.organism import plugin  # noqa: F401 - registers the organism with the core
 from sith.organism.world import FACTORS, SPURIOUS_CLASSES, SYNONYMS, UNSAFE_WORDS
 
 #: A concept names a component under the ``share`` rule when its weight is at least this

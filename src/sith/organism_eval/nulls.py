@@ -28,7 +28,7 @@ from torch import Tensor
 
 from sith.decompose import solve
 from sith.errors import SithError
-from sith.factor import centering, joint_targets, unit
+from sith.factor import centering, joint_targets, layer_svd, unit
 from sith.load import wrap_open_clip
 from sith.organism import ORGANISM_NAME
 from sith.organism.model import organism_config
@@ -96,7 +96,7 @@ def random_directions(
     mean = ws.image_mean() if config.image_mean else None
     keys, cols, codes = [], [], []
     for layer in config.layers:
-        Vh = ws.svd(layer, True).Vh[:, : config.rank, :].double()  # (H, r, d)
+        Vh = layer_svd(ws.weights, layer, fold_ln=True).Vh[:, : config.rank, :].double()  # (H, r, d)
         H, r, d = Vh.shape
         dirs = unit(centering(torch.randn(H, r, d, generator=g, dtype=torch.float64)))
         coef = torch.einsum("hrd,hjd->hjr", Vh, dirs)  # ⟨v_r, dir_j⟩ per head

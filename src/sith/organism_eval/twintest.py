@@ -53,7 +53,7 @@ import numpy as np
 import torch
 
 from sith.decompose import solve
-from sith.factor import joint_targets, unit
+from sith.factor import joint_targets, layer_svd, unit
 from sith.io import save_text
 from sith.organism.captions import BACKGROUND_PREP, POSITION_PHRASES
 from sith.organism.inputs import organism_workspace
@@ -152,7 +152,7 @@ def write_directions(ws: Any, config: Any, atoms: torch.Tensor, seed: int,
     mean = ws.image_mean() if config.image_mean else None
     keys, codes, coefs = [], [], {}
     for layer in config.layers:
-        Vh = ws.svd(layer, True).Vh[:, : config.rank, :].double()  # (H, r, d)
+        Vh = layer_svd(ws.weights, layer, fold_ln=True).Vh[:, : config.rank, :].double()  # (H, r, d)
         H, r, d = Vh.shape
         g = unit(torch.randn(H, r, r, generator=gen, dtype=torch.float64)) if band is None else band[layer][1]
         dirs = torch.einsum("hji,hid->hjd", g, Vh).reshape(H * r, d)

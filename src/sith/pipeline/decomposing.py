@@ -8,6 +8,9 @@ What ``sith decompose`` does with files, as functions of a workspace:
 * :func:`ensure` — every layer of a configuration, computed where missing;
 * :func:`decompose_resumable` — one layer a few heads at a time, checkpointed to
   ``{file}.partial.pt`` so an interrupted layer resumes (:func:`partial_parts`).
+
+Files are read and written through the workspace's store (:mod:`sith.pipeline.store`): in a
+dry run (an overlay store) a computed layer stays in memory and no checkpoint is kept.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
 from torch import Tensor
 from tqdm.auto import tqdm
@@ -24,6 +27,8 @@ from sith.decompose import LayerDecomposition
 from sith.decompose.config import CONTENT_FIELDS, HASH_FIELDS, DecompositionConfig
 from sith.errors import SithError
 from sith.io import load_pt, save_pt
+from sith.load.weights import VisionWeights
+from sith.pipeline.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +39,25 @@ HEADS_PER_PIECE = 4
 
 #: Fields a file made by the seed's code records (from its name and place) and a request must match.
 SEED_CHECKED = tuple(f for f in CONTENT_FIELDS if f not in HASH_FIELDS)
+
+
+class WorkspaceLike(Protocol):
+    """What these functions use of a workspace (:class:`sith.pipeline.Workspace` is one)."""
+
+    store: Store
+    progress: bool
+
+    @property
+    def data_dir(self) -> Path: ...
+
+    @property
+    def weights(self) -> VisionWeights: ...
+
+    def atoms(self, config: DecompositionConfig) -> Tensor: ...
+
+    def decompose_one(
+        self, config: DecompositionConfig, layer: int, atoms: Tensor, *, heads: range | None = None
+    ) -> LayerDecomposition: ...
 
 
 def seed_made(config: DecompositionConfig, dec: LayerDecomposition, path: Path) -> LayerDecomposition:
@@ -51,12 +75,12 @@ def seed_made(config: DecompositionConfig, dec: LayerDecomposition, path: Path) 
     return dec
 
 
-def stored(ws: Any, config: DecompositionConfig, layer: int) -> LayerDecomposition | None:
+def stored(ws: WorkspaceLike, config: DecompositionConfig, layer: int) -> LayerDecomposition | None:
     """The file of ``layer`` if it exists and was made with exactly ``config``; else None."""
     path = config.path(ws.data_dir, layer)
-    if not path.exists():
+    dec = ws.store.read(path, LayerDecomposition.load)
+    if dec is None:
         return None
-    dec = LayerDecomposition.load(path)
     if dec.made_by_seed:
         return seed_made(config, dec, path)
     diff = config.mismatches(dec.config)
@@ -66,10 +90,12 @@ def stored(ws: Any, config: DecompositionConfig, layer: int) -> LayerDecompositi
     return dec
 
 
-def ensure(ws: Any, config: DecompositionConfig, *, force: bool) -> list[tuple[Path, LayerDecomposition]]:
+def ensure(
+    ws: WorkspaceLike, config: DecompositionConfig, *, force: bool
+) -> list[tuple[Path, LayerDecomposition]]:
     """``[(path, decomposition)]`` for every layer of ``config`` (resolved): stored files
-    reused (unless ``force``), the others computed — written, or only held in memory inside
-    :meth:`Workspace.read_only`."""
+    reused (unless ``force``), the others computed and stored (written, or held in memory by
+    the overlay store of :meth:`Workspace.read_only`)."""
     out = []
     atoms = None
     for layer in config.layers or ():
@@ -78,23 +104,20 @@ def ensure(ws: Any, config: DecompositionConfig, *, force: bool) -> list[tuple[P
         if dec is None:
             if atoms is None:
                 atoms = ws.atoms(config)
-            if not ws.writes:
-                log.info("dry run: decomposing layer %d in memory (not written)", layer)
-                dec = ws.decompose_one(config, layer, atoms)
-            else:
-                dec = decompose_resumable(ws, config, layer, atoms, path, force=force)
-                log.info("wrote %s", path)
+            dec = decompose_resumable(ws, config, layer, atoms, path, force=force)
         out.append((path, dec))
     return out
 
 
 def decompose_resumable(
-    ws: Any, config: DecompositionConfig, layer: int, atoms: Tensor, path: Path, *, force: bool = False
+    ws: WorkspaceLike, config: DecompositionConfig, layer: int, atoms: Tensor, path: Path, *,
+    force: bool = False,
 ) -> LayerDecomposition:
-    """One layer, ``HEADS_PER_PIECE`` heads at a time; after each piece the finished heads are
-    saved to ``{file}.partial.pt``, so an interrupted layer resumes where it stopped."""
-    partial = path.with_name(path.stem + ".partial.pt")
-    parts = [] if force else partial_parts(config, layer, partial)
+    """One layer, ``HEADS_PER_PIECE`` heads at a time, stored at ``path`` when done; after each
+    piece the finished heads are saved to the store's checkpoint (``{file}.partial.pt`` on
+    disk, none in a dry run), so an interrupted layer resumes where it stopped."""
+    partial = ws.store.checkpoint(path)
+    parts = [] if force or partial is None else partial_parts(config, layer, partial)
     done = sum(p.num_heads for p in parts)
     n_heads = ws.weights.n_heads
     bar = tqdm(total=n_heads, initial=done, unit="head", desc=f"layer {layer} {config.method}",
@@ -103,16 +126,16 @@ def decompose_resumable(
         heads = range(lo, min(n_heads, lo + HEADS_PER_PIECE))
         parts.append(ws.decompose_one(config, layer, atoms, heads=heads))
         bar.update(parts[-1].num_heads)
-        if lo + HEADS_PER_PIECE < n_heads:
+        if partial is not None and lo + HEADS_PER_PIECE < n_heads:
             save_pt(
                 {"format": PARTIAL_FORMAT, "config": config.record(), "layer": layer,
                  "parts": [p.to_dict() for p in parts]},
                 partial,
             )
     bar.close()
-    dec = LayerDecomposition.concat_heads(parts)
-    dec.save(path)
-    partial.unlink(missing_ok=True)
+    dec = ws.store.write(path, LayerDecomposition.concat_heads(parts), LayerDecomposition.save)
+    if partial is not None:
+        partial.unlink(missing_ok=True)
     return dec
 
 

@@ -1,8 +1,10 @@
 """The orchestration layer: one loaded model, its inputs and its decompositions.
 
-A :class:`Workspace` holds one model, the data directory and per-run caches (encoded
-dictionaries, the image mean, each layer's SVD — computed once per run and reused by
-decompose, search and edit). Every command's work goes through it:
+A :class:`Workspace` holds one model, the store it reads and writes its files through
+(:mod:`sith.pipeline.store`: the data directory, or an in-memory overlay of it for dry runs)
+and per-run caches (concept pools, encoded dictionaries, the image mean; each layer's SVD
+is cached on the weight view, :func:`sith.factor.layer_svd`). Every command's work goes
+through it:
 :meth:`Workspace.decompose` writes files for a :class:`DecompositionConfig`;
 :meth:`Workspace.decompositions` returns them, recomputing any file whose stored
 configuration differs from the requested one (never a silent reuse, docs/method.md §6).
@@ -14,10 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from torch import Tensor
 
@@ -30,17 +32,20 @@ from sith.encode import (
     EncodedPool,
     Pool,
     dictionary_atoms,
-    encode_pool,
     load_image_mean,
     read_pool,
     save_image_mean,
 )
-from sith.encode.dictfiles import encoded_path
 from sith.encode.pools import model_pool
 from sith.errors import ConfigError, SithError
-from sith.factor import HeadSVD, check_layer, head_vo
+from sith.factor import HeadSVD, check_layer, layer_svd
+from sith.load.weights import VisionWeights
 from sith.pipeline import decomposing, editing
-from sith.resources.seed import fetch_dictionary
+from sith.pipeline.store import DiskStore, OverlayStore, Store
+from sith.plugins import model_entry
+
+if TYPE_CHECKING:
+    from sith.load.clip import LoadedClip
 
 log = logging.getLogger(__name__)
 
@@ -62,96 +67,107 @@ def tensor_hash(t: Tensor) -> str:
     return hashlib.sha256(t.detach().float().contiguous().cpu().numpy().tobytes()).hexdigest()[:16]
 
 
+@dataclass
+class Caches:
+    """What a workspace read or computed once per run (shared by its :meth:`Workspace.using`
+    views; a :meth:`Workspace.read_only` workspace starts from a copy)."""
+
+    pools: dict[str, Pool] = field(default_factory=dict)
+    encoded: dict[tuple[str, str | None], EncodedPool] = field(default_factory=dict)
+    image_mean: Tensor | None = None
+
+    def copy(self) -> Caches:
+        return Caches(dict(self.pools), dict(self.encoded), self.image_mean)
+
+
 class Workspace:
-    """One loaded model + data dir, with per-run caches.
+    """One loaded model + its data, read and written through a store, with per-run caches.
 
     Args:
-        clip: a ``sith.load.LoadedClip``.
-        data_dir: the data root (the seed's layout).
+        clip: the loaded model.
+        data_dir: the data root (the seed's layout); the store's root when ``store`` is None.
         device: compute device for the solvers.
         progress: progress bars.
-        default_dictionary: the dictionary used when a configuration names none.
-        image_mean_source: for models whose image mean can be made without user data
-            (the organism: its world's images) — called when ``image_mean.pt`` is missing.
+        default_dictionary: the dictionary used when a configuration names none (default:
+            the model's own pool when its plugin names one, else ``conceptnet``).
+        image_mean_source: for models whose image mean can be made without user data —
+            called when ``image_mean.pt`` is missing (default: the model plugin's, e.g. the
+            organism's world images; :func:`sith.plugins.model_entry`).
+        store: where files are read and written (default: :class:`DiskStore` of ``data_dir``;
+            :meth:`read_only` gives a workspace over an :class:`OverlayStore`).
+        caches: the per-run caches to share (:meth:`using`); default: new ones.
     """
 
     def __init__(
         self,
-        clip: Any,
+        clip: LoadedClip,
         *,
         data_dir: str | Path = paths.DEFAULT_DATA_DIR,
         device: str = "cpu",
         progress: bool = True,
         default_dictionary: str | None = None,
         image_mean_source: ImageMeanSource | None = None,
+        store: Store | None = None,
+        caches: Caches | None = None,
     ) -> None:
         self.clip = clip
-        self.data_dir = Path(data_dir)
+        self.store: Store = store if store is not None else DiskStore(data_dir)
         self.device = device
         self.progress = progress
         self.default_dictionary = default_dictionary or model_default_dictionary(clip.info.model_name)
-        self.image_mean_source = image_mean_source
-        self.writes = True  # False inside :meth:`read_only` (dry runs): compute, never write
-        self._encoded: dict[tuple[str, str | None], EncodedPool] = {}
-        #: What a read-only block computed but did not write (encodings, the image mean): reused
-        #: inside the block, dropped when it ends (a later real run makes and writes them).
-        self._unsaved: dict[Any, Any] = {}
-        self._pools: dict[str, Pool] = {}
-        self._svd: dict[tuple[int, bool], HeadSVD] = {}
-        self._image_mean: Tensor | None = None
+        entry = model_entry(clip.info.model_name)
+        self.image_mean_source = image_mean_source or (entry.image_mean if entry is not None else None)
+        self.caches = caches if caches is not None else Caches()
 
     @property
-    def weights(self) -> Any:
+    def data_dir(self) -> Path:
+        return self.store.root
+
+    @property
+    def weights(self) -> VisionWeights:
         return self.clip.weights
 
-    @contextmanager
-    def read_only(self) -> Iterator[Workspace]:
-        """Within the block nothing is written under the data dir: missing encodings, image
-        means and decompositions are computed in memory (a dry run writes nothing)."""
-        before, self.writes = self.writes, False
-        try:
-            yield self
-        finally:
-            self.writes = before
-            self._unsaved.clear()
+    def using(self, *, progress: bool) -> Workspace:
+        """This workspace with other run options (``progress``): same model, store and caches."""
+        return self._with(store=self.store, caches=self.caches, progress=progress)
+
+    def read_only(self) -> Workspace:
+        """A workspace over an in-memory overlay of this one's store: it reads what is on disk,
+        and what it would write (missing encodings, image means, decompositions) it keeps in
+        memory (a dry run writes nothing). This workspace is unchanged."""
+        return self._with(store=OverlayStore(self.store), caches=self.caches.copy(), progress=self.progress)
+
+    def _with(self, *, store: Store, caches: Caches, progress: bool) -> Workspace:
+        return Workspace(
+            self.clip,
+            device=self.device,
+            progress=progress,
+            default_dictionary=self.default_dictionary,
+            image_mean_source=self.image_mean_source,
+            store=store,
+            caches=caches,
+        )
 
     # ------------------------------------------------------------------ inputs
     def encoded(self, dictionary: str | None = None, template: str | None = None) -> EncodedPool:
         """The dictionary encoded by this model (downloaded and encoded first if needed)."""
         key = (dictionary or self.default_dictionary, template)
-        if key not in self._encoded and ("encoded", key) in self._unsaved:
-            return self._unsaved[("encoded", key)]
-        if key not in self._encoded:
+        if key not in self.caches.encoded:
             pool = self.pool(key[0])
-            cached = encoded_path(self.data_dir, self.clip.info, pool.name, template)
-            encoded = encode_pool(
-                self.clip,
-                pool,
-                data_dir=self.data_dir if self.writes or cached.exists() else None,
-                template=template,
-                progress=self.progress,
+            self.caches.encoded[key] = self.store.encoded(
+                self.clip, pool, template=template, progress=self.progress
             )
-            if not self.writes:
-                self._unsaved[("encoded", key)] = encoded
-                return encoded
-            self._encoded[key] = encoded
-        return self._encoded[key]
+        return self.caches.encoded[key]
 
     def pool(self, dictionary: str | None = None) -> Pool:
         """The concept pool, read once per run (a known pool is downloaded first if it is not
         on disk yet)."""
         name = dictionary or self.default_dictionary
-        if name not in self._pools:
+        if name not in self.caches.pools:
             if name in POOLS and not paths.dictionary_text_path(self.data_dir, name).exists():
-                if not self.writes:
-                    raise SithError(
-                        f"dictionary {name!r} is not downloaded and a dry run writes nothing; run "
-                        f"`sith download-dictionary {name}` first"
-                    )
-                log.warning("dictionary %r not downloaded yet: downloading the seed's list first", name)
-                fetch_dictionary(name, data_dir=self.data_dir, progress=self.progress)
-            self._pools[name] = read_pool(name, data_dir=self.data_dir)
-        return self._pools[name]
+                self.store.download_dictionary(name, progress=self.progress)
+            self.caches.pools[name] = read_pool(name, data_dir=self.data_dir)
+        return self.caches.pools[name]
 
     def check_inputs(self, dictionary: str | None, *, image_mean: bool) -> Pool:
         """The pool, read before anything is written: an image mean the model cannot make
@@ -164,12 +180,10 @@ class Workspace:
         """The model's image mean ``(e,)`` (docs/method.md §4): ``image_mean.pt``, or made by the
         model's own source (the organism) when missing or stale; otherwise a one-line error
         naming the command that makes it."""
-        if self._image_mean is None and "image_mean" in self._unsaved:
-            return self._unsaved["image_mean"]
-        if self._image_mean is None:
+        if self.caches.image_mean is None:
             info = self.clip.info
             path = paths.image_mean_path(self.data_dir, info.model_name, info.pretrained)
-            mean = self._read_image_mean(path) if path.exists() else None
+            mean = self.store.read(path, self._read_image_mean)
             if mean is None and self.image_mean_source is None:
                 raise ConfigError(
                     "image_mean",
@@ -178,14 +192,18 @@ class Workspace:
                 )
             if mean is None:
                 made, meta = self.image_mean_source(self.clip)
-                if not self.writes:
-                    self._unsaved["image_mean"] = made.float()
-                    return self._unsaved["image_mean"]
-                save_image_mean(made, info, path, meta)
-                log.info("wrote the image mean (%s) to %s", meta.get("source", "built-in"), path)
-                mean = self._read_image_mean(path)
-            self._image_mean = mean
-        return self._image_mean
+                made = made.detach().float().reshape(-1).cpu()
+                mean = self.store.write(path, made, lambda m, p: save_image_mean(m, info, p, meta))
+            self.caches.image_mean = mean
+        return self.caches.image_mean
+
+    def image_mean_if_any(self) -> Tensor | None:
+        """The image mean when this model has one or can make one (:meth:`image_mean`), else None."""
+        info = self.clip.info
+        path = paths.image_mean_path(self.data_dir, info.model_name, info.pretrained)
+        if self.caches.image_mean is None and self.image_mean_source is None and not path.exists():
+            return None
+        return self.image_mean()
 
     def _read_image_mean(self, path: Path) -> Tensor | None:
         """``path`` checked against this model; a stale file is None when the model's own source
@@ -248,20 +266,17 @@ class Workspace:
         from sith.ground import ground, save_grounding
         from sith.ground.save import grounding_dir
 
-        if not self.writes:
-            raise SithError("grounding writes its files; it cannot run inside a read-only (dry) run")
+        root = self.store.output_dir(Path(output_dir) if output_dir else self.data_dir, "grounding")
         if not grids:
             options["grid_components"] = 0
         g = ground(self.clip, source, **{"progress": self.progress, **options})
-        out = Path(output_dir) if output_dir else grounding_dir(self.data_dir, self.clip.info, g.source)
+        out = root if output_dir else grounding_dir(root, self.clip.info, g.source)
         return save_grounding(g, out, grids=grids)
 
     def svd(self, layer: int, fold_ln: bool) -> HeadSVD:
-        """Every head's SVD of ``layer`` (docs/method.md §2), computed once per run."""
-        key = (check_layer(self.weights, layer), fold_ln)
-        if key not in self._svd:
-            self._svd[key] = head_vo(self.weights, key[0], fold_ln=fold_ln).svd
-        return self._svd[key]
+        """Every head's SVD of ``layer`` (docs/method.md §2): the weight view's cached one
+        (:func:`sith.factor.layer_svd`)."""
+        return layer_svd(self.weights, layer, fold_ln=fold_ln)
 
     # ------------------------------------------------------------------ configs
     def resolve(self, request: DecompositionRequest) -> DecompositionConfig:
@@ -326,7 +341,6 @@ class Workspace:
             layer,
             config,
             image_mean=self.image_mean() if config.image_mean else None,
-            svd=self.svd(layer, config.fold_ln),
             device=self.device,
             heads=heads,
             progress=self.progress,
