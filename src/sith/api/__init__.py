@@ -309,7 +309,7 @@ def edit(
     threshold: float | None = None,
     max_per_layer: int | None = None,
     allow_large: bool = False,
-    signs: str = "both",
+    signs: str | None = None,
     output: str | Path | None = None,
     dry_run: bool = False,
     data_dir: str | Path = DEFAULT_DATA_DIR,
@@ -327,13 +327,14 @@ def edit(
     ``words``, ``embedding`` or a judge object such as :class:`sith.edit.judges.LLMJudge`) and
     those judged ``≥ min_score`` are edited; ``alignment``/``weight`` are named options. A plan
     above 10% of the components selected from is refused unless ``allow_large``. ``signs``: a
-    suppress request's judged rule reads the explanations of ``+v`` and ``−v`` (``both``, default;
-    zeroing removes both) or the stored ``+v`` only (``seed``). With ``dry_run`` nothing is written.
+    suppress request's judged rule reads the explanations of ``+v`` and ``−v`` (``both``; None =
+    ``sith.edit.select.DEFAULT_SIGNS``, ``both``: zeroing removes both) or the stored ``+v`` only
+    (``seed``). With ``dry_run`` nothing is written.
     Returns ``(plan, checkpoint_path | None, log_path | None)``.
     """
     from sith.edit.exact import check_alpha
     from sith.edit.plan import MAX_SHARE, check_rule, check_selection
-    from sith.edit.select import check_signs
+    from sith.edit.select import DEFAULT_SIGNS, check_signs
 
     options = DecompositionConfig.check_options(decomposition, command="edit")
     if options.get("layers") is not None and not (suppress or amplify):
@@ -345,7 +346,7 @@ def edit(
         check_alpha(alpha)  # flags that need no model fail before it loads
     check_selection(threshold, max_per_layer)
     check_rule(rule, min_score, MAX_SHARE)
-    check_signs(signs)
+    signs = check_signs(DEFAULT_SIGNS if signs is None else signs)
     ws = workspace(model_name, pretrained, data_dir=data_dir, device=device, progress=progress)
     with ws.read_only() if dry_run else nullcontext():
         plan, config = ws.plan_edit(

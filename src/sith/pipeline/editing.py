@@ -25,7 +25,7 @@ from sith.decompose.config import DecompositionConfig
 from sith.decompose.search import SearchHit, alignment, rank_heads
 from sith.edit import ComponentEdit, EditPlan, apply_plan, default_output, plan_edits
 from sith.edit.judges import EmbeddingJudge, Judge, ShareJudge, WordJudge
-from sith.edit.select import ConceptMatch, Familiarity, familiarity, match_concept
+from sith.edit.select import DEFAULT_SIGNS, ConceptMatch, Familiarity, familiarity, match_concept
 from sith.encode import concept_atom
 from sith.errors import SithError
 from sith.factor import check_layer
@@ -191,11 +191,11 @@ def plan_edit(
     threshold: float | None = None,
     max_per_layer: int | None = None,
     allow_large: bool = False,
-    signs: str = "both",
+    signs: str = DEFAULT_SIGNS,
 ) -> tuple[EditPlan, DecompositionConfig | None]:
     """The plan of an edit (nothing written) and the decomposition configuration it read;
-    ``signs="both"`` (default) lets the judged rule read ``−v``'s explanation too for a suppress
-    request, ``"seed"`` only the stored ``+v`` (:mod:`sith.edit.select.judged`)."""
+    ``signs="both"`` (``DEFAULT_SIGNS``) lets the judged rule read ``−v``'s explanation too for a
+    suppress request, ``"seed"`` only the stored ``+v`` (:mod:`sith.edit.select.judged`)."""
     config, decs, concepts, atoms, judge_of, notes, records = None, [], None, None, None, [], []
     if suppress or amplify:
         config, decs = ws.decompositions(request)

@@ -25,6 +25,7 @@ Public API::
 
 from sith.edit.select.controls import random_draws, top_ranked
 from sith.edit.select.judged import (
+    DEFAULT_SIGNS,
     MIN_SCORE_SELECTED,
     SIGN_MODES,
     Component,
@@ -56,6 +57,7 @@ from sith.edit.select.rules import concept_indices, select_by_alignment, select_
 RULES = ("judged", "alignment", "weight")
 
 __all__ = [
+    "DEFAULT_SIGNS",
     "MIN_SCORE_SELECTED",
     "NULL_QUANTILE",
     "RULES",
