@@ -1,4 +1,4 @@
-"""Grounded validation, null baselines and faithfulness on the organism (issue 11, items 2–4)."""
+"""Grounded validation, null baselines and faithfulness on the organism."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The twin test (issue 25): counterfactual twins, whole-explanation scoring, nulls, the default eval."""
+"""The twin test: counterfactual twins, whole-explanation scoring, nulls, the default eval."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ from typing import Any
 from sith.api.sessions import workspace
 from sith.edit import EditPlan, EditRequest, read_log
 from sith.edit.judges.registry import DEFAULT_JUDGE, check_judge
+from sith.edit.select import DEFAULT_SIGNS
 from sith.errors import SithError
 from sith.paths import DEFAULT_DATA_DIR
 from sith.pipeline import editing
@@ -30,7 +31,7 @@ def edit(
     threshold: float | None = None,
     max_per_layer: int | None = None,
     allow_large: bool = False,
-    signs: str = "both",
+    signs: str | None = None,
     output: str | Path | None = None,
     dry_run: bool = False,
     data_dir: str | Path = DEFAULT_DATA_DIR,
@@ -50,7 +51,8 @@ def edit(
     ``words``, ``embedding`` or a judge object such as :class:`sith.edit.judges.LLMJudge`) and
     those judged ``≥ min_score`` are edited; ``alignment``/``weight`` are named options. A plan
     above 10% of the components selected from is refused unless ``allow_large``. ``signs``: a
-    suppress request's judged rule reads the explanations of ``+v`` and ``−v`` (``both``, default;
+    suppress request's judged rule reads the explanations of ``+v`` and ``−v`` (``both``; None:
+    :data:`sith.edit.select.DEFAULT_SIGNS`, ``both``;
     zeroing removes both) or the stored ``+v`` only (``seed``). With ``dry_run`` nothing is written.
     Returns ``(plan, checkpoint_path | None, log_path | None)``.
     """
@@ -66,7 +68,7 @@ def edit(
         threshold=threshold,
         max_per_layer=max_per_layer,
         allow_large=allow_large,
-        signs=signs,
+        signs=DEFAULT_SIGNS if signs is None else signs,
         decomposition=decomposition,
     )
     editing.check_request(request)  # flags that need no model fail before it loads

@@ -106,7 +106,7 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
     p.add_argument(
         "--signs",
         choices=("both", "seed"),
-        default="both",
+        default=None,
         help="judged rule, --suppress: judge the explanations of +v and of -v (both, default: zeroing "
         "removes both signs; the plan says which matched) or only the stored +v (seed, the seed's rule); "
         "--amplify always reads +v",

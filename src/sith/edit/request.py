@@ -18,7 +18,7 @@ from typing import Any
 from sith.decompose.config import DecompositionConfig
 from sith.edit.exact import ComponentEdit, check_alpha
 from sith.edit.judges.registry import DEFAULT_JUDGE
-from sith.edit.select import MIN_SCORE_SELECTED, RULES, check_signs
+from sith.edit.select import DEFAULT_SIGNS, MIN_SCORE_SELECTED, RULES, check_signs
 from sith.errors import ConfigError, SithError
 
 #: A concept edit may touch at most this share of the components it selects from.
@@ -65,9 +65,10 @@ class EditRequest:
         threshold: ``alignment``/``weight`` rules: smallest score selected (None: the rule's default).
         max_per_layer: keep only the N best-scoring components per layer.
         allow_large: allow a concept edit above :data:`MAX_SHARE` of the components selected from.
-        signs: ``both`` (default) — a suppress request's judged rule reads the explanations of
-            ``+v`` and ``−v`` (zeroing removes both; :mod:`sith.edit.select.judged`) — or ``seed``,
-            the stored ``+v`` explanation only (the seed's rule). Amplify always reads ``+v``.
+        signs: ``both`` (the default, :data:`sith.edit.select.DEFAULT_SIGNS`): a suppress
+            request's judged rule reads the explanations of ``+v`` and ``−v`` (zeroing removes
+            both; :mod:`sith.edit.select.judged`); ``seed``: the stored ``+v`` explanation only
+            (the seed's rule). Amplify always reads ``+v``.
         decomposition: the options of ``sith.api.decompose`` (``layers``, ``method``, ``sparsity``,
             ``dictionary``, ``fold_ln``, ...) — the decomposition concepts are selected from and
             whose matrix is edited; unset ones are the seed's defaults — or a
@@ -85,7 +86,7 @@ class EditRequest:
     threshold: float | None = None
     max_per_layer: int | None = None
     allow_large: bool = False
-    signs: str = "both"
+    signs: str = DEFAULT_SIGNS
     decomposition: Mapping[str, Any] | DecompositionConfig = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -1,4 +1,4 @@
-"""Edit conditions: the judged edit and its controls (issue 12 item 6).
+"""Edit conditions: the judged edit and its controls.
 
 Every edit experiment measures the same list of :class:`Condition`\\ s:
 

@@ -1,4 +1,4 @@
-"""Faithfulness (issue 11, item 4): put each explanation back into the model and measure.
+"""Faithfulness: put each explanation back into the model and measure.
 
 For every analysed component ``i`` (head ``h``, fold-ln ``W = R·B = U S Vᵀ``, docs/method.md §2)
 its explanation ``Σ_s w_s a_s`` (joint space, e) is mapped back to a residual direction

@@ -1,4 +1,4 @@
-"""Grounded validation on the organism (issue 11, item 2): do explanations match behaviour?
+"""Grounded validation on the organism: do explanations match behaviour?
 
 For every analysed component whose explanation names a world value (a factor value, a
 synonym, a bird, the skull: :func:`concept_factors`), the component's *grounded

@@ -1,4 +1,4 @@
-"""Null baselines for every explanation metric on the organism (issue 11, item 3).
+"""Null baselines for every explanation metric on the organism.
 
 A metric means something only if it separates the trained organism from models and
 explanations that cannot know the world:

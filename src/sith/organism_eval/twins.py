@@ -1,4 +1,4 @@
-"""Counterfactual twins: does a component respond to what its *whole* explanation names? (issue 25)
+"""Counterfactual twins: does a component respond to what its *whole* explanation names?
 
 The statistic, fixed before any measurement (docs/organism.md, "The twin test"):
 

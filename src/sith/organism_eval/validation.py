@@ -1,4 +1,4 @@
-"""Every explanation metric beside its null baselines (issue 11, items 2–4).
+"""Every explanation metric beside its null baselines.
 
 :func:`validate` runs the seed recipe on the trained organism and on the three nulls of
 :mod:`sith.organism_eval.nulls`, and reports, per metric, the trained value, each null's value

@@ -27,6 +27,7 @@ Public API::
 from sith.edit.judges.registry import judge_kind, judge_record
 from sith.edit.select.controls import random_draws, top_ranked
 from sith.edit.select.judged import (
+    DEFAULT_SIGNS,
     MIN_SCORE_SELECTED,
     SIGN_MODES,
     Component,
@@ -64,6 +65,7 @@ RULES = ("judged", "alignment", "weight")
 
 __all__ = [
     "ALIGNMENT_THRESHOLD",
+    "DEFAULT_SIGNS",
     "MIN_SCORE_SELECTED",
     "NULL_QUANTILE",
     "RULES",

@@ -50,6 +50,9 @@ MIN_SCORE_SELECTED = 3
 ALPHA_FLOOR, ALPHA_SHIFT = 0.8, 0.3
 #: Which explanations the judged rule reads: ``seed`` (the stored ``+v``) or ``both`` (``±v``).
 SIGN_MODES = ("seed", "both")
+#: What ``sith edit --suppress`` / ``sith.api.edit`` / ``Workspace.plan_edit`` read by default (the
+#: one place to change it; :func:`sith.edit.plan_edits` itself defaults to the seed's rule).
+DEFAULT_SIGNS = "both"
 
 
 @dataclass(frozen=True)
