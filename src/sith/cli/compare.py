@@ -52,7 +52,7 @@ def run_compare(args: argparse.Namespace) -> int:
     from sith.cli.checks import check_checkpoint_flags
     from sith.compare import compare_models_by_name
 
-    check_checkpoint_flags(tuned_pretrained=args.tuned_pretrained, base_pretrained=args.base_pretrained)
+    check_checkpoint_flags(tuned_pretrained=args.tuned_pretrained, pretrained=args.pretrained)
     paths = compare_models_by_name(
         args.model_name, args.pretrained, args.tuned_model, args.tuned_pretrained,
         layers=flat_layers(args.layers), rank=args.rank, delta_top=args.delta_top,
