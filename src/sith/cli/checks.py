@@ -171,7 +171,7 @@ def looks_like_file(tag: str) -> bool:
 
 def check_checkpoint_flags(**flags: str | None) -> None:
     """Each ``--flag value`` that names a checkpoint file exists (named by its own flag, before
-    any model loads): ``check_checkpoint_flags(tuned_pretrained=..., base_pretrained=...)``."""
+    any model loads): ``check_checkpoint_flags(tuned_pretrained=..., pretrained=...)``."""
     for name, value in flags.items():
         if value and looks_like_file(str(value)) and not Path(str(value)).is_file():
             flag = "--" + name.replace("_", "-")
