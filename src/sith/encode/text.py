@@ -283,6 +283,7 @@ def encode_pool(
             return cached if cached is not None else pool_result(pool, rows, meta)
     if ctx.is_main:
         _warn_truncated(clip, strings)  # once per encoding, before the work
+    started = time.monotonic()
     order = length_order(strings)
     ordered = [strings[i] for i in order]
     lo, hi = batch_slice(len(ordered), batch_size, ctx)
@@ -298,7 +299,7 @@ def encode_pool(
     embeddings = torch.empty_like(rows)
     embeddings[torch.tensor(order, dtype=torch.long)] = rows  # back to pool order
     meta = {**meta, "dim": int(embeddings.shape[1]), "precision": precision, "normalized": False,
-            "world_size": ctx.world_size}
+            "world_size": ctx.world_size, "encode_seconds": round(time.monotonic() - started, 3)}
     if target is not None and ctx.is_main:
         save_tensor(embeddings, target, meta)
         logger.info("wrote encoded dictionary %s (%d x %d)", target, *embeddings.shape)

@@ -1,0 +1,468 @@
+"""Image mean and dictionary encoding against the model's own speed, in one run, one table.
+
+For each model (random weights: the built-in organism, ``ViT-B-32``, ``ViT-L-14``):
+
+(a) **image limit** — the image tower alone on pre-decoded, pre-resized pixels already on
+    the device, at the command's precision, best of ``--image-batches``;
+(b) **``sith image-mean``** — the command as a user runs it, on generated webdataset shards
+    of photo-like JPEGs (``--photo`` pixels, quality 90: smooth colour fields, shapes,
+    grain), with its default workers: images/s with start-up (process start to exit) and in
+    steady state (after the first batch, from ``image_mean.json``), and the stage times the
+    command records (worker read/decode/resize/collate, main wait/transfer/forward);
+(c) **text limit** — the text tower alone on pre-tokenised, length-sorted batches, against
+    **``sith encode-dictionary``** on a pool cut from the seed's concept lists
+    (``/work/shared/dictionaries``, padded to ``--pool-size`` with two-word phrases; big
+    models encode an every-k-th-line subset of it, ``--concepts``).
+
+Per image and per concept it also times each stage alone in this process (read, decode,
+resize, collate, transfer, forward; tokenise, forward) and names the stage that bounds
+the command. Ratios are the same run's (b)/(a) and (c); the load average is recorded
+because the CPU may be shared. The draft-decoding option is run once per model and its
+mean compared with the default's.
+
+One command (CPU, this machine)::
+
+    OMP_NUM_THREADS=2 python benchmarks/bench_throughput.py
+
+writes ``benchmarks/results/throughput.json`` and the table between the ``throughput``
+markers of ``benchmarks/README.md``. On a GPU: ``--device cuda`` (bf16 with
+``--precision bf16``; then the limit runs at that precision too).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw, ImageFilter
+
+import sith.api  # noqa: F401  (registers the organism)
+from sith.encode.images import autocast
+from sith.encode.loader import unit_samples
+from sith.encode.pixels import make_pixels
+from sith.encode.sources import make_units
+from sith.encode.text import length_order
+from sith.io import save_json
+from sith.load import load_clip
+from sith.load.registry import backend
+
+HERE = Path(__file__).parent
+RESULTS = HERE / "results" / "throughput.json"
+README = HERE / "README.md"
+BEGIN, END = "<!-- throughput:begin -->", "<!-- throughput:end -->"
+SEED_DICTIONARIES = Path("/work/shared/dictionaries")
+ORGANISM = "organism"
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def photo(rng: np.random.Generator, width: int, height: int) -> Image.Image:
+    """A photo-like RGB image: a smooth colour field, a few soft shapes, sensor grain."""
+    low = rng.uniform(0, 255, (4, 5, 3)).astype(np.uint8)
+    img = Image.fromarray(low).resize((width, height), Image.BICUBIC)
+    draw = ImageDraw.Draw(img)
+    for _ in range(int(rng.integers(3, 8))):
+        x0, y0 = int(rng.integers(0, width)), int(rng.integers(0, height))
+        x1, y1 = x0 + int(rng.integers(20, width // 2)), y0 + int(rng.integers(20, height // 2))
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)((x0, y0, x1, y1), fill=colour)
+    img = img.filter(ImageFilter.GaussianBlur(1.5))
+    arr = np.asarray(img, dtype=np.float32) + rng.normal(0, 6, (height, width, 3))
+    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
+
+
+def make_shards(folder: Path, n_images: int, per_shard: int, size: tuple[int, int]) -> str:
+    """webdataset shards (``%06d.jpg`` + ``.txt``) of photo-like JPEGs, quality 90; the brace pattern."""
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    n_shards = -(-n_images // per_shard)
+    for s in range(n_shards):
+        with tarfile.open(folder / f"{s:05d}.tar", "w") as tar:
+            for key in range(s * per_shard, min(n_images, (s + 1) * per_shard)):
+                buf = io.BytesIO()
+                photo(rng, *size).save(buf, "JPEG", quality=90)
+                for name, blob in ((f"{key:06d}.jpg", buf.getvalue()), (f"{key:06d}.txt", b"a photo")):
+                    info = tarfile.TarInfo(name)
+                    info.size = len(blob)
+                    tar.addfile(info, io.BytesIO(blob))
+    return str(folder / f"{{00000..{n_shards - 1:05d}}}.tar")
+
+
+def make_pool(path: Path, size: int) -> list[str]:
+    """``size`` distinct concepts: the seed's lists, then two-word phrases of their words."""
+    seen: dict[str, None] = {}
+    for f in sorted(SEED_DICTIONARIES.glob("*.txt")):
+        for line in f.read_text(encoding="utf-8").splitlines():
+            if line.strip():
+                seen.setdefault(line.strip())
+    words = [w for w in seen if " " not in w] or list(seen)
+    rng = np.random.default_rng(0)
+    while len(seen) < size:
+        a, b = rng.integers(0, len(words), 2)
+        seen.setdefault(f"{words[a]} {words[b]}")
+    concepts = list(seen)[:size]
+    path.write_text("\n".join(concepts) + "\n", encoding="utf-8")
+    return concepts
+
+
+# --------------------------------------------------------------------------- limits
+
+
+def timed(fn: Any, *, min_seconds: float, min_reps: int = 2, sync: Any = None) -> float:
+    """Best seconds per call of ``fn`` after one warm-up call."""
+    fn()
+    best, spent, reps = float("inf"), 0.0, 0
+    while reps < min_reps or spent < min_seconds:
+        t0 = time.perf_counter()
+        fn()
+        if sync:
+            sync()
+        dt = time.perf_counter() - t0
+        best, spent, reps = min(best, dt), spent + dt, reps + 1
+    return best
+
+
+def image_limit(clip: Any, batches: list[int], precision: str, min_seconds: float) -> dict[str, Any]:
+    """(a): images/s of the image tower on pixels already on the device, per batch size."""
+    dev = torch.device(clip.device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else None
+    rates = {}
+    for b in batches:
+        x = torch.randn(b, 3, clip.image_size, clip.image_size, device=dev)
+
+        def forward(x: torch.Tensor = x) -> None:
+            with torch.no_grad(), autocast(dev, precision):
+                clip.encode_images(x)
+
+        rates[b] = b / timed(forward, min_seconds=min_seconds, sync=sync)
+    best = max(rates, key=rates.get)
+    return {"images_per_s": round(rates[best], 2), "best_batch": best,
+            "by_batch": {str(k): round(v, 2) for k, v in rates.items()}}
+
+
+def image_stages(clip: Any, shards: str, n: int, batch: int) -> dict[str, float]:
+    """Milliseconds per image of each loader stage, alone in this process (one core)."""
+    pixels = make_pixels(clip)
+    blobs: list[bytes] = []
+    t0 = time.perf_counter()
+    for unit in make_units(shards):
+        for _, data in unit_samples(unit):
+            if data is not None:
+                blobs.append(data)
+        if len(blobs) >= n:
+            break
+    read = (time.perf_counter() - t0) / max(1, len(blobs))
+    pixels.timings.clear()
+    tensors = [pixels.image(b) for b in blobs]
+    t0 = time.perf_counter()
+    stacked = [torch.stack(tensors[i:i + batch]) for i in range(0, len(tensors), batch)]
+    collate = (time.perf_counter() - t0) / len(tensors)
+    dev = torch.device(clip.device)
+    t0 = time.perf_counter()
+    for s in stacked:
+        pixels.finish(s, dev)
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+    transfer = (time.perf_counter() - t0) / len(tensors)
+    ms = {"read": read, "decode": pixels.timings["decode"] / len(blobs),
+          "resize": pixels.timings["resize"] / len(blobs), "collate": collate, "transfer": transfer}
+    return {k: round(v * 1e3, 3) for k, v in ms.items()}
+
+
+def text_limit(clip: Any, strings: list[str], batch: int, precision: str, min_seconds: float,
+               ) -> dict[str, Any]:
+    """(c) limit: concepts/s of the text tower on pre-tokenised batches (length-sorted and pool order)."""
+    dev = torch.device(clip.device)
+    encode = backend(clip.info.source).encode_text
+    out: dict[str, Any] = {}
+    for name, order in (("sorted", length_order(strings)), ("pool_order", list(range(len(strings))))):
+        texts = [strings[i] for i in order]
+        t0 = time.perf_counter()
+        tokens = [clip.tokenizer(texts[i:i + batch]).to(dev) for i in range(0, len(texts), batch)]
+        tokenise = time.perf_counter() - t0
+
+        def forward(tokens: list[torch.Tensor] = tokens) -> None:
+            with torch.no_grad(), autocast(dev, precision):
+                for tok in tokens:
+                    encode(SimpleNamespace(model=clip.model, device=dev, tokenizer=lambda _t, tok=tok: tok),
+                           ["x"] * tok.shape[0])
+
+        seconds = timed(forward, min_seconds=min_seconds, min_reps=1)
+        out[name] = {"concepts_per_s": round(len(texts) / seconds, 1),
+                     "forward_ms_per_concept": round(seconds / len(texts) * 1e3, 4),
+                     "tokenise_ms_per_concept": round(tokenise / len(texts) * 1e3, 4)}
+    out["concepts"] = len(strings)
+    return out
+
+
+# --------------------------------------------------------------------------- the commands
+
+
+def sith_command(model: str, args: argparse.Namespace, data_dir: Path) -> list[str]:
+    flags = ["--data-dir", str(data_dir), "--device", args.device]
+    if model != ORGANISM:
+        flags += ["--model-name", model, "--pretrained", "none"]
+    return flags
+
+
+def run(cmd: list[str]) -> tuple[float, str]:
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE.parent / "src"),
+                                                        os.environ.get("PYTHONPATH", "")])}
+    t0 = time.perf_counter()
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env)
+    wall = time.perf_counter() - t0
+    if done.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{done.stderr[-3000:]}")
+    return wall, done.stdout.strip().splitlines()[-1]
+
+
+def image_mean_cli(model: str, args: argparse.Namespace, shards: str, data_dir: Path, batch: int,
+                   decode: str) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "sith", "-q", "image-mean", "--images", shards, "--batch-size", str(batch),
+           "--precision", args.precision, "--decode", decode, "--restart",
+           *sith_command(model, args, data_dir)]
+    wall, path = run(cmd)
+    meta = json.loads(Path(path).with_suffix(".json").read_text())
+    rank0 = meta["rank0"]
+    return {"command": " ".join(cmd[1:]), "images": meta["count"], "wall_s": round(wall, 2),
+            "job_s": meta["seconds"], "workers": meta["workers"],
+            "images_per_s_with_startup": round(meta["count"] / wall, 2),
+            "images_per_s_steady": rank0["steady_images_per_s"],
+            "stage_seconds": rank0["stage_seconds"], "mean": torch.load(path, weights_only=True)}
+
+
+def encode_cli(model: str, args: argparse.Namespace, pool: Path, data_dir: Path, batch: int,
+               ) -> dict[str, Any]:
+    cmd = [sys.executable, "-m", "sith", "-q", "encode-dictionary", "--dictionary", str(pool),
+           "--batch-size", str(batch), "--force", *sith_command(model, args, data_dir)]
+    if args.device != "cpu":
+        cmd += ["--precision", args.precision]
+    wall, path = run(cmd)
+    meta = json.loads(Path(path).with_suffix(".json").read_text())
+    n = int(meta["n_concepts"])
+    return {"command": " ".join(cmd[1:]), "concepts": n, "wall_s": round(wall, 2),
+            "encode_s": meta["encode_seconds"], "concepts_per_s_with_startup": round(n / wall, 1),
+            "concepts_per_s_steady": round(n / meta["encode_seconds"], 1)}
+
+
+def image_bound(stages: dict[str, float], workers: int) -> str:
+    """The stage that bounds the command: forward unless the main loop waited on the loader
+    for more than a fifth of its time; then the slowest worker stage."""
+    main = sum(stages[k] for k in ("wait", "transfer", "forward", "reduce"))
+    if stages["wait"] <= 0.2 * main:
+        return "forward" if stages["forward"] >= stages["transfer"] else "transfer"
+    worker = {k: stages[k] for k in ("read", "decode", "resize", "collate")}
+    return f"{max(worker, key=worker.get)} ({workers} worker{'s' if workers != 1 else ''})"
+
+
+# --------------------------------------------------------------------------- one model
+
+
+def bench_model(model: str, args: argparse.Namespace, shards: dict[str, str], pool: list[str],
+                pool_path: Path, scratch: Path) -> dict[str, Any]:
+    t0 = time.perf_counter()
+    names = (None, None) if model == ORGANISM else (model, "none")
+    clip = load_clip(*names, device=args.device)
+    load_s = time.perf_counter() - t0
+    n_images = args.images[model]
+    print(f"[{model}] loaded in {load_s:.1f} s; image limit ...", flush=True)
+    before = image_limit(clip, args.image_batches[model], args.precision, args.min_seconds)
+    batch = before["best_batch"]
+    stages = image_stages(clip, shards[model], min(64, n_images), batch)
+    data_dir = scratch / f"data-{model}"
+    print(f"[{model}] limit {before['images_per_s']} img/s; sith image-mean ...", flush=True)
+    cli = image_mean_cli(model, args, shards[model], data_dir, batch, "pil")
+    after = image_limit(clip, [batch], args.precision, args.min_seconds)
+    limit = {**before, "images_per_s_before": before["images_per_s"],
+             "images_per_s_after": after["images_per_s"],
+             "images_per_s": round((before["images_per_s"] + after["images_per_s"]) / 2, 2)}
+    stages["forward"] = round(1e3 / limit["images_per_s"], 3)
+    mean = cli.pop("mean")
+    if 2 * clip.image_size <= min(args.photo):  # draft mode decodes at 1/2 or less: other pixels
+        draft = image_mean_cli(model, args, shards[model], data_dir, batch, "draft")
+        dmean = draft.pop("mean")
+        draft_option = {"images_per_s_steady": draft["images_per_s_steady"], "mean_difference_from_default": {
+            "max_abs": float((dmean - mean).abs().max()),
+            "cosine": float(torch.nn.functional.cosine_similarity(dmean, mean, dim=0))}}
+    else:
+        draft_option = {"note": f"no reduction keeps both sides >= {clip.image_size} at "
+                                f"{args.photo[0]}x{args.photo[1]}: the same pixels as the default"}
+    n_text = min(args.concepts[model], len(pool))
+    step = max(1, len(pool) // n_text)
+    subset = pool[::step][:n_text]
+    sub_path = pool_path if len(subset) == len(pool) else pool_path.with_name(f"pool-{model}-{n_text}.txt")
+    if sub_path != pool_path:
+        sub_path.write_text("\n".join(subset) + "\n", encoding="utf-8")
+    print(f"[{model}] text limit on {len(subset)} concepts ...", flush=True)
+    tbefore = text_limit(clip, subset, args.text_batch, args.text_precision, args.min_seconds)
+    tcli = encode_cli(model, args, sub_path, data_dir, args.text_batch)
+    tafter = text_limit(clip, subset, args.text_batch, args.text_precision, args.min_seconds)
+    tlimit = {**tbefore, "sorted": {**tbefore["sorted"], "concepts_per_s": round(
+        (tbefore["sorted"]["concepts_per_s"] + tafter["sorted"]["concepts_per_s"]) / 2, 1),
+        "concepts_per_s_before": tbefore["sorted"]["concepts_per_s"],
+        "concepts_per_s_after": tafter["sorted"]["concepts_per_s"]}}
+    steady = cli["images_per_s_steady"] or cli["images_per_s_with_startup"]
+    tstages = {"tokenise": tlimit["sorted"]["tokenise_ms_per_concept"],
+               "forward": tlimit["sorted"]["forward_ms_per_concept"]}
+    del clip
+    return {
+        "model": model, "load_s": round(load_s, 2), "loadavg_1min_after": round(os.getloadavg()[0], 2),
+        "image": {
+            "limit": limit, "command": cli,
+            "ratio_steady": round(steady / limit["images_per_s"], 3),
+            "ratio_with_startup": round(cli["images_per_s_with_startup"] / limit["images_per_s"], 3),
+            "stage_ms_per_image_alone": stages,
+            "bound": image_bound(cli["stage_seconds"], cli["workers"]),
+            "draft_option": draft_option,
+        },
+        "text": {
+            "limit": tlimit, "command": tcli,
+            "ratio_steady": round(tcli["concepts_per_s_steady"] / tlimit["sorted"]["concepts_per_s"], 3),
+            "ratio_with_startup": round(tcli["concepts_per_s_with_startup"]
+                                        / tlimit["sorted"]["concepts_per_s"], 3),
+            "stage_ms_per_concept_alone": tstages,
+            "bound": max(tstages, key=tstages.get),
+        },
+    }
+
+
+# --------------------------------------------------------------------------- report
+
+
+def machine(device: str) -> dict[str, Any]:
+    info = Path("/proc/cpuinfo")
+    lines = info.read_text().splitlines() if info.exists() else []
+    cpu = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")),
+               platform.processor())
+    return {"platform": platform.platform(), "cpu": cpu, "cpus": len(os.sched_getaffinity(0)),
+            "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "device": device,
+            "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") else None}
+
+
+def table(result: dict[str, Any]) -> str:
+    m = result["machine"]
+    lines = [
+        f"Machine: {m['cpu']}, {m['cpus']} CPUs ({m['torch_threads']} torch threads), device {m['device']}"
+        f"{' (' + m['gpu'] + ')' if m['gpu'] else ''}, torch {m['torch']}; load average (1 min) "
+        f"{result['loadavg_1min']['start']} at the start, {result['loadavg_1min']['end']} at the end "
+        "(the CPU is shared: compare within a row). Photos "
+        f"{result['settings']['photo'][0]}×{result['settings']['photo'][1]} JPEG q90; precision "
+        f"{result['settings']['precision']} (images), {result['settings']['text_precision']} (text).",
+        "",
+        "| model | images | (a) tower img/s (batch) | (b) `image-mean` steady / with start-up img/s | "
+        "(b)/(a) steady | bounded by | concepts | (c) tower concepts/s | `encode-dictionary` steady / "
+        "with start-up | ratio steady | bounded by |",
+        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|",
+    ]
+    for r in result["models"]:
+        i, t = r["image"], r["text"]
+        lines.append(
+            f"| {r['model']} | {i['command']['images']} | "
+            f"{i['limit']['images_per_s']} ({i['limit']['best_batch']}) "
+            f"| {i['command']['images_per_s_steady']} / {i['command']['images_per_s_with_startup']} "
+            f"| **{i['ratio_steady']}** | {i['bound']} | {t['limit']['concepts']} "
+            f"| {t['limit']['sorted']['concepts_per_s']} | {t['command']['concepts_per_s_steady']} / "
+            f"{t['command']['concepts_per_s_with_startup']} | **{t['ratio_steady']}** | {t['bound']} |")
+    lines += ["", "Per-stage time alone, ms per image (one core; forward: the tower at its best batch, all "
+              "cores) and per concept:", "",
+              "| model | read | decode | resize+crop | collate | transfer+normalise | forward | "
+              "tokenise | text forward (sorted / pool order) | draft option: img/s, cosine to default mean |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for r in result["models"]:
+        s, t, d = r["image"]["stage_ms_per_image_alone"], r["text"]["limit"], r["image"]["draft_option"]
+        draft = (f"{d['images_per_s_steady']}, {d['mean_difference_from_default']['cosine']:.6f}"
+                 if "note" not in d else "same pixels at this size")
+        lines.append(
+            f"| {r['model']} | {s['read']} | {s['decode']} | {s['resize']} | {s['collate']} "
+            f"| {s['transfer']} "
+            f"| {s['forward']} | {t['sorted']['tokenise_ms_per_concept']} | "
+            f"{t['sorted']['forward_ms_per_concept']} / {t['pool_order']['forward_ms_per_concept']} | "
+            f"{draft} |")
+    return "\n".join(lines)
+
+
+def write_readme(text: str) -> None:
+    body = README.read_text()
+    if BEGIN in body and END in body:
+        head, rest = body.split(BEGIN, 1)
+        body = head + BEGIN + "\n" + text + "\n" + END + rest.split(END, 1)[1]
+    else:
+        body = body.rstrip() + f"\n\n{BEGIN}\n{text}\n{END}\n"
+    README.write_text(body)
+
+
+def parse() -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--models", nargs="+", default=[ORGANISM, "ViT-B-32", "ViT-L-14"])
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--precision", default="fp32", choices=("fp32", "fp16", "bf16"))
+    p.add_argument("--photo", type=int, nargs=2, default=(512, 384), help="width height of the JPEGs")
+    p.add_argument("--per-shard", type=int, default=32)
+    p.add_argument("--pool-size", type=int, default=100_000)
+    p.add_argument("--images", default=f"{ORGANISM}=512,ViT-B-32=256,ViT-L-14=32",
+                   help="images per model (MODEL=N,...)")
+    p.add_argument("--concepts", default=f"{ORGANISM}=100000,ViT-B-32=20000,ViT-L-14=1000",
+                   help="concepts per model (MODEL=N,...; an every-k-th-line subset of the pool)")
+    p.add_argument("--image-batches", default=f"{ORGANISM}=32:128,ViT-B-32=16:64,ViT-L-14=8:16",
+                   help="batch sizes tried for the limit (MODEL=B:B,...)")
+    p.add_argument("--text-batch", type=int, default=256)
+    p.add_argument("--min-seconds", type=float, default=3.0, help="timing per limit measurement")
+    p.add_argument("--out", type=Path, default=RESULTS)
+    p.add_argument("--no-readme", action="store_true")
+    args = p.parse_args()
+
+    def per_model(text: str, cast: Any) -> dict[str, Any]:
+        return {k: cast(v) for k, v in (item.split("=", 1) for item in text.split(","))}
+
+    args.images = per_model(args.images, int)
+    args.concepts = per_model(args.concepts, int)
+    args.image_batches = per_model(args.image_batches, lambda v: [int(b) for b in v.split(":")])
+    args.text_precision = args.precision if args.device != "cpu" else "fp32"
+    return args
+
+
+def main() -> None:
+    args = parse()
+    load0 = round(os.getloadavg()[0], 2)
+    started = time.strftime("%Y-%m-%d %H:%M:%S")
+    with tempfile.TemporaryDirectory(prefix="sith-throughput-") as tmp:
+        scratch = Path(tmp)
+        pool_path = scratch / "pool.txt"
+        pool = make_pool(pool_path, args.pool_size)
+        shards = {m: make_shards(scratch / f"shards-{args.images[m]}", args.images[m], args.per_shard,
+                                 tuple(args.photo)) for m in args.models}
+        models = [bench_model(m, args, shards, pool, pool_path, scratch) for m in args.models]
+    result = {
+        "when": started, "machine": machine(args.device),
+        "loadavg_1min": {"start": load0, "end": round(os.getloadavg()[0], 2)},
+        "command": "OMP_NUM_THREADS=2 python benchmarks/bench_throughput.py " + " ".join(sys.argv[1:]),
+        "settings": {"models": args.models, "photo": list(args.photo), "precision": args.precision,
+                     "text_precision": args.text_precision, "images": args.images,
+                     "concepts": args.concepts, "pool_size": args.pool_size, "text_batch": args.text_batch,
+                     "image_batches": args.image_batches, "pool_source": str(SEED_DICTIONARIES)},
+        "models": models,
+    }
+    save_json(result, args.out)
+    text = table(result)
+    print(text)
+    if not args.no_readme:
+        write_readme(text)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
