@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import numpy as np
@@ -56,9 +57,9 @@ def test_split_pixels_are_the_full_transforms_bits(size: int) -> None:
              photo_bytes(3, (200, 150), "RGBA", "PNG"), photo_bytes(4, (120, 90), "P", "PNG")]
     batch = torch.stack([pixels.image(b) for b in blobs])
     assert batch.dtype == torch.uint8
-    got = pixels.finish(batch, torch.device("cpu"))
+    got, dropped = pixels.finish(batch, torch.device("cpu"))
     want = torch.stack([transform(Image.open(io.BytesIO(b)).convert("RGB")) for b in blobs])
-    assert torch.equal(got, want)
+    assert torch.equal(got, want) and dropped == []
 
 
 def test_new_default_path_gives_the_old_mean_exactly(tmp_path: Path) -> None:
@@ -79,6 +80,8 @@ def test_draft_decoding_is_an_option_that_changes_pixels(tmp_path: Path) -> None
     assert (full.float() - draft.float()).abs().mean() < 8  # the same picture
     small = image_bytes(0, "JPEG")  # 40 px: no reduction keeps both sides >= 32
     assert torch.equal(make_pixels(clip).image(small), make_pixels(clip, decode="draft").image(small))
+    with pytest.raises(SithError, match="--decode device needs"):
+        make_pixels(OldPath(), decode="device")  # no visible transform to repeat on the device
     with pytest.raises(SithError, match="unknown decode mode 'gpu'"):
         make_pixels(clip, decode="gpu")
 
@@ -106,3 +109,44 @@ def test_workers_are_sized_to_the_machine(monkeypatch: pytest.MonkeyPatch) -> No
     assert default_workers("cuda", world_size=8) == 1
     monkeypatch.setattr("os.sched_getaffinity", lambda _pid: {0})
     assert default_workers("cpu") == 1 and default_workers("cuda") == 1
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # torchvision.io points to torchcodec
+def test_device_decoding_matches_pil_within_one_level() -> None:
+    """The ``device`` option on CPU: libjpeg's decode (PIL's bits), then a tensor resize ≤ 1 level off."""
+    from torchvision.io import decode_jpeg
+
+    clip = FakeClip()
+    clip.transform = open_clip.image_transform(224, is_train=False)
+    clip.image_size = 224
+    blobs = [photo_bytes(i, size) for i, size in enumerate([(512, 384), (300, 500), (230, 230)])]
+    raw = torch.frombuffer(bytearray(blobs[0]), dtype=torch.uint8)
+    pil = torch.from_numpy(np.array(Image.open(io.BytesIO(blobs[0])).convert("RGB"))).permute(2, 0, 1)
+    assert torch.equal(decode_jpeg(raw), pil)
+    png = photo_bytes(9, (260, 240), fmt="PNG")
+    default, device = make_pixels(clip), make_pixels(clip, decode="device")
+    items = [device.image(b) for b in [*blobs, png]]
+    assert [t.ndim for t in items] == [1, 1, 1, 3]  # JPEGs stay encoded, the PNG is decoded by PIL
+    got, dropped = device.finish(device.collate(items), torch.device("cpu"))
+    want, _ = default.finish(torch.stack([default.image(b) for b in [*blobs, png]]), torch.device("cpu"))
+    assert dropped == [] and got.shape == want.shape == (4, 3, 224, 224)
+    level = 1 / 255 / min(default.std)  # one uint8 level after normalisation
+    assert float((got - want).abs().max()) <= level * 1.0001
+    assert torch.equal(got[3], want[3])
+
+
+def test_device_decoding_skips_what_it_cannot_decode(tmp_path: Path) -> None:
+    from .imagedata import samples, write_tar
+
+    good = samples(range(3))
+    bad = [("000009.jpg", b"\xff\xd8" + b"not a jpeg" * 20), ("000009.txt", b"x")]
+    write_tar(tmp_path / "s" / "00000.tar", good + bad)
+    clip = FakeClip()
+    default = compute_image_mean(clip, tmp_path / "s", workers=0, progress=False)
+    mean = compute_image_mean(clip, tmp_path / "s", data_dir=tmp_path / "data", workers=0, decode="device",
+                              progress=False)
+    record = json.loads(next((tmp_path / "data").rglob("image_mean.json")).read_text())
+    assert record["count"] == 3 and record["skipped"] == 1 and record["decode"] == "device"
+    assert float(torch.nn.functional.cosine_similarity(mean, default, dim=0)) > 0.999
+    with pytest.raises(SithError, match="cannot read image"):
+        compute_image_mean(clip, tmp_path / "s", workers=0, decode="device", skip_bad=False, progress=False)

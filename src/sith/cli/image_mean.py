@@ -36,9 +36,10 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         help="DataLoader processes reading and decoding (default: sized to the CPUs; 0: none)",
     )
     p.add_argument(
-        "--decode", choices=("pil", "draft"), default="pil",
-        help="pil: full decode (the seed's pixels, default); draft: JPEG draft mode at reduced size, "
-        "faster on large photos, other pixels (an option, recorded in image_mean.json)",
+        "--decode", choices=("pil", "draft", "device"), default="pil",
+        help="pil: PIL in the workers (the seed's pixels, default); options, other pixels, recorded in "
+        "image_mean.json: draft (JPEG draft mode at reduced size), device (JPEGs decoded and resized on "
+        "the model's device: nvJPEG on CUDA)",
     )
     add_precision_arg(p, default="fp32", default_text="fp32")
     add_skip_bad_arg(p)

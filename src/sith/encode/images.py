@@ -178,21 +178,25 @@ class _Rank:
                 self.stages[stage] += seconds
             for pos, n in batch["bad"].items():
                 skipped[pos] += n
-            if batch["bad_names"]:
-                if not self.skip_bad:
-                    raise SithError(
-                        f"cannot read image {batch['bad_names'][0]}; remove it or drop --no-skip-bad"
-                    )
-                logger.warning("skipping unreadable sample(s): %s", "; ".join(batch["bad_names"]))
+            self._report_bad(batch["bad_names"])
             if batch["pixels"] is not None:
-                unit_emb = self._embed(pixels, batch["pixels"], device)
+                unit_emb, dropped = self._embed(pixels, batch["pixels"], device)
+                owners = batch["units"]
+                if dropped:  # the device decoder refused these
+                    for i in dropped:
+                        skipped[int(owners[i])] += 1
+                    self._report_bad([f"a JPEG of unit {todo[int(owners[i])].key}" for i in dropped])
+                    keep = torch.ones(len(owners), dtype=torch.bool)
+                    keep[dropped] = False
+                    owners = owners[keep]
                 t0 = time.perf_counter()
                 if sums is None:
                     sums = torch.zeros(len(todo), unit_emb.shape[1], dtype=torch.float64, device=device)
-                sums.index_add_(0, batch["units"].to(device), unit_emb)
-                for pos in batch["units"].tolist():
+                if len(owners):
+                    sums.index_add_(0, owners.to(device), unit_emb)
+                for pos in owners.tolist():
                     counts[pos] += 1
-                self.images += len(batch["units"])
+                self.images += len(owners)
                 self.stages["reduce"] += time.perf_counter() - t0
                 if self.first_batch is None:
                     self.first_batch = (time.monotonic(), self.images)
@@ -201,20 +205,29 @@ class _Rank:
                 self._unit_done(todo[pos], row, counts[pos], skipped[pos])
             self._update_bar(force=bool(batch["finished"]))
 
-    def _embed(self, pixels: Pixels, batch: Tensor, device: torch.device) -> Tensor:
-        """``(b, e)`` float64 unit embeddings of one worker batch; times transfer and forward."""
+    def _report_bad(self, names: list[str]) -> None:
+        if not names:
+            return
+        if not self.skip_bad:
+            raise SithError(f"cannot read image {names[0]}; remove it or drop --no-skip-bad")
+        logger.warning("skipping unreadable sample(s): %s", "; ".join(names))
+
+    def _embed(self, pixels: Pixels, batch: Tensor | list[Tensor],
+               device: torch.device) -> tuple[Tensor, list[int]]:
+        """``(b, e)`` float64 unit embeddings of one worker batch and the positions the device
+        decoder dropped; times transfer (and device decoding) and forward."""
         sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
         t0 = time.perf_counter()
-        x = pixels.finish(batch, device)
+        x, dropped = pixels.finish(batch, device)
         sync()
         t1 = time.perf_counter()
         with torch.no_grad(), autocast(device, self.precision):
-            emb = self.clip.encode_images(x)
+            emb = self.clip.encode_images(x) if len(x) else torch.zeros(0, 1, device=device)
         unit_emb = F.normalize(emb.detach().double(), dim=-1)
         sync()
         self.stages["transfer"] += t1 - t0
         self.stages["forward"] += time.perf_counter() - t1
-        return unit_emb
+        return unit_emb, dropped
 
     def timing(self) -> dict[str, Any]:
         """Seconds per stage, and images/s after the first batch (``None`` with fewer than 2 batches)."""
@@ -297,7 +310,7 @@ def compute_image_mean(
         workers: DataLoader worker processes that read and decode (0: in this process;
             ``None``: :func:`default_workers`).
         precision: ``fp32``, ``fp16`` or ``bf16`` autocast for the tower; sums are float64.
-        decode: ``"pil"`` (the seed's pixels) or the option ``"draft"``
+        decode: ``"pil"`` (the seed's pixels) or the options ``"draft"`` and ``"device"``
             (:mod:`sith.encode.pixels`), recorded in ``image_mean.json``.
         skip_bad: skip and count unreadable samples (default); ``False`` fails on the first.
         restart: discard recorded progress first.

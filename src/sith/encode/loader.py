@@ -8,8 +8,9 @@ with PIL and applies the model's preprocessing up to its float tail
 (:class:`~sith.encode.pixels.Pixels`). It yields its own batches (use the DataLoader
 with ``batch_size=None``) as dicts:
 
-* ``pixels``: ``(b, 3, S, S)`` uint8 (float32 when the preprocessing cannot be split;
-  ``b`` may be 0, then ``None``); :meth:`Pixels.finish` makes the model input;
+* ``pixels``: ``(b, 3, S, S)`` uint8 (float32 when the preprocessing cannot be split; a
+  list holding still-encoded JPEGs with ``decode="device"``; ``None`` when ``b`` is 0);
+  :meth:`Pixels.finish` makes the model input;
 * ``units``: ``(b,)`` int64, the position in the unit list of each image;
 * ``bad``: ``{unit position: samples that could not be read or decoded}``;
 * ``bad_names``: a few of those samples' names, for the report;
@@ -144,7 +145,7 @@ class UnitImages(IterableDataset):
 
         def emit() -> dict[str, Any]:
             t0 = time.perf_counter()
-            stacked = torch.stack(pixels) if pixels else None
+            stacked = self.pixels.collate(pixels) if pixels else None
             timings["collate"] = time.perf_counter() - t0
             batch = {
                 "pixels": stacked,
