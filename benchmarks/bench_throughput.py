@@ -429,6 +429,8 @@ def parse() -> argparse.Namespace:
     p.add_argument("--min-seconds", type=float, default=3.0, help="timing per limit measurement")
     p.add_argument("--out", type=Path, default=RESULTS)
     p.add_argument("--no-readme", action="store_true")
+    p.add_argument("--from-json", type=Path, default=None,
+                   help="measure nothing: copy this stored result to --out and redraw the README table")
     args = p.parse_args()
 
     def per_model(text: str, cast: Any) -> dict[str, Any]:
@@ -443,6 +445,13 @@ def parse() -> argparse.Namespace:
 
 def main() -> None:
     args = parse()
+    if args.from_json is not None:
+        result = json.loads(args.from_json.read_text())
+        if args.from_json.resolve() != args.out.resolve():
+            save_json(result, args.out)
+        write_readme(table(result))
+        print(table(result))
+        return
     load0 = round(os.getloadavg()[0], 2)
     started = time.strftime("%Y-%m-%d %H:%M:%S")
     with tempfile.TemporaryDirectory(prefix="sith-throughput-") as tmp:
