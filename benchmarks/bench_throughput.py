@@ -265,6 +265,12 @@ def encode_cli(model: str, args: argparse.Namespace, pool: Path, data_dir: Path,
             "concepts_per_s_steady": round(n / meta["encode_seconds"], 1)}
 
 
+def forward_share(stages: dict[str, float]) -> float:
+    """The forward pass's share of the command's main loop (load swings cancel out of it)."""
+    main = sum(stages[k] for k in ("wait", "transfer", "forward", "reduce"))
+    return round(stages["forward"] / main, 3) if main else 0.0
+
+
 def image_bound(stages: dict[str, float], workers: int) -> str:
     """The stage that bounds the command: forward unless the main loop waited on the loader
     for more than a fifth of its time; then the slowest worker stage."""
@@ -333,6 +339,7 @@ def bench_model(model: str, args: argparse.Namespace, shards: dict[str, str], po
             "ratio_with_startup": round(cli["images_per_s_with_startup"] / limit["images_per_s"], 3),
             "stage_ms_per_image_alone": stages,
             "bound": image_bound(cli["stage_seconds"], cli["workers"]),
+            "forward_share": forward_share(cli["stage_seconds"]),
             "draft_option": draft_option,
         },
         "text": {
@@ -370,9 +377,9 @@ def table(result: dict[str, Any]) -> str:
         f"{result['settings']['precision']} (images), {result['settings']['text_precision']} (text).",
         "",
         "| model | images | (a) tower img/s (batch) | (b) `image-mean` steady / with start-up img/s | "
-        "(b)/(a) steady | bounded by | concepts | (c) tower concepts/s | `encode-dictionary` steady / "
-        "with start-up | ratio steady | bounded by |",
-        "|---|---:|---:|---:|---:|---|---:|---:|---:|---:|---|",
+        "(b)/(a) steady | forward share of (b) | bounded by | concepts | (c) tower concepts/s | "
+        "`encode-dictionary` steady / with start-up | ratio steady | bounded by |",
+        "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|",
     ]
     for r in result["models"]:
         i, t = r["image"], r["text"]
@@ -380,7 +387,8 @@ def table(result: dict[str, Any]) -> str:
             f"| {r['model']} | {i['command']['images']} | "
             f"{i['limit']['images_per_s']} ({i['limit']['best_batch']}) "
             f"| {i['command']['images_per_s_steady']} / {i['command']['images_per_s_with_startup']} "
-            f"| **{i['ratio_steady']}** | {i['bound']} | {t['limit']['concepts']} "
+            f"| **{i['ratio_steady']}** | {forward_share(i['command']['stage_seconds'])} "
+            f"| {i['bound']} | {t['limit']['concepts']} "
             f"| {t['limit']['sorted']['concepts_per_s']} | {t['command']['concepts_per_s_steady']} / "
             f"{t['command']['concepts_per_s_with_startup']} | **{t['ratio_steady']}** | {t['bound']} |")
     lines += ["", "Per-stage time alone, ms per image (one core; forward: the tower at its best batch, all "
