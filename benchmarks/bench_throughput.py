@@ -32,22 +32,17 @@ markers of ``benchmarks/README.md``. On a GPU: ``--device cuda`` (bf16 with
 from __future__ import annotations
 
 import argparse
-import io
 import json
 import os
-import platform
 import subprocess
 import sys
-import tarfile
 import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 import torch
-from PIL import Image, ImageDraw, ImageFilter
 
 import sith.api  # noqa: F401  (registers the organism)
 from sith.encode.images import autocast
@@ -60,63 +55,20 @@ from sith.load import load_clip
 from sith.load.registry import backend
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE.parent))  # benchmarks.photos, benchmarks.throughput_report
+from benchmarks.photos import SEED_DICTIONARIES, make_pool, make_shards  # noqa: E402
+from benchmarks.throughput_report import (  # noqa: E402
+    BEGIN,
+    END,
+    forward_share,
+    machine,
+    table,
+    write_readme,
+)
+
 RESULTS = HERE / "results" / "throughput.json"
-README = HERE / "README.md"
-BEGIN, END = "<!-- throughput:begin -->", "<!-- throughput:end -->"
-SEED_DICTIONARIES = Path("/work/shared/dictionaries")
 ORGANISM = "organism"
-
-
-# --------------------------------------------------------------------------- inputs
-
-
-def photo(rng: np.random.Generator, width: int, height: int) -> Image.Image:
-    """A photo-like RGB image: a smooth colour field, a few soft shapes, sensor grain."""
-    low = rng.uniform(0, 255, (4, 5, 3)).astype(np.uint8)
-    img = Image.fromarray(low).resize((width, height), Image.BICUBIC)
-    draw = ImageDraw.Draw(img)
-    for _ in range(int(rng.integers(3, 8))):
-        x0, y0 = int(rng.integers(0, width)), int(rng.integers(0, height))
-        x1, y1 = x0 + int(rng.integers(20, width // 2)), y0 + int(rng.integers(20, height // 2))
-        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
-        (draw.ellipse if rng.random() < 0.5 else draw.rectangle)((x0, y0, x1, y1), fill=colour)
-    img = img.filter(ImageFilter.GaussianBlur(1.5))
-    arr = np.asarray(img, dtype=np.float32) + rng.normal(0, 6, (height, width, 3))
-    return Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8))
-
-
-def make_shards(folder: Path, n_images: int, per_shard: int, size: tuple[int, int]) -> str:
-    """webdataset shards (``%06d.jpg`` + ``.txt``) of photo-like JPEGs, quality 90; the brace pattern."""
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    n_shards = -(-n_images // per_shard)
-    for s in range(n_shards):
-        with tarfile.open(folder / f"{s:05d}.tar", "w") as tar:
-            for key in range(s * per_shard, min(n_images, (s + 1) * per_shard)):
-                buf = io.BytesIO()
-                photo(rng, *size).save(buf, "JPEG", quality=90)
-                for name, blob in ((f"{key:06d}.jpg", buf.getvalue()), (f"{key:06d}.txt", b"a photo")):
-                    info = tarfile.TarInfo(name)
-                    info.size = len(blob)
-                    tar.addfile(info, io.BytesIO(blob))
-    return str(folder / f"{{00000..{n_shards - 1:05d}}}.tar")
-
-
-def make_pool(path: Path, size: int) -> list[str]:
-    """``size`` distinct concepts: the seed's lists, then two-word phrases of their words."""
-    seen: dict[str, None] = {}
-    for f in sorted(SEED_DICTIONARIES.glob("*.txt")):
-        for line in f.read_text(encoding="utf-8").splitlines():
-            if line.strip():
-                seen.setdefault(line.strip())
-    words = [w for w in seen if " " not in w] or list(seen)
-    rng = np.random.default_rng(0)
-    while len(seen) < size:
-        a, b = rng.integers(0, len(words), 2)
-        seen.setdefault(f"{words[a]} {words[b]}")
-    concepts = list(seen)[:size]
-    path.write_text("\n".join(concepts) + "\n", encoding="utf-8")
-    return concepts
+__all__ = ["BEGIN", "END", "SEED_DICTIONARIES", "image_bound", "make_pool", "make_shards"]
 
 
 # --------------------------------------------------------------------------- limits
@@ -265,12 +217,6 @@ def encode_cli(model: str, args: argparse.Namespace, pool: Path, data_dir: Path,
             "concepts_per_s_steady": round(n / meta["encode_seconds"], 1)}
 
 
-def forward_share(stages: dict[str, float]) -> float:
-    """The forward pass's share of the command's main loop (load swings cancel out of it)."""
-    main = sum(stages[k] for k in ("wait", "transfer", "forward", "reduce"))
-    return round(stages["forward"] / main, 3) if main else 0.0
-
-
 def image_bound(stages: dict[str, float], workers: int) -> str:
     """The stage that bounds the command: forward unless the main loop waited on the loader
     for more than a fifth of its time; then the slowest worker stage."""
@@ -351,72 +297,6 @@ def bench_model(model: str, args: argparse.Namespace, shards: dict[str, str], po
             "bound": max(tstages, key=tstages.get),
         },
     }
-
-
-# --------------------------------------------------------------------------- report
-
-
-def machine(device: str) -> dict[str, Any]:
-    info = Path("/proc/cpuinfo")
-    lines = info.read_text().splitlines() if info.exists() else []
-    cpu = next((ln.split(":", 1)[1].strip() for ln in lines if ln.startswith("model name")),
-               platform.processor())
-    return {"platform": platform.platform(), "cpu": cpu, "cpus": len(os.sched_getaffinity(0)),
-            "torch_threads": torch.get_num_threads(), "torch": torch.__version__, "device": device,
-            "gpu": torch.cuda.get_device_name(0) if device.startswith("cuda") else None}
-
-
-def table(result: dict[str, Any]) -> str:
-    m = result["machine"]
-    lines = [
-        f"Machine: {m['cpu']}, {m['cpus']} CPUs ({m['torch_threads']} torch threads), device {m['device']}"
-        f"{' (' + m['gpu'] + ')' if m['gpu'] else ''}, torch {m['torch']}; load average (1 min) "
-        f"{result['loadavg_1min']['start']} at the start, {result['loadavg_1min']['end']} at the end "
-        "(the CPU is shared: compare within a row). Photos "
-        f"{result['settings']['photo'][0]}×{result['settings']['photo'][1]} JPEG q90; precision "
-        f"{result['settings']['precision']} (images), {result['settings']['text_precision']} (text).",
-        "",
-        "| model | images | (a) tower img/s (batch) | (b) `image-mean` steady / with start-up img/s | "
-        "(b)/(a) steady | forward share of (b) | bounded by | concepts | (c) tower concepts/s | "
-        "`encode-dictionary` steady / with start-up | ratio steady | bounded by |",
-        "|---|---:|---:|---:|---:|---:|---|---:|---:|---:|---:|---|",
-    ]
-    for r in result["models"]:
-        i, t = r["image"], r["text"]
-        lines.append(
-            f"| {r['model']} | {i['command']['images']} | "
-            f"{i['limit']['images_per_s']} ({i['limit']['best_batch']}) "
-            f"| {i['command']['images_per_s_steady']} / {i['command']['images_per_s_with_startup']} "
-            f"| **{i['ratio_steady']}** | {forward_share(i['command']['stage_seconds'])} "
-            f"| {i['bound']} | {t['limit']['concepts']} "
-            f"| {t['limit']['sorted']['concepts_per_s']} | {t['command']['concepts_per_s_steady']} / "
-            f"{t['command']['concepts_per_s_with_startup']} | **{t['ratio_steady']}** | {t['bound']} |")
-    lines += ["", "Per-stage time alone, ms per image (one core; forward: the tower at its best batch, all "
-              "cores) and per concept:", "",
-              "| model | read | decode | resize+crop | collate | transfer+normalise | forward | "
-              "tokenise | text forward (sorted / pool order) | draft option: img/s, cosine to default mean |",
-              "|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
-    for r in result["models"]:
-        s, t, d = r["image"]["stage_ms_per_image_alone"], r["text"]["limit"], r["image"]["draft_option"]
-        draft = (f"{d['images_per_s_steady']}, {d['mean_difference_from_default']['cosine']:.6f}"
-                 if "note" not in d else "same pixels at this size")
-        lines.append(
-            f"| {r['model']} | {s['read']} | {s['decode']} | {s['resize']} | {s['collate']} "
-            f"| {s['transfer']} "
-            f"| {s['forward']} | {t['sorted']['tokenise_ms_per_concept']} | "
-            f"{t['sorted']['forward_ms_per_concept']} / {t['pool_order']['forward_ms_per_concept']} | "
-            f"{draft} |")
-    return "\n".join(lines)
-
-
-def write_readme(text: str) -> None:
-    body = README.read_text()
-    if BEGIN in body and END in body:
-        head, rest = body.split(BEGIN, 1)
-        body = head + BEGIN + "\n" + text + "\n" + END + rest.split(END, 1)[1]
-    else:
-        body = body.rstrip() + f"\n\n{BEGIN}\n{text}\n{END}\n"
-    README.write_text(body)
 
 
 def parse() -> argparse.Namespace:

@@ -41,8 +41,8 @@ from tqdm.auto import tqdm
 from sith.io import save_json
 
 HERE = Path(__file__).parent
-sys.path.insert(0, str(HERE))
-from bench_throughput import make_pool, make_shards  # noqa: E402
+sys.path.insert(0, str(HERE.parent))
+from benchmarks.photos import make_pool, make_shards  # noqa: E402
 
 RESULTS = HERE / "results" / "real_size.json"
 GPU = HERE / "results" / "gpu.json"
