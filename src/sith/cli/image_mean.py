@@ -32,7 +32,14 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         "--batch-size", type=int, default=64, help="images per forward pass (default 64)"
     )
     p.add_argument(
-        "--workers", type=int, default=2, help="DataLoader processes reading and decoding (default 2)"
+        "--workers", type=int, default=None,
+        help="DataLoader processes reading and decoding (default: sized to the CPUs; 0: none)",
+    )
+    p.add_argument(
+        "--decode", choices=("pil", "draft", "device"), default="pil",
+        help="pil: PIL in the workers (the seed's pixels, default); options, other pixels, recorded in "
+        "image_mean.json: draft (JPEG draft mode at reduced size), device (JPEGs decoded and resized on "
+        "the model's device: nvJPEG on CUDA)",
     )
     add_precision_arg(p, default="fp32", default_text="fp32")
     add_skip_bad_arg(p)
@@ -54,6 +61,7 @@ def run_image_mean(args: argparse.Namespace) -> int:
         batch_size=args.batch_size,
         workers=args.workers,
         precision=args.precision,
+        decode=args.decode,
         **skip_bad_option(args),
         restart=args.restart,
         progress=progress(args),

@@ -18,6 +18,7 @@ import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import TypeVar
 
 import torch
@@ -81,6 +82,23 @@ def _local_device(device: str | torch.device) -> torch.device:
     return dev
 
 
+def _attempt_store(world: int) -> dist.Store | None:
+    """A store for this restart attempt of a torchrun job (``None``: let torch make one).
+
+    After a rank dies, ``torchrun --max-restarts`` restarts every rank against the agent's
+    store, which still holds the previous attempt's keys; a rank can then read a dead
+    peer's address and fail to connect. Keys under ``sith/attempt_{n}`` are this attempt's only.
+    """
+    attempt = os.environ.get("TORCHELASTIC_RESTART_COUNT")
+    if attempt is None or "MASTER_ADDR" not in os.environ or "MASTER_PORT" not in os.environ:
+        return None
+    agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == str(True)
+    rank = int(os.environ.get("RANK", "0"))
+    store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world,
+                          is_master=not agent and rank == 0, timeout=timedelta(minutes=10))
+    return dist.PrefixStore(f"sith/attempt_{attempt}", store)
+
+
 @contextmanager
 def distributed(device: str | torch.device = "cpu") -> Iterator[DistContext]:
     """Join the torchrun job (if any) for the duration of the block.
@@ -95,7 +113,12 @@ def distributed(device: str | torch.device = "cpu") -> Iterator[DistContext]:
     backend = "nccl" if dev.type == "cuda" else "gloo"
     owned = not dist.is_initialized()
     if owned:
-        dist.init_process_group(backend=backend)
+        store = _attempt_store(world)
+        if store is None:
+            dist.init_process_group(backend=backend)
+        else:
+            dist.init_process_group(backend=backend, store=store, rank=int(os.environ["RANK"]),
+                                    world_size=world)
     try:
         yield DistContext(dist.get_rank(), dist.get_world_size(), dev, dist.get_backend())
     finally:

@@ -22,8 +22,11 @@ the spot check passes, with the provenance logged as unknown; if not, it is refu
 a one-line error (never overwritten unless ``force``). The earlier sith format (a dict)
 is still read.
 
-Under torchrun (:mod:`sith.encode.distributed`) each rank encodes a contiguous slice;
-the slices are gathered and rank 0 writes the file. Progress is checkpointed atomically
+Concepts are encoded shortest first (:func:`length_order`; the tower's context is cut to
+each batch's longest text, so sorted batches do less work) and the rows put back in pool
+order. Under torchrun (:mod:`sith.encode.distributed`) each rank encodes a contiguous
+run of those batches (:func:`batch_slice`: the batches one process would encode, so the
+same rows); the slices are gathered and rank 0 writes the file. Progress is checkpointed atomically
 to ``NAME.partial.pt`` (``NAME.partial-{r}of{W}.pt`` per rank) when
 ``checkpoint_seconds`` have passed since the last save and at least 10× the last save's
 duration; an interrupted run resumes from it.
@@ -164,7 +167,8 @@ def _resume_state(partial: Path, meta: dict[str, Any], n: int) -> tuple[Tensor |
         data = None
     if isinstance(data, dict) and isinstance(data.get("meta"), dict):
         why = meta_mismatch(data["meta"], meta) or (
-            "" if data["meta"].get("slice") == meta.get("slice") else "another slice")
+            "" if data["meta"].get("slice") == meta.get("slice") else "another slice") or (
+            "" if data["meta"].get("order") == meta.get("order") else "another batch order")
         done = int(data.get("done", 0))
         emb = data.get("embeddings")
         if not why and isinstance(emb, Tensor) and emb.shape[0] == done and 0 < done <= n:
@@ -180,11 +184,22 @@ def _partial_path(target: Path, ctx: DistContext) -> Path:
     return target.with_name(target.stem + suffix)
 
 
+def length_order(strings: list[str]) -> list[int]:
+    """Positions of ``strings`` shortest first (UTF-8 bytes, stable): batches of similar length.
+
+    The text tower's context is cut to each batch's longest text
+    (:func:`sith.load.openclip.encode_text`), so sorted batches do less work; the rows are
+    put back in pool order, the encodings are the same to float32 rounding.
+    """
+    return sorted(range(len(strings)), key=lambda i: len(strings[i].encode("utf-8")))
+
+
 def _encode_slice(
     clip: TextEncoder, strings: list[str], partial: Path | None, meta: dict[str, Any], *,
     batch_size: int, precision: str, progress: bool, checkpoint_seconds: float, desc: str,
 ) -> Tensor | None:
-    """``(n, e)`` rows of ``strings`` (``None`` when empty), checkpointed to ``partial``."""
+    """``(n, e)`` rows of ``strings`` in batches of ``batch_size`` (``None`` when empty),
+    checkpointed to ``partial``."""
     n = len(strings)
     prev, done = _resume_state(partial, meta, n) if partial is not None else (None, 0)
     chunks: list[Tensor] = [prev] if prev is not None else []
@@ -206,6 +221,14 @@ def _encode_slice(
     finally:
         bar.close()
     return torch.cat(chunks).contiguous() if chunks else None
+
+
+def batch_slice(n: int, batch_size: int, ctx: DistContext) -> tuple[int, int]:
+    """Rank ``r``'s ``[lo, hi)`` of ``n`` items, cut at batch boundaries: every rank encodes
+    exactly the batches one process would (so the rows are the same bits)."""
+    batches = -(-n // batch_size)
+    lo, hi = shard_slice(batches, ctx)
+    return min(n, lo * batch_size), min(n, hi * batch_size)
 
 
 def encode_pool(
@@ -260,17 +283,23 @@ def encode_pool(
             return cached if cached is not None else pool_result(pool, rows, meta)
     if ctx.is_main:
         _warn_truncated(clip, strings)  # once per encoding, before the work
-    lo, hi = shard_slice(len(strings), ctx)
+    started = time.monotonic()
+    order = length_order(strings)
+    ordered = [strings[i] for i in order]
+    lo, hi = batch_slice(len(ordered), batch_size, ctx)
     partial = _partial_path(target, ctx) if target is not None else None
     part = _encode_slice(
-        clip, strings[lo:hi], partial, {**meta, "slice": [lo, hi]}, batch_size=batch_size,
+        clip, ordered[lo:hi], partial, {**meta, "slice": [lo, hi], "order": "utf8-length"},
+        batch_size=batch_size,
         precision=precision, progress=progress and ctx.is_main, checkpoint_seconds=checkpoint_seconds,
         desc=f"encode {pool.name}",
     )
     width = all_reduce_max(ctx, 0 if part is None else int(part.shape[1]))
-    embeddings = all_gather_rows(ctx, part if part is not None else torch.zeros(0, width)).contiguous()
+    rows = all_gather_rows(ctx, part if part is not None else torch.zeros(0, width))
+    embeddings = torch.empty_like(rows)
+    embeddings[torch.tensor(order, dtype=torch.long)] = rows  # back to pool order
     meta = {**meta, "dim": int(embeddings.shape[1]), "precision": precision, "normalized": False,
-            "world_size": ctx.world_size}
+            "world_size": ctx.world_size, "encode_seconds": round(time.monotonic() - started, 3)}
     if target is not None and ctx.is_main:
         save_tensor(embeddings, target, meta)
         logger.info("wrote encoded dictionary %s (%d x %d)", target, *embeddings.shape)

@@ -77,8 +77,9 @@ def image_mean(
     data_dir: str | Path = DEFAULT_DATA_DIR,
     device: str = "cpu",
     batch_size: int = 64,
-    workers: int = 0,
+    workers: int | None = None,
     precision: str = "fp32",
+    decode: str = "pil",
     skip_bad: bool = SKIP_BAD_DEFAULT,
     restart: bool = False,
     progress: bool = True,
@@ -93,6 +94,6 @@ def image_mean(
         checked(ctx, lambda: make_units(images))  # a bad source fails before the model loads
         clip = _load(model_name, pretrained, ctx)
         compute_image_mean(clip, images, data_dir=data_dir, batch_size=batch_size, workers=workers,
-                           precision=precision, skip_bad=skip_bad, restart=restart,
+                           precision=precision, decode=decode, skip_bad=skip_bad, restart=restart,
                            progress=progress, dist=ctx)
         return image_mean_path(data_dir, clip.info.model_name, clip.info.pretrained)
