@@ -7,6 +7,7 @@ import json
 import torch
 
 from sith.cli import main
+from sith.decompose.config import DecompositionRequest
 from sith.explore.extras import read_compare
 from sith.load import load_clip, save_model
 
@@ -79,7 +80,7 @@ def test_the_organism_is_explained_with_its_image_mean(tmp_path, monkeypatch):
     g = torch.Generator().manual_seed(0)
     vh = torch.nn.functional.normalize(torch.randn(H, 1, d, generator=g), dim=-1)
     results = {5: {"delta_Vh": vh, "delta_S": torch.ones(H, 1)}}
-    out = explain.explain_deltas(clip, results, dictionary="organism", sparsity=2, data_dir=tmp_path,
-                                 progress=False)
+    request = DecompositionRequest(dictionary="organism", sparsity=2)
+    out = explain.explain_deltas(clip, results, request, data_dir=tmp_path, progress=False)
     assert len(out[5]) == H and seen and seen[0] is not None and seen[0].shape == (clip.weights.d_embed,)
     assert (tmp_path / "models" / "sith-organism" / "v1" / "image_mean.pt").is_file()

@@ -109,13 +109,15 @@ def test_request_and_resolved_record_are_separate_types():
 
 
 def test_file_names_are_unchanged():
+    """Seed-named files as ever; an option-made file carries the ``_sith-`` mark, a non-seed
+    method named in it too."""
     base = DecompositionConfig("m", "t", layers=(5,), rank=64, dictionary_name="organism", head_width=64)
     assert base.file_name(5) == "layer-05_right_foldln_organism_comp-0.3_sparsity-5.pt"
     every = replace(base, polarity="both", atoms="raw", image_mean=False, rank=8, template="a {}",
                     method="lasso", fold_ln=False, sv_type="left")
     assert every.file_name(5) == (
         "layer-05_left_nofoldln_organism_lasso_sparsity-5"
-        "_sith-polarity-both+atoms-raw+no-image-mean+rank-8+template-9a4487cc.pt"
+        "_sith-lasso+polarity-both+atoms-raw+no-image-mean+rank-8+template-9a4487cc.pt"
     )
     assert every.options() == {"method": "lasso", "polarity": "both", "atoms": "raw", "image_mean": False,
                                "rank": 8, "template": "a {}"}

@@ -31,5 +31,7 @@ def test_parse_lines_names_the_bad_line() -> None:
     assert list(parse_lines(io.BytesIO(b"dog\ncat\n"))) == ["dog\n", "cat\n"]
     with pytest.raises(SithError, match="line 2 is not valid UTF-8"):
         list(parse_lines(io.BytesIO(b"dog\n\xff\xfe\n"), source="pool.txt"))
-    with pytest.raises(SithError, match="binary file"):
+    with pytest.raises(SithError, match="UTF-16 text"):  # NULs between ASCII letters: UTF-16
         list(parse_lines(io.BytesIO(b"a\x00b\n")))
+    with pytest.raises(SithError, match="binary file"):
+        list(parse_lines(io.BytesIO(b"\x89PNG\x00\x00\x00\rIHDRxxxxxxxxxxxxxxxx\n")))

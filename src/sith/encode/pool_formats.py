@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import IO
 
 from sith.errors import ConfigError, SithError
-from sith.io import UTF16_FIX, looks_utf16
 
 WORDNET_INDEX_FILES = ("index.noun", "index.adj")
 CONCEPTNET_MAX_WORDS = 3
@@ -69,8 +68,11 @@ def parse_lines(stream: IO[bytes], *, source: str = "the source") -> Iterator[st
         SithError: a binary file (NUL bytes) or a line that is not UTF-8 (named).
     """
     for n, raw in enumerate(stream, 1):
-        if n == 1 and looks_utf16(raw):
-            raise SithError(f"{source} {UTF16_FIX}")
+        if n == 1:
+            from sith.io import UTF16_FIX, looks_utf16  # here: sith.io imports torch (sith --help must not)
+
+            if looks_utf16(raw):
+                raise SithError(f"{source} {UTF16_FIX}")
         if b"\x00" in raw:
             raise SithError(
                 f"{source} is a binary file, not a text list (line {n}); "
