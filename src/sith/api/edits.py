@@ -11,9 +11,9 @@ from sith.api.sessions import workspace
 from sith.edit import EditPlan, EditRequest, read_log
 from sith.edit.judges.registry import DEFAULT_JUDGE, check_judge
 from sith.edit.select import DEFAULT_SIGNS
-from sith.errors import SithError
+from sith.errors import ConfigError
 from sith.paths import DEFAULT_DATA_DIR
-from sith.pipeline import editing
+from sith.pipeline import Workspace, editing
 
 
 def edit(
@@ -94,10 +94,9 @@ def apply_log(
     """Reproduce a logged edit (``sith edit --apply-log``) on the original model: the same
     components and α, checked against its singular values; writes ``output`` and its log
     (``dry_run``: checks only). Returns ``(plan, checkpoint | None, log | None)``."""
-    if output is None and not dry_run:
-        raise SithError("--apply-log/--undo-log need --output PATH for the checkpoint to write")
-    read_log(log_file)  # a malformed log fails before the model loads
-    ws = workspace(model_name, pretrained, data_dir=data_dir, device=device)
+    ws = log_session(
+        log_file, output, model_name, pretrained, dry_run=dry_run, data_dir=data_dir, device=device
+    )
     return editing.apply_log(ws, log_file, output, dry_run=dry_run)
 
 
@@ -114,8 +113,27 @@ def undo_log(
     """Restore the original model from the edited one (``model_name``/``pretrained``: the edited
     checkpoint) and its log (``sith edit --undo-log``); writes ``output`` (``dry_run``: checks
     only, returns None)."""
-    if output is None and not dry_run:
-        raise SithError("--apply-log/--undo-log need --output PATH for the checkpoint to write")
-    read_log(log_file)
-    ws = workspace(model_name, pretrained, data_dir=data_dir, device=device)
+    ws = log_session(
+        log_file, output, model_name, pretrained, dry_run=dry_run, data_dir=data_dir, device=device
+    )
     return editing.undo_log(ws, log_file, output, dry_run=dry_run)
+
+
+def log_session(
+    log_file: str | Path,
+    output: str | Path | None,
+    model_name: str | None,
+    pretrained: str | None,
+    *,
+    dry_run: bool,
+    data_dir: str | Path,
+    device: str,
+) -> Workspace:
+    """The model's session for replaying or undoing a log, after the checks that need no model
+    (an output to write unless ``dry_run``; a well-formed log)."""
+    if output is None and not dry_run:
+        raise ConfigError(
+            "output", "replaying or undoing an edit log needs {name}=PATH, the checkpoint to write"
+        )
+    read_log(log_file)  # a malformed log fails before the model loads
+    return workspace(model_name, pretrained, data_dir=data_dir, device=device)
