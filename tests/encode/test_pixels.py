@@ -96,7 +96,7 @@ def test_progress_for_another_decode_mode_is_refused(tmp_path: Path,
         compute_image_mean(FakeClip(), tmp_path / "shards", data_dir=tmp_path / "data", workers=0,
                            progress=False)
     monkeypatch.delenv(FAIL_AFTER_ENV)
-    with pytest.raises(SithError, match="another --decode"):
+    with pytest.raises(SithError, match="another decode"):
         compute_image_mean(FakeClip(), tmp_path / "shards", data_dir=tmp_path / "data", decode="draft",
                            workers=0, progress=False)
 
