@@ -64,6 +64,8 @@ def test_a_dry_run_never_rewrites_a_stale_encoding(organism_copy, caplog):
     re-encoded in memory by a dry run; the stored files stay as they were."""
     import json
 
+    caplog.set_level("INFO")
+
     ws = sith.workspace(data_dir=organism_copy, progress=False)
     stored = next(organism_copy.rglob("dictionaries/organism.pt"))
     side = stored.with_suffix(".json")
@@ -74,3 +76,13 @@ def test_a_dry_run_never_rewrites_a_stale_encoding(organism_copy, caplog):
     assert "rebuilding encoded dictionary" in caplog.text  # it was stale, so it was encoded again
     assert {p: p.read_bytes() for p in stored.parent.iterdir()} == before
     torch.testing.assert_close(encoded.embeddings, torch.load(stored, weights_only=True), atol=1e-5, rtol=0)
+    assert "sith-dry-run-" not in caplog.text  # the scratch folder is never shown to the user
+    assert "kept in memory (not written)" in caplog.text
+
+
+def test_a_dry_run_names_a_reused_encoding_by_its_stored_path(organism_copy, caplog):
+    caplog.set_level("INFO")
+    ws = sith.workspace(data_dir=organism_copy, progress=False)
+    ws.read_only().encoded()
+    assert "reusing encoded dictionary" in caplog.text and "sith-dry-run-" not in caplog.text
+    assert str(organism_copy) in caplog.text

@@ -128,9 +128,17 @@ class OverlayStore:
                 for stored in (path, sidecar_path(path)):
                     if stored.is_file():
                         (shadow.parent / stored.name).symlink_to(stored.resolve())
-                self.memory[path] = encode_pool(
-                    clip, pool, data_dir=Path(scratch), template=template, progress=progress
-                )
+                names = ScratchNames(Path(scratch), self.root)
+                loggers = [logging.getLogger(n) for n in ("sith.encode.dictfiles", "sith.encode.text")]
+                for lg in loggers:
+                    lg.addFilter(names)
+                try:
+                    self.memory[path] = encode_pool(
+                        clip, pool, data_dir=Path(scratch), template=template, progress=progress
+                    )
+                finally:
+                    for lg in loggers:
+                        lg.removeFilter(names)
         return self.memory[path]
 
     def download_dictionary(self, name: str, *, progress: bool) -> None:
@@ -141,3 +149,21 @@ class OverlayStore:
 
     def output_dir(self, path: Path, what: str) -> Path:
         raise SithError(f"{what} writes its files; it cannot run inside a read-only (dry) run")
+
+
+class ScratchNames(logging.Filter):
+    """Log lines of an encoding run in a dry run's scratch data dir, told in the user's terms:
+    a reused file by its stored path; a file the encoder wrote as kept in memory, not written."""
+
+    def __init__(self, scratch: Path, root: Path) -> None:
+        super().__init__()
+        self.scratch, self.root = str(scratch), str(root)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        text = record.getMessage()
+        if self.scratch in text:
+            real = text.replace(self.scratch, self.root)
+            if text.startswith("wrote "):
+                real = "dry run: " + real.removeprefix("wrote ") + " kept in memory (not written)"
+            record.msg, record.args = real, ()
+        return True
