@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import random
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,7 @@ def scratch(tmp_path_factory) -> dict[str, str]:
     (root / "data").mkdir()
     dec = synthetic_decomposition(5).save(root / "dec.pt")
     write_set(root / "data", [0, 1])  # decompositions of the "synthetic" model, for explore
-    (root / "garbage.pt").write_bytes(os.urandom(256))
+    (root / "garbage.pt").write_bytes(random.Random(0).randbytes(256))  # fixed: the same bytes every run
     (root / "pickle.pt").write_bytes(pickle.dumps(os.system))  # weights_only must refuse it
     torch.save({"format": FORMAT, "scores": torch.zeros(1)}, root / "damaged.pt")
     (root / "latin1.txt").write_bytes("café\nthé\nmer\n".encode("latin-1"))

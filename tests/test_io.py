@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -57,3 +58,27 @@ def test_read_text_is_strict_utf8(tmp_path):
         read_text(bad)
     with pytest.raises(SithError, match="not found"):
         read_text(tmp_path / "none.txt")
+
+
+def test_load_errors_are_one_verdict_however_the_unpickler_trips():
+    """Random bytes make torch's unpickler fail in many ways (a bare number, "pop from empty
+    list", a codec error); each reads as the same short verdict, never the internal text."""
+    import pickle
+    import random
+    import warnings
+
+    from sith.io import load_error_reason
+
+    seen = set()
+    for seed in range(40):
+        path = Path(tempfile.mkdtemp()) / "g.pt"
+        path.write_bytes(random.Random(seed).randbytes(256))
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - whatever torch raises
+            seen.add(load_error_reason(exc))
+    for exc in (pickle.UnpicklingError("191"), IndexError("pop from empty list"), KeyError(0)):
+        seen.add(load_error_reason(exc))
+    assert seen and all("damaged one" in reason for reason in seen), seen

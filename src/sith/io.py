@@ -13,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import tempfile
 import warnings
 from collections.abc import Callable
@@ -129,9 +128,10 @@ def load_error_reason(exc: BaseException) -> str:
         return "not a torch file, a damaged one, or pickled objects a weights-only load refuses to run"
     if any(s in low for s in ("invalid load key", "pytorchstreamreader", "zip archive", "unpickling",
                               "eof", "truncated", "header", "failed finding central directory")):
-        return "not a torch/safetensors file, or a truncated one"
-    first = re.split(r"(?<=[.;:])\s", text, maxsplit=1)[0] if text else type(exc).__name__
-    return first if len(first) <= 100 else first[:100].rsplit(" ", 1)[0] + " ..."
+        return "not a torch/safetensors file, or a truncated or damaged one"
+    # anything else is the unpickler tripping over bytes that are not a pickle ("pop from empty
+    # list", "list index out of range", a bare number, a codec error): the same verdict
+    return "not a torch/safetensors file, or a damaged one"
 
 
 def load_pt(path: str | os.PathLike, *, what: str = "file") -> Any:
