@@ -12,7 +12,7 @@ from sith.edit import ComponentEdit
 from sith.experiments.controls import Condition, edited_model
 from sith.experiments.results import bar_plot, beats, from_seeds, verdict, write_results
 from sith.experiments.setup import analyse
-from sith.factor import head_vo
+from sith.factor import head_vo, layer_svd
 
 
 def test_beats_and_verdict_need_every_seed():
@@ -60,7 +60,7 @@ def test_negation_edit_is_exact(data_dir):
     """α = −1 (the NSFW rule's 'negate') flips exactly that singular value (docs/method.md §6)."""
     analysis = analyse(api.workspace(data_dir=data_dir, progress=False), layers=[5])
     model = edited_model(analysis, Condition("neg", "judged", (ComponentEdit(5, 2, 1, -1.0),)))
-    before = analysis.ws.svd(5, True)
+    before = layer_svd(analysis.ws.weights, 5, fold_ln=True)
     after = head_vo(model.weights, 5, fold_ln=True).dense.double()
     U, S, Vh = (t.double() for t in before)
     expected = U[2] @ torch.diag(S[2]) @ Vh[2]

@@ -130,7 +130,7 @@ def task_familiarity(dec, concepts: list[str], args: argparse.Namespace) -> list
     from sith.cli.checks import check_query_fits
     from sith.pipeline.editing import request_familiarity
 
-    ws = workspace(dec.model.model_name, dec.model.pretrained, device=args.device)
+    ws = workspace(dec.model.model_name, dec.model.pretrained, data_dir=args.data_dir, device=args.device)
     for c in concepts:
         check_query_fits(ws.clip.tokenizer, c)
     out = [request_familiarity(ws, dec.config, c, [dec.layer]) for c in concepts]

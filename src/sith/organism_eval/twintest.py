@@ -336,7 +336,7 @@ def verdict(rows: dict[str, dict[str, Any]], margin: float = MARGIN) -> dict[str
 def draw_margins(ws: Any, layers: list[int], rank: int, acts: dict[str, Any]) -> dict[str, DirectMargin]:
     """factor -> direct margin of every analysed component on the factor's twin images (both
     halves, labels ``a`` then ``b``; factors without prompts left out)."""
-    svds = {layer: ws.svd(layer, True) for layer in layers}
+    svds = {layer: layer_svd(ws.weights, layer, fold_ln=True) for layer in layers}
     out = {}
     for f, (pairs, layer_acts) in acts.items():
         prompts = margin_prompts(f)

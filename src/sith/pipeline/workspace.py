@@ -38,7 +38,7 @@ from sith.encode import (
 )
 from sith.encode.pools import model_pool
 from sith.errors import ConfigError, SithError
-from sith.factor import HeadSVD, check_layer, layer_svd
+from sith.factor import check_layer
 from sith.load.weights import VisionWeights
 from sith.pipeline import decomposing, editing
 from sith.pipeline.store import DiskStore, OverlayStore, Store
@@ -272,11 +272,6 @@ class Workspace:
         g = ground(self.clip, source, **{"progress": self.progress, **options})
         out = root if output_dir else grounding_dir(root, self.clip.info, g.source)
         return save_grounding(g, out, grids=grids)
-
-    def svd(self, layer: int, fold_ln: bool) -> HeadSVD:
-        """Every head's SVD of ``layer`` (docs/method.md §2): the weight view's cached one
-        (:func:`sith.factor.layer_svd`)."""
-        return layer_svd(self.weights, layer, fold_ln=fold_ln)
 
     # ------------------------------------------------------------------ configs
     def resolve(self, request: DecompositionRequest) -> DecompositionConfig:
