@@ -16,7 +16,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from sith.errors import SithError
+from sith.errors import ConfigError, SithError
 from sith.io import load_pt
 
 CONFIG_FORMAT = "sith-organism/1"
@@ -62,8 +62,8 @@ def load_init(path: str | Path) -> dict:
     ``.json`` beside it; the weights are widened from fp16 to fp32)."""
     path = Path(path)
     if not path.is_file():
-        raise SithError(f"--init-from {path} not found; pass a training checkpoint.pt or an "
-                        "exported organism-*.safetensors")
+        raise ConfigError("init_from", f"{{name}} {path} not found; pass a training checkpoint.pt or an "
+                          "exported organism-*.safetensors")
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 

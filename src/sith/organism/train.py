@@ -37,7 +37,7 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from sith.errors import SithError
+from sith.errors import ConfigError, SithError
 from sith.io import load_pt, save_pt
 from sith.organism.batches import TrainingBatch, v2_batch
 from sith.organism.captions import make_captions, positives
@@ -209,11 +209,11 @@ def _load_branch(path: Path, config: TrainConfig) -> dict:
     later than the routing start."""
     state = check_checkpoint(load_pt(path, what="organism checkpoint"), path)
     if not _same_config(state.get("train_config"), config, ignore=ROUTING_FIELDS):
-        raise SithError(f"--branch-from {path} was trained with another recipe (beyond the routing "
-                        "fields); branch from the control run of the same seed")
+        raise ConfigError("branch_from", f"{{name}} {path} was trained with another recipe (beyond the "
+                          "routing fields); branch from the control run of the same seed")
     if int(state["step"]) > config.routing_start_step:
-        raise SithError(f"--branch-from {path} is at step {state['step']}, after the routing start "
-                        f"{config.routing_start_step}; use the control's snapshot checkpoint")
+        raise ConfigError("branch_from", f"{{name}} {path} is at step {state['step']}, after the routing "
+                          f"start {config.routing_start_step}; use the control's snapshot checkpoint")
     return state
 
 
