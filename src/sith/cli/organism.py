@@ -8,7 +8,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sith.cli.common import add_data_dir_arg, add_model_args, parse_layers, progress
+from sith.cli.common import (
+    add_data_dir_arg,
+    add_model_args,
+    add_option_args,
+    option_values,
+    parse_layers,
+    progress,
+)
+from sith.decompose.config import RECIPE_OPTIONS
 from sith.errors import SithError
 
 
@@ -95,11 +103,13 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
         "same head, the naming share of the heads that carry the factor's direct margin, and the "
         "held-out single-value ceiling; then every null and the verdict (docs/organism.md, 'The twin "
         "test'). --grounded adds the top-concept grounded AUC, --faithfulness the reconstruction check. "
-        "The recipe is docs/method.md.",
+        "The recipe is the seed's (docs/method.md) unless --method/--polarity/--no-image-mean/... "
+        "name a recipe choice; the header and the JSON's 'recipe' say which ran.",
     )
     add_model_args(e)
     e.add_argument("--layers", type=parse_layers, nargs="+", default=None, help="default: last 2")
     e.add_argument("--sparsity", type=int, default=5, help="concepts per vector, K (default 5)")
+    add_option_args(e, RECIPE_OPTIONS)
     e.add_argument("--twin-pairs", type=int, default=None,
                    help="twin pairs per factor for the twin test (default: twins.N_PAIRS, 200)")
     e.add_argument("--twin-seeds", type=int, nargs="+", default=None,
@@ -195,6 +205,7 @@ def run_eval(args: argparse.Namespace) -> int:
         sparsity=args.sparsity,
         options=options,
         twins=twins,
+        recipe=option_values(args, RECIPE_OPTIONS),
         data_dir=args.data_dir,
         device=args.device,
         progress=progress(args),

@@ -182,6 +182,9 @@ def options_named(*names: str) -> tuple[Option, ...]:
 #: The options a reverse search takes (they make the targets and the query's atom).
 SEARCH_OPTIONS = options_named("dictionary", "sv_type", "fold_ln", "atoms", "image_mean", "template")
 
+#: What ``sith organism eval`` may vary in its recipe-choice runs (everything but what is analysed).
+RECIPE_OPTIONS = options_named("method", "fold_ln", "polarity", "atoms", "image_mean", "rank")
+
 #: The options an explanation of a weight change takes (``sith compare``; its dictionary is
 #: its own switch, no dictionary = no explanation).
 EXPLAIN_OPTIONS = options_named("method", "sparsity", "atoms", "template")
