@@ -91,3 +91,14 @@ def test_experiment_edit_reports_what_each_condition_removes(data_dir, tmp_path,
     assert {"margin:request", "acc:request", "removed_share", "margin:color", "acc:unsafe"} <= set(judged)
     data = json.loads((out / "red" / "edit.json").read_text())
     assert data["selection"]["selection"]["signs"]["mode"] == "both"  # the default judged rule reads ±v
+
+
+def test_images_follow_the_models_world():
+    """A v2 model's skull is drawn in colours: its edit is measured on its own world's images."""
+    from sith.organism.model import recorded_world
+
+    v1, _ = images_of("unsafe", 12, 1, [1])
+    v2, _ = images_of("unsafe", 12, 1, [1], world="v2")
+    assert v1.shape == v2.shape and not np.array_equal(v1, v2)
+    assert recorded_world("sith-organism", "v1") == "v1"
+    assert recorded_world("ViT-B-32", "openai") == "v1"

@@ -44,6 +44,7 @@ from sith.experiments.runner import finish, organism_seeds
 from sith.experiments.setup import Options, Task, analyse
 from sith.experiments.spurious import OrganismGroups
 from sith.io import save_json, save_text
+from sith.organism.model import recorded_world
 from sith.pipeline.editing import judge_for, request_notes
 
 #: The requests measured by default (the README's examples).
@@ -59,9 +60,10 @@ class BothPhenomena:
     (:class:`~sith.experiments.removal.FactorMargins` gives the skull AUC and the factors'
     accuracies on the nsfw experiment's images, rendered once for every condition)."""
 
-    def __init__(self, seeds: list[int], n: int, request: tuple[str, ...] | None = None) -> None:
+    def __init__(self, seeds: list[int], n: int, request: tuple[str, ...] | None = None,
+                 world: str = "v1") -> None:
         self.groups = OrganismGroups(seeds, n_per_group=max(1, n // 2))
-        self.margins = FactorMargins(seeds, n=n, request=request)
+        self.margins = FactorMargins(seeds, n=n, request=request, world=world)
 
     def __call__(self, clip: Any) -> dict[str, Metric]:
         return {**self.groups(clip), **self.margins(clip)}
@@ -123,9 +125,10 @@ def run(
     for names in requests or DEFAULT_REQUESTS:  # each must name values of one world factor
         request_values(names)
     analysis = analyse(ws, layers=opts.layers, dictionary=opts.dictionary)
+    world = recorded_world(ws.clip.info.model_name, ws.clip.info.pretrained)  # v2 draws coloured skulls
     parts, results = [], {}
     for names in requests or DEFAULT_REQUESTS:
-        measure = BothPhenomena(organism_seeds(opts.seeds), opts.n, request=names)
+        measure = BothPhenomena(organism_seeds(opts.seeds), opts.n, request=names, world=world)
         conditions, record = conditions_for(ws, analysis, names, opts.draws)
         primary = {"margin:request": False, "other_factors": True}
         payload = finish(

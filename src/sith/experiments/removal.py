@@ -51,20 +51,21 @@ def prompts_of(factor: str) -> list[str]:
     return [prompt(factor, v) for v in FACTORS[factor]]
 
 
-def images_of(factor: str, n: int, seed: int, values: list[int] | None = None
+def images_of(factor: str, n: int, seed: int, values: list[int] | None = None, *, world: str = "v1"
               ) -> tuple[np.ndarray, np.ndarray]:
-    """``(images (n, 3, S, S), labels (n,))`` of fresh world images from ``seed``: balanced over
-    ``factor``'s values, or showing only ``values`` (cycled)."""
+    """``(images (n, 3, S, S), labels (n,))`` of fresh images of ``world`` (the model's: v2
+    draws the skull in colours) from ``seed``: balanced over ``factor``'s values, or showing only
+    ``values`` (cycled)."""
     if values is None and factor in FACTORS:
-        b = single_object_set(n, seed=seed, factor=factor)
+        b = single_object_set(n, seed=seed, factor=factor, world=world)
         return b.images, b.labels[factor]
     pool = list(values) if values is not None else list(range(len(prompts_of(factor))))
     vals = np.asarray(pool)[np.arange(n) % len(pool)]
     if factor == "unsafe":
-        return sample(n, seed=[seed, 7], unsafe=vals, bird=-1, count=0).images, vals
+        return sample(n, seed=[seed, 7], unsafe=vals, bird=-1, count=0, world=world).images, vals
     if factor == "bird":
-        return sample(n, seed=[seed, 8], bird=vals, spurious_rate=0.5).images, vals
-    return sample(n, seed=[seed, 9], bird=-1, unsafe=0, count=0, **{factor: vals}).images, vals
+        return sample(n, seed=[seed, 8], bird=vals, spurious_rate=0.5, world=world).images, vals
+    return sample(n, seed=[seed, 9], bird=-1, unsafe=0, count=0, world=world, **{factor: vals}).images, vals
 
 
 def margins(enc: Any, images: np.ndarray, labels: np.ndarray, prompts: list[str]) -> np.ndarray:
@@ -106,13 +107,14 @@ class FactorMargins:
     seeds: list[int]
     n: int = 200
     request: tuple[str, ...] | None = None
+    world: str = "v1"
     images: dict[tuple, tuple[np.ndarray, np.ndarray]] = field(default_factory=dict, repr=False)
 
     def _images(self, factor: str, seed: int, values: list[int] | None = None
                 ) -> tuple[np.ndarray, np.ndarray]:
         key = (factor, seed, None if values is None else tuple(values))
         if key not in self.images:
-            self.images[key] = images_of(factor, self.n, seed, values)
+            self.images[key] = images_of(factor, self.n, seed, values, world=self.world)
         return self.images[key]
 
     def __call__(self, clip: Any) -> dict[str, Metric]:

@@ -94,6 +94,20 @@ def exported_config(weights: str | Path) -> dict | None:
     return check_config(cfg, meta) if ours else None
 
 
+def recorded_train_config(model_name: str, pretrained: str) -> dict:
+    """The training config an organism records (``"sith" → "train_config"`` of a shipped tag's
+    or an exported checkpoint's json); ``{}`` for any other model."""
+    if model_name != ORGANISM_NAME:
+        return {}
+    cfg = organism_config(pretrained) if pretrained in ORGANISM_TAGS else exported_config(pretrained)
+    return dict(((cfg or {}).get("sith") or {}).get("train_config") or {})
+
+
+def recorded_world(model_name: str, pretrained: str) -> str:
+    """The world an organism was trained on (``"v1"`` unless its training config says otherwise)."""
+    return str(recorded_train_config(model_name, pretrained).get("world") or "v1")
+
+
 def build_organism(pretrained: bool = True, tag: str = ORGANISM_TAG) -> open_clip.CLIP:
     """The organism ``tag`` as an open_clip ``CLIP`` in eval mode, float32.
 

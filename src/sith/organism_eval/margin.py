@@ -204,14 +204,9 @@ def recorded_assignment(clip: Any) -> dict[str, tuple[tuple[int, int], ...]] | N
     config records it (``"sith" → "train_config"``: a routing weight or penalty above 0 and a
     ``routing_assignment`` named in ``sith.organism.trainconfig.ASSIGNMENTS``); None for a model
     that records none (v1, any other CLIP)."""
-    from sith.organism import ORGANISM_NAME, ORGANISM_TAGS
-    from sith.organism.model import exported_config, organism_config
+    from sith.organism.model import recorded_train_config
 
-    if clip.info.model_name != ORGANISM_NAME:
-        return None
-    tag = clip.info.pretrained
-    cfg = organism_config(tag) if tag in ORGANISM_TAGS else exported_config(tag)
-    tc = ((cfg or {}).get("sith") or {}).get("train_config") or {}
+    tc = recorded_train_config(clip.info.model_name, clip.info.pretrained)
     if not (float(tc.get("routing_weight", 0) or 0) > 0 or float(tc.get("routing_penalty", 0) or 0) > 0):
         return None
     try:
