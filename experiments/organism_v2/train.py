@@ -26,7 +26,7 @@ from sith.io import load_pt
 from sith.organism.train import CHECKPOINT_NAME, train
 from sith.organism.trainconfig import TrainConfig, v2_config
 
-TINY = dict(image_size=32, patch_size=8, vision_width=32, vision_layers=2, vision_heads=2,
+TINY = dict(image_size=64, patch_size=16, vision_width=32, vision_layers=2, vision_heads=2,
             text_width=32, text_layers=1, text_heads=2, context_length=16, embed_dim=16,
             batch_size=16, steps=12, warmup=2, checkpoint_every=4, snapshot_at=4,
             routing_assignment="tiny", mlp_free_last=1)

@@ -27,11 +27,13 @@ CHECKPOINT_SUFFIXES = (".pt", ".pth", ".bin", ".safetensors")
 
 def slug(text: str) -> str:
     """A file-system-safe name: a path, or a checkpoint file name, becomes its file stem (the
-    same cache folder however the file is named); odd characters become '-'."""
+    same cache folder however the file is named; a derived tag such as
+    ``m.safetensors+untrained-vision-0`` keeps its whole name, so it never shares ``m``'s
+    folder); odd characters become '-'."""
     text = str(text)
     if "/" in text or "\\" in text or Path(text).suffix.lower() in CHECKPOINT_SUFFIXES:
         p = Path(text)
-        text = p.stem if p.suffix else p.name
+        text = p.stem if p.suffix.lower() in CHECKPOINT_SUFFIXES else p.name
     text = re.sub(r"[^A-Za-z0-9._+-]+", "-", text).strip("-.")
     return text or "none"
 

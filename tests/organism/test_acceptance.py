@@ -59,3 +59,36 @@ def test_partial_checkpoints_are_never_accepted(runs: Path) -> None:
     assert np.isfinite(r["shares"]["factors"]["color"]["share"])
     result = A.accept({0: (routed, control)}, n=8, reference=routed)
     assert result["partial"] == ["control-s0@4/12"] and result["accepted"] is False
+
+
+def test_measure_refuses_an_unaccepted_model(runs: Path, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture) -> None:
+    """Explanations are never scored on a model that failed acceptance (unless asked, marked)."""
+    assert _script("accept").main(["--runs", str(runs), "--output-dir", str(tmp_path / "acc"), "--seeds", "0",
+                                   "--n", "16"]) == 0
+    capsys.readouterr()
+    args = ["--runs", str(runs), "--acceptance", str(tmp_path / "acc" / "acceptance.json"),
+            "--output-dir", str(tmp_path / "m"), "--seeds", "0"]
+    assert _script("measure").main(args) == 2
+    err = capsys.readouterr().err
+    assert "not accepted" in err and "--unaccepted" in err and err.count("\n") == 1
+    assert not (tmp_path / "m").exists()
+
+
+def test_measure_development_run_is_marked(runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    _script("accept").main(["--runs", str(runs), "--output-dir", str(tmp_path / "acc"), "--seeds", "0",
+                            "--n", "16"])
+    args = ["--runs", str(runs), "--acceptance", str(tmp_path / "acc" / "acceptance.json"),
+            "--output-dir", str(tmp_path / "m"), "--seeds", "0", "--unaccepted", "--twin-pairs", "10",
+            "--twin-seeds", "1", "--n", "16", "--draws", "1", "--edit-seeds", "1"]
+    assert _script("measure").main(args) == 0
+    result = json.loads((tmp_path / "m" / "measure.json").read_text())
+    assert result["accepted"] is False
+    text = (tmp_path / "m" / "measure.md").read_text()
+    assert text.startswith("**NOT ACCEPTED")
+    assert set(result["sith"]["factors"]) == {"shape", "color", "size", "background", "bird", "unsafe"}
+    assert list(result["recipes"]) == ["seed recipe", "no image mean", "both polarities", "omp"]
+    assert set(result["edits"]) == {"skull", "red", "water,ocean"}
+    # the seed recipe's row is the main run's first twin seed, not a rerun
+    seed_row = result["recipes"]["seed recipe"]["color"]["naming"]
+    assert seed_row == result["per_seed"]["routed"]["0"][0]["color"]["naming_share"]

@@ -94,12 +94,18 @@ def exported_config(weights: str | Path) -> dict | None:
     return check_config(cfg, meta) if ours else None
 
 
-def recorded_train_config(model_name: str, pretrained: str) -> dict:
-    """The training config an organism records (``"sith" → "train_config"`` of a shipped tag's
-    or an exported checkpoint's json); ``{}`` for any other model."""
+def recorded_config(model_name: str, pretrained: str) -> dict | None:
+    """The config of an organism by its load names (a shipped tag's, or an exported checkpoint's
+    json beside it); None for any other model."""
     if model_name != ORGANISM_NAME:
-        return {}
-    cfg = organism_config(pretrained) if pretrained in ORGANISM_TAGS else exported_config(pretrained)
+        return None
+    return organism_config(pretrained) if pretrained in ORGANISM_TAGS else exported_config(pretrained)
+
+
+def recorded_train_config(model_name: str, pretrained: str) -> dict:
+    """The training config an organism records (``"sith" → "train_config"``); ``{}`` for any
+    other model."""
+    cfg = recorded_config(model_name, pretrained)
     return dict(((cfg or {}).get("sith") or {}).get("train_config") or {})
 
 

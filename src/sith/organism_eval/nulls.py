@@ -31,7 +31,7 @@ from sith.errors import SithError
 from sith.factor import centering, joint_targets, layer_svd, unit
 from sith.load import wrap_open_clip
 from sith.organism import ORGANISM_NAME
-from sith.organism.model import organism_config
+from sith.organism.model import organism_config, recorded_config
 from sith.organism.train import build_model
 from sith.organism_eval.grounded import Explained
 
@@ -58,7 +58,8 @@ def untrained_vision(clip: Any, seed: int = NULL_SEED) -> Any:
         )
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        fresh = build_model(organism_config())
+        # the model's own architecture: an exported organism may differ from the shipped one
+        fresh = build_model(recorded_config(clip.info.model_name, clip.info.pretrained) or organism_config())
     model = copy.deepcopy(clip.model).cpu()
     model.visual.load_state_dict(fresh.visual.state_dict())
     return wrap_open_clip(
