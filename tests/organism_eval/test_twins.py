@@ -23,3 +23,15 @@ def test_bird_twins_flip_only_the_bird():
     assert (twin["shape"][others] != src["shape"][others]).all()
     assert (twin["bird"][others] == -1).all()
     assert (twin["background"][others] == src["background"][others]).all()
+
+
+def test_twins_follow_the_models_world():
+    """v2 colours the skull: its skull twins are drawn in v2's world, v1's exactly as before."""
+    import numpy as np
+
+    from sith.organism_eval.twins import twin_pairs
+
+    v1 = twin_pairs("unsafe", 12, 5)
+    assert np.array_equal(v1.images, twin_pairs("unsafe", 12, 5, world="v1").images)
+    v2 = twin_pairs("unsafe", 12, 5, world="v2")
+    assert v2.images.shape == v1.images.shape and not np.array_equal(v1.images, v2.images)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from sith.organism.model import recorded_world
 from sith.organism.world import sample
 from sith.organism.zeroshot import loaded_encoders
 from sith.pipeline import Workspace
@@ -18,27 +20,33 @@ from sith.pipeline import Workspace
 IMAGE_MEAN_IMAGES, IMAGE_MEAN_SEED = 512, 12345
 
 
-def world_image_mean(clip: Any, *, n: int = 512, seed: int = 12345, batch_size: int = 128) -> Tensor:
-    """Mean unit image embedding ``(e,)`` over ``n`` fresh world images (the organism's CC12M)."""
+def world_image_mean(clip: Any, *, n: int = 512, seed: int = 12345, batch_size: int = 128,
+                     world: str = "v1") -> Tensor:
+    """Mean unit image embedding ``(e,)`` over ``n`` fresh images of ``world`` (the organism's CC12M)."""
     encode_image = loaded_encoders(clip, batch_size=batch_size).encode_image
     total = None
     for start in range(0, n, batch_size):
-        batch = sample(min(batch_size, n - start), seed=seed + start)
+        batch = sample(min(batch_size, n - start), seed=seed + start, world=world)
         emb = F.normalize(encode_image(torch.as_tensor(batch.images).float()), dim=-1)
         total = emb.sum(0) if total is None else total + emb.sum(0)
     return total / n
 
 
-def organism_image_mean(clip: Any) -> tuple[Tensor, dict[str, Any]]:
-    """The organism's image mean and its provenance (a ``Workspace`` image-mean source)."""
-    mean = world_image_mean(clip, n=IMAGE_MEAN_IMAGES, seed=IMAGE_MEAN_SEED)
-    return mean, {"source": "organism world", "count": IMAGE_MEAN_IMAGES, "seed": IMAGE_MEAN_SEED}
+def organism_image_mean(clip: Any, world: str | None = None) -> tuple[Tensor, dict[str, Any]]:
+    """The organism's image mean and its provenance (a ``Workspace`` image-mean source), from the
+    images of ``world`` (default: the one the model records, :func:`recorded_world`)."""
+    world = world or recorded_world(clip.info.model_name, clip.info.pretrained)
+    mean = world_image_mean(clip, n=IMAGE_MEAN_IMAGES, seed=IMAGE_MEAN_SEED, world=world)
+    provenance = {"source": "organism world", "count": IMAGE_MEAN_IMAGES, "seed": IMAGE_MEAN_SEED}
+    return mean, provenance if world == "v1" else {**provenance, "world": world}
 
 
 def organism_workspace(
-    clip: Any, *, data_dir: str | Path, device: str = "cpu", progress: bool = True
+    clip: Any, *, data_dir: str | Path, device: str = "cpu", progress: bool = True, world: str | None = None
 ) -> Workspace:
-    """A :class:`Workspace` for the loaded organism: its own pool, its world's image mean."""
+    """A :class:`Workspace` for the loaded organism: its own pool, its world's image mean
+    (``world``: of that world instead of the recorded one, e.g. for a re-initialised null)."""
     return Workspace(
-        clip, data_dir=data_dir, device=device, progress=progress, image_mean_source=organism_image_mean
+        clip, data_dir=data_dir, device=device, progress=progress,
+        image_mean_source=partial(organism_image_mean, world=world),
     )

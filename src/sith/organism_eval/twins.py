@@ -164,11 +164,13 @@ def _values_of(labels: dict[str, np.ndarray], factor: str) -> np.ndarray:
     return labels[factor].copy()
 
 
-def twin_pairs(factor: str, n: int, seed: int = TWIN_SEED, *, image_size: int = 64) -> TwinPairs:
-    """``n`` counterfactual pairs of ``factor`` (module doc), from seed ``[seed, factor index]``."""
+def twin_pairs(factor: str, n: int, seed: int = TWIN_SEED, *, image_size: int = 64,
+               world: str = "v1") -> TwinPairs:
+    """``n`` counterfactual pairs of ``factor`` (module doc) in ``world`` (the model's: v2 colours
+    the skull), from seed ``[seed, factor index]``."""
     values = TWIN_FACTORS[factor]
     rng = np.random.default_rng([seed, list(TWIN_FACTORS).index(factor)])
-    base = sample_labels(n, rng, **_base_overrides(factor))
+    base = sample_labels(n, rng, world=world, **_base_overrides(factor))
     if factor == "count":  # two or three objects must fit: small or medium
         base["size"] = base["size"] % 2
     a = _values_of(base, factor)

@@ -57,6 +57,7 @@ from sith.factor import joint_targets, layer_svd, unit
 from sith.io import save_text
 from sith.organism.captions import BACKGROUND_PREP, POSITION_PHRASES
 from sith.organism.inputs import organism_workspace
+from sith.organism.model import recorded_world
 from sith.organism.vocab import FACTORS, SPURIOUS_CLASSES
 from sith.organism_eval.fair import BAND, along_band, band_coefs, held_out_best
 from sith.organism_eval.grounded import Explained, flatten, polarity_of
@@ -353,8 +354,9 @@ def run_twin_test(ws: Any, request: Any, opts: TwinOptions, *, progress: bool = 
     """The twin test of the seed recipe of ``request`` on every seed of ``opts`` (module doc)."""
     config = ws.resolve(request)
     layers, rank = list(config.layers), config.rank
+    world = recorded_world(ws.clip.info.model_name, ws.clip.info.pretrained)
     ws_u = organism_workspace(untrained_vision(ws.clip, opts.null_seed), data_dir=ws.data_dir,
-                              device=ws.device, progress=progress)
+                              device=ws.device, progress=progress, world=world)
     world_request = None
     if opts.plausible:
         concepts = list(ws.encoded(config.dictionary).concepts)
@@ -366,7 +368,7 @@ def run_twin_test(ws: Any, request: Any, opts: TwinOptions, *, progress: bool = 
                     for layer in layers} for name in (OTHER_HEADS, SAME_HEAD_BAND)}
     draws = []
     for seed in opts.seeds:
-        pairs = {f: twin_pairs(f, opts.n_pairs, seed) for f in TWIN_FACTORS}
+        pairs = {f: twin_pairs(f, opts.n_pairs, seed, world=world) for f in TWIN_FACTORS}
         acts = {f: (p, twin_activations(ws.clip, layers, rank, p.images)) for f, p in pairs.items()}
         acts_u = {f: (p, twin_activations(ws_u.clip, layers, rank, p.images)) for f, p in pairs.items()}
         draw = Draw(acts, acts_u, bands, draw_margins(ws, layers, rank, acts), opts.null_seed)

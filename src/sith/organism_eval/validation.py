@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sith.organism.inputs import organism_workspace
+from sith.organism.model import recorded_world
 from sith.organism_eval.faithfulness import faithfulness, format_faithfulness
 from sith.organism_eval.grounded import (
     AUC_GOOD,
@@ -88,7 +89,9 @@ def validate(
     atoms = ws.atoms(config)
     concepts = ws.encoded(config.dictionary).concepts
     clip_u = untrained_vision(ws.clip, opts.seed)
-    ws_u = organism_workspace(clip_u, data_dir=ws.data_dir, device=ws.device, progress=progress)
+    world_name = recorded_world(ws.clip.info.model_name, ws.clip.info.pretrained)
+    ws_u = organism_workspace(clip_u, data_dir=ws.data_dir, device=ws.device, progress=progress,
+                              world=world_name)
     config_u, decs_u = decompositions(ws_u, request)
     n = sum(d.num_heads * d.rank for d in decs)
     perm = permutation(n, opts.seed)
