@@ -231,6 +231,8 @@ BEFORE_MODEL = [
     _case("organism eval --twin-pairs 3", ["organism", "eval", "--twin-pairs", "3"], "--twin-pairs"),
     _case("organism eval --twin-seeds -1", ["organism", "eval", "--twin-seeds", "-1"], "--twin-seeds"),
     _case("organism eval --sparsity 0", ["organism", "eval", "--sparsity", "0"], "--sparsity"),
+    _case("explore --output is a folder", ["explore", "--output", "{images}"], "--output"),
+    _case("explore --output under a file", ["explore", "--output", "{afile}/page.html"], "--output"),
     _case("organism eval --method bogus", ["organism", "eval", "--method", "bogus"], "--method"),
     _case("ground --world -3", ["ground", "--world", "-3"], "--world"),
     _case("ground missing images", ["ground", "--images", "{root}/none"], "none"),

@@ -50,7 +50,10 @@ def register(sub: argparse._SubParsersAction, parent: argparse.ArgumentParser) -
 
 
 def run_explore(args: argparse.Namespace) -> int:
+    from sith.cli.checks import check_output_file
     from sith.explore import build_explorer
+
+    check_output_file(args.output)  # before any decomposition or page is made
 
     path = build_explorer(
         args.model_name,
