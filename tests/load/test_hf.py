@@ -79,6 +79,32 @@ def test_edit_save_pretrained_round_trip(hf_dir, tmp_path) -> None:
         save_model(edited, out)
 
 
+def _weights(folder) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(folder / "model.safetensors"))
+
+
+def test_fp16_folder_stays_fp16_and_dtype_chooses(tmp_path) -> None:
+    """fp16 in, fp16 out for a save_pretrained folder too; ``--dtype`` chooses another."""
+    from sith.load.storage import stored_as
+
+    model = tiny_hf_model().half()
+    model.save_pretrained(tmp_path / "clip16")
+    clip = load_clip(str(tmp_path / "clip16"))
+    new = clip.weights.layers[1].W_O.clone()
+    new[0] *= -2.0
+    out = save_model(with_head_outputs(clip, {1: new}), tmp_path / "edited16")
+    assert {t.dtype for t in _weights(out).values() if t.is_floating_point()} == {torch.float16}
+    cfg = json.loads((out / "config.json").read_text())
+    assert "float16" in {cfg.get("dtype"), cfg.get("torch_dtype")}
+    again = load_clip(str(out))  # and a second save keeps it
+    out2 = save_model(with_head_outputs(again, {1: new}), tmp_path / "edited16b")
+    assert {t.dtype for t in _weights(out2).values() if t.is_floating_point()} == {torch.float16}
+    out32 = stored_as("float32", lambda: save_model(with_head_outputs(clip, {1: new}), tmp_path / "e32"))
+    assert {t.dtype for t in _weights(out32).values() if t.is_floating_point()} == {torch.float32}
+
+
 def test_refusals(tmp_path) -> None:
     (tmp_path / "siglip").mkdir()
     (tmp_path / "siglip" / "config.json").write_text(json.dumps({"model_type": "siglip"}))

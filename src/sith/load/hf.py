@@ -36,6 +36,7 @@ from torch import Tensor, nn
 from sith.errors import ConfigError, SithError
 from sith.load.clip import LoadedClip
 from sith.load.registry import Backend, Loader, is_none_tag, register_backend, register_loader
+from sith.load.storage import SOURCE_DTYPES_ATTR, storage_state
 from sith.load.verify import AttentionSite
 from sith.load.weights import (
     LayerWeights,
@@ -202,7 +203,11 @@ def load_hf(name: str, pretrained: str | None, device: torch.device) -> LoadedCl
             f"could not load a CLIPModel from {where} {name!r} ({first}); check it"
         ) from None
     check_architecture(model, name)
+    stored = stored_dtype(model.config)
     model = model.float().eval().to(device)
+    if stored is not None:  # fp16 in, fp16 out (sith.load.storage)
+        setattr(model, SOURCE_DTYPES_ATTR,
+                {k: stored for k, v in model.state_dict().items() if v.is_floating_point()})
     vc = model.config.vision_config
     pre = _preprocessor(src, is_dir)
     mean = tuple(float(m) for m in pre.get("image_mean", open_clip.OPENAI_DATASET_MEAN))
@@ -277,9 +282,31 @@ def head_output_param(model: nn.Module, layer: int) -> tuple[nn.Parameter, Tenso
     return model.vision_model.encoder.layers[layer].self_attn.out_proj.weight, None, ""
 
 
+def stored_dtype(config: Any) -> torch.dtype | None:
+    """The floating dtype a ``save_pretrained`` config records (``dtype``/``torch_dtype``) when it
+    is not float32; None otherwise."""
+    value = getattr(config, "dtype", None) or getattr(config, "torch_dtype", None)
+    if isinstance(value, str):
+        value = getattr(torch, value, None)
+    ok = isinstance(value, torch.dtype) and value.is_floating_point and value != torch.float32
+    return value if ok else None
+
+
 def save_dir(clip: LoadedClip, directory: Path) -> None:
-    """Write model, tokenizer (if a HF one) and a CLIP preprocessor config into ``directory``."""
-    clip.model.save_pretrained(str(directory))
+    """Write model, tokenizer (if a HF one) and a CLIP preprocessor config into ``directory``;
+    the weights in the stored dtype (the source's, or ``sith edit --dtype``'s), recorded in
+    ``config.json`` so the folder reloads and saves in it again."""
+    state = storage_state(clip.model)
+    clip.model.save_pretrained(str(directory), state_dict=state)
+    dtypes = {t.dtype for t in state.values() if t.is_floating_point()}
+    if len(dtypes) == 1:
+        cfg_path = directory / "config.json"
+        cfg = json.loads(cfg_path.read_text())
+        name = str(dtypes.pop()).removeprefix("torch.")
+        for key in ("dtype", "torch_dtype"):
+            if key in cfg:
+                cfg[key] = name
+        cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
     if hasattr(clip.tokenizer, "save_pretrained"):
         clip.tokenizer.save_pretrained(str(directory))
     s = clip.image_size
