@@ -51,6 +51,8 @@ class ModelEntry:
         order: loaders are asked smallest first (the built-in ones use 10 and up).
         pools: packaged concept pools, ``name -> () -> path of the text file``.
         default_pool: the dictionary a configuration without one uses for this model.
+        pool_of: ``pretrained -> pool name or None``: a tag's own default dictionary (e.g. an
+            organism trained on another world), else ``default_pool``.
         image_mean: ``clip -> (mean (e,), provenance dict)``, when the model's image mean can
             be made without the user's images (docs/method.md §4).
         image_sources: labelled-image generators by name (``sith.ground.LabelledImages``).
@@ -63,6 +65,7 @@ class ModelEntry:
     order: int = 0
     pools: Mapping[str, Callable[[], Path]] = field(default_factory=dict)
     default_pool: str | None = None
+    pool_of: Callable[[str], str | None] | None = None
     image_mean: Callable[[Any], tuple[Any, dict[str, Any]]] | None = None
     image_sources: Mapping[str, Any] = field(default_factory=dict)
 

@@ -92,3 +92,16 @@ def test_measure_development_run_is_marked(runs: Path, tmp_path: Path, capsys: p
     # the seed recipe's row is the main run's first twin seed, not a rerun
     seed_row = result["recipes"]["seed recipe"]["color"]["naming"]
     assert seed_row == result["per_seed"]["routed"]["0"][0]["color"]["naming_share"]
+
+
+def test_a_v2_export_defaults_to_the_v2_pool(runs: Path, tmp_path: Path) -> None:
+    """An organism trained on the v2 world explains with the pool that holds the words its
+    captions taught it; v1 keeps its own."""
+    from sith.organism.model import export_organism
+    from sith.pipeline import model_default_dictionary
+
+    export_organism(runs / "routed-s0" / "checkpoint.pt", out_dir=tmp_path, tag="v2-test")
+    weights = str(tmp_path / "organism-v2-test.safetensors")
+    assert model_default_dictionary("sith-organism", weights) == "organism-v2"
+    assert model_default_dictionary("sith-organism", "v1") == "organism"
+    assert model_default_dictionary("sith-organism") == "organism"

@@ -105,3 +105,14 @@ def test_v2_batch_is_deterministic_and_names_its_pairs() -> None:
     h = 12
     assert (one.pair[:h] == one.pair[-h:]).all() and (one.pair[h:-h] == "").all()
     assert one.pos.diagonal().all() and one.images.shape == (32, 3, 32, 32)
+
+
+def test_v2_pool_asset_is_the_v1_pool_plus_the_learned_distractors():
+    """``pool-v2.txt`` = ``v2_pool(pool.txt)`` (regenerate: write ``v2_pool`` of pool.txt's lines)."""
+    from sith.organism.model import ASSET_DIR
+    from sith.organism.vocab import DISTRACTOR_WORDS, v2_pool
+
+    v1 = (ASSET_DIR / "pool.txt").read_text().splitlines()
+    v2 = (ASSET_DIR / "pool-v2.txt").read_text().splitlines()
+    assert v2 == v2_pool(v1)
+    assert set(DISTRACTOR_WORDS) <= set(v2) and v2[: len(v1)] == v1

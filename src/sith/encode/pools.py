@@ -153,11 +153,17 @@ def register_model_pool(model_name: str, pool: str) -> None:
     _MODEL_POOLS[str(model_name)] = str(pool)
 
 
-def model_pool(model_name: str) -> str | None:
-    """The default dictionary of ``model_name`` (registered, or its model plugin's:
-    :func:`sith.plugins.model_entry`), or None (use the seed's)."""
+def model_pool(model_name: str, pretrained: str | None = None) -> str | None:
+    """The default dictionary of ``model_name`` (registered, or its model plugin's — for the tag
+    ``pretrained`` when the plugin gives tags their own: :func:`sith.plugins.model_entry`), or
+    None (use the seed's)."""
+    if str(model_name) in _MODEL_POOLS:
+        return _MODEL_POOLS[str(model_name)]
     entry = plugins.model_entry(model_name)
-    return _MODEL_POOLS.get(str(model_name)) or (entry.default_pool if entry is not None else None)
+    if entry is None:
+        return None
+    own = entry.pool_of(pretrained) if entry.pool_of is not None and pretrained else None
+    return own or entry.default_pool
 
 
 def builtin_pools() -> dict[str, Callable[[], Path]]:

@@ -10,5 +10,7 @@ ORGANISM_NAME = "sith-organism"
 ORGANISM_TAG = "v1"
 #: Every shipped organism (assets ``organism-{tag}.*``); ``ORGANISM_TAG`` is the default.
 ORGANISM_TAGS = ("v1",)
+#: The packaged pools by name: the default dictionary, and that of an organism of world v2.
+POOL, POOL_V2 = "organism", "organism-v2"
 
-__all__ = ["ORGANISM_NAME", "ORGANISM_TAG", "ORGANISM_TAGS"]
+__all__ = ["ORGANISM_NAME", "ORGANISM_TAG", "ORGANISM_TAGS", "POOL", "POOL_V2"]

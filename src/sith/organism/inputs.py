@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from sith.organism import POOL, POOL_V2
 from sith.organism.model import recorded_world
 from sith.organism.world import sample
 from sith.organism.zeroshot import loaded_encoders
@@ -45,8 +46,10 @@ def organism_workspace(
     clip: Any, *, data_dir: str | Path, device: str = "cpu", progress: bool = True, world: str | None = None
 ) -> Workspace:
     """A :class:`Workspace` for the loaded organism: its own pool, its world's image mean
-    (``world``: of that world instead of the recorded one, e.g. for a re-initialised null)."""
+    (``world``: that world's pool and images instead of the recorded ones, e.g. for a
+    re-initialised null of a v2 organism)."""
+    pool = None if world is None else (POOL_V2 if world == "v2" else POOL)
     return Workspace(
-        clip, data_dir=data_dir, device=device, progress=progress,
+        clip, data_dir=data_dir, device=device, progress=progress, default_dictionary=pool,
         image_mean_source=partial(organism_image_mean, world=world),
     )

@@ -9,7 +9,9 @@ the default is :data:`sith.organism.ORGANISM_TAG`):
   (normalisation of ``[0, 1]`` images), ``context_length``, ``seed``,
   ``generator_version``, ``train_config``, ``training_time_s`` and ``measured`` accuracies.
 * ``organism-{tag}.safetensors`` — the open_clip ``CLIP`` state dict in float16.
-* ``pool.txt`` — the concept pool: world vocabulary, short phrases and distractors.
+* ``pool.txt`` — the concept pool: world vocabulary, short phrases and distractors;
+  ``pool-v2.txt`` — the same plus the words v2's captions teach
+  (:func:`sith.organism.vocab.v2_pool`), the default pool of an organism trained on world v2.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from sith.organism.train import build_model
 from sith.organism.zeroshot import Encoders, clip_encoders
 
 ASSET_DIR = Path(__file__).resolve().parent / "assets"
-POOL_FILE = "pool.txt"
+POOL_FILE, POOL_V2_FILE = "pool.txt", "pool-v2.txt"
 
 
 def config_file(tag: str = ORGANISM_TAG) -> str:
@@ -43,11 +45,11 @@ def weights_file(tag: str = ORGANISM_TAG) -> str:
 
 CONFIG_FILE = config_file()
 WEIGHTS_FILE = weights_file()
-_ASSETS = tuple(f(t) for t in ORGANISM_TAGS for f in (config_file, weights_file)) + (POOL_FILE,)
+_ASSETS = tuple(f(t) for t in ORGANISM_TAGS for f in (config_file, weights_file)) + (POOL_FILE, POOL_V2_FILE)
 
 
 def asset_path(name: str) -> Path:
-    """Path of a shipped asset (``organism-{tag}.json``, ``organism-{tag}.safetensors``, ``pool.txt``).
+    """Path of a shipped asset (``organism-{tag}.json``, ``organism-{tag}.safetensors``, the pools).
 
     Raises SithError for an unknown name or a missing file.
     """

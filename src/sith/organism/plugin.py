@@ -6,7 +6,9 @@ registers anything. The entry gives, cheaply (no model library is imported until
 
 * its loader (:func:`sith.organism.loader.load_organism`) for ``sith-organism``, the default
   model (``load_clip()`` without a name);
-* its packaged concept pool ``organism``, the organism's default dictionary;
+* its packaged concept pools: ``organism``, the default dictionary, and ``organism-v2`` (the
+  same plus the words v2's captions taught it), the default of an organism trained on the v2
+  world;
 * its image mean, made from its world's images (:func:`sith.organism.inputs.organism_image_mean`;
   the seed's CC12M, here the world);
 * its synthetic world as the ``world`` image source of grounding (``--world N``), with
@@ -22,12 +24,10 @@ from pathlib import Path
 from typing import Any
 
 from sith.ground.registry import WORLD, LabelledImages
-from sith.organism import ORGANISM_NAME, ORGANISM_TAG
+from sith.organism import ORGANISM_NAME, ORGANISM_TAG, POOL, POOL_V2
 from sith.organism.vocab import FACTORS, SPURIOUS_CLASSES
 from sith.plugins import ModelEntry
 
-#: The organism's packaged pool (``pool.txt``), by name.
-POOL = "organism"
 #: The factors the grid captions show, in order.
 CAPTION_KEYS = ("color", "shape", "size", "background")
 
@@ -38,10 +38,20 @@ def _load(model_name: str, pretrained: str | None, device: Any) -> Any:
     return load_organism(model_name, pretrained, device)
 
 
-def _pool_path() -> Path:
-    from sith.organism.model import asset_path
+def _pool_path(v2: bool = False) -> Path:
+    from sith.organism.model import POOL_FILE, POOL_V2_FILE, asset_path
 
-    return Path(asset_path("pool.txt"))
+    return Path(asset_path(POOL_V2_FILE if v2 else POOL_FILE))
+
+
+def _pool_of(pretrained: str) -> str | None:
+    """``organism-v2`` for an organism trained on the v2 world (its config records it)."""
+    from sith.organism.model import recorded_world
+
+    try:
+        return POOL_V2 if recorded_world(ORGANISM_NAME, pretrained) == "v2" else None
+    except Exception:  # noqa: BLE001 - an unreadable config is the loader's to report
+        return None
 
 
 def _image_mean(clip: Any) -> tuple[Any, dict[str, Any]]:
@@ -78,8 +88,9 @@ ENTRY = ModelEntry(
     pretrained=ORGANISM_TAG,
     load=_load,
     default=True,
-    pools={POOL: _pool_path},
+    pools={POOL: _pool_path, POOL_V2: lambda: _pool_path(v2=True)},
     default_pool=POOL,
+    pool_of=_pool_of,
     image_mean=_image_mean,
     image_sources={WORLD: LabelledImages(sample=_sample, caption=caption)},
 )

@@ -79,6 +79,13 @@ DISTRACTOR_WORDS: tuple[str, ...] = (
 )
 
 
+def v2_pool(v1_pool: list[str]) -> list[str]:
+    """The ``organism-v2`` pool: the v1 pool, then every :data:`DISTRACTOR_WORDS` word it lacks
+    (v2's text tower learned them from its captions, so SITH can pick them wrongly)."""
+    have = set(v1_pool)
+    return [*v1_pool, *(w for w in DISTRACTOR_WORDS if w not in have)]
+
+
 def check_factor(factor: str) -> tuple[str, ...]:
     """The values of ``factor``; an unknown name raises SithError listing the valid ones."""
     if factor not in FACTORS:

@@ -59,7 +59,7 @@ def encode_dictionary(
         raise ConfigError("batch_size", f"{{name}} must be >= 1, got {batch_size}", value=batch_size)
     with distributed(device) as ctx:
         clip = _load(model_name, pretrained, ctx)
-        name = dictionary or model_default_dictionary(clip.info.model_name)
+        name = dictionary or model_default_dictionary(clip.info.model_name, clip.info.pretrained)
         if name in POOLS and not dictionary_text_path(data_dir, name).exists():
             checked(ctx, lambda: download_dictionary(name, data_dir=data_dir) if ctx.is_main else None)
             barrier(ctx)

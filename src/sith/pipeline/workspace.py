@@ -53,10 +53,10 @@ log = logging.getLogger(__name__)
 SEED_DICTIONARY = "conceptnet"
 
 
-def model_default_dictionary(model_name: str) -> str:
+def model_default_dictionary(model_name: str, pretrained: str | None = None) -> str:
     """``conceptnet`` (the seed's default), or the model's own pool when a plugin registered
-    one (:func:`sith.encode.pools.register_model_pool`; the built-in organism's)."""
-    return model_pool(model_name) or SEED_DICTIONARY
+    one (:func:`sith.encode.pools.register_model_pool`; the built-in organism's, per tag)."""
+    return model_pool(model_name, pretrained) or SEED_DICTIONARY
 
 
 ImageMeanSource = Callable[[Any], tuple[Tensor, dict[str, Any]]]
@@ -114,7 +114,8 @@ class Workspace:
         self.store: Store = store if store is not None else DiskStore(data_dir)
         self.device = device
         self.progress = progress
-        self.default_dictionary = default_dictionary or model_default_dictionary(clip.info.model_name)
+        self.default_dictionary = default_dictionary or model_default_dictionary(
+            clip.info.model_name, clip.info.pretrained)
         entry = model_entry(clip.info.model_name)
         self.image_mean_source = image_mean_source or (entry.image_mean if entry is not None else None)
         self.caches = caches if caches is not None else Caches()
