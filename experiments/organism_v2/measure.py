@@ -51,6 +51,7 @@ from sith.organism import ORGANISM_NAME
 from sith.organism.inputs import organism_workspace
 from sith.organism.model import export_organism
 from sith.organism.train import CHECKPOINT_NAME
+from sith.organism.trainconfig import run_folder
 from sith.organism_eval.evaluate import Options as EvalOptions
 from sith.organism_eval.evaluate import TwinOptions, evaluate
 
@@ -68,9 +69,13 @@ REMOVED_MIN, COST_MAX = 0.5, 0.02
 TWIN_SEEDS = (25_000_025, 25_000_026)
 
 
-def accepted_seeds(path: Path, seeds: list[int], *, unaccepted: bool) -> bool:
+def accepted_seeds(path: Path, seeds: list[int], *, unaccepted: bool, assignment: str = "v2") -> bool:
     """Whether every seed in ``seeds`` passed acceptance; raises unless ``unaccepted``."""
     record = json.loads(path.read_text())
+    recorded = record.get("assignment", "v2")
+    if recorded != assignment:
+        raise SithError(f"{path} accepts the assignment {recorded!r}, not {assignment!r}; "
+                        "pass the matching --assignment or acceptance file")
     passed = {int(s) for s, r in record.get("seeds", {}).items() if r.get("passed")}
     missing = [s for s in seeds if s not in passed or record.get("partial")]
     if missing and not unaccepted:
@@ -79,15 +84,17 @@ def accepted_seeds(path: Path, seeds: list[int], *, unaccepted: bool) -> bool:
     return not missing
 
 
-def export_runs(runs: Path, seeds: list[int], out: Path) -> dict[int, dict[str, Path]]:
+def export_runs(runs: Path, seeds: list[int], out: Path, assignment: str = "v2"
+                ) -> dict[int, dict[str, Path]]:
     """``{seed: {"routed": weights, "control": weights}}``, exported once into ``out``."""
     paths: dict[int, dict[str, Path]] = {}
     for seed in seeds:
         for kind in ("routed", "control"):
-            ckpt = runs / f"{kind}-s{seed}" / CHECKPOINT_NAME
+            folder = run_folder(kind, seed, assignment)
+            ckpt = runs / folder / CHECKPOINT_NAME
             if not ckpt.is_file():
                 raise SithError(f"no checkpoint {ckpt}; train with experiments/organism_v2/train.py")
-            tag = f"v2-{kind}-s{seed}"
+            tag = f"v2-{folder}"
             weights = out / f"organism-{tag}.safetensors"
             if not weights.is_file():
                 export_organism(ckpt, out_dir=out, tag=tag)
@@ -238,12 +245,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--edit-seeds", type=int, default=3, help="fresh image seeds per edit measurement")
     p.add_argument("--n", type=int, default=200, help="images per edit measurement")
     p.add_argument("--draws", type=int, default=3, help="random-component draws per edit")
+    p.add_argument("--assignment", default="v2", help="the routed runs' assignment (as accept.py's)")
     p.add_argument("--unaccepted", action="store_true", help="measure unaccepted seeds (development only)")
     args = p.parse_args(argv)
     out = args.output_dir
     try:
-        accepted = accepted_seeds(args.acceptance, args.seeds, unaccepted=args.unaccepted)
-        models = export_runs(args.runs, args.seeds, out / "models")
+        accepted = accepted_seeds(args.acceptance, args.seeds, unaccepted=args.unaccepted,
+                                  assignment=args.assignment)
+        models = export_runs(args.runs, args.seeds, out / "models", args.assignment)
         data = out / "data"
         twin_seeds = tuple(args.twin_seeds)
         routed = {s: eval_model(m["routed"], data, twin_seeds, args.twin_pairs) for s, m in models.items()}

@@ -286,3 +286,13 @@ def test_shipped_config_is_tagged() -> None:
     import sith.organism.model as M
 
     assert M.organism_config()["sith"]["format"] == "sith-organism/1"
+
+
+def test_routed_variants_share_the_control():
+    from sith.organism.trainconfig import ASSIGNMENTS, run_folder
+
+    assert run_folder("control", 1, "v2-nobird") == run_folder("control", 1) == "control-s1"
+    assert run_folder("routed", 1) == "routed-s1"
+    assert run_folder("routed", 1, "v2-nobird") == "routed-v2-nobird-s1"
+    assert "bird" not in ASSIGNMENTS["v2-nobird"]
+    assert {f: h for f, h in ASSIGNMENTS["v2"].items() if f != "bird"} == ASSIGNMENTS["v2-nobird"]

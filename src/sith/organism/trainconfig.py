@@ -31,6 +31,10 @@ ASSIGNMENTS: dict[str, dict[str, tuple[tuple[int, int], ...]]] = {
            "shape": ((5, 0), (5, 1)), "size": ((5, 2),), "bird": ((5, 3),)},
     "tiny": {"background": ((0, 0),), "color": ((1, 0),), "shape": ((1, 1),)},
 }
+#: ``v2`` without the bird: its same-background bird term erased the habitat shortcut the
+#: acceptance requires (routed seed 0: every bird group 1.0), so the birds keep the natural,
+#: spurious mechanism the spurious experiment studies (docs/organism.md, "Organism v2").
+ASSIGNMENTS["v2-nobird"] = {f: h for f, h in ASSIGNMENTS["v2"].items() if f != "bird"}
 #: Fields that may differ between a routed run and the control it branches from.
 ROUTING_FIELDS = ("routing_weight", "routing_penalty", "routing_start", "routing_ramp",
                   "routing_gate", "routing_scale", "routing_assignment", "snapshot_at")
@@ -220,6 +224,15 @@ def model_config(config: TrainConfig) -> dict[str, object]:
             "width": config.text_width, "heads": config.text_heads, "layers": config.text_layers,
         },
     }
+
+
+def run_folder(kind: str, seed: int, assignment: str = "v2") -> str:
+    """The folder of one v2 training run: ``control-s{seed}``, ``routed-s{seed}`` (assignment
+    ``v2``) or ``routed-{assignment}-s{seed}``. A control has no assignment, so every routed
+    variant of a seed branches from (and is accepted against) the same control."""
+    if kind == "control" or assignment == "v2":
+        return f"{kind}-s{seed}"
+    return f"{kind}-{assignment}-s{seed}"
 
 
 def v2_config(seed: int, *, routed: bool, **overrides: object) -> TrainConfig:
