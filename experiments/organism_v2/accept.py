@@ -1,6 +1,6 @@
 """Accept (or not) the known-circuit organism v2: the fixed gates of :mod:`sith.organism.acceptance`.
 
-Reads ``RUNS/routed-s{seed}/checkpoint.pt`` (``routed-NAME-s{seed}`` with ``--assignment NAME``)
+Reads ``RUNS/routed-s{seed}/checkpoint.pt`` (``--variant NAME``: that recipe's runs)
 and ``RUNS/control-s{seed}/checkpoint.pt`` (as
 ``experiments/organism_v2/train.py`` writes them), measures both on fresh world images, compares
 with the shipped organism-v1 and writes ``OUT/acceptance.json``; prints one line per seed and gate.
@@ -25,10 +25,10 @@ from sith.organism.train import CHECKPOINT_NAME
 from sith.organism.trainconfig import run_folder
 
 
-def load_runs(runs: Path, seeds: list[int], assignment: str = "v2") -> dict[int, tuple[Organism, Organism]]:
+def load_runs(runs: Path, seeds: list[int], variant: str = "v2") -> dict[int, tuple[Organism, Organism]]:
     out = {}
     for seed in seeds:
-        paths = [runs / run_folder(kind, seed, assignment) / CHECKPOINT_NAME
+        paths = [runs / run_folder(kind, seed, variant) / CHECKPOINT_NAME
                  for kind in ("routed", "control")]
         missing = [str(p) for p in paths if not p.is_file()]
         if missing:
@@ -70,17 +70,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--n", type=int, default=400, help="images per factor (default 400)")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--assignment", default="v2", help="the routed runs' assignment (default v2: "
-                   "RUNS/routed-s*; another reads RUNS/routed-NAME-s*)")
+    p.add_argument("--variant", default="v2", help="the recipe (V2_VARIANTS; default v2: RUNS/routed-s*, "
+                   "another reads its own runs, sith.organism.trainconfig.run_folder)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     try:
-        result = accept(load_runs(args.runs, args.seeds, args.assignment), n=args.n, reference=shipped_v1())
+        result = accept(load_runs(args.runs, args.seeds, args.variant), n=args.n, reference=shipped_v1())
     except SithError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     result["command"] = "python experiments/organism_v2/accept.py " + " ".join(argv or sys.argv[1:])
-    result["assignment"] = args.assignment
+    result["variant"] = args.variant
     save_json(result, args.output_dir / "acceptance.json")
     print(report(result))
     return 0

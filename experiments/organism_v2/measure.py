@@ -69,13 +69,13 @@ REMOVED_MIN, COST_MAX = 0.5, 0.02
 TWIN_SEEDS = (25_000_025, 25_000_026)
 
 
-def accepted_seeds(path: Path, seeds: list[int], *, unaccepted: bool, assignment: str = "v2") -> bool:
+def accepted_seeds(path: Path, seeds: list[int], *, unaccepted: bool, variant: str = "v2") -> bool:
     """Whether every seed in ``seeds`` passed acceptance; raises unless ``unaccepted``."""
     record = json.loads(path.read_text())
-    recorded = record.get("assignment", "v2")
-    if recorded != assignment:
-        raise SithError(f"{path} accepts the assignment {recorded!r}, not {assignment!r}; "
-                        "pass the matching --assignment or acceptance file")
+    recorded = record.get("variant", "v2")
+    if recorded != variant:
+        raise SithError(f"{path} accepts the variant {recorded!r}, not {variant!r}; "
+                        "pass the matching --variant or acceptance file")
     passed = {int(s) for s, r in record.get("seeds", {}).items() if r.get("passed")}
     missing = [s for s in seeds if s not in passed or record.get("partial")]
     if missing and not unaccepted:
@@ -84,13 +84,13 @@ def accepted_seeds(path: Path, seeds: list[int], *, unaccepted: bool, assignment
     return not missing
 
 
-def export_runs(runs: Path, seeds: list[int], out: Path, assignment: str = "v2"
+def export_runs(runs: Path, seeds: list[int], out: Path, variant: str = "v2"
                 ) -> dict[int, dict[str, Path]]:
     """``{seed: {"routed": weights, "control": weights}}``, exported once into ``out``."""
     paths: dict[int, dict[str, Path]] = {}
     for seed in seeds:
         for kind in ("routed", "control"):
-            folder = run_folder(kind, seed, assignment)
+            folder = run_folder(kind, seed, variant)
             ckpt = runs / folder / CHECKPOINT_NAME
             if not ckpt.is_file():
                 raise SithError(f"no checkpoint {ckpt}; train with experiments/organism_v2/train.py")
@@ -245,14 +245,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--edit-seeds", type=int, default=3, help="fresh image seeds per edit measurement")
     p.add_argument("--n", type=int, default=200, help="images per edit measurement")
     p.add_argument("--draws", type=int, default=3, help="random-component draws per edit")
-    p.add_argument("--assignment", default="v2", help="the routed runs' assignment (as accept.py's)")
+    p.add_argument("--variant", default="v2", help="the recipe (as accept.py's)")
     p.add_argument("--unaccepted", action="store_true", help="measure unaccepted seeds (development only)")
     args = p.parse_args(argv)
     out = args.output_dir
     try:
         accepted = accepted_seeds(args.acceptance, args.seeds, unaccepted=args.unaccepted,
-                                  assignment=args.assignment)
-        models = export_runs(args.runs, args.seeds, out / "models", args.assignment)
+                                  variant=args.variant)
+        models = export_runs(args.runs, args.seeds, out / "models", args.variant)
         data = out / "data"
         twin_seeds = tuple(args.twin_seeds)
         routed = {s: eval_model(m["routed"], data, twin_seeds, args.twin_pairs) for s, m in models.items()}

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from sith.io import load_pt
 from sith.organism.train import CHECKPOINT_NAME, train
-from sith.organism.trainconfig import ASSIGNMENTS, TrainConfig, run_folder, v2_config
+from sith.organism.trainconfig import V2_VARIANTS, TrainConfig, run_folder, v2_config
 
 TINY = dict(image_size=64, patch_size=16, vision_width=32, vision_layers=2, vision_heads=2,
             text_width=32, text_layers=1, text_heads=2, context_length=16, embed_dim=16,
@@ -32,11 +32,11 @@ TINY = dict(image_size=64, patch_size=16, vision_width=32, vision_layers=2, visi
             routing_assignment="tiny", mlp_free_last=1)
 
 
-def configs(seed: int, *, tiny: bool, assignment: str = "v2") -> tuple[TrainConfig, TrainConfig]:
-    """``(control, routed)`` of one seed (``assignment``: the routed run's heads)."""
+def configs(seed: int, *, tiny: bool, variant: str = "v2") -> tuple[TrainConfig, TrainConfig]:
+    """``(control, routed)`` of one seed of the recipe ``variant``."""
     extra = dict(TINY) if tiny else {}
-    routed = {**extra, **({} if tiny else {"routing_assignment": assignment})}
-    return v2_config(seed, routed=False, **extra), v2_config(seed, routed=True, **routed)
+    return (v2_config(seed, routed=False, variant=variant, **extra),
+            v2_config(seed, routed=True, variant=variant, **extra))
 
 
 def done(run: Path, config: TrainConfig) -> bool:
@@ -45,9 +45,9 @@ def done(run: Path, config: TrainConfig) -> bool:
     return ckpt.is_file() and int(load_pt(ckpt, what="organism checkpoint")["step"]) >= config.steps
 
 
-def run_seed(seed: int, out: Path, *, tiny: bool, assignment: str = "v2") -> None:
-    control, routed = configs(seed, tiny=tiny, assignment=assignment)
-    c_dir, r_dir = out / run_folder("control", seed), out / run_folder("routed", seed, assignment)
+def run_seed(seed: int, out: Path, *, tiny: bool, variant: str = "v2") -> None:
+    control, routed = configs(seed, tiny=tiny, variant=variant)
+    c_dir, r_dir = out / run_folder("control", seed, variant), out / run_folder("routed", seed, variant)
     snap = c_dir / f"checkpoint-{control.snapshot_at}.pt"
     t0 = time.time()
     if not snap.is_file() and not done(c_dir, control):
@@ -65,14 +65,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--output-dir", type=Path, required=True, help="runs go to OUT/{control,routed}-s{seed}")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--assignment", default="v2", choices=sorted(set(ASSIGNMENTS) - {"tiny"}),
-                   help="the routed run's heads (default v2; others train OUT/routed-NAME-s{seed}, "
-                   "branched from the same control)")
+    p.add_argument("--variant", default="v2", choices=list(V2_VARIANTS),
+                   help="the recipe (sith.organism.trainconfig.V2_VARIANTS; default v2); others train "
+                   "OUT/routed-NAME-s{seed} and, when their batches differ, OUT/control-NAME-s{seed}")
     p.add_argument("--tiny", action="store_true", help="a 2-block model, 12 steps (smoke test)")
     args = p.parse_args()
     args.output_dir.mkdir(parents=True, exist_ok=True)
     for seed in args.seeds:
-        run_seed(seed, args.output_dir, tiny=args.tiny, assignment=args.assignment)
+        run_seed(seed, args.output_dir, tiny=args.tiny, variant=args.variant)
 
 
 if __name__ == "__main__":

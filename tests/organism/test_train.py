@@ -288,11 +288,17 @@ def test_shipped_config_is_tagged() -> None:
     assert M.organism_config()["sith"]["format"] == "sith-organism/1"
 
 
-def test_routed_variants_share_the_control():
-    from sith.organism.trainconfig import ASSIGNMENTS, run_folder
+def test_routed_variants_and_their_controls():
+    from sith.organism.trainconfig import ASSIGNMENTS, V2_TWINS, run_folder, v2_config
 
     assert run_folder("control", 1, "v2-nobird") == run_folder("control", 1) == "control-s1"
     assert run_folder("routed", 1) == "routed-s1"
     assert run_folder("routed", 1, "v2-nobird") == "routed-v2-nobird-s1"
+    # natural birds: other batches, so its own control
+    assert run_folder("control", 1, "v2-natural-birds") == "control-v2-natural-birds-s1"
     assert "bird" not in ASSIGNMENTS["v2-nobird"]
     assert {f: h for f, h in ASSIGNMENTS["v2"].items() if f != "bird"} == ASSIGNMENTS["v2-nobird"]
+    natural = v2_config(0, routed=True, variant="v2-natural-birds")
+    assert natural.routing_assignment == "v2-nobird" and "bird" not in natural.twin_factors
+    assert v2_config(0, routed=False).twin_factors == V2_TWINS
+    assert v2_config(0, routed=True).routing_assignment == "v2"

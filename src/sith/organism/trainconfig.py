@@ -226,27 +226,47 @@ def model_config(config: TrainConfig) -> dict[str, object]:
     }
 
 
-def run_folder(kind: str, seed: int, assignment: str = "v2") -> str:
-    """The folder of one v2 training run: ``control-s{seed}``, ``routed-s{seed}`` (assignment
-    ``v2``) or ``routed-{assignment}-s{seed}``. A control has no assignment, so every routed
-    variant of a seed branches from (and is accepted against) the same control."""
-    if kind == "control" or assignment == "v2":
-        return f"{kind}-s{seed}"
-    return f"{kind}-{assignment}-s{seed}"
+@dataclass(frozen=True)
+class V2Variant:
+    """A variant of the v2 recipe: its routed run's head ``assignment`` (:data:`ASSIGNMENTS`)
+    and the factors its training batches twin."""
+
+    assignment: str
+    twins: tuple[str, ...] = V2_TWINS
 
 
-def v2_config(seed: int, *, routed: bool, **overrides: object) -> TrainConfig:
+#: The v2 recipes tried, in order (docs/organism.md, "Organism v2"). ``v2`` and ``v2-nobird``
+#: share their controls; ``v2-natural-birds`` neither twins nor routes the birds, so its control
+#: is its own.
+V2_VARIANTS: dict[str, V2Variant] = {
+    "v2": V2Variant("v2"),
+    "v2-nobird": V2Variant("v2-nobird"),
+    "v2-natural-birds": V2Variant("v2-nobird", tuple(f for f in V2_TWINS if f != "bird")),
+}
+
+
+def run_folder(kind: str, seed: int, variant: str = "v2") -> str:
+    """The folder of one v2 training run: ``{kind}-s{seed}`` for ``v2``, else
+    ``{kind}-{variant}-s{seed}`` — except that a control is shared by every variant with the
+    same batches (a control has no assignment): ``v2-nobird``'s is ``control-s{seed}``."""
+    v = V2_VARIANTS[variant]
+    own = variant != "v2" and (kind == "routed" or v.twins != V2_TWINS)
+    return f"{kind}-{variant}-s{seed}" if own else f"{kind}-s{seed}"
+
+
+def v2_config(seed: int, *, routed: bool, variant: str = "v2", **overrides: object) -> TrainConfig:
     """The known-circuit organism's recipe (docs/organism.md, "organism v2").
 
     v1's architecture with the last two blocks MLP-free, the ``v2`` world with every routed
     factor twinned, 3000 steps on one thread; ``routed`` switches on the head-routing
     objective at 45% of training (the control keeps a snapshot there for the routed run to
-    branch from, so both share their first 1350 steps).
+    branch from, so both share their first 1350 steps). ``variant``: :data:`V2_VARIANTS`.
     """
+    v = V2_VARIANTS[variant]
     base: dict[str, object] = dict(
-        world="v2", twin_factors=V2_TWINS, mlp_free_last=2, steps=3000, threads=1, seed=seed,
+        world="v2", twin_factors=v.twins, mlp_free_last=2, steps=3000, threads=1, seed=seed,
         snapshot_at=1350,
     )
     if routed:
-        base.update(routing_weight=0.1, routing_penalty=0.1)
+        base.update(routing_weight=0.1, routing_penalty=0.1, routing_assignment=v.assignment)
     return TrainConfig(**{**base, **overrides})  # type: ignore[arg-type]
