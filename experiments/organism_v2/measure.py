@@ -41,8 +41,8 @@ from typing import Any
 import numpy as np
 
 from sith.errors import SithError
+from sith.experiments.edits import DEFAULT_REQUESTS, slug
 from sith.experiments.edits import run as run_edits
-from sith.experiments.edits import slug
 from sith.experiments.removal import OTHER_FACTORS, request_values
 from sith.experiments.setup import Options
 from sith.io import save_json, save_text
@@ -50,23 +50,22 @@ from sith.load import load_clip
 from sith.organism import ORGANISM_NAME
 from sith.organism.inputs import organism_workspace
 from sith.organism.model import export_organism
+from sith.organism.routing import ROUTED_FACTORS as FACTORS
 from sith.organism.train import CHECKPOINT_NAME
 from sith.organism.trainconfig import run_folder
 from sith.organism_eval.evaluate import Options as EvalOptions
 from sith.organism_eval.evaluate import TwinOptions, evaluate
+from sith.organism_eval.twins import N_PAIRS, TWIN_SEED
 
-FACTORS = ("shape", "color", "size", "background", "bird", "unsafe")
 RECIPES: dict[str, dict[str, Any]] = {
     "seed recipe": {},
     "no image mean": {"image_mean": False},
     "both polarities": {"polarity": "both"},
     "omp": {"method": "omp"},
 }
-REQUESTS: tuple[tuple[str, ...], ...] = (("skull",), ("red",), ("water", "ocean"))
 NAMING_MIN, NAMING_GAP, NAMING_FACTORS = 0.8, 0.5, 5
-TWIN_MARGIN = 0.05
 REMOVED_MIN, COST_MAX = 0.5, 0.02
-TWIN_SEEDS = (25_000_025, 25_000_026)
+TWIN_SEEDS = (TWIN_SEED, TWIN_SEED + 1)
 
 
 def accepted_seeds(path: Path, seeds: list[int], *, unaccepted: bool, variant: str = "v2") -> bool:
@@ -120,14 +119,20 @@ def mean(values: list[float | None]) -> float | None:
     return float(np.mean(vals)) if vals else None
 
 
+def twin_gap(cell: dict[str, Any]) -> float | None:
+    """Trained twin score − the other-head strength-matched null (None: too few components)."""
+    if cell["trained"] is None or cell["null_other_heads"] is None:
+        return None
+    return cell["trained"] - cell["null_other_heads"]
+
+
 def summarise_sith(routed: dict[int, list], control: dict[int, list]) -> dict[str, Any]:
     """Per factor: means over model and twin seeds, and the cells meeting the twin goal."""
     out = {}
     for f in FACTORS:
         cells = [d[f] for rows in routed.values() for d in rows if f in d]
         ctrl = [d[f] for rows in control.values() for d in rows if f in d]
-        gaps = [None if c["trained"] is None or c["null_other_heads"] is None
-                else c["trained"] - c["null_other_heads"] for c in cells]
+        names = [c["names_component"] == "yes" for c in cells]  # the twin test's own rule
         out[f] = {
             "naming_assigned": mean([c.get("naming_share") for c in cells]),
             "naming_other_heads": mean([c.get("naming_share_other_heads") for c in cells]),
@@ -137,8 +142,8 @@ def summarise_sith(routed: dict[int, list], control: dict[int, list]) -> dict[st
             "null_same_head": mean([c["null_same_head"] for c in cells]),
             "ceiling": mean([c["ceiling"] for c in cells]),
             "control_trained": mean([c["trained"] for c in ctrl]),
-            "twin_goal_cells": f"{sum(g is not None and g >= TWIN_MARGIN for g in gaps)}/{len(gaps)}",
-            "twin_goal": bool(gaps) and all(g is not None and g >= TWIN_MARGIN for g in gaps),
+            "twin_goal_cells": f"{sum(names)}/{len(names)}",
+            "twin_goal": bool(names) and all(names),
         }
     named = [f for f, r in out.items() if (r["naming_assigned"] or 0) >= NAMING_MIN
              and (r["naming_assigned"] or 0) - (r["naming_other_heads"] or 0) >= NAMING_GAP]
@@ -152,8 +157,7 @@ def summarise_recipes(per_recipe: dict[str, dict[int, list]]) -> dict[str, Any]:
         for f in FACTORS:
             cells = [rows[0][f] for rows in by_seed.values() if f in rows[0]]
             row[f] = {"naming": mean([c.get("naming_share") for c in cells]),
-                      "gap": mean([None if c["trained"] is None or c["null_other_heads"] is None
-                                   else c["trained"] - c["null_other_heads"] for c in cells])}
+                      "gap": mean([twin_gap(c) for c in cells])}
         out[name] = row
     return out
 
@@ -172,16 +176,20 @@ def edit_cells(removal: dict[str, Any], request: tuple[str, ...]) -> dict[str, A
             "goal": share >= REMOVED_MIN and all(share > v for v in controls.values()) and cost <= COST_MAX}
 
 
-def edit_model(weights: Path, request: tuple[str, ...], opts: Options, data: Path, out: Path
-               ) -> dict[str, Any]:
-    """``sith experiment edit`` of one request on one model, as :func:`edit_cells`; a request the
-    default rule cannot serve (no matching concept, nothing selected) is recorded, not fatal."""
+def edit_model(weights: Path, opts: Options, data: Path, out: Path) -> dict[str, dict[str, Any]]:
+    """``sith experiment edit`` of every request on one model (loaded once), as
+    :func:`edit_cells`; a request the default rule cannot serve (no matching concept, nothing
+    selected) is recorded, not fatal."""
     ws = organism_workspace(load_clip(ORGANISM_NAME, str(weights)), data_dir=data, progress=False)
-    try:
-        done = run_edits(ws, opts, out, requests=(request,))
-    except SithError as exc:
-        return {"error": str(exc), "goal": False}
-    return edit_cells(done["results"][slug(request)]["removal"], request)
+    cells = {}
+    for request in DEFAULT_REQUESTS:
+        try:
+            done = run_edits(ws, opts, out, requests=(request,))
+        except SithError as exc:
+            cells[",".join(request)] = {"error": str(exc), "goal": False}
+            continue
+        cells[",".join(request)] = edit_cells(done["results"][slug(request)]["removal"], request)
+    return cells
 
 
 def fmt(x: float | None, signed: bool = False) -> str:
@@ -241,7 +249,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--output-dir", type=Path, required=True, help="measure.json/.md, exports, data go here")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     p.add_argument("--twin-seeds", type=int, nargs="+", default=list(TWIN_SEEDS))
-    p.add_argument("--twin-pairs", type=int, default=200)
+    p.add_argument("--twin-pairs", type=int, default=N_PAIRS)
     p.add_argument("--edit-seeds", type=int, default=3, help="fresh image seeds per edit measurement")
     p.add_argument("--n", type=int, default=200, help="images per edit measurement")
     p.add_argument("--draws", type=int, default=3, help="random-component draws per edit")
@@ -262,8 +270,10 @@ def main(argv: list[str] | None = None) -> int:
             recipes[name] = {s: eval_model(m["routed"], data, twin_seeds[:1], args.twin_pairs, recipe)
                              for s, m in models.items()}
         opts = Options(seeds=args.edit_seeds, n=args.n, draws=args.draws, progress=False)
-        edits = {",".join(req): {s: edit_model(m["routed"], req, opts, data, out / "edits" / f"s{s}")
-                                 for s, m in models.items()} for req in REQUESTS}
+        per_model = {s: edit_model(m["routed"], opts, data, out / "edits" / f"s{s}")
+                     for s, m in models.items()}
+        edits = {",".join(req): {s: cells[",".join(req)] for s, cells in per_model.items()}
+                 for req in DEFAULT_REQUESTS}
     except SithError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

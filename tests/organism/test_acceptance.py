@@ -61,13 +61,20 @@ def test_partial_checkpoints_are_never_accepted(runs: Path) -> None:
     assert result["partial"] == ["control-s0@4/12"] and result["accepted"] is False
 
 
-def test_measure_refuses_an_unaccepted_model(runs: Path, tmp_path: Path,
+@pytest.fixture(scope="module")
+def unaccepted(runs: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The acceptance.json of the tiny runs (a 12-step model: not accepted)."""
+    out = tmp_path_factory.mktemp("acc")
+    assert _script("accept").main(["--runs", str(runs), "--output-dir", str(out), "--seeds", "0",
+                                   "--n", "16"]) == 0
+    return out / "acceptance.json"
+
+
+def test_measure_refuses_an_unaccepted_model(runs: Path, unaccepted: Path, tmp_path: Path,
                                              capsys: pytest.CaptureFixture) -> None:
     """Explanations are never scored on a model that failed acceptance (unless asked, marked)."""
-    assert _script("accept").main(["--runs", str(runs), "--output-dir", str(tmp_path / "acc"), "--seeds", "0",
-                                   "--n", "16"]) == 0
     capsys.readouterr()
-    args = ["--runs", str(runs), "--acceptance", str(tmp_path / "acc" / "acceptance.json"),
+    args = ["--runs", str(runs), "--acceptance", str(unaccepted),
             "--output-dir", str(tmp_path / "m"), "--seeds", "0"]
     assert _script("measure").main(args) == 2
     err = capsys.readouterr().err
@@ -75,10 +82,8 @@ def test_measure_refuses_an_unaccepted_model(runs: Path, tmp_path: Path,
     assert not (tmp_path / "m").exists()
 
 
-def test_measure_development_run_is_marked(runs: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    _script("accept").main(["--runs", str(runs), "--output-dir", str(tmp_path / "acc"), "--seeds", "0",
-                            "--n", "16"])
-    args = ["--runs", str(runs), "--acceptance", str(tmp_path / "acc" / "acceptance.json"),
+def test_measure_development_run_is_marked(runs: Path, unaccepted: Path, tmp_path: Path) -> None:
+    args = ["--runs", str(runs), "--acceptance", str(unaccepted),
             "--output-dir", str(tmp_path / "m"), "--seeds", "0", "--unaccepted", "--twin-pairs", "10",
             "--twin-seeds", "1", "--n", "16", "--draws", "1", "--edit-seeds", "1"]
     assert _script("measure").main(args) == 0

@@ -36,7 +36,7 @@ from torch import Tensor, nn
 from sith.errors import ConfigError, SithError
 from sith.load.clip import LoadedClip
 from sith.load.registry import Backend, Loader, is_none_tag, register_backend, register_loader
-from sith.load.storage import SOURCE_DTYPES_ATTR, storage_state
+from sith.load.storage import record_dtype, storage_state
 from sith.load.verify import AttentionSite
 from sith.load.weights import (
     LayerWeights,
@@ -206,8 +206,7 @@ def load_hf(name: str, pretrained: str | None, device: torch.device) -> LoadedCl
     stored = stored_dtype(model.config)
     model = model.float().eval().to(device)
     if stored is not None:  # fp16 in, fp16 out (sith.load.storage)
-        setattr(model, SOURCE_DTYPES_ATTR,
-                {k: stored for k, v in model.state_dict().items() if v.is_floating_point()})
+        record_dtype(model, stored)
     vc = model.config.vision_config
     pre = _preprocessor(src, is_dir)
     mean = tuple(float(m) for m in pre.get("image_mean", open_clip.OPENAI_DATASET_MEAN))
@@ -303,10 +302,10 @@ def save_dir(clip: LoadedClip, directory: Path) -> None:
         cfg_path = directory / "config.json"
         cfg = json.loads(cfg_path.read_text())
         name = str(dtypes.pop()).removeprefix("torch.")
-        for key in ("dtype", "torch_dtype"):
-            if key in cfg:
-                cfg[key] = name
-        cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+        keys = [k for k in ("dtype", "torch_dtype") if k in cfg and cfg[k] != name]
+        if keys:  # save_pretrained wrote the in-memory (float32) dtype
+            cfg.update(dict.fromkeys(keys, name))
+            cfg_path.write_text(json.dumps(cfg, indent=2, sort_keys=True) + "\n")
     if hasattr(clip.tokenizer, "save_pretrained"):
         clip.tokenizer.save_pretrained(str(directory))
     s = clip.image_size

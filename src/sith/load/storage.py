@@ -70,6 +70,12 @@ def round_to_storage(model: nn.Module) -> None:
         for t in [*model.parameters(), *model.buffers()]:
             if t.is_floating_point():
                 t.copy_(t.to(dtype).to(t.dtype))
+    record_dtype(model, dtype)
+
+
+def record_dtype(model: nn.Module, dtype: torch.dtype) -> None:
+    """Note that every floating tensor of ``model`` is stored as ``dtype`` (its saved file
+    will be written in it)."""
     floating = [k for k, v in model.state_dict().items() if v.is_floating_point()]
     setattr(model, SOURCE_DTYPES_ATTR, dict.fromkeys(floating, dtype))
 

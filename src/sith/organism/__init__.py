@@ -12,5 +12,7 @@ ORGANISM_TAG = "v1"
 ORGANISM_TAGS = ("v1",)
 #: The packaged pools by name: the default dictionary, and that of an organism of world v2.
 POOL, POOL_V2 = "organism", "organism-v2"
+#: The default pool of an organism trained on each world.
+POOL_OF_WORLD = {"v1": POOL, "v2": POOL_V2}
 
-__all__ = ["ORGANISM_NAME", "ORGANISM_TAG", "ORGANISM_TAGS", "POOL", "POOL_V2"]
+__all__ = ["ORGANISM_NAME", "ORGANISM_TAG", "ORGANISM_TAGS", "POOL", "POOL_OF_WORLD", "POOL_V2"]

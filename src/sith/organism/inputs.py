@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from sith.organism import POOL, POOL_V2
+from sith.organism import POOL_OF_WORLD
 from sith.organism.model import recorded_world
 from sith.organism.world import sample
 from sith.organism.zeroshot import loaded_encoders
@@ -48,8 +48,8 @@ def organism_workspace(
     """A :class:`Workspace` for the loaded organism: its own pool, its world's image mean
     (``world``: that world's pool and images instead of the recorded ones, e.g. for a
     re-initialised null of a v2 organism)."""
-    pool = None if world is None else (POOL_V2 if world == "v2" else POOL)
     return Workspace(
-        clip, data_dir=data_dir, device=device, progress=progress, default_dictionary=pool,
+        clip, data_dir=data_dir, device=device, progress=progress,
+        default_dictionary=None if world is None else POOL_OF_WORLD[world],
         image_mean_source=partial(organism_image_mean, world=world),
     )

@@ -23,8 +23,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sith.errors import SithError
 from sith.ground.registry import WORLD, LabelledImages
-from sith.organism import ORGANISM_NAME, ORGANISM_TAG, POOL, POOL_V2
+from sith.organism import ORGANISM_NAME, ORGANISM_TAG, POOL, POOL_OF_WORLD, POOL_V2
 from sith.organism.vocab import FACTORS, SPURIOUS_CLASSES
 from sith.plugins import ModelEntry
 
@@ -45,12 +46,12 @@ def _pool_path(v2: bool = False) -> Path:
 
 
 def _pool_of(pretrained: str) -> str | None:
-    """``organism-v2`` for an organism trained on the v2 world (its config records it)."""
+    """The pool of the world the organism ``pretrained`` records (``organism-v2`` for v2)."""
     from sith.organism.model import recorded_world
 
     try:
-        return POOL_V2 if recorded_world(ORGANISM_NAME, pretrained) == "v2" else None
-    except Exception:  # noqa: BLE001 - an unreadable config is the loader's to report
+        return POOL_OF_WORLD.get(recorded_world(ORGANISM_NAME, pretrained))
+    except SithError:  # an unreadable config is the loader's to report
         return None
 
 

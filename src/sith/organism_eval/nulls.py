@@ -31,7 +31,8 @@ from sith.errors import SithError
 from sith.factor import centering, joint_targets, layer_svd, unit
 from sith.load import wrap_open_clip
 from sith.organism import ORGANISM_NAME
-from sith.organism.model import organism_config, recorded_config
+from sith.organism.inputs import organism_workspace
+from sith.organism.model import organism_config, recorded_config, recorded_world
 from sith.organism.train import build_model
 from sith.organism_eval.grounded import Explained
 
@@ -71,6 +72,14 @@ def untrained_vision(clip: Any, seed: int = NULL_SEED) -> Any:
         image_std=clip.image_std,
         device=clip.device,
     )
+
+
+def untrained_workspace(ws: Any, seed: int = NULL_SEED, *, progress: bool = False) -> Any:
+    """A workspace of :func:`untrained_vision` of ``ws``'s organism, on the trained model's
+    world (its pool and image-mean images: the null differs only in its vision weights)."""
+    world = recorded_world(ws.clip.info.model_name, ws.clip.info.pretrained)
+    return organism_workspace(untrained_vision(ws.clip, seed), data_dir=ws.data_dir, device=ws.device,
+                              progress=progress, world=world)
 
 
 def permutation(n: int, seed: int = NULL_SEED) -> Tensor:

@@ -56,7 +56,6 @@ from sith.decompose import solve
 from sith.factor import joint_targets, layer_svd, unit
 from sith.io import save_text
 from sith.organism.captions import BACKGROUND_PREP, POSITION_PHRASES
-from sith.organism.inputs import organism_workspace
 from sith.organism.model import recorded_world
 from sith.organism.vocab import FACTORS, SPURIOUS_CLASSES
 from sith.organism_eval.fair import BAND, along_band, band_coefs, held_out_best
@@ -71,7 +70,7 @@ from sith.organism_eval.margin import (
     margin_prompts,
     recorded_assignment,
 )
-from sith.organism_eval.nulls import MARGIN, NULL_SEED, permutation, untrained_vision
+from sith.organism_eval.nulls import MARGIN, NULL_SEED, permutation, untrained_workspace
 from sith.organism_eval.twins import (
     N_PAIRS,
     RIGHT,
@@ -351,12 +350,11 @@ def draw_margins(ws: Any, layers: list[int], rank: int, acts: dict[str, Any]) ->
 
 
 def run_twin_test(ws: Any, request: Any, opts: TwinOptions, *, progress: bool = False) -> dict[str, Any]:
-    """The twin test of the seed recipe of ``request`` on every seed of ``opts`` (module doc)."""
+    """The twin test of ``request``'s recipe (the seed's by default) on every seed of ``opts``."""
     config = ws.resolve(request)
     layers, rank = list(config.layers), config.rank
     world = recorded_world(ws.clip.info.model_name, ws.clip.info.pretrained)
-    ws_u = organism_workspace(untrained_vision(ws.clip, opts.null_seed), data_dir=ws.data_dir,
-                              device=ws.device, progress=progress, world=world)
+    ws_u = untrained_workspace(ws, opts.null_seed, progress=progress)
     world_request = None
     if opts.plausible:
         concepts = list(ws.encoded(config.dictionary).concepts)

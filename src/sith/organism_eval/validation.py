@@ -16,8 +16,6 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from sith.organism.inputs import organism_workspace
-from sith.organism.model import recorded_world
 from sith.organism_eval.faithfulness import faithfulness, format_faithfulness
 from sith.organism_eval.grounded import (
     AUC_GOOD,
@@ -38,7 +36,7 @@ from sith.organism_eval.nulls import (
     permutation,
     random_directions,
     separates,
-    untrained_vision,
+    untrained_workspace,
 )
 
 GROUNDED = ("mean_auc", "share_auc_good", "precision_lift", "grounded_recall")
@@ -88,10 +86,8 @@ def validate(
     config, decs = decompositions(ws, request)
     atoms = ws.atoms(config)
     concepts = ws.encoded(config.dictionary).concepts
-    clip_u = untrained_vision(ws.clip, opts.seed)
-    world_name = recorded_world(ws.clip.info.model_name, ws.clip.info.pretrained)
-    ws_u = organism_workspace(clip_u, data_dir=ws.data_dir, device=ws.device, progress=progress,
-                              world=world_name)
+    ws_u = untrained_workspace(ws, opts.seed, progress=progress)
+    clip_u = ws_u.clip
     config_u, decs_u = decompositions(ws_u, request)
     n = sum(d.num_heads * d.rank for d in decs)
     perm = permutation(n, opts.seed)
