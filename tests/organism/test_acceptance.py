@@ -34,7 +34,8 @@ def test_accept_script_writes_every_gate(runs: Path, tmp_path: Path, capsys: pyt
     assert code == 0
     result = json.loads((tmp_path / "acceptance.json").read_text())
     seed = result["seeds"]["0"]
-    assert set(seed["gates"]) == {"accuracy", "vs_control", "skull", "birds", "share", "realism"}
+    assert set(seed["gates"]) == {"accuracy", "vs_control", "skull", "birds", "birds_learned", "share",
+                                  "realism"}
     assert all(isinstance(v, bool) for v in seed["gates"].values())
     assert result["accepted"] is False  # a 12-step tiny model learns nothing
     shares = seed["routed"]["shares"]
@@ -110,3 +111,22 @@ def test_a_v2_export_defaults_to_the_v2_pool(runs: Path, tmp_path: Path) -> None
     assert model_default_dictionary("sith-organism", weights) == "organism-v2"
     assert model_default_dictionary("sith-organism", "v1") == "organism"
     assert model_default_dictionary("sith-organism") == "organism"
+
+
+def test_a_habitat_only_model_passes_birds_but_not_birds_learned() -> None:
+    """The letter of the issue's birds gate accepts a model that ignores the bird; birds_learned
+    does not (the reading written into docs/organism.md before it was scored)."""
+    def model(spurious: dict[str, float]) -> dict:
+        acc = {f: 1.0 for f in A.GATED_ACCURACY}
+        sp = {**spurious, "average": float(np.mean(list(spurious.values()))),
+              "worst_group": min(spurious.values())}
+        return {"zero_shot": {"factor_accuracy": acc, "spurious": sp, "skull_auc": 1.0},
+                "shares": {"factors": {"color": {"share": 0.9}}}, "realism": {"logit_scale": 30.0}}
+
+    habitat = model({"duck/water": 1.0, "duck/land": 0.0, "sparrow/water": 0.0, "sparrow/land": 1.0})
+    learned = model({"duck/water": 0.98, "duck/land": 0.70, "sparrow/water": 0.81, "sparrow/land": 0.97})
+    v1 = {"logit_scale": 28.0}
+    g = A.gates(habitat, habitat, v1)
+    assert g["birds"] and not g["birds_learned"]
+    g = A.gates(learned, learned, v1)
+    assert g["birds"] and g["birds_learned"] and all(g.values())
