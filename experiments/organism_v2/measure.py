@@ -183,12 +183,13 @@ def edit_model(weights: Path, opts: Options, data: Path, out: Path) -> dict[str,
     ws = organism_workspace(load_clip(ORGANISM_NAME, str(weights)), data_dir=data, progress=False)
     cells = {}
     for request in DEFAULT_REQUESTS:
+        key = ",".join(request)
         try:
             done = run_edits(ws, opts, out, requests=(request,))
         except SithError as exc:
-            cells[",".join(request)] = {"error": str(exc), "goal": False}
+            cells[key] = {"error": str(exc), "goal": False}
             continue
-        cells[",".join(request)] = edit_cells(done["results"][slug(request)]["removal"], request)
+        cells[key] = edit_cells(done["results"][slug(request)]["removal"], request)
     return cells
 
 
@@ -272,8 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         opts = Options(seeds=args.edit_seeds, n=args.n, draws=args.draws, progress=False)
         per_model = {s: edit_model(m["routed"], opts, data, out / "edits" / f"s{s}")
                      for s, m in models.items()}
-        edits = {",".join(req): {s: cells[",".join(req)] for s, cells in per_model.items()}
-                 for req in DEFAULT_REQUESTS}
+        edits = {key: {s: cells[key] for s, cells in per_model.items()}
+                 for key in (",".join(req) for req in DEFAULT_REQUESTS)}
     except SithError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -14,7 +14,8 @@ fresh world images; the seed passes when every gate holds (docs/organism.md, "Or
   (chance): the bird, not the habitat alone, decides some of them. The issue's ``birds`` gate
   says "birds learned" but a habitat-only model (minority groups 0.00) passes its letter; this
   reading was written into docs/organism.md before the first recipe that could show it
-  (``v2-natural-birds``) was scored, and is a gate from ``v2-few-bird-twins`` on;
+  (``v2-natural-birds``) was scored, and made a gate before ``v2-few-bird-twins`` was (the
+  committed ``v2`` and ``v2-nobird`` acceptances predate it);
 * ``share``: per routed factor, the assigned heads' share of the factor's direct margin
   (:mod:`sith.organism.routing`: every head, MLP and the rest, class-balanced) ≥ ``SHARE_MIN``;
 * ``realism``: each weight/activation statistic of :func:`realism` within ``REALISM_RATIO``

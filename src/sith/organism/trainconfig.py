@@ -238,9 +238,9 @@ class V2Variant:
 _NO_BIRD_TWINS = tuple(f for f in V2_TWINS if f != "bird")
 #: The v2 recipes tried, in order (docs/organism.md, "Organism v2"). ``v2`` and ``v2-nobird``
 #: share their controls; ``v2-natural-birds`` neither twins nor routes the birds, so its control
-#: is its own; ``v2-few-bird-twins`` keeps the bird twins at 2 in 32 twins (``v2``: 1 in 7), the
-#: exposure at which ``v2``'s control still had its habitat shortcut (step 1350), and its own
-#: control.
+#: is its own; ``v2-few-bird-twins`` keeps the bird twins at 2 in 32 twins (``v2``: 1 in 7), so
+#: that 3000 steps see about the bird twins ``v2``'s control had seen at step 1350, where it still
+#: had its habitat shortcut (a guess from that one checkpoint), and has its own control.
 V2_VARIANTS: dict[str, V2Variant] = {
     "v2": V2Variant("v2"),
     "v2-nobird": V2Variant("v2-nobird"),
