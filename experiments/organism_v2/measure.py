@@ -52,7 +52,7 @@ from sith.organism.inputs import organism_workspace
 from sith.organism.model import export_organism
 from sith.organism.routing import ROUTED_FACTORS as FACTORS
 from sith.organism.train import CHECKPOINT_NAME
-from sith.organism.trainconfig import run_folder
+from sith.organism.trainconfig import run_folder, v2_variant
 from sith.organism_eval.evaluate import Options as EvalOptions
 from sith.organism_eval.evaluate import TwinOptions, evaluate
 from sith.organism_eval.twins import N_PAIRS, TWIN_SEED
@@ -259,6 +259,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     out = args.output_dir
     try:
+        v2_variant(args.variant)  # an unknown recipe is named before the acceptance file is read
         accepted = accepted_seeds(args.acceptance, args.seeds, unaccepted=args.unaccepted,
                                   variant=args.variant)
         models = export_runs(args.runs, args.seeds, out / "models", args.variant)

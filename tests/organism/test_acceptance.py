@@ -53,6 +53,18 @@ def test_missing_run_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureF
     assert "routed-s3" in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize("script", ["accept", "measure"])
+def test_an_unknown_recipe_is_a_one_line_error(script: str, tmp_path: Path,
+                                               capsys: pytest.CaptureFixture) -> None:
+    args = ["--runs", str(tmp_path), "--output-dir", str(tmp_path / "o"), "--seeds", "0",
+            "--variant", "v2-bogus"]
+    if script == "measure":
+        args += ["--acceptance", str(tmp_path / "acceptance.json")]
+    assert _script(script).main(args) == 2 and not (tmp_path / "o").exists()
+    err = capsys.readouterr().err
+    assert "'v2-bogus'" in err and "v2-few-bird-twins" in err and err.count("\n") == 1
+
+
 def test_partial_checkpoints_are_never_accepted(runs: Path) -> None:
     routed = A.load_run(runs / "routed-s0" / "checkpoint.pt")
     control = A.load_run(runs / "control-s0" / "checkpoint-4.pt")

@@ -249,11 +249,18 @@ V2_VARIANTS: dict[str, V2Variant] = {
 }
 
 
+def v2_variant(name: str) -> V2Variant:
+    """The recipe ``name`` of :data:`V2_VARIANTS` (a one-line error naming the choices)."""
+    if name not in V2_VARIANTS:
+        raise SithError(f"unknown v2 recipe {name!r}; choose one of {list(V2_VARIANTS)}")
+    return V2_VARIANTS[name]
+
+
 def run_folder(kind: str, seed: int, variant: str = "v2") -> str:
     """The folder of one v2 training run: ``{kind}-s{seed}`` for ``v2``, else
     ``{kind}-{variant}-s{seed}`` — except that a control is shared by every variant with the
     same batches (a control has no assignment): ``v2-nobird``'s is ``control-s{seed}``."""
-    v = V2_VARIANTS[variant]
+    v = v2_variant(variant)
     own = variant != "v2" and (kind == "routed" or v.twins != V2_TWINS)
     return f"{kind}-{variant}-s{seed}" if own else f"{kind}-s{seed}"
 
@@ -266,7 +273,7 @@ def v2_config(seed: int, *, routed: bool, variant: str = "v2", **overrides: obje
     objective at 45% of training (the control keeps a snapshot there for the routed run to
     branch from, so both share their first 1350 steps). ``variant``: :data:`V2_VARIANTS`.
     """
-    v = V2_VARIANTS[variant]
+    v = v2_variant(variant)
     base: dict[str, object] = dict(
         world="v2", twin_factors=v.twins, mlp_free_last=2, steps=3000, threads=1, seed=seed,
         snapshot_at=1350,
